@@ -1,0 +1,177 @@
+"""traceduck: trace a Python app with OpenTelemetry into DuckDB, then ask questions of its traces.
+
+>>> import traceduck as td
+>>> @td.trace
+... def answer(question: str) -> str:
+...     td.update_current_trace(tags={"env": "dev"}, metadata={"user": "u1"})
+...     return "42"
+>>> answer("meaning of life?")
+'42'
+>>> td.flush()
+True
+>>> td.search_traces("tags.env = 'dev'")[0].info.name
+'answer'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._config import configure, flush, shutdown, stats
+from ._context import (
+    Tag,
+    TraceduckWarning,
+    get_current_trace_id,
+    get_last_trace_id,
+    update_current_trace,
+)
+from ._decorator import trace
+from ._export._duckdb import DuckDBSpanExporter
+from ._span import LiveSpan, get_current_span, start_span
+from .errors import (
+    AmbiguousTraceIdError,
+    ConfigError,
+    FilterError,
+    StorageError,
+    TagError,
+    TraceduckError,
+    TraceNotFoundError,
+)
+from .model import MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
+from .store import TraceStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmbiguousTraceIdError",
+    "ConfigError",
+    "DuckDBSpanExporter",
+    "FilterError",
+    "LiveSpan",
+    "MetadataEvent",
+    "PagedList",
+    "Span",
+    "StorageError",
+    "Tag",
+    "TagError",
+    "TagEvent",
+    "Trace",
+    "TraceInfo",
+    "TraceNotFoundError",
+    "TraceStore",
+    "TraceduckError",
+    "TraceduckWarning",
+    "__version__",
+    "configure",
+    "delete_trace_tag",
+    "delete_trace_tags",
+    "flush",
+    "get_current_span",
+    "get_current_trace_id",
+    "get_last_active_trace_id",
+    "get_last_trace_id",
+    "get_trace",
+    "log_metadata",
+    "metadata_history",
+    "register_tag",
+    "search_traces",
+    "set_trace_tag",
+    "set_trace_tags",
+    "shutdown",
+    "sql",
+    "start_span",
+    "stats",
+    "tag_history",
+    "trace",
+    "update_current_trace",
+]
+
+get_last_active_trace_id = get_last_trace_id  # MLflow 3's name
+
+
+def _store() -> TraceStore:
+    """The configured default store (configuring the defaults if needed)."""
+    from ._config import current_db
+
+    path = current_db()
+    if path is None:
+        raise ConfigError("no local store is configured (configure(db=None)); use TraceStore(path)")
+    return TraceStore(path)
+
+
+def search_traces(
+    filter_string: str | None = None,
+    order_by: list[str] | str | None = None,
+    max_results: int | None = 100,
+    page_token: str | None = None,
+    return_type: str = "list",
+    include_spans: bool = False,
+) -> Any:
+    """Search the default store; see ``TraceStore.search_traces``."""
+    return _store().search_traces(
+        filter_string,
+        order_by,
+        max_results,
+        page_token,
+        return_type,
+        include_spans,  # type: ignore[arg-type]
+    )
+
+
+def get_trace(trace_id_or_prefix: str) -> Trace:
+    """A finished trace by id or unique prefix, with its spans."""
+    return _store().get_trace(trace_id_or_prefix)
+
+
+def set_trace_tag(
+    trace_id: str, key: str, value: Any = True, exclusive: bool = False, append: bool = False
+) -> None:
+    """Set a tag on a finished trace; see ``TraceStore.set_trace_tag``."""
+    _store().set_trace_tag(trace_id, key, value, exclusive, append)
+
+
+def delete_trace_tag(trace_id: str, key: str) -> None:
+    """Delete a tag from a finished trace (``TagError`` if it has none)."""
+    _store().delete_trace_tag(trace_id, key)
+
+
+def set_trace_tags(filter_string: str, tags: Mapping[str, Any] | Iterable[Any]) -> int:
+    """Tag every trace matching a filter in one transaction; returns how many."""
+    return _store().set_trace_tags(filter_string, tags)
+
+
+def delete_trace_tags(filter_string: str, keys: Iterable[str] | str) -> int:
+    """Delete tag keys from every trace matching a filter; returns how many lost a tag."""
+    return _store().delete_trace_tags(filter_string, keys)
+
+
+def register_tag(key: str, exclusive: bool = True, scope: str = "name") -> None:
+    """Declare a tag key exclusive: one holder per scope ("name": same root name; "global")."""
+    _store().register_tag(key, exclusive, scope)
+
+
+def tag_history(trace_id: str) -> list[TagEvent]:
+    """Every change of a trace's tags, oldest first."""
+    return _store().tag_history(trace_id)
+
+
+def metadata_history(trace_id: str) -> list[MetadataEvent]:
+    """Every metadata entry of a trace, oldest first."""
+    return _store().metadata_history(trace_id)
+
+
+def log_metadata(metadata: Mapping[str, Any], trace_id: str | None = None) -> None:
+    """Add metadata to the running trace, or to a finished one by id or unique prefix.
+
+    >>> td.log_metadata({"eval": {"accuracy": 0.93}}, trace_id="3fa2")
+    """
+    if trace_id is None:
+        update_current_trace(metadata=metadata)
+        return
+    _store().log_metadata(trace_id, metadata)
+
+
+def sql(query: str, params: list[Any] | None = None) -> Any:
+    """A read-only SQL query over the documented tables, as a pyarrow Table."""
+    return _store().sql(query, params)

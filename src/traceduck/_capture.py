@@ -1,0 +1,152 @@
+"""Captured inputs and outputs: JSON-safe values with a size limit and a fallback repr.
+
+The caller's thread does as little as possible: immutable scalars are kept as they are and
+encoded later by the exporter's thread; anything mutable is snapshotted at call time (so a list
+the function changes later is recorded as it was), then encoded later too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import inspect
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any
+
+from . import _json
+from ._constants import MAX_CAPTURE_CHARS
+
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+_MAX_ITEMS = 1000  # per container, when snapshotting
+_MAX_DEPTH = 20
+
+
+def snapshot(value: Any) -> Any:
+    """A JSON-safe copy of ``value`` taken now (scalars as they are)."""
+    if type(value) in _SCALARS:
+        return value
+    return _jsonable(value, 0)
+
+
+def snapshot_args(names: tuple[str, ...], args: tuple, kwargs: dict) -> Any:
+    """Bound arguments in a cheap, deferred form (the caller leaves ``self``/``cls`` out).
+
+    Returns a tuple (names, args, kwargs) when every value is an immutable scalar; else a dict
+    snapshot. ``encode_inputs`` turns either into JSON later.
+    """
+    for value in args:
+        if type(value) not in _SCALARS:
+            return _bind_snapshot(names, args, kwargs)
+    if kwargs:
+        for value in kwargs.values():
+            if type(value) not in _SCALARS:
+                return _bind_snapshot(names, args, kwargs)
+    return (names, args, kwargs)
+
+
+def _bind_snapshot(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
+    return {k: _jsonable(v, 0) for k, v in _bind(names, args, kwargs).items()}
+
+
+def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
+    bound: dict[str, Any] = {}
+    n = len(names)
+    for i, value in enumerate(args):
+        if i < n and not names[i].startswith("*"):
+            bound[names[i]] = value
+        else:  # *args
+            star = names[i][1:] if i < n else "args"
+            bound.setdefault(star or "args", []).append(value)
+    bound.update(kwargs)
+    return bound
+
+
+def encode_inputs(deferred: Any) -> str | None:
+    """JSON text of captured inputs (from ``snapshot_args`` or ``set_inputs``)."""
+    if deferred is None:
+        return None
+    if type(deferred) is tuple:
+        names, args, kwargs = deferred
+        deferred = _bind(names, args, kwargs)
+    return encode(deferred)
+
+
+def encode(value: Any) -> str:
+    """JSON text of an already JSON-safe (or scalar) value, cut to the size limit."""
+    text = _json.dumps_lenient(value)
+    if len(text) > MAX_CAPTURE_CHARS:
+        text = _json.dumps(text[: MAX_CAPTURE_CHARS - 40] + f"... [truncated {len(text)} chars]")
+    return text
+
+
+def parameter_names(func: Callable[..., Any]) -> tuple[tuple[str, ...], bool]:
+    """(positional parameter names with '*name' for *args, whether the first is self/cls)."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return (), False
+    names: list[str] = []
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            names.append("*" + p.name)
+    return tuple(names), bool(names) and names[0] in ("self", "cls")
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    t = type(value)
+    if t in _SCALARS:
+        if t is float and (value != value or value in (float("inf"), float("-inf"))):
+            return repr(value)
+        return value
+    if depth >= _MAX_DEPTH:
+        return _repr(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items()):
+            if i >= _MAX_ITEMS:
+                out["..."] = f"{len(value) - _MAX_ITEMS} more items"
+                break
+            out[k if isinstance(k, str) else str(k)] = _jsonable(v, depth + 1)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)[:_MAX_ITEMS]
+        result = [_jsonable(v, depth + 1) for v in items]
+        if len(value) > _MAX_ITEMS:
+            result.append(f"... {len(value) - _MAX_ITEMS} more items")
+        return result
+    if isinstance(value, (bool, int, float, str)):  # subclasses, e.g. IntEnum
+        return value.value if isinstance(value, enum.Enum) else t.__mro__[-2](value)
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, depth + 1)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, Decimal, PurePath)):
+        return str(value)
+    if isinstance(value, bytes):
+        return value[:256].decode("utf-8", "backslashreplace")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _jsonable(getattr(value, f.name, None), depth + 1)
+            for f in dataclasses.fields(value)
+        }
+    dump = getattr(value, "model_dump", None)  # pydantic v2 models
+    if callable(dump) and not isinstance(value, type):
+        try:
+            return _jsonable(dump(), depth + 1)
+        except Exception:
+            pass
+    return _repr(value)
+
+
+def _repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__qualname__} object>"
+    return text if len(text) <= 1000 else text[:1000] + "..."

@@ -1,0 +1,250 @@
+"""``configure()``: where traces go and what is captured. Everything has a default.
+
+traceduck adds one span processor to the OpenTelemetry ``TracerProvider``: the application's own
+SDK provider if it set one (so its other exporters keep working and plain OpenTelemetry spans
+join our traces), else a provider of ours, installed as the global one. Reconfiguring swaps the
+processor's target; the previous exporter is flushed and shut down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from typing import Any
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from . import _runtime
+from ._constants import DEFAULT_DB, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
+from ._export._duckdb import DuckDBSpanExporter
+from ._store._connection import close_all
+from .errors import ConfigError
+
+__all__ = ["configure", "default_db_path", "flush", "shutdown", "stats"]
+
+_UNSET: Any = object()
+_lock = threading.RLock()
+
+
+class _Switch(SpanProcessor):
+    """The one processor traceduck adds to a provider; configure() swaps what it feeds."""
+
+    def __init__(self) -> None:
+        self.target: BatchSpanProcessor | None = None
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        target = self.target
+        if target is not None:
+            target.on_end(span)
+
+    def shutdown(self) -> None:
+        target = self.target
+        if target is not None:
+            target.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        target = self.target
+        return target.force_flush(timeout_millis) if target is not None else True
+
+
+class _State:
+    provider: TracerProvider | None = None
+    owns_provider = False
+    switch: _Switch | None = None
+    exporter: DuckDBSpanExporter | None = None
+    options: dict[str, Any] = {}  # noqa: RUF012 - one process-wide instance
+    atexit_registered = False
+
+
+_S = _State()
+
+
+def default_db_path() -> str:
+    """``$TRACEDUCK_DB``, else ``./traceduck.duckdb``."""
+    return os.environ.get(ENV_DB) or DEFAULT_DB
+
+
+def configure(
+    db: str | None = _UNSET,
+    *,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str = "http/protobuf",
+    otlp_headers: dict[str, str] | None = None,
+    service_name: str | None = None,
+    sample_ratio: float = 1.0,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+    auto_context: bool = True,
+    max_queue_traces: int = DEFAULT_QUEUE_TRACES,
+    flush_interval_s: float = 1.0,
+) -> None:
+    """Set where traces go and what is recorded; optional, and safe to call again.
+
+    >>> import traceduck as td
+    >>> td.configure(db="traces.duckdb", service_name="search-api", sample_ratio=0.5)
+
+    ``db``: the DuckDB file (default ``$TRACEDUCK_DB`` or ``./traceduck.duckdb``); ``None`` for no
+    local store. A locked, unwritable or corrupt path never makes this raise or stall: traces
+    wait in a bounded queue (``max_queue_traces``) and ``stats()`` says what went wrong. Bad
+    arguments raise ``ConfigError``.
+    """
+    if not isinstance(sample_ratio, (int, float)) or not 0.0 <= float(sample_ratio) <= 1.0:
+        raise ConfigError(f"sample_ratio must be a number from 0 to 1, not {sample_ratio!r}")
+    if not isinstance(max_queue_traces, int) or max_queue_traces < 1:
+        raise ConfigError(f"max_queue_traces must be a positive int, not {max_queue_traces!r}")
+    if otlp_protocol not in ("http/protobuf", "grpc"):
+        raise ConfigError(f"otlp_protocol must be 'http/protobuf' or 'grpc', not {otlp_protocol!r}")
+    if flush_interval_s <= 0:
+        raise ConfigError(f"flush_interval_s must be positive, not {flush_interval_s!r}")
+    path = default_db_path() if db is _UNSET else db
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"db must be a path or None, not {path!r}")
+    with _lock:
+        _install(
+            {
+                "db": None if path is None else os.fspath(path),
+                "service_name": service_name,
+                "sample_ratio": float(sample_ratio),
+                "max_queue_traces": max_queue_traces,
+                "flush_interval_s": flush_interval_s,
+                "auto_context": auto_context,
+                "otlp_endpoint": otlp_endpoint,
+                "otlp_protocol": otlp_protocol,
+                "otlp_headers": otlp_headers,
+            }
+        )
+        _runtime.capture_inputs = bool(capture_inputs)
+        _runtime.capture_outputs = bool(capture_outputs)
+
+
+def ensure_configured() -> Any:
+    """The tracer, configuring the defaults on first use."""
+    tracer = _runtime.tracer
+    if tracer is None:
+        with _lock:
+            if _runtime.tracer is None:
+                configure()
+            tracer = _runtime.tracer
+    return tracer
+
+
+def _install(options: dict[str, Any]) -> None:
+    _runtime.enabled = os.environ.get(ENV_DISABLED, "").lower() not in ("1", "true", "yes")
+    provider = _provider(options)
+    old = _S.exporter
+    exporter = None
+    if options["db"] is not None:
+        exporter = DuckDBSpanExporter(
+            options["db"],
+            max_queue_traces=options["max_queue_traces"],
+            interval_s=options["flush_interval_s"],
+        )
+    processor = (
+        BatchSpanProcessor(
+            exporter, max_queue_size=65_536, schedule_delay_millis=200, max_export_batch_size=4096
+        )
+        if exporter is not None
+        else None
+    )
+    assert _S.switch is not None
+    previous = _S.switch.target
+    _S.switch.target = processor
+    _S.exporter = exporter
+    _S.options = options
+    _runtime.tracer = provider.get_tracer("traceduck")
+    if previous is not None:
+        previous.shutdown()
+    elif old is not None:
+        old.shutdown()
+    if not _S.atexit_registered:
+        atexit.register(shutdown)
+        _S.atexit_registered = True
+
+
+def _provider(options: dict[str, Any]) -> TracerProvider:
+    """The SDK provider to add our processor to: the app's, or ours (installed globally)."""
+    if _S.provider is None:
+        current = otel_trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            _S.provider, _S.owns_provider = current, False
+        else:
+            resource = Resource.create(
+                {"service.name": options["service_name"]} if options["service_name"] else {}
+            )
+            sampler = ParentBased(TraceIdRatioBased(options["sample_ratio"]))
+            _S.provider = TracerProvider(resource=resource, sampler=sampler)
+            _S.owns_provider = True
+            otel_trace.set_tracer_provider(_S.provider)
+            if otel_trace.get_tracer_provider() is not _S.provider:  # someone else won the race
+                _S.provider = otel_trace.get_tracer_provider()  # type: ignore[assignment]
+                _S.owns_provider = False
+        _S.switch = _Switch()
+        _S.provider.add_span_processor(_S.switch)
+    elif _S.owns_provider:
+        # A new resource or sampler applies to tracers created from now on.
+        if options["service_name"]:
+            _S.provider._resource = Resource.create({"service.name": options["service_name"]})
+        _S.provider.sampler = ParentBased(TraceIdRatioBased(options["sample_ratio"]))
+    return _S.provider
+
+
+def flush(timeout_s: float | None = None) -> bool:
+    """Block until every finished trace is written: True, or False on timeout or an unusable
+    store (then at once). Never raises, never hangs past ``timeout_s``."""
+    try:
+        switch = _S.switch
+        if switch is None or switch.target is None:
+            return True
+        switch.target.force_flush()
+        exporter = _S.exporter
+        return True if exporter is None else exporter.flush(timeout_s)
+    except Exception as exc:
+        _runtime.report_internal_error("flush", exc)
+        return False
+
+
+def shutdown() -> None:
+    """Flush (a few seconds at most) and stop exporting. Registered with ``atexit``."""
+    try:
+        with _lock:
+            switch = _S.switch
+            if switch is not None and switch.target is not None:
+                target, switch.target = switch.target, None
+                target.shutdown()
+            _S.exporter = None
+        close_all()
+    except Exception as exc:
+        _runtime.report_internal_error("shutdown", exc)
+
+
+def stats() -> dict[str, Any]:
+    """Counters: queued_traces, written_traces, dropped_traces, dropped_spans, last_error, ..."""
+    exporter = _S.exporter
+    base = {
+        "db": _S.options.get("db"),
+        "queued_traces": 0,
+        "pending_spans": 0,
+        "written_traces": 0,
+        "written_spans": 0,
+        "dropped_traces": 0,
+        "dropped_spans": _runtime.stash_dropped,
+        "last_error": None,
+    }
+    if exporter is not None:
+        base.update(exporter.stats())
+    return base
+
+
+def current_db() -> str | None:
+    """The configured store path (configuring the defaults if needed)."""
+    if not _S.options:
+        ensure_configured()
+    return _S.options.get("db")

@@ -1,0 +1,342 @@
+"""``@trace``: every call becomes a span. Built on wrapt; the call path is chosen at decoration.
+
+The caller's thread pays for: starting and ending an OpenTelemetry span, attaching its context,
+and recording inputs/outputs in a deferred form (``_capture``). Encoding happens in the exporter's
+thread. Anything traceduck does runs under a guard, so the user's function sees the same
+arguments, return value and exception object as without the decorator.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+
+from . import _runtime
+from ._capture import parameter_names, snapshot, snapshot_args
+from ._context import Tag, _warn, apply_tags, normalize_tags
+from ._span import _mark_finished, record_error
+from .errors import TagError
+
+__all__ = ["trace"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MAX_YIELDED = 1000  # items of a generator's output kept in the span
+
+_attach = otel_context.attach
+_detach = otel_context.detach
+_in_context = otel_trace.set_span_in_context
+_STASH = _runtime.STASH
+
+
+@overload
+def trace(func: F) -> F: ...
+@overload
+def trace(
+    func: None = None,
+    *,
+    name: str | None = None,
+    span_type: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    tags: Any = None,
+    capture_inputs: bool | None = None,
+    capture_outputs: bool | None = None,
+) -> Callable[[F], F]: ...
+
+
+def trace(
+    func: Any = None,
+    *,
+    name: str | None = None,
+    span_type: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    tags: Any = None,
+    capture_inputs: bool | None = None,
+    capture_outputs: bool | None = None,
+) -> Any:
+    """Trace every call of a function, method, coroutine or (async) generator as a span.
+
+    >>> @trace
+    ... def add(a, b):
+    ...     return a + b
+    >>> @trace(name="retrieve", span_type="RETRIEVER", tags={"team": "search"})
+    ... async def retrieve(query): ...
+
+    Nested traced calls form one trace. ``tags`` (a dict, label names or ``Tag`` objects) are
+    added to the trace whenever this function runs inside it. ``capture_inputs`` /
+    ``capture_outputs`` override ``configure()``'s switches for this function.
+    """
+    if func is None:
+        return functools.partial(
+            trace,
+            name=name,
+            span_type=span_type,
+            attributes=attributes,
+            tags=tags,
+            capture_inputs=capture_inputs,
+            capture_outputs=capture_outputs,
+        )
+    try:
+        tag_list = normalize_tags(tags)
+    except TagError as exc:
+        _warn(f"@trace(tags=...): {exc}; these tags are ignored")
+        tag_list = []
+    options = _Options(func, name, span_type, attributes, tag_list, capture_inputs, capture_outputs)
+    return wrapt.FunctionWrapper(func, options.wrapper())
+
+
+class _Options:
+    """What a decorated function needs at call time, computed once at decoration."""
+
+    def __init__(
+        self,
+        func: Any,
+        name: str | None,
+        span_type: str | None,
+        attributes: Mapping[str, Any] | None,
+        tags: list[Tag],
+        capture_inputs: bool | None,
+        capture_outputs: bool | None,
+    ) -> None:
+        inner = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
+        self.is_static = isinstance(func, staticmethod)
+        self.name = name or getattr(inner, "__name__", None) or repr(inner)
+        self.span_type = span_type
+        self.attributes = {k: snapshot(v) for k, v in attributes.items()} if attributes else None
+        self.tags = tags
+        self.capture_inputs = capture_inputs
+        self.capture_outputs = capture_outputs
+        names, _ = parameter_names(inner)
+        self.names = names
+        self.bound_names = names[1:]
+        if inspect.isasyncgenfunction(inner):
+            self.kind = "asyncgen"
+        elif inspect.iscoroutinefunction(inner):
+            self.kind = "async"
+        elif inspect.isgeneratorfunction(inner):
+            self.kind = "gen"
+        else:
+            self.kind = "sync"
+
+    def wrapper(self) -> Callable[..., Any]:
+        return {
+            "sync": self._sync,
+            "async": self._async,
+            "gen": self._gen,
+            "asyncgen": self._asyncgen,
+        }[self.kind]
+
+    # -- shared pieces ------------------------------------------------------------------------
+
+    def _start(self, instance: Any, args: tuple, kwargs: dict) -> tuple[Any, Any, list[Any]]:
+        """Start the span, make it current, stash its deferred inputs."""
+        tracer = _runtime.tracer
+        if tracer is None:
+            from ._config import ensure_configured
+
+            tracer = ensure_configured()
+        span = tracer.start_span(self.name)
+        token = _attach(_in_context(span))
+        record = [self.span_type, self.attributes, None, None]
+        if span.is_recording():
+            ctx = span.get_span_context()
+            _STASH[ctx.span_id] = record
+            if len(_STASH) > _runtime.MAX_STASH:
+                _runtime.trim_stash()
+            capture = self.capture_inputs
+            if capture or (capture is None and _runtime.capture_inputs):
+                names = self.bound_names if instance is not None else self.names
+                record[2] = snapshot_args(names, args, kwargs)
+            if self.tags:
+                apply_tags(ctx.trace_id, self.tags)
+        return span, token, record
+
+    def _wants_outputs(self) -> bool:
+        capture = self.capture_outputs
+        return capture or (capture is None and _runtime.capture_outputs)
+
+    @staticmethod
+    def _end(span: Any, token: Any) -> None:
+        try:
+            _detach(token)
+            span.end()
+            if span.parent is None or span.parent.is_remote:
+                _mark_finished(span)
+        except Exception as exc:
+            _runtime.report_internal_error("@trace end", exc)
+
+    @staticmethod
+    def _error(span: Any, exc: BaseException) -> None:
+        if isinstance(exc, GeneratorExit):
+            return
+        try:
+            record_error(span, exc)
+        except Exception as inner:
+            _runtime.report_internal_error("@trace error", inner)
+
+    # -- the four call paths ------------------------------------------------------------------
+
+    def _sync(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if not _runtime.enabled:
+            return wrapped(*args, **kwargs)
+        try:
+            span, token, record = self._start(instance, args, kwargs)
+        except Exception as exc:
+            _runtime.report_internal_error("@trace start", exc)
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self._error(span, exc)
+            raise
+        else:
+            if self._wants_outputs():
+                try:
+                    record[3] = snapshot(result)
+                except Exception as exc:
+                    _runtime.report_internal_error("output capture", exc)
+            return result
+        finally:
+            self._end(span, token)
+
+    def _async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if not _runtime.enabled:
+            return wrapped(*args, **kwargs)
+
+        async def run() -> Any:
+            try:
+                span, token, record = self._start(instance, args, kwargs)
+            except Exception as exc:
+                _runtime.report_internal_error("@trace start", exc)
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                self._error(span, exc)
+                raise
+            else:
+                if self._wants_outputs():
+                    try:
+                        record[3] = snapshot(result)
+                    except Exception as exc:
+                        _runtime.report_internal_error("output capture", exc)
+                return result
+            finally:
+                self._end(span, token)
+
+        return run()
+
+    def _gen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if not _runtime.enabled:
+            return wrapped(*args, **kwargs)
+        return self._traced_gen(wrapped(*args, **kwargs), instance, args, kwargs)
+
+    def _traced_gen(self, gen: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            span, token, record = self._start(instance, args, kwargs)
+            _detach(token)
+            ctx = _in_context(span)
+        except Exception as exc:
+            _runtime.report_internal_error("@trace start", exc)
+            return (yield from gen)
+        items: list[Any] = []
+        keep = self._wants_outputs()
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = _attach(ctx)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = gen.throw(exc)
+                    else:
+                        item = gen.send(to_send)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    _detach(token)
+                if keep and len(items) < _MAX_YIELDED:
+                    items.append(item)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    token = _attach(ctx)
+                    try:
+                        gen.close()
+                    finally:
+                        _detach(token)
+                    raise
+                except BaseException as exc:
+                    to_throw, to_send = exc, None
+        except BaseException as exc:
+            self._error(span, exc)
+            raise
+        finally:
+            if keep:
+                try:
+                    record[3] = snapshot(items)
+                except Exception as exc:
+                    _runtime.report_internal_error("output capture", exc)
+            self._end(span, _attach(otel_context.get_current()))
+
+    def _asyncgen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if not _runtime.enabled:
+            return wrapped(*args, **kwargs)
+        return self._traced_asyncgen(wrapped(*args, **kwargs), instance, args, kwargs)
+
+    async def _traced_asyncgen(self, agen: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            span, token, record = self._start(instance, args, kwargs)
+            _detach(token)
+            ctx = _in_context(span)
+        except Exception as exc:
+            _runtime.report_internal_error("@trace start", exc)
+            async for item in agen:
+                yield item
+            return
+        items: list[Any] = []
+        keep = self._wants_outputs()
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = _attach(ctx)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = await agen.athrow(exc)
+                    else:
+                        item = await agen.asend(to_send)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    _detach(token)
+                if keep and len(items) < _MAX_YIELDED:
+                    items.append(item)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    token = _attach(ctx)
+                    try:
+                        await agen.aclose()
+                    finally:
+                        _detach(token)
+                    raise
+                except BaseException as exc:
+                    to_throw, to_send = exc, None
+        except BaseException as exc:
+            self._error(span, exc)
+            raise
+        finally:
+            if keep:
+                try:
+                    record[3] = snapshot(items)
+                except Exception as exc:
+                    _runtime.report_internal_error("output capture", exc)
+            self._end(span, _attach(otel_context.get_current()))

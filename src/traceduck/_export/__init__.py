@@ -1,0 +1,1 @@
+"""Exporters: the DuckDB SpanExporter (assemble traces, write batches) and OTLP wiring."""

@@ -1,0 +1,128 @@
+"""Hold a trace's spans until its local root ends, then hand the whole trace on.
+
+A trace whose spans outlive the memory budget (a very long or very wide trace) is handed on in
+parts; the store merges parts into one trace, so it still ends complete.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from .._constants import PREVIEW_CHARS, STATUS_ERROR
+from .._store._records import SpanRows, TraceRow
+from . import _convert
+
+_COL = {name: i for i, name in enumerate(
+    ("trace_id", "span_id", "parent_id", "name", "span_type", "status", "status_message",
+     "start_time_ns", "end_time_ns", "duration_ms", "kind", "service_name", "attributes",
+     "inputs", "outputs", "events")
+)}  # fmt: skip
+
+
+@dataclass
+class Bundle:
+    """One trace (or part of one) ready to write."""
+
+    row: TraceRow
+    spans: SpanRows
+
+
+class Assembler:
+    """Groups span rows by trace id and releases a trace when its local root arrives."""
+
+    def __init__(self, max_pending_spans: int = 200_000, remember: int = 100_000) -> None:
+        self.pending: dict[str, list[tuple[Any, ...]]] = {}
+        self.pending_spans = 0
+        self.max_pending_spans = max_pending_spans
+        self._written: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+
+    def add(
+        self,
+        row: tuple[Any, ...],
+        is_root: bool,
+        labels: tuple[dict[str, Any], dict[str, str], list[tuple]] | None = None,
+    ) -> Bundle | None:
+        """Add one span row; returns a Bundle when this completes (or extends) a trace."""
+        trace_id = row[0]
+        if is_root:
+            rows = self.pending.pop(trace_id, [])
+            self.pending_spans -= len(rows)
+            rows.append(row)
+            self._remember_written(trace_id)
+            return make_bundle(rows, root=row, labels=labels)
+        if trace_id in self._written:  # a span that ended after its root: extend the trace
+            return make_bundle([row], root=None, labels=None)
+        self.pending.setdefault(trace_id, []).append(row)
+        self.pending_spans += 1
+        return None
+
+    def overflow(self) -> list[Bundle]:
+        """Release the oldest pending traces, as parts, while over the memory budget."""
+        out = []
+        while self.pending_spans > self.max_pending_spans and self.pending:
+            trace_id = next(iter(self.pending))
+            out.append(self.release(trace_id))
+        return out
+
+    def release(self, trace_id: str) -> Bundle:
+        rows = self.pending.pop(trace_id)
+        self.pending_spans -= len(rows)
+        self._remember_written(trace_id)
+        return make_bundle(rows, root=None, labels=None)
+
+    def drain(self) -> list[Bundle]:
+        """Every pending trace as a part (at shutdown: their roots never ended here)."""
+        return [self.release(trace_id) for trace_id in list(self.pending)]
+
+    def _remember_written(self, trace_id: str) -> None:
+        self._written[trace_id] = None
+        if len(self._written) > self._remember:
+            self._written.popitem(last=False)
+
+
+def make_bundle(
+    rows: list[tuple[Any, ...]],
+    root: tuple[Any, ...] | None,
+    labels: tuple[dict[str, Any], dict[str, str], list[tuple]] | None,
+) -> Bundle:
+    """A Bundle for ``rows``; the trace row comes from ``root``, else the earliest span."""
+    spans = SpanRows()
+    for r in rows:
+        spans.append(r)
+    head = root if root is not None else min(rows, key=lambda r: r[_COL["start_time_ns"]])
+    tags, exclusive, metadata = labels or ({}, {}, [])
+    inputs = head[_COL["inputs"]]
+    outputs = head[_COL["outputs"]]
+    trace = TraceRow(
+        trace_id=head[0],
+        name=head[_COL["name"]],
+        status=head[_COL["status"]],
+        status_message=head[_COL["status_message"]]
+        if head[_COL["status"]] == STATUS_ERROR
+        else None,
+        start_time_ns=head[_COL["start_time_ns"]],
+        end_time_ns=head[_COL["end_time_ns"]],
+        span_count=len(rows),
+        service_name=head[_COL["service_name"]],
+        root_span_id=head[_COL["span_id"]],
+        has_root=root is not None and root[_COL["parent_id"]] is None,
+        request_preview=inputs[:PREVIEW_CHARS] if inputs else None,
+        response_preview=outputs[:PREVIEW_CHARS] if outputs else None,
+        tags=tags,
+        exclusive=exclusive,
+        metadata=metadata,
+    )
+    return Bundle(trace, spans)
+
+
+def labels_for(attrs: dict[str, Any], state: Any) -> tuple[dict[str, Any], dict[str, str], list]:
+    """A root's tags/metadata: from its attributes (any SDK) then the in-process live state."""
+    tags, exclusive, metadata = _convert.root_labels(attrs) if attrs else ({}, {}, [])
+    if state is not None:
+        tags.update(state.tags)
+        exclusive.update(state.exclusive)
+        metadata.extend(state.metadata)
+    return tags, exclusive, metadata

@@ -1,0 +1,146 @@
+"""Turn finished spans into store rows: ReadableSpan -> row tuple, attributes -> typed tags.
+
+Shared by the in-process exporter and the OTLP collector, so a span means the same thing
+whichever way it arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from .. import _json, _runtime
+from .._capture import encode, encode_inputs
+from .._constants import (
+    DEFAULT_SPAN_TYPE,
+    EXCLUSIVE_KEYS_ATTR,
+    EXCLUSIVE_SCOPE_ATTR_PREFIX,
+    INPUTS_ATTR,
+    INTERNAL_ATTRS,
+    JSON_KEYS_ATTR,
+    METADATA_ATTR_PREFIX,
+    OUTPUTS_ATTR,
+    SPAN_TYPE_ATTR,
+    STATUS_ERROR,
+    STATUS_OK,
+    TAG_ATTR_PREFIX,
+)
+
+EMPTY_OBJECT = "{}"
+EMPTY_LIST = "[]"
+
+
+def attribute_value(value: Any) -> Any:
+    """An OTel attribute value as JSON-able (tuples become lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def decode_json_keys(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes with the values listed in ``traceduck.json_keys`` decoded from JSON text."""
+    out = {k: attribute_value(v) for k, v in attrs.items()}
+    for key in out.get(JSON_KEYS_ATTR) or ():
+        if isinstance(out.get(key), str):
+            try:
+                out[key] = _json.loads(out[key])
+            except ValueError:
+                pass
+    return out
+
+
+def root_labels(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[tuple]]:
+    """(tags, exclusive key -> scope, metadata entries) carried as attributes on a root span."""
+    tags: dict[str, Any] = {}
+    metadata: list[tuple[str, Any, int]] = []
+    exclusive: dict[str, str] = {}
+    for key, value in attrs.items():
+        if key.startswith(TAG_ATTR_PREFIX):
+            tags[key[len(TAG_ATTR_PREFIX) :]] = value
+        elif key.startswith(METADATA_ATTR_PREFIX):
+            metadata.append((key[len(METADATA_ATTR_PREFIX) :], value, 0))
+    for key in attrs.get(EXCLUSIVE_KEYS_ATTR) or ():
+        scope = attrs.get(EXCLUSIVE_SCOPE_ATTR_PREFIX + key, "name")
+        exclusive[key] = scope if scope in ("name", "global") else "name"
+    return tags, exclusive, metadata
+
+
+def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any]]:
+    """(row in SPAN_COLUMNS order, is a local root, decoded attributes) of an SDK span.
+
+    Pops the span's stashed type/inputs/outputs (``_runtime.STASH``) and encodes them here,
+    off the caller's thread.
+    """
+    ctx = span.context
+    record = _runtime.STASH.pop(ctx.span_id, None)
+    raw = span.attributes
+    attrs = decode_json_keys(raw) if raw else {}
+    span_type = inputs = outputs = None
+    if record is not None:
+        span_type, extra, deferred_in, deferred_out = record
+        if extra:
+            attrs.update(extra)
+        if deferred_in is not None:
+            inputs = encode_inputs(deferred_in)
+        if deferred_out is not None:
+            outputs = encode(deferred_out)
+    if attrs:
+        span_type = span_type or attrs.get(SPAN_TYPE_ATTR)
+        inputs = inputs or _json_text(attrs.get(INPUTS_ATTR))
+        outputs = outputs or _json_text(attrs.get(OUTPUTS_ATTR))
+        user_attrs = {k: v for k, v in attrs.items() if k not in INTERNAL_ATTRS}
+        attributes = _json.dumps_lenient(user_attrs) if user_attrs else EMPTY_OBJECT
+    else:
+        attributes = EMPTY_OBJECT
+    parent = span.parent
+    status = span.status
+    failed = status.status_code is StatusCode.ERROR
+    start = span.start_time or 0
+    end = span.end_time or start
+    resource = span.resource
+    row = (
+        format(ctx.trace_id, "032x"),
+        format(ctx.span_id, "016x"),
+        format(parent.span_id, "016x") if parent is not None else None,
+        span.name,
+        str(span_type) if span_type else DEFAULT_SPAN_TYPE,
+        STATUS_ERROR if failed else STATUS_OK,
+        status.description if failed else None,
+        start,
+        end,
+        (end - start) / 1e6,
+        span.kind.name,
+        resource.attributes.get("service.name") if resource is not None else None,
+        attributes,
+        inputs,
+        outputs,
+        _events(span) if span.events else EMPTY_LIST,
+    )
+    return row, parent is None or parent.is_remote, attrs
+
+
+def _json_text(value: Any) -> str | None:
+    """A captured value that arrived as an attribute (already JSON text, or a plain value)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            _json.loads(value)
+            return value
+        except ValueError:
+            pass
+    return encode(value)
+
+
+def _events(span: ReadableSpan) -> str:
+    return _json.dumps_lenient(
+        [
+            {
+                "name": e.name,
+                "time_ns": e.timestamp,
+                "attributes": {k: attribute_value(v) for k, v in (e.attributes or {}).items()},
+            }
+            for e in span.events
+        ]
+    )

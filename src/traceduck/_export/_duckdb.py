@@ -1,0 +1,239 @@
+"""DuckDBSpanExporter: a standard OpenTelemetry SpanExporter that writes whole traces to DuckDB.
+
+``export()`` only converts and groups spans (fast, never blocks on the database). A writer thread
+writes finished traces by Arrow in one transaction per batch, every ``interval_s`` or sooner
+when a batch fills. While the store is locked, unwritable or gone, traces wait in a bounded
+queue (``max_queue_traces``) and are retried with backoff; past the bound the oldest are dropped
+and counted. Nothing here ever raises into the application.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .. import _context, _runtime
+from .._constants import DEFAULT_QUEUE_TRACES
+from .._store._connection import Database, LockedError, get_database
+from .._store._records import SpanRows, WriteBatch
+from .._store._writer import write_batch
+from ..errors import StorageError
+from . import _convert
+from ._assembler import Assembler, Bundle, labels_for
+
+MAX_BATCH_SPANS = 50_000
+
+
+class DuckDBSpanExporter(SpanExporter):
+    """Write finished traces into a DuckDB file.
+
+    >>> from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    >>> provider.add_span_processor(BatchSpanProcessor(DuckDBSpanExporter("traces.duckdb")))
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_queue_traces: int = DEFAULT_QUEUE_TRACES,
+        interval_s: float = 1.0,
+        source: str = "live",
+    ) -> None:
+        self.path = path
+        self.db: Database = get_database(path)
+        self.max_queue_traces = max_queue_traces
+        self.interval_s = interval_s
+        self.source = source
+        self._assembler = Assembler()
+        self._assemble_lock = threading.Lock()
+        self._queue: deque[Bundle] = deque()
+        self._queued_spans = 0
+        self._cond = threading.Condition()
+        self._busy = False
+        self._flush_waiters = 0
+        self._stopping = False
+        self._failed_at: float | None = None
+        self.written_traces = 0
+        self.written_spans = 0
+        self.dropped_traces = 0
+        self.dropped_spans = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="traceduck-writer", daemon=True)
+        self._thread.start()
+
+    # -- SpanExporter -------------------------------------------------------------------------
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            ready: list[Bundle] = []
+            with self._assemble_lock:
+                for span in spans:
+                    row, is_root, attrs = _convert.span_row(span)
+                    labels = None
+                    if is_root:
+                        state = _context.REGISTRY.pop(span.context.trace_id)
+                        labels = labels_for(attrs, state)
+                    bundle = self._assembler.add(row, is_root, labels)
+                    if bundle is not None:
+                        ready.append(bundle)
+                ready.extend(self._assembler.overflow())
+            self.enqueue(ready)
+            return SpanExportResult.SUCCESS
+        except Exception as exc:
+            _runtime.report_internal_error("DuckDB export", exc)
+            self.last_error = repr(exc)
+            return SpanExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.flush(timeout_millis / 1000)
+
+    def shutdown(self, timeout_millis: int = 5_000) -> None:
+        deadline = time.monotonic() + timeout_millis / 1000
+        with self._assemble_lock:
+            leftovers = self._assembler.drain()
+        self.enqueue(leftovers)
+        self.flush(max(deadline - time.monotonic(), 0))
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(max(deadline - time.monotonic(), 0.1))
+
+    # -- queue and writer ---------------------------------------------------------------------
+
+    def enqueue(self, bundles: list[Bundle]) -> None:
+        """Queue finished traces for writing; past the bound, the oldest are dropped."""
+        if not bundles:
+            return
+        with self._cond:
+            for bundle in bundles:
+                self._queue.append(bundle)
+                self._queued_spans += len(bundle.spans)
+            while len(self._queue) > self.max_queue_traces:
+                old = self._queue.popleft()
+                self._queued_spans -= len(old.spans)
+                self.dropped_traces += 1
+                self.dropped_spans += len(old.spans)
+            if self._queued_spans >= MAX_BATCH_SPANS:
+                self._cond.notify_all()
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Block until every queued trace is written (True), or False on timeout or failure.
+
+        Returns False at once if the store is unusable (one immediate retry fails).
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            self._flush_waiters += 1
+            self._failed_at = None
+            self._cond.notify_all()
+            try:
+                while self._queue or self._busy:
+                    if self._failed_at is not None or (self._stopping and not self._busy):
+                        return False
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
+                return True
+            finally:
+                self._flush_waiters -= 1
+
+    @property
+    def queued_traces(self) -> int:
+        return len(self._queue)
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            with self._cond:
+                deadline = time.monotonic() + max(self.interval_s, backoff)
+                while not self._stopping:
+                    if self._queue and (
+                        self._flush_waiters
+                        or self._queued_spans >= MAX_BATCH_SPANS
+                        or time.monotonic() >= deadline
+                    ):
+                        break
+                    self._cond.wait(max(min(deadline - time.monotonic(), 0.5), 0.001))
+                if self._stopping and (not self._queue or self._failed_at is not None):
+                    return
+                batch = self._take()
+                self._busy = True
+            outcome = "retry"
+            try:
+                outcome = self._write(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    if outcome == "retry":
+                        self._requeue(batch)
+                    if outcome != "ok":
+                        self._failed_at = time.monotonic()
+                    self._cond.notify_all()
+            backoff = 0.0 if outcome == "ok" else min(max(backoff * 2, 0.05), 2.0)
+
+    def _take(self) -> list[Bundle]:
+        batch: list[Bundle] = []
+        spans = 0
+        while self._queue and spans < MAX_BATCH_SPANS:
+            bundle = self._queue.popleft()
+            spans += len(bundle.spans)
+            batch.append(bundle)
+        self._queued_spans -= spans
+        return batch
+
+    def _requeue(self, batch: list[Bundle]) -> None:
+        for bundle in reversed(batch):
+            self._queue.appendleft(bundle)
+            self._queued_spans += len(bundle.spans)
+        while len(self._queue) > self.max_queue_traces:
+            old = self._queue.popleft()
+            self._queued_spans -= len(old.spans)
+            self.dropped_traces += 1
+            self.dropped_spans += len(old.spans)
+
+    def _write(self, batch: list[Bundle]) -> str:
+        """Write one batch: 'ok', 'retry' (store busy or unusable) or 'drop' (unexpected error)."""
+        spans = SpanRows()
+        for bundle in batch:
+            spans.extend(bundle.spans)
+        write = WriteBatch(spans=spans, traces=[b.row for b in batch], source=self.source)
+        try:
+            write_batch(self.db, write, timeout_s=0.2)
+        except LockedError as exc:
+            self.last_error = str(exc)
+            return "retry"
+        except StorageError as exc:
+            if self.last_error != str(exc):
+                _runtime.logger.warning("traceduck: cannot write traces: %s", exc)
+            self.last_error = str(exc)
+            return "retry"
+        except Exception as exc:
+            # Not the store's state but this batch (a bug or data DuckDB rejects): retrying it
+            # would block every later trace, so it is dropped and counted.
+            _runtime.report_internal_error("DuckDB write", exc)
+            self.last_error = repr(exc)
+            self.dropped_traces += len(batch)
+            self.dropped_spans += len(spans)
+            return "drop"
+        self.written_traces += len(batch)
+        self.written_spans += len(spans)
+        self.last_error = None
+        return "ok"
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "queued_traces": len(self._queue),
+            "pending_spans": self._assembler.pending_spans,
+            "written_traces": self.written_traces,
+            "written_spans": self.written_spans,
+            "dropped_traces": self.dropped_traces,
+            "dropped_spans": self.dropped_spans + _runtime.stash_dropped,
+            "last_error": self.last_error,
+        }

@@ -1,0 +1,48 @@
+"""Process-wide tracing state read on every traced call: the tracer, capture switches, stash.
+
+Kept in one tiny module so the hot path does a couple of attribute lookups and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+logger = logging.getLogger("traceduck")
+
+# Set by _config.ensure_configured(); None until the first traced call or configure().
+tracer: Any = None
+capture_inputs = True
+capture_outputs = True
+enabled = True
+
+# span id (int) -> [span_type, static attributes or None, deferred inputs, deferred outputs].
+# Filled by the decorator and start_span in the caller's thread, emptied by the exporter's
+# thread, which encodes it off the caller's thread.
+STASH: dict[int, list[Any]] = {}
+MAX_STASH = 200_000
+stash_dropped = 0
+
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def report_internal_error(where: str, exc: BaseException) -> None:
+    """Log a failure inside traceduck once per place; it never reaches the user's code."""
+    with _reported_lock:
+        first = where not in _reported
+        _reported.add(where)
+    if first:
+        logger.warning("traceduck: %s failed (%r); tracing continues", where, exc, exc_info=exc)
+
+
+def trim_stash() -> None:
+    """Bound the stash if spans were started but never exported (dropped or never ended)."""
+    global stash_dropped
+    excess = len(STASH) - MAX_STASH // 2
+    if excess <= 0:
+        return
+    for key in list(STASH)[:excess]:
+        STASH.pop(key, None)
+    stash_dropped += excess

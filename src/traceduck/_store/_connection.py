@@ -1,0 +1,328 @@
+"""One DuckDB database per path per process: warm while busy, released when idle.
+
+DuckDB lets one process open a file for writing, and while it has it open no other process can
+open it at all. Opening costs ~20 ms, a query on a warm connection 1-2 ms. So a process keeps its
+connection while it is busy (one cursor per thread) and closes it after ``idle_s`` without a lease,
+giving other processes their turn; opening retries with backoff while another process holds the
+lock, and gives up with a clear ``StorageError`` after ``lock_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from ..errors import StorageError
+from ._schema import SCHEMA_VERSION, migrate, schema_version
+
+DEFAULT_IDLE_S = float(os.environ.get("TRACEDUCK_IDLE_RELEASE_S", "0.25"))
+DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACEDUCK_LOCK_TIMEOUT_S", "10"))
+
+_LOCK_RE = re.compile(r"lock", re.IGNORECASE)
+
+
+def query_arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """A SELECT's result as a pyarrow Table, without DB-API's extra copy.
+
+    DuckDB 2 renamed the relation's ``arrow()`` to ``to_arrow_table()``.
+    """
+    relation = cur.sql(sql, params=params or None)
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and bool(_LOCK_RE.search(str(exc)))
+
+
+class LockedError(StorageError):
+    """The file is held by another process (a StorageError the writer retries later)."""
+
+
+class Database:
+    """A DuckDB file shared by every thread of this process.
+
+    ``lease(write=...)`` yields a cursor for the calling thread. Writers are serialised by one
+    lock, so in-process writers never hit DuckDB's write-write conflicts. A path with no file
+    yet reads as an empty store and is created by the first write.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        read_only: bool = False,
+        idle_s: float = DEFAULT_IDLE_S,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    ) -> None:
+        self.path = path
+        self.read_only = read_only
+        self.idle_s = idle_s
+        self.lock_timeout_s = lock_timeout_s
+        self.write_lock = threading.RLock()
+        self._state = threading.Condition()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con_is_file = False
+        self._leases = 0
+        self._last_release = 0.0
+        self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}  # thread id -> cursor
+        self._reaper: threading.Thread | None = None
+        self._closed = False
+        self.opens = 0  # how many times the file was opened (tests and stats read it)
+
+    # -- public -------------------------------------------------------------------------------
+
+    @contextmanager
+    def lease(
+        self, *, write: bool = False, timeout_s: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for this thread; ``write=True`` also holds the process-wide write lock."""
+        if write and self.read_only:
+            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
+        if write:
+            self.write_lock.acquire()
+        try:
+            cursor = self._acquire(write, self.lock_timeout_s if timeout_s is None else timeout_s)
+            try:
+                yield cursor
+            finally:
+                self._release()
+        finally:
+            if write:
+                self.write_lock.release()
+
+    @contextmanager
+    def transaction(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write cursor inside BEGIN ... COMMIT (ROLLBACK on any exception)."""
+        with self.lease(write=True, timeout_s=timeout_s) as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection now (it reopens on the next lease)."""
+        with self._state:
+            self._close_locked()
+
+    def shutdown(self) -> None:
+        with self._state:
+            self._closed = True
+            self._close_locked()
+            self._state.notify_all()
+
+    @property
+    def is_open(self) -> bool:
+        return self._con is not None
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _acquire(self, write: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+        with self._state:
+            if (
+                self._con is not None
+                and not self._con_is_file
+                and self._leases == 0
+                and os.path.exists(self.path)
+            ):
+                # The file appeared since we served reads from an empty in-memory store.
+                self._close_locked()
+            if self._con is None or (write and not self._con_is_file):
+                if self._con is not None and self._leases:
+                    # Readers are on the empty in-memory store; wait for them to finish.
+                    while self._leases:
+                        self._state.wait(0.05)
+                self._close_locked()
+                self._open_locked(write, timeout_s)
+            self._leases += 1
+            thread = threading.get_ident()
+            cursor = self._cursors.get(thread)
+            if cursor is None:
+                try:
+                    cursor = self._cursors[thread] = self._con.cursor()
+                except BaseException:
+                    self._leases -= 1
+                    raise
+            return cursor
+
+    def _release(self) -> None:
+        with self._state:
+            self._leases -= 1
+            self._last_release = time.monotonic()
+            if self._leases == 0:
+                self._start_reaper_locked()
+                self._state.notify_all()
+
+    def _open_locked(self, write: bool, timeout_s: float) -> None:
+        exists = os.path.exists(self.path)
+        if exists and os.path.getsize(self.path) == 0 and write:
+            os.remove(self.path)  # a 0-byte file counts as new
+            exists = False
+        if not exists and not write:
+            # Nothing to read yet: an empty store, without creating the file.
+            self._con = _empty_store()
+            self._con_is_file = False
+            return
+        if not exists:
+            parent = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(parent):
+                raise StorageError(
+                    f"cannot create store {self.path}: directory {parent} does not exist"
+                )
+        deadline = time.monotonic() + timeout_s
+        delay = 0.005
+        while True:
+            try:
+                con = duckdb.connect(self.path, read_only=self.read_only)
+                break
+            except duckdb.Error as exc:
+                if not is_lock_error(exc):
+                    raise _storage_error(self.path, exc) from exc
+                if time.monotonic() >= deadline:
+                    raise LockedError(_lock_message(self.path, exc, timeout_s)) from exc
+                time.sleep(
+                    min(delay, max(deadline - time.monotonic(), 0)) * random.uniform(0.5, 1.5)
+                )
+                delay = min(delay * 2, 0.2)
+        self.opens += 1
+        try:
+            if self.read_only:
+                version = schema_version(con)
+                if version not in (0, SCHEMA_VERSION):
+                    if version > SCHEMA_VERSION:
+                        raise StorageError(
+                            f"store {self.path} has schema version {version}, newer than this "
+                            f"traceduck ({SCHEMA_VERSION}); upgrade traceduck to read it"
+                        )
+                    raise StorageError(
+                        f"store {self.path} has schema version {version}; open it once without "
+                        "read_only to migrate it"
+                    )
+                if version == 0:
+                    con.close()
+                    con = _empty_store()
+            else:
+                migrate(con)
+        except StorageError:
+            con.close()
+            raise
+        except duckdb.Error as exc:
+            con.close()
+            raise _storage_error(self.path, exc) from exc
+        self._con = con
+        self._con_is_file = True
+
+    def _close_locked(self) -> None:
+        if self._con is None:
+            return
+        for cursor in self._cursors.values():
+            try:
+                cursor.close()
+            except duckdb.Error:
+                pass
+        self._cursors.clear()
+        try:
+            self._con.close()
+        except duckdb.Error:
+            pass
+        self._con = None
+        self._con_is_file = False
+        self._state.notify_all()  # lets the idle reaper thread end
+
+    def _start_reaper_locked(self) -> None:
+        if self._reaper is not None or self._closed:
+            return
+        self._reaper = threading.Thread(
+            target=self._reap, name=f"traceduck-idle-{os.path.basename(self.path)}", daemon=True
+        )
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        # Lives only while a connection is open, so no thread outlives the work at exit.
+        with self._state:
+            while not self._closed:
+                if self._con is None:
+                    self._reaper = None
+                    return
+                idle_for = time.monotonic() - self._last_release
+                if self._leases == 0 and idle_for >= self.idle_s:
+                    self._close_locked()
+                    continue
+                self._state.wait(max(self.idle_s - idle_for, 0.01) if self._leases == 0 else None)
+
+
+_EMPTY_LOCK = threading.Lock()
+
+
+def _empty_store() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    with _EMPTY_LOCK:
+        migrate(con)
+    return con
+
+
+def _lock_message(path: str, exc: BaseException, timeout_s: float) -> str:
+    holder = re.search(r"PID (\d+)", str(exc))
+    who = f"process {holder.group(1)}" if holder else "another process"
+    return (
+        f"store {path} is locked by {who} (waited {timeout_s:g} s). DuckDB lets one process open "
+        "a file at a time; the holder lets go when idle. Retry, stop that process, raise "
+        "TRACEDUCK_LOCK_TIMEOUT_S, or run `traceduck collector` as the single writer."
+    )
+
+
+def _storage_error(path: str, exc: BaseException) -> StorageError:
+    text = str(exc)
+    if "not a valid" in text.lower() or "corrupt" in text.lower() or "checksum" in text.lower():
+        return StorageError(
+            f"store {path} is not a readable DuckDB database ({text.splitlines()[0]}). It was left "
+            "untouched; point TRACEDUCK_DB or --db at another file, or move this one away."
+        )
+    if isinstance(exc, duckdb.IOException) or "permission" in text.lower():
+        return StorageError(f"cannot open store {path}: {text.splitlines()[0]}")
+    return StorageError(f"store {path}: {text.splitlines()[0]}")
+
+
+_DATABASES: dict[tuple[str, bool], Database] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def close_all() -> None:
+    """Close every open database of this process (at exit, so DuckDB checkpoints cleanly)."""
+    with _DATABASES_LOCK:
+        databases = list(_DATABASES.values())
+    for db in databases:
+        db.close()
+        reaper = db._reaper
+        if reaper is not None and reaper is not threading.current_thread():
+            # A thread still alive at interpreter exit keeps DuckDB's module from being freed.
+            reaper.join(1.0)
+
+
+def get_database(path: str, *, read_only: bool = False) -> Database:
+    """The process-wide Database for ``path`` (same file, same object, same warm connection)."""
+    key = (os.path.realpath(path), read_only)
+    with _DATABASES_LOCK:
+        if not _DATABASES:
+            atexit.register(close_all)
+        if read_only and (key[0], False) in _DATABASES:
+            return _DATABASES[(key[0], False)]  # this process writes it: read through that
+        db = _DATABASES.get(key)
+        if db is None:
+            db = _DATABASES[key] = Database(path, read_only=read_only)
+        return db

@@ -1,0 +1,160 @@
+"""Tag primitives inside a write transaction: validation, current tags, exclusive moves, events.
+
+``traces.tags`` (a JSON object) is the single source of truth for a trace's current tags; every
+change appends to ``tag_events``. Both live tags (written with the trace) and later edits (API,
+CLI, UI) go through these functions, so history and exclusivity behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .. import _json
+from .._constants import ATTR_PREFIX, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_BYTES
+from ..errors import TagError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SCOPES = ("name", "global")
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("us")),
+        ("trace_id", pa.string()),
+        ("key", pa.string()),
+        ("old_value", pa.string()),
+        ("new_value", pa.string()),
+        ("operation", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+
+# One history event: (ts, trace_id, key, old JSON or None, new JSON or None, operation, source)
+Event = tuple[datetime, str, str, "str | None", "str | None", str, str]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def check_key(key: object) -> str:
+    """A valid tag (or metadata) key, or TagError saying what is wrong with it."""
+    if not isinstance(key, str):
+        raise TagError(f"tag key must be a string, not {type(key).__name__}: {key!r}")
+    if not key:
+        raise TagError("tag key must not be empty")
+    if len(key) > MAX_TAG_KEY_LEN:
+        raise TagError(f"tag key is {len(key)} characters long; the limit is {MAX_TAG_KEY_LEN}")
+    if _CONTROL.search(key):
+        raise TagError(f"tag key {key!r} contains a control character")
+    if key.startswith(ATTR_PREFIX):
+        raise TagError(f"tag key {key!r} uses the reserved prefix {ATTR_PREFIX!r}")
+    return key
+
+
+def encode_value(value: Any, key: str = "") -> str:
+    """The value as JSON text, or TagError if it is not a JSON value or is too large."""
+    try:
+        text = _json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TagError(
+            f"tag {key!r}: value {value!r} is not a JSON value (strings, numbers, booleans, "
+            f"null, lists and objects of them): {exc}"
+        ) from None
+    if len(text.encode()) > MAX_TAG_VALUE_BYTES:
+        raise TagError(
+            f"tag {key!r}: value is {len(text.encode())} bytes of JSON; the limit is "
+            f"{MAX_TAG_VALUE_BYTES}"
+        )
+    return text
+
+
+def check_scope(scope: str) -> str:
+    if scope not in SCOPES:
+        raise TagError(f"exclusive scope must be 'name' or 'global', not {scope!r}")
+    return scope
+
+
+def scope_value(scope: str, trace_name: str | None) -> str:
+    """The exclusive_holders.scope for a trace: '' for global, else its root name."""
+    return "" if scope == "global" else f"name:{trace_name or ''}"
+
+
+def exclusive_keys(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Registered exclusive keys and their scopes."""
+    return dict(cur.execute("SELECT key, scope FROM tag_keys WHERE exclusive").fetchall())
+
+
+def register(cur: duckdb.DuckDBPyConnection, key: str, exclusive: bool, scope: str) -> None:
+    cur.execute(
+        "INSERT INTO tag_keys VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET exclusive = excluded.exclusive, scope = excluded.scope",
+        [key, exclusive, scope],
+    )
+
+
+def load_tags(cur: duckdb.DuckDBPyConnection, trace_id: str) -> tuple[dict[str, Any], str | None]:
+    """(current tags, root name) of one stored trace."""
+    row = cur.execute("SELECT tags, name FROM traces WHERE trace_id = ?", [trace_id]).fetchone()
+    if row is None:
+        return {}, None
+    return (_json.loads(row[0]) or {}), row[1]
+
+
+def store_tags(cur: duckdb.DuckDBPyConnection, trace_id: str, tags: dict[str, Any]) -> None:
+    cur.execute("UPDATE traces SET tags = ? WHERE trace_id = ?", [_json.dumps(tags), trace_id])
+
+
+def claim_exclusive(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    trace_id: str,
+    trace_name: str | None,
+    key: str,
+    scope: str,
+    source: str,
+    now: datetime,
+) -> list[Event]:
+    """Make ``trace_id`` the one holder of ``key`` in its scope; the old holder loses the tag."""
+    where = scope_value(scope, trace_name)
+    events: list[Event] = []
+    row = cur.execute(
+        "SELECT trace_id FROM exclusive_holders WHERE key = ? AND scope = ?", [key, where]
+    ).fetchone()
+    if row is not None and row[0] != trace_id:
+        old_tags, _ = load_tags(cur, row[0])
+        if key in old_tags:
+            old = old_tags.pop(key)
+            store_tags(cur, row[0], old_tags)
+            events.append((now, row[0], key, _json.dumps(old), None, "moved", source))
+    cur.execute(
+        "INSERT INTO exclusive_holders VALUES (?, ?, ?) "
+        "ON CONFLICT (key, scope) DO UPDATE SET trace_id = excluded.trace_id",
+        [key, where, trace_id],
+    )
+    return events
+
+
+def release_exclusive(cur: duckdb.DuckDBPyConnection, trace_id: str, key: str) -> None:
+    cur.execute("DELETE FROM exclusive_holders WHERE key = ? AND trace_id = ?", [key, trace_id])
+
+
+def insert_events(cur: duckdb.DuckDBPyConnection, events: list[Event]) -> None:
+    if not events:
+        return
+    columns = list(zip(*events))
+    table = pa.table(
+        {name: list(col) for name, col in zip(EVENT_SCHEMA.names, columns)}, schema=EVENT_SCHEMA
+    )
+    cur.register("_td_events", table)
+    try:
+        cur.execute(
+            "INSERT INTO tag_events (ts, trace_id, key, old_value, new_value, operation, source) "
+            "SELECT * FROM _td_events"
+        )
+    finally:
+        cur.unregister("_td_events")

@@ -1,0 +1,202 @@
+"""Write a WriteBatch in one transaction, by Arrow: spans, trace rows, tags, metadata, history.
+
+New traces (the common case) are plain Arrow inserts. A trace already in the store (late spans of
+a long or distributed trace, or an OTLP retry) is merged: duplicate spans are skipped, the span
+count recounted, the true root's fields win over a stand-in's, and tags/metadata are combined.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .. import _json
+from . import _tags
+from ._connection import Database
+from ._records import TraceRow, WriteBatch
+
+_TRACE_COLUMNS = (
+    "trace_id", "name", "status", "status_message", "timestamp_ms", "execution_time_ms",
+    "start_time_ns", "end_time_ns", "span_count", "service_name", "root_span_id", "has_root",
+    "request_preview", "response_preview", "tags", "metadata",
+)  # fmt: skip
+_METADATA_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("us")),
+        ("trace_id", pa.string()),
+        ("key", pa.string()),
+        ("value", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+
+
+def write_batch(db: Database, batch: WriteBatch, *, timeout_s: float | None = None) -> None:
+    """Write every span and trace of ``batch`` atomically (all or nothing)."""
+    if not batch.traces and not len(batch.spans):
+        return
+    with db.transaction(timeout_s=timeout_s) as cur:
+        _write(cur, batch)
+
+
+def _write(cur: duckdb.DuckDBPyConnection, batch: WriteBatch) -> None:
+    now = _tags.utcnow()
+    rows = {t.trace_id: t for t in batch.traces}
+    existing = _existing(cur, list(rows))
+    spans = batch.spans.to_arrow()
+    cur.register("_td_spans", spans)
+    try:
+        if existing:
+            cur.register("_td_existing", pa.table({"trace_id": list(existing)}))
+            try:
+                cur.execute(
+                    "INSERT INTO spans SELECT b.* FROM _td_spans b WHERE b.trace_id NOT IN "
+                    "(SELECT trace_id FROM _td_existing) OR NOT EXISTS (SELECT 1 FROM spans s "
+                    "WHERE s.trace_id = b.trace_id AND s.span_id = b.span_id)"
+                )
+                counts = dict(
+                    cur.execute(
+                        "SELECT trace_id, count(*) FROM spans WHERE trace_id IN "
+                        "(SELECT trace_id FROM _td_existing) GROUP BY trace_id"
+                    ).fetchall()
+                )
+            finally:
+                cur.unregister("_td_existing")
+        else:
+            cur.execute("INSERT INTO spans SELECT * FROM _td_spans")
+            counts = {}
+    finally:
+        cur.unregister("_td_spans")
+
+    exclusive = _tags.exclusive_keys(cur) if any(t.tags for t in rows.values()) else {}
+    new_rows: list[dict[str, Any]] = []
+    events: list[_tags.Event] = []
+    metadata: list[tuple[Any, ...]] = []
+    claims: list[tuple[int, str, str, str | None, str]] = []
+    for trace_id, row in rows.items():
+        old = existing.get(trace_id)
+        old_tags = (_json.loads(old["tags"]) or {}) if old else {}
+        tags = dict(old_tags)
+        for key, value in row.tags.items():
+            text = _json.dumps(value)
+            had = key in old_tags
+            if had and _json.dumps(old_tags[key]) == text:
+                continue
+            tags[key] = value
+            before = _json.dumps(old_tags[key]) if had else None
+            events.append(
+                (now, trace_id, key, before, text, "update" if had else "set", batch.source)
+            )
+            scope = row.exclusive.get(key) or exclusive.get(key)
+            if scope:
+                claims.append((row.end_time_ns, trace_id, key, row.name, scope))
+        latest = (_json.loads(old["metadata"]) or {}) if old else {}
+        for key, value, ts_ns in row.metadata:
+            latest[key] = value
+            ts = (
+                datetime.fromtimestamp(ts_ns / 1e9, timezone.utc).replace(tzinfo=None)
+                if ts_ns
+                else now
+            )
+            metadata.append((ts, trace_id, key, _json.dumps(value), batch.source))
+        merged = _merge(row, old, counts.get(trace_id))
+        merged["tags"] = _json.dumps(tags)
+        merged["metadata"] = _json.dumps(latest)
+        if old is None:
+            new_rows.append(merged)
+        else:
+            _update(cur, merged)
+
+    if new_rows:
+        table = pa.table({c: [r[c] for r in new_rows] for c in _TRACE_COLUMNS})
+        cur.register("_td_traces", table)
+        try:
+            cur.execute(
+                f"INSERT INTO traces ({', '.join(_TRACE_COLUMNS)}) SELECT * FROM _td_traces"
+            )
+        finally:
+            cur.unregister("_td_traces")
+
+    # Exclusive tags: the trace whose root ended last wins, also within one batch.
+    for _, trace_id, key, name, scope in sorted(claims):
+        if key not in exclusive:  # set exclusive once: it stays exclusive (stored in tag_keys)
+            _tags.register(cur, key, True, scope)
+            exclusive[key] = scope
+        events.extend(
+            _tags.claim_exclusive(
+                cur,
+                trace_id=trace_id,
+                trace_name=name,
+                key=key,
+                scope=exclusive[key],
+                source=batch.source,
+                now=now,
+            )
+        )
+    _tags.insert_events(cur, events)
+    if metadata:
+        columns = list(zip(*metadata))
+        table = pa.table(
+            {n: list(c) for n, c in zip(_METADATA_SCHEMA.names, columns)}, schema=_METADATA_SCHEMA
+        )
+        cur.register("_td_metadata", table)
+        try:
+            cur.execute(
+                "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
+                "SELECT * FROM _td_metadata"
+            )
+        finally:
+            cur.unregister("_td_metadata")
+
+
+def _existing(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Stored rows of those of ``trace_ids`` already in the store."""
+    if not trace_ids:
+        return {}
+    cur.register("_td_ids", pa.table({"trace_id": trace_ids}))
+    try:
+        result = cur.execute(
+            f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces "
+            "WHERE trace_id IN (SELECT trace_id FROM _td_ids)"
+        )
+        names = [d[0] for d in result.description]
+        return {r[0]: dict(zip(names, r)) for r in result.fetchall()}
+    finally:
+        cur.unregister("_td_ids")
+
+
+def _merge(row: TraceRow, old: dict[str, Any] | None, span_count: int | None) -> dict[str, Any]:
+    new = {
+        "trace_id": row.trace_id,
+        "name": row.name,
+        "status": row.status,
+        "status_message": row.status_message,
+        "timestamp_ms": row.timestamp_ms,
+        "execution_time_ms": row.execution_time_ms,
+        "start_time_ns": row.start_time_ns,
+        "end_time_ns": row.end_time_ns,
+        "span_count": row.span_count,
+        "service_name": row.service_name,
+        "root_span_id": row.root_span_id,
+        "has_root": row.has_root,
+        "request_preview": row.request_preview,
+        "response_preview": row.response_preview,
+    }
+    if old is None:
+        return new
+    # The stored row describes the true root already, or started earlier than this stand-in.
+    keep_old = old["has_root"] or (not row.has_root and old["start_time_ns"] <= row.start_time_ns)
+    merged = dict(old) if keep_old else new
+    merged["span_count"] = span_count if span_count is not None else old["span_count"]
+    return merged
+
+
+def _update(cur: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    columns = [c for c in _TRACE_COLUMNS if c != "trace_id"]
+    cur.execute(
+        f"UPDATE traces SET {', '.join(f'{c} = ?' for c in columns)} WHERE trace_id = ?",
+        [row[c] for c in columns] + [row["trace_id"]],
+    )

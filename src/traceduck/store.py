@@ -1,0 +1,373 @@
+"""TraceStore: search, read, tag and annotate the traces in one DuckDB file.
+
+Module-level functions (``traceduck.search_traces`` ...) call the store of the configured default
+path; ``TraceStore(path)`` lets a process use several stores, read-only ones included.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+
+from . import _json
+from ._store import _reader, _tags
+from ._store._connection import Database, get_database, query_arrow
+from .errors import TagError, TraceduckError
+from .model import MetadataEvent, PagedList, TagEvent, Trace
+
+__all__ = ["TraceStore"]
+
+_MISSING: Any = object()
+ReturnType = Literal["list", "pandas", "arrow"]
+
+
+class TraceStore:
+    """The query, tag and SQL calls over one store file.
+
+    >>> store = TraceStore("traces.duckdb")
+    >>> errors = store.search_traces("status = 'ERROR' AND tags.env = 'prod'", max_results=10)
+    >>> store.set_trace_tag(errors[0].info.trace_id, "triaged", True)
+
+    A path with no file yet is an empty store (nothing is created until something is written);
+    a corrupt file raises ``StorageError`` and is left as it is.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.read_only = read_only
+        self._db: Database = get_database(self.path, read_only=read_only)
+
+    def __repr__(self) -> str:
+        return f"TraceStore({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_trace(self, trace_id_or_prefix: str) -> Trace:
+        """The trace with that id or unique id prefix, with its spans."""
+        with self._db.lease() as cur:
+            return _reader.get_trace(cur, trace_id_or_prefix)
+
+    def resolve_trace_id(self, trace_id_or_prefix: str) -> str:
+        with self._db.lease() as cur:
+            return _reader.resolve_id(cur, trace_id_or_prefix)
+
+    def search_traces(
+        self,
+        filter_string: str | None = None,
+        order_by: list[str] | str | None = None,
+        max_results: int | None = 100,
+        page_token: str | None = None,
+        return_type: ReturnType = "list",
+        include_spans: bool = False,
+    ) -> Any:
+        """Traces matching a filter, newest first unless ``order_by`` says otherwise.
+
+        >>> page = store.search_traces("tags.env = 'prod' AND execution_time_ms > 500")
+        >>> more = store.search_traces("tags.env = 'prod' AND execution_time_ms > 500",
+        ...                            page_token=page.token)
+
+        ``return_type="list"`` gives a ``PagedList`` of ``Trace`` (``.token`` is the next
+        page's token, None on the last page); "pandas" and "arrow" give one row per trace.
+        """
+        from .query import search
+
+        if return_type not in ("list", "pandas", "arrow"):
+            raise ValueError(
+                f"return_type must be 'list', 'pandas' or 'arrow', not {return_type!r}"
+            )
+        orders = [order_by] if isinstance(order_by, str) else order_by
+        with self._db.lease() as cur:
+            ids, token = search(cur, filter_string, orders, max_results, page_token)
+            if return_type != "list":
+                table = _info_table(cur, ids)
+                return table if return_type == "arrow" else table.to_pandas()
+            infos = _reader.load_infos(cur, ids)
+            spans = _reader.load_spans(cur, ids) if include_spans else {}
+        return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """Run a read-only SQL query over the documented tables; returns a pyarrow Table.
+
+        >>> store.sql("SELECT status, count(*) FROM traces GROUP BY status")
+        """
+        try:
+            statements = duckdb.extract_statements(query)
+        except duckdb.Error as exc:
+            raise TraceduckError(f"SQL error: {exc}") from None
+        allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+        if len(statements) != 1 or statements[0].type not in allowed:
+            raise TraceduckError(
+                "td.sql runs one read-only query (SELECT, WITH ... SELECT, EXPLAIN); "
+                "change tags with set_trace_tag/set_trace_tags"
+            )
+        with self._db.lease() as cur:
+            try:
+                return query_arrow(cur, query, params)
+            except duckdb.Error as exc:
+                raise TraceduckError(f"SQL error: {str(exc).splitlines()[0]}") from None
+
+    def tag_history(self, trace_id: str) -> list[TagEvent]:
+        """Every change of the trace's tags, oldest first."""
+        with self._db.lease() as cur:
+            return _reader.tag_history(cur, _reader.resolve_id(cur, trace_id))
+
+    def metadata_history(self, trace_id: str) -> list[MetadataEvent]:
+        """Every metadata entry of the trace, oldest first."""
+        with self._db.lease() as cur:
+            return _reader.metadata_history(cur, _reader.resolve_id(cur, trace_id))
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    def set_trace_tag(
+        self,
+        trace_id: str,
+        key: str,
+        value: Any = True,
+        exclusive: bool = False,
+        append: bool = False,
+        *,
+        source: str = "api",
+    ) -> None:
+        """Set one tag on a finished trace (by id or unique prefix).
+
+        ``append=True`` adds ``value`` to a list value (a scalar becomes a list, a missing key
+        starts one). ``exclusive=True`` makes the key exclusive from now on: the trace holding it
+        in the same scope loses it (a ``moved`` event in its history).
+        """
+        _tags.check_key(key)
+        _tags.encode_value(value, key)
+        with self._write() as cur:
+            tid = _reader.resolve_id(cur, trace_id)
+            now = _tags.utcnow()
+            tags, name = _tags.load_tags(cur, tid)
+            had = key in tags
+            old = tags.get(key)
+            new = _appended(old, value, had) if append else value
+            new_text = _tags.encode_value(new, key)
+            old_text = _json.dumps(old) if had else None
+            events: list[_tags.Event] = []
+            if old_text != new_text:
+                tags[key] = new
+                _tags.store_tags(cur, tid, tags)
+                operation = "update" if had else "set"
+                events.append((now, tid, key, old_text, new_text, operation, source))
+            scope = self._exclusive_scope(cur, key, exclusive)
+            if scope:
+                events += _tags.claim_exclusive(
+                    cur, trace_id=tid, trace_name=name, key=key, scope=scope, source=source, now=now
+                )
+            _tags.insert_events(cur, events)
+
+    def delete_trace_tag(
+        self, trace_id: str, key: str, value: Any = _MISSING, *, source: str = "api"
+    ) -> None:
+        """Delete a tag; ``TagError`` if the trace has no such tag (or not with ``value``)."""
+        with self._write() as cur:
+            tid = _reader.resolve_id(cur, trace_id)
+            tags, _ = _tags.load_tags(cur, tid)
+            if key not in tags:
+                raise TagError(f"trace {tid} has no tag {key!r}")
+            if value is not _MISSING and _json.dumps(tags[key]) != _json.dumps(value):
+                raise TagError(
+                    f"trace {tid} has tag {key!r} = {_json.dumps(tags[key])}, not "
+                    f"{_json.dumps(value)}; nothing was deleted"
+                )
+            old = tags.pop(key)
+            _tags.store_tags(cur, tid, tags)
+            _tags.release_exclusive(cur, tid, key)
+            _tags.insert_events(
+                cur, [(_tags.utcnow(), tid, key, _json.dumps(old), None, "delete", source)]
+            )
+
+    def set_trace_tags(
+        self, filter_string: str, tags: Mapping[str, Any] | Iterable[Any], *, source: str = "api"
+    ) -> int:
+        """Set tags on every trace matching a filter, in one transaction; returns how many."""
+        from ._context import normalize_tags
+
+        items = normalize_tags(tags)
+        updates = {t.key: t.value for t in items}
+        if not updates:
+            return 0
+        with self._write() as cur:
+            rows = self._matching(cur, filter_string)
+            exclusive = _tags.exclusive_keys(cur)
+            for tag in items:
+                if tag.exclusive and tag.key not in exclusive:
+                    _tags.register(cur, tag.key, True, tag.scope)
+                    exclusive[tag.key] = tag.scope
+            _check_exclusive_bulk(rows, updates, exclusive)
+            now = _tags.utcnow()
+            changed: dict[str, dict[str, Any]] = {}
+            events: list[_tags.Event] = []
+            for tid, tags_text, _ in rows:
+                current = _json.loads(tags_text) or {}
+                for key, value in updates.items():
+                    new_text = _json.dumps(value)
+                    old_text = _json.dumps(current[key]) if key in current else None
+                    if old_text == new_text:
+                        continue
+                    current[key] = value
+                    op = "set" if old_text is None else "update"
+                    events.append((now, tid, key, old_text, new_text, op, source))
+                    changed[tid] = current
+            _store_many(cur, changed)
+            for tid, _, name in rows:
+                for key in updates:
+                    if key in exclusive:
+                        events += _tags.claim_exclusive(
+                            cur, trace_id=tid, trace_name=name, key=key,
+                            scope=exclusive[key], source=source, now=now,
+                        )  # fmt: skip
+            _tags.insert_events(cur, events)
+            return len(rows)
+
+    def delete_trace_tags(
+        self, filter_string: str, keys: Iterable[str] | str, *, source: str = "api"
+    ) -> int:
+        """Delete tag keys from every trace matching a filter; returns how many lost a tag."""
+        key_list = [keys] if isinstance(keys, str) else list(keys)
+        for key in key_list:
+            _tags.check_key(key)
+        with self._write() as cur:
+            rows = self._matching(cur, filter_string)
+            now = _tags.utcnow()
+            changed: dict[str, dict[str, Any]] = {}
+            events: list[_tags.Event] = []
+            for tid, tags_text, _ in rows:
+                current = _json.loads(tags_text) or {}
+                for key in key_list:
+                    if key in current:
+                        old = current.pop(key)
+                        events.append((now, tid, key, _json.dumps(old), None, "delete", source))
+                        _tags.release_exclusive(cur, tid, key)
+                        changed[tid] = current
+            _store_many(cur, changed)
+            _tags.insert_events(cur, events)
+            return len(changed)
+
+    def register_tag(self, key: str, exclusive: bool = True, scope: str = "name") -> None:
+        """Declare a key exclusive (one holder per scope: same root name, or "global")."""
+        _tags.check_key(key)
+        _tags.check_scope(scope)
+        with self._write() as cur:
+            _tags.register(cur, key, exclusive, scope)
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def log_metadata(
+        self, trace_id: str, metadata: Mapping[str, Any], *, source: str = "api"
+    ) -> None:
+        """Append metadata entries to a finished trace; the latest value per key is shown."""
+        if not isinstance(metadata, Mapping) or not metadata:
+            raise TagError("metadata must be a non-empty dict of key -> JSON value")
+        entries = []
+        for key, value in metadata.items():
+            _tags.check_key(key)
+            entries.append((key, _tags.encode_value(value, key)))
+        with self._write() as cur:
+            tid = _reader.resolve_id(cur, trace_id)
+            row = cur.execute("SELECT metadata FROM traces WHERE trace_id = ?", [tid]).fetchone()
+            latest = (_json.loads(row[0]) if row else None) or {}
+            now = _tags.utcnow()
+            for key, text in entries:
+                latest[key] = _json.loads(text)
+                cur.execute(
+                    "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [now, tid, key, text, source],
+                )
+            cur.execute(
+                "UPDATE traces SET metadata = ? WHERE trace_id = ?", [_json.dumps(latest), tid]
+            )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _write(self) -> Any:
+        return self._db.transaction()
+
+    def _exclusive_scope(self, cur: duckdb.DuckDBPyConnection, key: str, exclusive: bool) -> str:
+        registered = _tags.exclusive_keys(cur).get(key)
+        if registered:
+            return registered
+        if exclusive:
+            _tags.register(cur, key, True, "name")
+            return "name"
+        return ""
+
+    def _matching(
+        self, cur: duckdb.DuckDBPyConnection, filter_string: str
+    ) -> list[tuple[str, str, str]]:
+        from .query import compile_filter
+
+        if not filter_string or not str(filter_string).strip():
+            raise TagError(
+                "a filter is required for a bulk tag change (use 'trace_id LIKE '%'' for all)"
+            )
+        where, params = compile_filter(filter_string, cur)
+        return cur.execute(
+            f"SELECT t.trace_id, t.tags, t.name FROM traces t WHERE {where}", params
+        ).fetchall()
+
+
+def _appended(old: Any, value: Any, had: bool) -> list[Any]:
+    if not had:
+        return [value]
+    return [*old, value] if isinstance(old, list) else [old, value]
+
+
+def _check_exclusive_bulk(
+    rows: list[tuple[str, str, str]], updates: Mapping[str, Any], exclusive: Mapping[str, str]
+) -> None:
+    for key in updates:
+        scope = exclusive.get(key)
+        if not scope:
+            continue
+        groups: dict[str, int] = {}
+        for _, _, name in rows:
+            group = _tags.scope_value(scope, name)
+            groups[group] = groups.get(group, 0) + 1
+        crowded = [g for g, n in groups.items() if n > 1]
+        if crowded:
+            where = "the store" if scope == "global" else f"traces named {crowded[0][5:]!r}"
+            raise TagError(
+                f"tag {key!r} is exclusive (one trace per scope) but the filter matches "
+                f"{groups[crowded[0]]} {where}; narrow the filter"
+            )
+
+
+def _store_many(cur: duckdb.DuckDBPyConnection, changed: dict[str, dict[str, Any]]) -> None:
+    if not changed:
+        return
+    if len(changed) <= 8:
+        for tid, tags in changed.items():
+            _tags.store_tags(cur, tid, tags)
+        return
+    table = pa.table(
+        {"trace_id": list(changed), "tags": [_json.dumps(t) for t in changed.values()]}
+    )
+    cur.register("_td_tag_updates", table)
+    try:
+        cur.execute(
+            "UPDATE traces SET tags = u.tags FROM _td_tag_updates u "
+            "WHERE traces.trace_id = u.trace_id"
+        )
+    finally:
+        cur.unregister("_td_tag_updates")
+
+
+def _info_table(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> pa.Table:
+    order = pa.table({"trace_id": ids, "_ord": list(range(len(ids)))})
+    cur.register("_td_page", order)
+    try:
+        return query_arrow(
+            cur,
+            f"SELECT {', '.join('t.' + c for c in _reader.INFO_COLUMNS)} FROM traces t "
+            "JOIN _td_page p USING (trace_id) ORDER BY p._ord",
+        )
+    finally:
+        cur.unregister("_td_page")
