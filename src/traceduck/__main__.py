@@ -1,0 +1,5 @@
+"""``python -m traceduck`` runs the CLI."""
+
+from .cli import main
+
+main()

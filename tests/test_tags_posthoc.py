@@ -1,0 +1,155 @@
+"""Tags and metadata after the fact: typed values, history, exclusive moves, bulk edits."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import traceduck as td
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> td.TraceStore:
+    td.configure(db=str(tmp_path / "tags.duckdb"))
+    yield td.TraceStore(tmp_path / "tags.duckdb")
+    td.shutdown()
+
+
+def make_trace(name: str = "job", **tags: object) -> str:
+    @td.trace(name=name)
+    def job() -> None:
+        if tags:
+            td.update_current_trace(tags=tags)
+
+    job()
+    trace_id = td.get_last_trace_id()
+    assert trace_id is not None
+    return trace_id
+
+
+def flushed(*ids: str) -> list[str]:
+    assert td.flush(timeout_s=10)
+    return list(ids)
+
+
+def test_set_update_delete_keep_types_and_history(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace())
+    store.set_trace_tag(tid, "cost", 3.5)
+    store.set_trace_tag(tid[:10], "cost", 4)  # by prefix; a change of value is an update
+    store.set_trace_tag(tid, "flags", ["a", "b"])
+    store.delete_trace_tag(tid, "flags")
+    assert store.get_trace(tid).info.tags == {"cost": 4}
+    history = [(e.key, e.operation, e.old_value, e.new_value, e.source)
+               for e in store.tag_history(tid)]  # fmt: skip
+    assert history == [
+        ("cost", "set", None, 3.5, "api"),
+        ("cost", "update", 3.5, 4, "api"),
+        ("flags", "set", None, ["a", "b"], "api"),
+        ("flags", "delete", ["a", "b"], None, "api"),
+    ]
+
+
+def test_append_builds_a_list(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace(source="a"))
+    store.set_trace_tag(tid, "source", "b", append=True)
+    store.set_trace_tag(tid, "new", 1, append=True)
+    assert store.get_trace(tid).info.tags == {"source": ["a", "b"], "new": [1]}
+
+
+def test_errors_are_clear_and_change_nothing(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace(keep="me"))
+    with pytest.raises(td.TagError, match="has no tag 'missing'"):
+        store.delete_trace_tag(tid, "missing")
+    with pytest.raises(td.TraceNotFoundError):
+        store.set_trace_tag("0" * 32, "k", 1)
+    with pytest.raises(td.TagError, match="reserved"):
+        store.set_trace_tag(tid, "traceduck.x", 1)
+    with pytest.raises(td.TagError, match="not a JSON value"):
+        store.set_trace_tag(tid, "k", object())
+    assert store.get_trace(tid).info.tags == {"keep": "me"}
+
+
+def test_exclusive_tag_moves_within_the_same_name_only(store: td.TraceStore) -> None:
+    a, b, other = flushed(make_trace("train"), make_trace("train"), make_trace("eval"))
+    store.set_trace_tag(a, "latest", True, exclusive=True)
+    store.set_trace_tag(other, "latest", True)  # stays exclusive (stored), other scope
+    store.set_trace_tag(b, "latest", True)
+    assert "latest" not in store.get_trace(a).info.tags
+    assert store.get_trace(b).info.tags == {"latest": True}
+    assert store.get_trace(other).info.tags == {"latest": True}
+    moved = [e for e in store.tag_history(a) if e.operation == "moved"]
+    assert [(e.key, e.old_value) for e in moved] == [("latest", True)]
+
+
+def test_global_exclusive_scope(store: td.TraceStore) -> None:
+    a, b = flushed(make_trace("x"), make_trace("y"))
+    store.register_tag("champion", exclusive=True, scope="global")
+    store.set_trace_tag(a, "champion", "v1")
+    store.set_trace_tag(b, "champion", "v2")
+    holders = store.sql("SELECT trace_id FROM trace_tags WHERE key = 'champion'").to_pylist()
+    assert holders == [{"trace_id": b}]
+
+
+def test_concurrent_exclusive_setters_leave_one_holder(store: td.TraceStore) -> None:
+    ids = flushed(*[make_trace("race") for _ in range(8)])
+    store.register_tag("winner")
+    errors: list[BaseException] = []
+
+    def claim(tid: str) -> None:
+        try:
+            store.set_trace_tag(tid, "winner", True)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim, args=(t,)) for t in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors
+    holders = store.sql("SELECT count(*) AS n FROM trace_tags WHERE key = 'winner'").to_pylist()
+    assert holders == [{"n": 1}]
+
+
+def test_live_exclusive_tags_last_root_to_end_wins(store: td.TraceStore) -> None:
+    # Set live; both traces end before the flush, so they land in one write batch.
+    @td.trace(name="deploy")
+    def deploy() -> None:
+        td.update_current_trace(tags=[td.Tag("current", exclusive=True)])
+
+    deploy()
+    older = td.get_last_trace_id()
+    deploy()
+    newer = td.get_last_trace_id()
+    assert td.flush(timeout_s=10)
+    assert "current" not in store.get_trace(older).info.tags
+    assert store.get_trace(newer).info.tags == {"current": True}
+
+
+def test_bulk_set_and_delete_count_and_history(store: td.TraceStore) -> None:
+    ids = flushed(*[make_trace("bulk", env="prod" if i % 2 else "dev") for i in range(10)])
+    assert store.set_trace_tags("tags.env = 'prod'", {"reviewed": True, "batch": 7}) == 5
+    prod = [t for t in ids if store.get_trace(t).info.tags["env"] == "prod"]
+    assert all(store.get_trace(t).info.tags["batch"] == 7 for t in prod)
+    assert store.delete_trace_tags("tags.env = 'prod'", ["reviewed"]) == 5
+    assert store.delete_trace_tags("tags.env = 'prod'", ["reviewed"]) == 0
+    ops = [e.operation for e in store.tag_history(prod[0])]
+    assert ops == ["set", "set", "set", "delete"]
+    with pytest.raises(td.FilterError):
+        store.set_trace_tags("tags.env = ", {"x": 1})
+
+
+def test_log_metadata_after_the_fact_keeps_history(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace())
+    store.log_metadata(tid, {"eval": {"accuracy": 0.9}})
+    store.log_metadata(tid[:8], {"eval": {"accuracy": 0.95}, "judge": "gpt"})
+    assert store.get_trace(tid).info.metadata == {"eval": {"accuracy": 0.95}, "judge": "gpt"}
+    history = [(e.key, e.value) for e in store.metadata_history(tid)]
+    assert history == [
+        ("eval", {"accuracy": 0.9}),
+        ("eval", {"accuracy": 0.95}),
+        ("judge", "gpt"),
+    ]
+    assert [t.info.trace_id for t in store.search_traces("metadata.eval.accuracy > 0.92")] == [tid]
