@@ -17,7 +17,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
 from . import _runtime
 from ._constants import DEFAULT_DB, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
@@ -179,7 +179,7 @@ def _provider(options: dict[str, Any]) -> TracerProvider:
             resource = Resource.create(
                 {"service.name": options["service_name"]} if options["service_name"] else {}
             )
-            sampler = ParentBased(TraceIdRatioBased(options["sample_ratio"]))
+            sampler = _sampler(options["sample_ratio"])
             _S.provider = TracerProvider(resource=resource, sampler=sampler)
             _S.owns_provider = True
             otel_trace.set_tracer_provider(_S.provider)
@@ -192,8 +192,13 @@ def _provider(options: dict[str, Any]) -> TracerProvider:
         # A new resource or sampler applies to tracers created from now on.
         if options["service_name"]:
             _S.provider._resource = Resource.create({"service.name": options["service_name"]})
-        _S.provider.sampler = ParentBased(TraceIdRatioBased(options["sample_ratio"]))
+        _S.provider.sampler = _sampler(options["sample_ratio"])
     return _S.provider
+
+
+def _sampler(ratio: float) -> Any:
+    """Head sampling by trace id; the always-on sampler when nothing is dropped (cheaper)."""
+    return ParentBased(ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio))
 
 
 def flush(timeout_s: float | None = None) -> bool:

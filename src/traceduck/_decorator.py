@@ -19,8 +19,8 @@ from opentelemetry import trace as otel_trace
 
 from . import _runtime
 from ._capture import parameter_names, snapshot, snapshot_args
-from ._context import Tag, _warn, apply_tags, normalize_tags
-from ._span import _mark_finished, record_error
+from ._context import Tag, _last_trace_id, _warn, apply_tags, normalize_tags
+from ._span import record_error
 from .errors import TagError
 
 __all__ = ["trace"]
@@ -144,7 +144,7 @@ class _Options:
         token = _attach(_in_context(span))
         record = [self.span_type, self.attributes, None, None]
         if span.is_recording():
-            ctx = span.get_span_context()
+            ctx = span.context
             _STASH[ctx.span_id] = record
             if len(_STASH) > _runtime.MAX_STASH:
                 _runtime.trim_stash()
@@ -165,8 +165,9 @@ class _Options:
         try:
             _detach(token)
             span.end()
-            if span.parent is None or span.parent.is_remote:
-                _mark_finished(span)
+            parent = span.parent
+            if parent is None or parent.is_remote:
+                _last_trace_id[0] = format(span.context.trace_id, "032x")
         except Exception as exc:
             _runtime.report_internal_error("@trace end", exc)
 

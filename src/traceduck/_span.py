@@ -12,6 +12,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import _runtime
 from ._capture import snapshot
+from ._context import _last_trace_id
 
 __all__ = ["LiveSpan", "get_current_span", "start_span"]
 
@@ -161,8 +162,6 @@ def _mark_finished(span: Any) -> None:
     """Remember the last finished trace when ``span`` is a local root."""
     parent = getattr(span, "parent", None)
     if parent is None or parent.is_remote:
-        from ._context import _last_trace_id
-
         _last_trace_id[0] = format(span.get_span_context().trace_id, "032x")
 
 
