@@ -9,8 +9,10 @@ and counted. Nothing here ever raises into the application.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import _context, _runtime
 from .._constants import DEFAULT_QUEUE_TRACES
-from .._store._connection import Database, LockedError, get_database
+from .._store._connection import Database, LockedError, close_all, get_database
 from .._store._records import SpanRows, WriteBatch
 from .._store._writer import write_batch
 from ..errors import StorageError
@@ -28,6 +30,16 @@ from . import _convert
 from ._assembler import Assembler, Bundle, labels_for
 
 MAX_BATCH_SPANS = 50_000
+_LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    # Write what is queued and end the writer threads: a thread alive at interpreter exit
+    # loses its traces and keeps DuckDB's module from being freed.
+    for exporter in list(_LIVE):
+        exporter.shutdown(timeout_millis=3_000)
+    close_all()
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -66,6 +78,7 @@ class DuckDBSpanExporter(SpanExporter):
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="traceduck-writer", daemon=True)
         self._thread.start()
+        _LIVE.add(self)
 
     # -- SpanExporter -------------------------------------------------------------------------
 
@@ -94,6 +107,8 @@ class DuckDBSpanExporter(SpanExporter):
         return self.flush(timeout_millis / 1000)
 
     def shutdown(self, timeout_millis: int = 5_000) -> None:
+        if self._stopping:
+            return
         deadline = time.monotonic() + timeout_millis / 1000
         with self._assemble_lock:
             leftovers = self._assembler.drain()
