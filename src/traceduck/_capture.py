@@ -53,14 +53,16 @@ def _bind_snapshot(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[st
 
 
 def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
+    """Positional values by parameter name; extras go under the ``*args`` name (or "args")."""
     bound: dict[str, Any] = {}
-    n = len(names)
+    star = "args"
     for i, value in enumerate(args):
-        if i < n and not names[i].startswith("*"):
-            bound[names[i]] = value
-        else:  # *args
-            star = names[i][1:] if i < n else "args"
-            bound.setdefault(star or "args", []).append(value)
+        name = names[i] if i < len(names) else "*" + star
+        if name.startswith("*"):
+            star = name[1:]
+            bound[star] = list(args[i:])
+            break
+        bound[name] = value
     bound.update(kwargs)
     return bound
 

@@ -159,7 +159,11 @@ def _install(options: dict[str, Any]) -> None:
     _S.switch.target = processor
     _S.exporter = exporter
     _S.options = options
-    _runtime.tracer = provider.get_tracer("traceduck")
+    tracer = provider.get_tracer("traceduck")
+    if _S.owns_provider:  # the SDK caches tracers: give ours the new sampler and resource
+        tracer.sampler = provider.sampler
+        tracer.resource = provider.resource
+    _runtime.tracer = tracer
     if previous is not None:
         previous.shutdown()
     elif old is not None:

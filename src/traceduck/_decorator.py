@@ -34,6 +34,14 @@ _in_context = otel_trace.set_span_in_context
 _STASH = _runtime.STASH
 
 
+def _safe_snapshot(value: Any) -> Any:
+    try:
+        return snapshot(value)
+    except Exception as exc:
+        _runtime.report_internal_error("output capture", exc)
+        return None
+
+
 @overload
 def trace(func: F) -> F: ...
 @overload
@@ -148,13 +156,23 @@ class _Options:
             _STASH[ctx.span_id] = record
             if len(_STASH) > _runtime.MAX_STASH:
                 _runtime.trim_stash()
-            capture = self.capture_inputs
-            if capture or (capture is None and _runtime.capture_inputs):
-                names = self.bound_names if instance is not None else self.names
-                record[2] = snapshot_args(names, args, kwargs)
-            if self.tags:
-                apply_tags(ctx.trace_id, self.tags)
+            try:  # the span is current now: a capture failure must not leave it open
+                capture = self.capture_inputs
+                if capture or (capture is None and _runtime.capture_inputs):
+                    names = self.bound_names if instance is not None else self.names
+                    record[2] = snapshot_args(names, args, kwargs)
+                if self.tags:
+                    apply_tags(ctx.trace_id, self.tags)
+            except Exception as exc:
+                _runtime.report_internal_error("input capture", exc)
         return span, token, record
+
+    def _try_start(self, instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            return self._start(instance, args, kwargs)
+        except Exception as exc:
+            _runtime.report_internal_error("@trace start", exc)
+            return None
 
     def _wants_outputs(self) -> bool:
         capture = self.capture_outputs
@@ -185,11 +203,10 @@ class _Options:
     def _sync(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
             return wrapped(*args, **kwargs)
-        try:
-            span, token, record = self._start(instance, args, kwargs)
-        except Exception as exc:
-            _runtime.report_internal_error("@trace start", exc)
+        started = self._try_start(instance, args, kwargs)
+        if started is None:  # outside the except block: the user's errors get no __context__
             return wrapped(*args, **kwargs)
+        span, token, record = started
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -210,11 +227,10 @@ class _Options:
             return wrapped(*args, **kwargs)
 
         async def run() -> Any:
-            try:
-                span, token, record = self._start(instance, args, kwargs)
-            except Exception as exc:
-                _runtime.report_internal_error("@trace start", exc)
+            started = self._try_start(instance, args, kwargs)
+            if started is None:
                 return await wrapped(*args, **kwargs)
+            span, token, record = started
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -238,13 +254,12 @@ class _Options:
         return self._traced_gen(wrapped(*args, **kwargs), instance, args, kwargs)
 
     def _traced_gen(self, gen: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        try:
-            span, token, record = self._start(instance, args, kwargs)
-            _detach(token)
-            ctx = _in_context(span)
-        except Exception as exc:
-            _runtime.report_internal_error("@trace start", exc)
+        started = self._try_start(instance, args, kwargs)
+        if started is None:
             return (yield from gen)
+        span, token, record = started
+        _detach(token)
+        ctx = _in_context(span)
         items: list[Any] = []
         keep = self._wants_outputs()
         to_send: Any = None
@@ -263,7 +278,7 @@ class _Options:
                 finally:
                     _detach(token)
                 if keep and len(items) < _MAX_YIELDED:
-                    items.append(item)
+                    items.append(_safe_snapshot(item))
                 try:
                     to_send = yield item
                 except GeneratorExit:
@@ -280,10 +295,7 @@ class _Options:
             raise
         finally:
             if keep:
-                try:
-                    record[3] = snapshot(items)
-                except Exception as exc:
-                    _runtime.report_internal_error("output capture", exc)
+                record[3] = items  # each item was snapshotted when it was yielded
             self._end(span, _attach(otel_context.get_current()))
 
     def _asyncgen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -292,15 +304,14 @@ class _Options:
         return self._traced_asyncgen(wrapped(*args, **kwargs), instance, args, kwargs)
 
     async def _traced_asyncgen(self, agen: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        try:
-            span, token, record = self._start(instance, args, kwargs)
-            _detach(token)
-            ctx = _in_context(span)
-        except Exception as exc:
-            _runtime.report_internal_error("@trace start", exc)
+        started = self._try_start(instance, args, kwargs)
+        if started is None:
             async for item in agen:
                 yield item
             return
+        span, token, record = started
+        _detach(token)
+        ctx = _in_context(span)
         items: list[Any] = []
         keep = self._wants_outputs()
         to_send: Any = None
@@ -319,7 +330,7 @@ class _Options:
                 finally:
                     _detach(token)
                 if keep and len(items) < _MAX_YIELDED:
-                    items.append(item)
+                    items.append(_safe_snapshot(item))
                 try:
                     to_send = yield item
                 except GeneratorExit:
@@ -336,8 +347,5 @@ class _Options:
             raise
         finally:
             if keep:
-                try:
-                    record[3] = snapshot(items)
-                except Exception as exc:
-                    _runtime.report_internal_error("output capture", exc)
+                record[3] = items  # each item was snapshotted when it was yielded
             self._end(span, _attach(otel_context.get_current()))

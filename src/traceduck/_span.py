@@ -126,6 +126,7 @@ def start_span(
     from ._config import ensure_configured
 
     span: otel_trace.Span | None = None
+    started = False
     try:
         tracer = _runtime.tracer or ensure_configured()
         attrs = {k: snapshot(v) for k, v in (attributes or {}).items()} or None
@@ -134,10 +135,12 @@ def start_span(
         if span.is_recording():
             register(span, record)
         token = otel_context.attach(otel_trace.set_span_in_context(span))
+        started = True
     except Exception as exc:
         _runtime.report_internal_error("start_span", exc)
         if span is not None:
             span.end()
+    if not started:  # outside the except block: the user's errors get no __context__
         yield LiveSpan(otel_trace.INVALID_SPAN, new_record(None, None))
         return
     try:

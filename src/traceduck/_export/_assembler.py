@@ -109,6 +109,7 @@ def make_bundle(
         service_name=head[_COL["service_name"]],
         root_span_id=head[_COL["span_id"]],
         has_root=root is not None and root[_COL["parent_id"]] is None,
+        from_root=root is not None,
         request_preview=inputs[:PREVIEW_CHARS] if inputs else None,
         response_preview=outputs[:PREVIEW_CHARS] if outputs else None,
         tags=tags,

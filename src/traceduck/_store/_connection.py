@@ -170,8 +170,10 @@ class Database:
 
     def _open_locked(self, write: bool, timeout_s: float) -> None:
         exists = os.path.exists(self.path)
-        if exists and os.path.getsize(self.path) == 0 and write:
-            os.remove(self.path)  # a 0-byte file counts as new
+        if exists and os.path.isfile(self.path) and os.path.getsize(self.path) == 0:
+            # A 0-byte file counts as new: read as empty, replaced by the first write.
+            if write:
+                os.remove(self.path)
             exists = False
         if not exists and not write:
             # Nothing to read yet: an empty store, without creating the file.

@@ -72,6 +72,7 @@ class TraceRow:
     service_name: str | None
     root_span_id: str | None
     has_root: bool
+    from_root: bool = False  # made from the trace's local root (not a stand-in span)
     request_preview: str | None = None
     response_preview: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)

@@ -44,7 +44,7 @@ def write_batch(db: Database, batch: WriteBatch, *, timeout_s: float | None = No
 
 def _write(cur: duckdb.DuckDBPyConnection, batch: WriteBatch) -> None:
     now = _tags.utcnow()
-    rows = {t.trace_id: t for t in batch.traces}
+    rows = _combine(batch.traces)
     existing = _existing(cur, list(rows))
     spans = batch.spans.to_arrow()
     cur.register("_td_spans", spans)
@@ -150,6 +150,29 @@ def _write(cur: duckdb.DuckDBPyConnection, batch: WriteBatch) -> None:
             )
         finally:
             cur.unregister("_td_metadata")
+
+
+def _combine(traces: list[TraceRow]) -> dict[str, TraceRow]:
+    """One row per trace id: parts of one trace in the same batch (a span that ended after its
+    root, or a long trace written in parts) become one row."""
+    rows: dict[str, TraceRow] = {}
+    for row in traces:
+        seen = rows.get(row.trace_id)
+        if seen is None:
+            rows[row.trace_id] = row
+            continue
+        first, second = (seen, row) if _rank(seen) >= _rank(row) else (row, seen)
+        first.span_count += second.span_count
+        first.tags = {**second.tags, **first.tags}
+        first.exclusive = {**second.exclusive, **first.exclusive}
+        first.metadata = second.metadata + first.metadata
+        rows[row.trace_id] = first
+    return rows
+
+
+def _rank(row: TraceRow) -> tuple[bool, bool, int]:
+    """Which part describes the trace: the true root, then a local root, then the earliest."""
+    return (row.has_root, row.from_root, -row.start_time_ns)
 
 
 def _existing(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
