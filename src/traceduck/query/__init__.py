@@ -1,0 +1,58 @@
+"""The filter language compiler and the trace search built on it.
+
+Stages, one module each: ``_tokens`` (text -> tokens with positions), ``_parser`` (recursive
+descent -> ``_ast``), ``_fields`` (the one table of fields and their MLflow spellings),
+``_compiler`` + ``_values`` + ``_probe`` (AST -> SQL with bound parameters, typed comparisons,
+type probes against the store), ``_dialect`` (engine-specific SQL), ``_order`` (order_by) and
+``_search`` (the page query and keyset page tokens).
+
+The rest of the package calls exactly the three functions below. Every problem with a filter,
+an order_by, a page token or max_results is a ``FilterError`` (a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ._compiler import compile_filter_frag
+from ._search import build_search, run_search
+
+__all__ = ["compile_filter", "explain", "search"]
+
+
+def compile_filter(filter_string: str | None, con: duckdb.DuckDBPyConnection) -> tuple[str, list]:
+    """A boolean SQL expression over the table alias ``t`` (= traces) and its bound params.
+
+    An empty or None filter gives ``("TRUE", [])``. ``con`` is used to probe the store (the
+    JSON types a tag key holds, regex validity), never to change it. Use as
+    ``SELECT ... FROM traces t WHERE <sql>`` with the params in order.
+    """
+    frag = compile_filter_frag(filter_string, con)
+    return frag.text, list(frag.params)
+
+
+def search(
+    con: duckdb.DuckDBPyConnection,
+    filter_string: str | None = None,
+    order_by: list[str] | str | None = None,
+    max_results: int | None = 100,
+    page_token: str | None = None,
+) -> tuple[list[str], str | None]:
+    """Ordered trace ids of one page and the next page token (None on the last page).
+
+    ``order_by`` items are ``field [ASC|DESC]``; after them come ``timestamp_ms DESC`` and the
+    trace id. ``max_results=None`` returns every match with no cap (and no token).
+    """
+    return run_search(con, filter_string, order_by, max_results, page_token)
+
+
+def explain(
+    con: duckdb.DuckDBPyConnection,
+    filter_string: str | None = None,
+    order_by: list[str] | str | None = None,
+    max_results: int | None = 100,
+    page_token: str | None = None,
+) -> tuple[str, list]:
+    """The SQL and params ``search`` would run (for ``--show-sql``)."""
+    query, *_ = build_search(con, filter_string, order_by, max_results, page_token)
+    return query.text, list(query.params)

@@ -1,0 +1,142 @@
+"""Probe queries: which JSON types does a tag key, metadata path or span attribute hold?
+
+The filter language types its comparisons (``tags.cost > '3'`` only sees string values). When
+a key holds values but none of the literal's type, an empty result would silently hide a typo,
+so the compiler asks the store first and turns the mismatch into a FilterError with a hint.
+
+Each probe first asks the cheap question ("is there one value of the wanted type?", which stops
+at the first hit) and only on a miss collects the types that are there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from ..errors import FilterError
+from ._ast import FieldRef, Literal, Predicate
+from ._dialect import Dialect, Frag, sql
+from ._tokens import NUMBER_RE as _NUMBER
+from ._values import field_value
+
+__all__ = ["Prober", "run_user_query"]
+
+_TYPE_WORDS = {
+    "number": "numbers",
+    "string": "strings",
+    "boolean": "booleans",
+    "array": "lists",
+    "object": "objects",
+    "null": "nulls",
+}
+# DuckDB errors that a user's value can cause (a bad regex, an out-of-range cast); anything
+# else (I/O, a locked file, a missing table) is not the filter's fault and is not rewrapped.
+_USER_ERRORS: tuple[type[BaseException], ...] = (
+    duckdb.InvalidInputException,
+    duckdb.ConversionException,
+    duckdb.OutOfRangeException,
+)
+
+
+def run_user_query(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | tuple[Any, ...], text: str
+) -> list[tuple[Any, ...]]:
+    """Run a query built from a filter; a value-caused DuckDB error becomes a FilterError."""
+    try:
+        return con.execute(query, list(params)).fetchall()
+    except _USER_ERRORS as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FilterError(f"the filter could not be run: {first}", text, None) from exc
+
+
+class Prober:
+    """Runs (and caches, for one compile) the type probes of a filter's predicates."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, dialect: Dialect, text: str) -> None:
+        self.con = con
+        self.dialect = dialect
+        self.text = text
+        self._held: dict[tuple[str, str], set[str]] = {}
+
+    def check(self, pred: Predicate) -> None:
+        """Raise FilterError when the field holds values but none of the literals' types."""
+        wanted = {lit.type for lit in pred.values if lit.type != "null"}
+        if not wanted or self._has_any(pred.field, wanted):
+            return
+        held = self._types_held(pred.field) - {"null"}
+        if held and not (held & wanted):
+            lit = next(x for x in pred.values if x.type != "null")
+            raise FilterError(_mismatch(pred, held, self.text), self.text, lit.start)
+
+    def check_regex(self, lit: Literal) -> None:
+        try:
+            self.con.execute(self.dialect.regex_check(), [lit.value]).fetchall()
+        except duckdb.Error as exc:
+            detail = str(exc).splitlines()[0].split("Error: ", 1)[-1]
+            raise FilterError(
+                f"invalid regular expression: {detail}", self.text, lit.start
+            ) from None
+
+    # -- queries ---------------------------------------------------------------------------
+    def _source(self, field: FieldRef) -> tuple[str, Frag]:
+        table = "spans s" if field.family == "span_attr" else "traces t"
+        return table, field_value(field, self.dialect)
+
+    def _has_any(self, field: FieldRef, wanted: set[str]) -> bool:
+        table, value = self._source(field)
+        names = [n for t in sorted(wanted) for n in self.dialect.json_type_names[t]]
+        kinds = ", ".join(f"'{n}'" for n in names)  # our own constants
+        query = sql(f"SELECT 1 FROM {table} WHERE json_type({{}}) IN ({kinds}) LIMIT 1", value)
+        return bool(run_user_query(self.con, query.text, query.params, self.text))
+
+    def _types_held(self, field: FieldRef) -> set[str]:
+        cache_key = (field.family, repr(field.candidates) if field.candidates else field.key)
+        if cache_key not in self._held:
+            table, value = self._source(field)
+            query = sql(
+                f"SELECT DISTINCT json_type(v) FROM (SELECT {{}} AS v FROM {table}) "
+                "WHERE v IS NOT NULL",
+                value,
+            )
+            rows = run_user_query(self.con, query.text, query.params, self.text)
+            held = {self.dialect.json_type_from_engine(str(r[0])) for r in rows if r[0]}
+            self._held[cache_key] = held
+        return self._held[cache_key]
+
+
+def _mismatch(pred: Predicate, held: set[str], text: str) -> str:
+    """``tags.cost holds numbers: write tags.cost > 3`` (or the closest we can suggest)."""
+    field = pred.field.text
+    kinds = sorted(held, key=list(_TYPE_WORDS).index)
+    words = " and ".join(_TYPE_WORDS[k] for k in kinds)
+    message = f"{field} holds {words}"
+    # Suggest a rewrite only when the key holds one type: then the intent is unambiguous.
+    rewritten = [_rewrite(lit, held) if len(held) == 1 else None for lit in pred.values]
+    op = text[pred.op_start : pred.op_end]
+    if pred.op == "=" and "array" in held and pred.values[0].type != "null":
+        return f"{message}: to test membership write {field} CONTAINS {pred.values[0].text}"
+    if all(r is not None for r in rewritten):
+        if pred.op == "IN":
+            values = ", ".join(r for r in rewritten if r is not None)
+            return f"{message}: write {field} {op} ({values})"
+        return f"{message}: write {field} {op} {rewritten[0]}"
+    wanted = sorted({lit.type for lit in pred.values if lit.type != "null"})
+    return f"{message}, not {' or '.join(_TYPE_WORDS[w] for w in wanted)}"
+
+
+def _rewrite(lit: Literal, held: set[str]) -> str | None:
+    """The literal rewritten to a type the field holds, if there is an obvious one."""
+    if lit.type == "null":
+        return "null"
+    if lit.type == "string":
+        raw = str(lit.value).strip()
+        if "number" in held and _NUMBER.fullmatch(raw):
+            return raw
+        if "boolean" in held and raw.lower() in ("true", "false"):
+            return raw.lower()
+        return None
+    if "string" in held:
+        shown = lit.text.replace("'", "''")
+        return f"'{shown}'"
+    return None

@@ -1,0 +1,191 @@
+"""The search query: filter + order + keyset page, and the opaque page tokens.
+
+Keyset (not offset) pagination: a page token holds the sort values of the last trace shown,
+and the next page asks for rows strictly after them. Traces written between two pages then
+never shift a page boundary, so no trace is shown twice or skipped (offsets would do both).
+
+The token is urlsafe base64 of ``{"v": 1, "o": <order signature>, "k": [sort values]}``; the
+signature ties it to its ``order_by``, since the values mean nothing under another order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import duckdb
+
+from ..errors import FilterError
+from ._compiler import CompiledFilter, compile_filter_deferred
+from ._dialect import DUCKDB, Dialect, Frag, Param, sql
+from ._order import OrderPlan, SortKey, plan_order
+from ._probe import run_user_query
+
+__all__ = ["build_search", "decode_token", "encode_token", "run_search"]
+
+_TOKEN_VERSION = 1
+
+
+def check_max_results(max_results: object) -> int | None:
+    if max_results is None:
+        return None
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise FilterError(
+            f"max_results must be a positive integer, or None for every match; got {max_results!r}"
+        )
+    return max_results
+
+
+def build_search(
+    con: duckdb.DuckDBPyConnection,
+    filter_string: str | None,
+    order_by: list[str] | tuple[str, ...] | str | None,
+    max_results: int | None,
+    page_token: str | None,
+    dialect: Dialect = DUCKDB,
+    *,
+    defer_probes: bool = False,
+) -> tuple[Frag, OrderPlan, int | None, CompiledFilter]:
+    """The SQL of one page: ``SELECT trace_id, <sort values>`` ordered, one row past the page.
+
+    Sorting only by built-in columns gives a flat query (DuckDB then prunes the scan for
+    ``ORDER BY timestamp_ms DESC LIMIT n``); tag or metadata keys need nested queries so each
+    JSON value is extracted once per trace.
+    """
+    limit = check_max_results(max_results)
+    compiled = compile_filter_deferred(filter_string, con, dialect, defer=defer_probes)
+    plan = plan_order(order_by, dialect)
+    after = decode_token(page_token, plan) if page_token is not None else None
+    if plan.flat:
+        refs = [key.direct or key.expr for key in plan.keys]
+        names = ", ".join(f"{ref} AS _k{i}" for i, ref in enumerate(refs))
+        query = sql(f"SELECT t.trace_id, {names} FROM traces t WHERE {{}}", compiled.frag)
+        if after is not None:
+            query = query + sql(" AND {}", _after(plan.keys, after, refs))
+    else:
+        columns = Frag.join(
+            ", ", [sql("{} AS _c" + str(i), column) for i, column in enumerate(plan.columns)]
+        )
+        inner = sql(
+            "SELECT t.trace_id AS trace_id, {} FROM traces t WHERE {}", columns, compiled.frag
+        )
+        keys = ", ".join(f"{key.expr} AS _k{i}" for i, key in enumerate(plan.keys))
+        refs = [f"r._k{i}" for i in range(len(plan.keys))]
+        query = sql(
+            f"SELECT r.trace_id, {', '.join(refs)} FROM (SELECT q.trace_id, {keys} "
+            "FROM ({}) q) r",
+            inner,
+        )
+        if after is not None:
+            query = query + sql(" WHERE {}", _after(plan.keys, after, refs))
+    order = ", ".join(
+        f"{ref} {'DESC' if key.descending else 'ASC'} NULLS LAST"
+        for ref, key in zip(refs, plan.keys, strict=True)
+    )
+    query = query + Frag(" ORDER BY " + order)
+    if limit is not None:
+        query = query + sql(" LIMIT {}", Param(limit + 1, "BIGINT"))
+    return query, plan, limit, compiled
+
+
+def run_search(
+    con: duckdb.DuckDBPyConnection,
+    filter_string: str | None,
+    order_by: list[str] | tuple[str, ...] | str | None,
+    max_results: int | None,
+    page_token: str | None,
+) -> tuple[list[str], str | None]:
+    query, plan, limit, compiled = build_search(
+        con, filter_string, order_by, max_results, page_token, defer_probes=True
+    )
+    rows = run_user_query(con, query.text, query.params, filter_string or "")
+    if not rows:
+        compiled.finish()  # an empty result may hide a type mismatch: probe now
+    if limit is None or len(rows) <= limit:
+        return [r[0] for r in rows], None
+    page = rows[:limit]
+    return [r[0] for r in page], encode_token(plan, page[-1][1:])
+
+
+def _after(keys: tuple[SortKey, ...], values: list[Any], refs: list[str]) -> Frag:
+    """Rows strictly after ``values`` in the order of ``keys`` (mixed directions, NULLS LAST).
+
+    Written nested, ``beyond0 OR (equal0 AND (beyond1 OR (equal1 AND ...)))``, which stays
+    linear in the number of keys (the flat OR-of-ANDs form makes DuckDB's optimizer work hard).
+    Beyond a NULL there is nothing (NULLs sort last); beyond a value lies every greater (ASC) or
+    smaller (DESC) value and every NULL; NULL "equals" NULL here.
+    """
+    result: Frag | None = None
+    for i in range(len(keys) - 1, -1, -1):
+        key, value, ref = keys[i], values[i], refs[i]
+        if value is None:
+            equal, beyond = Frag(f"{ref} IS NULL"), None
+        else:
+            param = Param(value, key.sql_type)
+            equal = sql(f"{ref} = {{}}", param)
+            op = "<" if key.descending else ">"
+            beyond = sql(f"{ref} {op} {{}}", param)
+            if key.nullable:
+                beyond = sql(f"({{}} OR {ref} IS NULL)", beyond)
+        then = sql("({} AND {})", equal, result) if result is not None else None
+        if beyond is None:
+            result = then if then is not None else Frag("FALSE")
+        else:
+            result = sql("({} OR {})", beyond, then) if then is not None else beyond
+    return result if result is not None else Frag("FALSE")
+
+
+def encode_token(plan: OrderPlan, values: tuple[Any, ...]) -> str:
+    payload = {"v": _TOKEN_VERSION, "o": plan.signature, "k": list(values)}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "BIGINT": (int,),
+    "DOUBLE": (int, float),
+    "VARCHAR": (str,),
+}
+
+
+def decode_token(token: object, plan: OrderPlan) -> list[Any]:
+    """The sort values of a page token made for ``plan``; FilterError if it is not one."""
+    bad = FilterError(
+        "invalid page_token: it is not a token returned by search (it may be truncated); "
+        "start again without page_token"
+    )
+    if not isinstance(token, str) or not token or len(token) > 100_000:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise bad from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("v") != _TOKEN_VERSION
+        or not isinstance(payload.get("o"), str)
+        or not isinstance(payload.get("k"), list)
+    ):
+        raise bad
+    if payload["o"] != plan.signature:
+        raise FilterError(
+            "invalid page_token: it was made for a different order_by; pass the same "
+            "order_by as the first page, or start again without page_token"
+        )
+    values = payload["k"]
+    if len(values) != len(plan.keys):
+        raise bad
+    for value, key in zip(values, plan.keys, strict=True):
+        if value is None and key.nullable:
+            continue
+        ok = isinstance(value, _PYTHON_TYPES[key.sql_type])
+        if isinstance(value, bool):
+            ok = False
+        if key.sql_type == "BIGINT" and ok and not -(2**63) <= value < 2**63:
+            ok = False
+        if not ok:
+            raise bad
+    return values

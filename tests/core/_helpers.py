@@ -1,0 +1,57 @@
+"""Small helpers shared by the core tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import traceduck as td
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def flush() -> None:
+    assert td.flush(timeout_s=10), td.stats()
+
+
+def last_trace() -> td.Trace:
+    """Flush, then read back the trace that finished last in this process."""
+    flush()
+    trace_id = td.get_last_trace_id()
+    assert trace_id is not None
+    return td.get_trace(trace_id)
+
+
+def span(trace: td.Trace, name: str) -> td.Span:
+    """The one span of ``trace`` called ``name``."""
+    found = [s for s in trace.spans if s.name == name]
+    assert len(found) == 1, [s.name for s in trace.spans]
+    return found[0]
+
+
+def exception_event(span_: td.Span) -> dict[str, Any]:
+    events = [e for e in span_.events if e["name"] == "exception"]
+    assert len(events) == 1, span_.events
+    return events[0]["attributes"]
+
+
+def count(table: str, where: str = "") -> int:
+    rows = td.sql(f"SELECT count(*) AS n FROM {table} {where}").to_pylist()
+    return int(rows[0]["n"])
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python that imports traceduck from this checkout."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRACEDUCK_", "OTEL_")) and k != "PYTHONPATH"
+    }
+    env["PYTHONPATH"] = SRC
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable

@@ -1,0 +1,187 @@
+"""Tracing never breaks the app: a store locked by another process, an unwritable path, and a
+bounded queue while the store is unusable."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import traceduck as td
+
+from ._helpers import PYTHON, count, subprocess_env
+
+_HOLD_LOCK = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE IF NOT EXISTS holder_was_here (x INTEGER)")
+print("LOCKED", flush=True)
+sys.stdin.read()  # hold the file until the test closes our stdin (or dies)
+con.close()
+"""
+
+
+class LockHolder:
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=15)
+
+
+@contextmanager
+def locked_by_another_process(path: Path) -> Iterator[LockHolder]:
+    """A child process holds ``path`` open with DuckDB until released (killed in any case)."""
+    proc = subprocess.Popen(
+        [PYTHON, "-c", _HOLD_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    holder = LockHolder(proc)
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout=30):
+                pytest.fail("the lock-holding process did not start within 30 s")
+        line = proc.stdout.readline()
+        assert line.strip() == "LOCKED", (line, proc.stderr.read() if proc.poll() else "")
+        yield holder
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=15)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+@td.trace
+def double(i: int) -> int:
+    return i * 2
+
+
+@td.trace
+def request(i: int) -> int:
+    td.update_current_trace(tags={"i": i})
+    return double(i) + 1
+
+
+def test_store_locked_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "locked.duckdb"
+    with locked_by_another_process(path) as holder:
+        started = time.monotonic()
+        td.configure(db=str(path))
+        assert time.monotonic() - started < 2
+
+        assert [request(i) for i in range(20)] == [i * 2 + 1 for i in range(20)]
+
+        started = time.monotonic()
+        assert td.flush(timeout_s=1) is False
+        assert time.monotonic() - started < 3
+        stats = td.stats()
+        assert "lock" in (stats["last_error"] or "").lower()
+        assert stats["written_traces"] == 0
+        assert stats["dropped_traces"] == 0
+
+        assert request(100) == 201  # still tracing while locked
+        holder.release()
+
+    assert td.flush(timeout_s=10) is True
+    assert count("traces") == 21
+    assert count("spans") == 42
+    assert count("trace_tags") == 21
+    assert td.stats()["last_error"] is None
+    assert td.stats()["written_traces"] == 21
+    # the other process's own work is intact
+    assert td.sql("SELECT count(*) AS n FROM holder_was_here").to_pylist() == [{"n": 0}]
+
+
+def test_bounded_queue_while_the_store_is_locked(tmp_path: Path) -> None:
+    path = tmp_path / "locked.duckdb"
+    with locked_by_another_process(path) as holder:
+        td.configure(db=str(path), max_queue_traces=50)
+        assert [double(i) for i in range(500)] == [i * 2 for i in range(500)]
+        assert td.flush(timeout_s=1) is False
+
+        # Every trace is either queued or dropped; a write attempt in flight holds a batch
+        # briefly, so wait (bounded) until all 500 are accounted for.
+        deadline = time.monotonic() + 10
+        while True:
+            stats = td.stats()
+            assert stats["queued_traces"] <= 50
+            assert stats["written_traces"] == 0
+            if stats["queued_traces"] + stats["dropped_traces"] == 500:
+                break
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.02)
+        assert stats["queued_traces"] == 50
+        assert stats["dropped_traces"] == 450
+        assert stats["dropped_spans"] >= 450
+        holder.release()
+
+    assert td.flush(timeout_s=10) is True
+    assert count("traces") == 50
+    # the oldest were dropped: the newest 50 were kept
+    kept = sorted(r["inputs"] for r in td.sql("SELECT inputs FROM spans").to_pylist())
+    assert kept == sorted(f'{{"i":{i}}}' for i in range(450, 500))
+
+
+@pytest.mark.parametrize("where", ["missing directory", "path is a directory"])
+def test_unwritable_path_leaves_the_app_unaffected(tmp_path: Path, where: str) -> None:
+    if where == "missing directory":
+        path = tmp_path / "no" / "such" / "dir" / "t.duckdb"
+    else:
+        path = tmp_path / "a_directory"
+        path.mkdir()
+    started = time.monotonic()
+    td.configure(db=str(path))
+    assert time.monotonic() - started < 2
+
+    assert [request(i) for i in range(10)] == [i * 2 + 1 for i in range(10)]
+    with td.start_span("block") as s:
+        s.set_outputs("x")
+
+    started = time.monotonic()
+    assert td.flush(timeout_s=10) is False
+    assert time.monotonic() - started < 5
+    error = td.stats()["last_error"]
+    assert error and str(path) in error
+    if where == "missing directory":
+        assert "does not exist" in error
+        assert not (tmp_path / "no").exists()
+    else:
+        assert path.is_dir() and os.listdir(path) == []
+    store = td.TraceStore(path)
+    if where == "missing directory":
+        # nothing to read yet: an empty store; changing it is what fails, clearly
+        assert store.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
+        with pytest.raises(td.StorageError, match="does not exist"):
+            store.set_trace_tag("0" * 32, "k", "v")
+    else:
+        with pytest.raises(td.StorageError):
+            store.get_trace("abc")
+    assert td.stats()["written_traces"] == 0
+
+
+def test_store_becomes_writable_later_and_queued_traces_are_written(tmp_path: Path) -> None:
+    folder = tmp_path / "later"
+    path = folder / "t.duckdb"
+    td.configure(db=str(path))
+    assert [double(i) for i in range(5)] == [0, 2, 4, 6, 8]
+    assert td.flush(timeout_s=5) is False
+    folder.mkdir()
+    assert td.flush(timeout_s=10) is True
+    assert count("traces") == 5

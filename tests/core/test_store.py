@@ -1,0 +1,401 @@
+"""The DuckDB store: big traces and many traces read back complete, id prefixes, schema and
+migration, empty / 0-byte / corrupt files."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import traceduck as td
+from traceduck._store._schema import SCHEMA_VERSION, migrate
+
+from ._helpers import count, flush, last_trace, span
+
+# -- big and many -------------------------------------------------------------------------------
+
+
+def test_a_trace_with_1000_spans_is_read_back_complete_in_tree_order() -> None:
+    expected_parent: dict[str, str | None] = {}
+
+    def note(parent: str | None) -> str:
+        current = td.get_current_span()
+        expected_parent[current.span_id] = parent
+        return current.span_id
+
+    @td.trace
+    def leaf(i, parent):
+        note(parent)
+        return i
+
+    @td.trace
+    def group(g, parent):
+        me = note(parent)
+        with td.start_span(f"block-{g}") as block:
+            expected_parent[block.span_id] = me
+            for i in range(97):
+                leaf(i, block.span_id)
+        return g
+
+    @td.trace
+    def root():
+        me = note(None)
+        for g in range(10):
+            group(g, me)
+        for i in range(9):
+            leaf(-i, me)
+        return "ok"
+
+    assert root() == "ok"
+    assert len(expected_parent) == 1 + 10 * (1 + 1 + 97) + 9 == 1000
+    trace = last_trace()
+    assert trace.info.span_count == len(expected_parent)
+    assert len(trace.spans) == len(expected_parent)
+    assert {s.span_id: s.parent_id for s in trace.spans} == expected_parent
+    seen: set[str] = set()
+    for s in trace.spans:  # parents before children
+        assert s.parent_id is None or s.parent_id in seen
+        seen.add(s.span_id)
+    assert trace.spans[0].name == "root"
+    assert count("spans") == len(expected_parent)
+
+
+def test_10000_traces_are_all_written_and_read_back() -> None:
+    @td.trace
+    def child(i):
+        return i
+
+    @td.trace
+    def request(i):
+        return child(i)
+
+    ids = set()
+    for i in range(10_000):
+        request(i)
+        if i % 1000 == 0:
+            ids.add(td.get_last_trace_id())
+    flush()
+    assert count("traces") == 10_000
+    assert count("spans") == 20_000
+    assert count("traces", "WHERE span_count = 2 AND status = 'OK'") == 10_000
+    assert td.sql("SELECT count(DISTINCT trace_id) AS n FROM spans").to_pylist() == [{"n": 10_000}]
+    stats = td.stats()
+    assert stats["written_traces"] == 10_000
+    assert stats["dropped_traces"] == 0
+    for trace_id in ids:
+        trace = td.get_trace(trace_id)
+        assert [s.name for s in trace.spans] == ["request", "child"]
+        assert trace.spans[0].inputs == trace.spans[1].inputs
+
+
+def test_a_trace_whose_spans_arrive_over_several_batches_ends_complete() -> None:
+    @td.trace
+    def part(i):
+        return i
+
+    @td.trace
+    def long_job():
+        for i in range(5):
+            part(i)
+            assert td.flush(timeout_s=10)  # the finished children are exported before the root
+        return "done"
+
+    assert long_job() == "done"
+    trace = last_trace()
+    assert trace.info.name == "long_job"
+    assert trace.info.span_count == 6
+    assert [s.name for s in trace.spans] == ["long_job"] + ["part"] * 5
+    assert count("traces") == 1
+
+
+def _late_child_trace(flush_between: bool) -> tuple[str, td.Trace]:
+    release = threading.Event()
+
+    @td.trace
+    def background():
+        release.wait(10)
+        return "late"
+
+    @td.trace
+    def request():
+        td.update_current_trace(tags={"env": "prod"}, metadata={"user": "u1"})
+        ctx = contextvars.copy_context()
+        worker = threading.Thread(target=ctx.run, args=(background,))
+        worker.start()
+        return td.get_current_trace_id(), worker
+
+    trace_id, worker = request()
+    if flush_between:
+        flush()
+    release.set()
+    worker.join(10)
+    flush()
+    return trace_id, td.get_trace(trace_id)
+
+
+def test_a_span_that_ends_after_its_root_in_a_later_batch_joins_the_trace() -> None:
+    trace_id, trace = _late_child_trace(flush_between=True)
+    assert trace.info.trace_id == trace_id
+    assert trace.info.name == "request"
+    assert trace.info.span_count == 2
+    assert trace.info.tags == {"env": "prod"}
+    assert trace.info.metadata == {"user": "u1"}
+    assert [s.name for s in trace.spans] == ["request", "background"]
+    assert count("traces") == 1
+
+
+def test_a_span_that_ends_after_its_root_in_the_same_batch_joins_the_trace() -> None:
+    # A background span ending right after the root lands in the same write batch.
+    trace_id, trace = _late_child_trace(flush_between=False)
+    assert {s.trace_id for s in trace.spans} == {trace_id}
+    assert [s.name for s in trace.spans] == ["request", "background"]
+    assert trace.info.name == "request"
+    assert trace.info.span_count == 2
+    assert trace.info.tags == {"env": "prod"}
+    assert trace.info.metadata == {"user": "u1"}
+    assert count("traces") == 1
+
+
+def test_trace_info_fields() -> None:
+    @td.trace
+    def work(x):
+        time.sleep(0.02)
+        return {"answer": x}
+
+    before_ms = time.time() * 1000
+    work(42)
+    after_ms = time.time() * 1000
+    trace = last_trace()
+    info = trace.info
+    assert len(info.trace_id) == 32
+    assert info.request_id == info.trace_id
+    assert before_ms - 1 <= info.timestamp_ms <= after_ms
+    assert 15 <= info.execution_time_ms <= (after_ms - before_ms) + 1
+    assert info.span_count == 1
+    assert info.status == "OK"
+    assert info.status_message is None
+    assert info.service_name
+    root = trace.spans[0]
+    assert root.duration_ms == pytest.approx(info.execution_time_ms, abs=0.01)
+    assert trace.root == root
+    assert trace.to_dict()["info"]["trace_id"] == info.trace_id
+
+
+# -- id prefixes --------------------------------------------------------------------------------
+
+
+def test_get_trace_by_unique_ambiguous_and_unknown_prefix() -> None:
+    @td.trace
+    def f(i):
+        return i
+
+    for i in range(40):
+        f(i)
+    flush()
+    ids = [r["trace_id"] for r in td.sql("SELECT trace_id FROM traces").to_pylist()]
+    assert len(ids) == 40
+
+    # a unique prefix resolves to its trace (any case)
+    target = ids[0]
+    n = 1
+    while sum(i.startswith(target[:n]) for i in ids) > 1:
+        n += 1
+    assert td.get_trace(target[:n]).info.trace_id == target
+    assert td.get_trace(target[: n + 3].upper()).info.trace_id == target
+    assert td.get_trace(target).info.trace_id == target
+
+    # 40 ids over 16 first characters: some first character is shared
+    first_chars = [i[0] for i in ids]
+    shared = next(c for c in first_chars if first_chars.count(c) > 1)
+    with pytest.raises(td.AmbiguousTraceIdError) as info:
+        td.get_trace(shared)
+    assert isinstance(info.value, LookupError)
+    sharing = sorted(i for i in ids if i.startswith(shared))
+    assert sorted(info.value.candidates) == sharing[: len(info.value.candidates)]
+    assert len(info.value.candidates) >= 2
+    for candidate in info.value.candidates[:2]:
+        assert candidate in str(info.value)
+
+    unknown = next(
+        p for p in (f"{n:08x}" for n in range(1000)) if not any(i.startswith(p) for i in ids)
+    )
+    with pytest.raises(td.TraceNotFoundError):
+        td.get_trace(unknown)
+    with pytest.raises(td.TraceNotFoundError):
+        td.get_trace("f" * 31 + "0" if "f" * 31 + "0" not in ids else "0" * 32)
+    with pytest.raises(td.TraceNotFoundError):
+        td.get_trace("not-hex!")
+    with pytest.raises(td.TraceNotFoundError):
+        td.get_trace("")
+
+
+def test_trace_store_reads_the_same_file(db_path: str) -> None:
+    @td.trace
+    def f():
+        return 1
+
+    f()
+    trace_id = last_trace().info.trace_id
+    store = td.TraceStore(db_path)
+    assert store.get_trace(trace_id[:12]).info.trace_id == trace_id
+    assert store.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 1}]
+
+
+# -- schema and files ---------------------------------------------------------------------------
+
+
+def test_schema_version_is_recorded_and_reopening_an_existing_file_works(db_path: str) -> None:
+    @td.trace
+    def first():
+        td.update_current_trace(tags={"k": "v"})
+
+    first()
+    first_id = last_trace().info.trace_id
+    td.shutdown()  # lets go of the file
+
+    con = duckdb.connect(db_path)
+    try:
+        version = con.execute(
+            "SELECT value FROM traceduck_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        assert version == (str(SCHEMA_VERSION),)
+        assert migrate(con) == SCHEMA_VERSION  # idempotent on a current store
+        assert migrate(con) == SCHEMA_VERSION
+        assert con.execute("SELECT count(*) FROM traces").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM tag_events").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM traceduck_meta").fetchone() == (1,)
+    finally:
+        con.close()
+
+    td.configure(db=db_path)
+
+    @td.trace
+    def second():
+        return 2
+
+    second()
+    second_id = last_trace().info.trace_id
+    assert count("traces") == 2
+    assert td.get_trace(first_id).info.tags == {"k": "v"}
+    assert td.get_trace(second_id).info.name == "second"
+
+
+def test_a_plain_duckdb_file_without_schema_is_migrated_in_place(db_path: str) -> None:
+    con = duckdb.connect(db_path)
+    con.execute("CREATE TABLE user_notes (note VARCHAR)")
+    con.execute("INSERT INTO user_notes VALUES ('keep me')")
+    con.close()
+
+    @td.trace
+    def f():
+        return 1
+
+    f()
+    assert last_trace().info.name == "f"
+    assert td.sql("SELECT note FROM user_notes").to_pylist() == [{"note": "keep me"}]
+    rows = td.sql("SELECT value FROM traceduck_meta WHERE key = 'schema_version'").to_pylist()
+    assert rows == [{"value": str(SCHEMA_VERSION)}]
+
+
+def test_a_path_with_no_file_is_an_empty_store_and_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "missing.duckdb"
+    store = td.TraceStore(path)
+    assert store.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
+    with pytest.raises(td.TraceNotFoundError):
+        store.get_trace("abc")
+    assert not path.exists()
+    # the configured default store, before anything was traced, likewise
+    assert count("traces") == 0
+    with pytest.raises(td.TraceNotFoundError):
+        td.get_trace("abc")
+    assert not (tmp_path / "t.duckdb").exists()
+
+
+def test_a_zero_byte_file_counts_as_new_when_reading(tmp_path: Path) -> None:
+    path = tmp_path / "empty.duckdb"
+    path.touch()
+    store = td.TraceStore(path)
+    assert store.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
+    with pytest.raises(td.TraceNotFoundError):
+        store.get_trace("abc")
+
+
+def test_a_zero_byte_file_counts_as_new_when_writing(tmp_path: Path) -> None:
+    path = tmp_path / "empty.duckdb"
+    path.touch()
+    td.configure(db=str(path))
+
+    @td.trace
+    def f():
+        return "written"
+
+    f()
+    trace = last_trace()
+    assert trace.spans[0].outputs == "written"
+    assert path.stat().st_size > 0
+
+
+def _corrupt(path: Path) -> bytes:
+    data = b"not a duckdb file\n" + random.Random(7).randbytes(64 * 1024)
+    path.write_bytes(data)
+    return data
+
+
+def test_a_corrupt_file_raises_storage_error_and_is_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.duckdb"
+    data = _corrupt(path)
+    store = td.TraceStore(path)
+    with pytest.raises(td.StorageError) as info:
+        store.sql("SELECT count(*) FROM traces")
+    assert str(path) in str(info.value)
+    with pytest.raises(td.StorageError):
+        store.get_trace("abc")
+    with pytest.raises(td.StorageError):
+        td.TraceStore(path, read_only=True).get_trace("abc")
+    assert path.read_bytes() == data
+    assert sorted(os.listdir(tmp_path)) == ["corrupt.duckdb"]
+
+
+def test_configure_on_a_corrupt_file_never_raises_and_flush_fails_fast(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.duckdb"
+    data = _corrupt(path)
+    started = time.monotonic()
+    td.configure(db=str(path))
+    assert time.monotonic() - started < 2
+
+    @td.trace
+    def f(x):
+        return x + 1
+
+    assert [f(i) for i in range(5)] == [1, 2, 3, 4, 5]
+    started = time.monotonic()
+    assert td.flush(timeout_s=10) is False
+    assert time.monotonic() - started < 5
+    error = td.stats()["last_error"]
+    assert error and str(path) in error
+    assert "DuckDB" in error or "corrupt" in error.lower()
+    assert path.read_bytes() == data
+    # reads through the module API say the same
+    with pytest.raises(td.StorageError):
+        td.get_trace("abc")
+    td.shutdown()
+    assert path.read_bytes() == data
+
+
+def test_span_rows_have_documented_defaults() -> None:
+    with td.start_span("plain"):
+        pass
+    root = span(last_trace(), "plain")
+    assert root.span_type == "UNKNOWN"
+    assert root.status == "OK"
+    assert root.status_message is None
+    assert root.attributes == {}
+    assert root.events == []
+    (row,) = td.sql("SELECT kind, status FROM spans").to_pylist()
+    assert row == {"kind": "INTERNAL", "status": "OK"}
