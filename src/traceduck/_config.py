@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRati
 
 from . import _runtime
 from ._constants import DEFAULT_DB, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
+from ._context import REGISTRY
 from ._export._duckdb import DuckDBSpanExporter
 from ._store._connection import close_all
 from .errors import ConfigError
@@ -159,6 +160,7 @@ def _install(options: dict[str, Any]) -> None:
     _S.switch.target = processor
     _S.exporter = exporter
     _S.options = options
+    _runtime.collecting = processor is not None
     tracer = provider.get_tracer("traceduck")
     if _S.owns_provider:  # the SDK caches tracers: give ours the new sampler and resource
         tracer.sampler = provider.sampler
@@ -227,8 +229,11 @@ def shutdown() -> None:
             switch = _S.switch
             if switch is not None and switch.target is not None:
                 target, switch.target = switch.target, None
+                _runtime.collecting = False
                 target.shutdown()
             _S.exporter = None
+            _runtime.STASH.clear()
+            REGISTRY.states.clear()
         close_all()
     except Exception as exc:
         _runtime.report_internal_error("shutdown", exc)

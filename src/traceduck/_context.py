@@ -123,6 +123,13 @@ def _current_trace_int() -> int | None:
     return ctx.trace_id if ctx.is_valid else None
 
 
+def _collecting() -> bool:
+    """Whether the running trace is recorded and exported (else its labels have no home)."""
+    from . import _runtime
+
+    return _runtime.collecting and otel_trace.get_current_span().is_recording()
+
+
 def update_current_trace(
     tags: Any = None, metadata: Mapping[str, Any] | None = None, **_ignored: Any
 ) -> None:
@@ -144,6 +151,8 @@ def update_current_trace(
             return
         items = normalize_tags(tags)
         entries = _metadata_entries(metadata)
+        if not _collecting():  # sampled out, or no exporter: nothing to attach them to
+            return
         if items:
             apply_tags(trace_id, items)
         if entries:

@@ -151,7 +151,7 @@ class _Options:
         span = tracer.start_span(self.name)
         token = _attach(_in_context(span))
         record = [self.span_type, self.attributes, None, None]
-        if span.is_recording():
+        if _runtime.collecting and span.is_recording():
             ctx = span.context
             _STASH[ctx.span_id] = record
             if len(_STASH) > _runtime.MAX_STASH:
@@ -183,8 +183,8 @@ class _Options:
         try:
             _detach(token)
             span.end()
-            parent = span.parent
-            if parent is None or parent.is_remote:
+            parent = getattr(span, "parent", False)  # sampled-out spans have none
+            if parent is None or (parent and parent.is_remote):
                 _last_trace_id[0] = format(span.context.trace_id, "032x")
         except Exception as exc:
             _runtime.report_internal_error("@trace end", exc)

@@ -13,15 +13,26 @@ _LENIENT = json.JSONEncoder(
 
 def dumps(value: Any) -> str:
     """Strict compact JSON (raises TypeError/ValueError for values JSON cannot hold)."""
-    return _ENCODER.encode(value)
+    return _utf8(_ENCODER.encode(value))
+
+
+def _utf8(text: str) -> str:
+    """``text`` made valid UTF-8: lone surrogates (from undecodable file names) become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def dumps_lenient(value: Any) -> str:
     """Compact JSON; values JSON cannot hold become their repr, NaN/inf become strings."""
     try:
-        return _LENIENT.encode(value)
+        return _utf8(_LENIENT.encode(value))
     except ValueError:  # NaN or infinity somewhere
-        return _LENIENT.encode(_finite(value))
+        return _utf8(_LENIENT.encode(_finite(value)))
 
 
 def loads(text: str | None) -> Any:

@@ -16,6 +16,8 @@ tracer: Any = None
 capture_inputs = True
 capture_outputs = True
 enabled = True
+# True while an exporter consumes STASH and live trace state (else nothing is kept per call).
+collecting = False
 
 # span id (int) -> [span_type, static attributes or None, deferred inputs, deferred outputs].
 # Filled by the decorator and start_span in the caller's thread, emptied by the exporter's

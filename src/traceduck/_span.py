@@ -94,8 +94,15 @@ def _attr_value(value: Any) -> Any:
 
 def record_error(span: otel_trace.Span, exc: BaseException) -> None:
     """ERROR status plus an exception event (type, message, traceback) on ``span``."""
-    span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    try:
+        message = f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose __str__ fails is still an error
+        message = type(exc).__name__
+    span.set_status(Status(StatusCode.ERROR, message))
+    try:
+        span.record_exception(exc)
+    except Exception:
+        span.add_event("exception", {"exception.type": type(exc).__qualname__})
 
 
 def new_record(span_type: str | None, attributes: dict[str, Any] | None) -> list[Any]:
@@ -132,7 +139,7 @@ def start_span(
         attrs = {k: snapshot(v) for k, v in (attributes or {}).items()} or None
         span = tracer.start_span(str(name))
         record = new_record(span_type, attrs)
-        if span.is_recording():
+        if _runtime.collecting and span.is_recording():
             register(span, record)
         token = otel_context.attach(otel_trace.set_span_in_context(span))
         started = True

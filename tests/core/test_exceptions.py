@@ -233,7 +233,11 @@ def test_start_span_block_exception_is_the_same_object_and_recorded() -> None:
 
 
 class _BrokenTracer:
+    def __init__(self) -> None:
+        self.calls = 0
+
     def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
         raise RuntimeError("tracer exploded")
 
 
@@ -243,7 +247,11 @@ class _BadEndSpan(NonRecordingSpan):
 
 
 class _BadEndTracer:
+    def __init__(self) -> None:
+        self.calls = 0
+
     def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
         return _BadEndSpan(SpanContext(trace_id=1, span_id=2, is_remote=False))
 
 
@@ -290,12 +298,14 @@ CALLS = {
 }
 
 
-@pytest.mark.parametrize("tracer", [_BrokenTracer(), _BadEndTracer()], ids=["start", "end"])
+@pytest.mark.parametrize("tracer_type", [_BrokenTracer, _BadEndTracer], ids=["start", "end"])
 @pytest.mark.parametrize("kind", list(CALLS))
-def test_a_failing_tracer_never_reaches_user_code(monkeypatch, tracer, kind) -> None:
+def test_a_failing_tracer_never_reaches_user_code(monkeypatch, tracer_type, kind) -> None:
+    tracer = tracer_type()
     monkeypatch.setattr(_runtime, "tracer", tracer)
     call, expected = CALLS[kind]
     assert call() == expected
+    assert tracer.calls == 1  # the failure was really injected
     assert td.get_current_trace_id() is None
 
 
@@ -349,11 +359,13 @@ RAISERS = {
 
 @pytest.mark.parametrize("kind", list(RAISERS))
 def test_user_exceptions_propagate_unchanged_when_the_tracer_fails(monkeypatch, kind) -> None:
-    monkeypatch.setattr(_runtime, "tracer", _BrokenTracer())
+    tracer = _BrokenTracer()
+    monkeypatch.setattr(_runtime, "tracer", tracer)
     err = ValueError("user error")
     with pytest.raises(ValueError) as info:
         RAISERS[kind](err)
     assert info.value is err
+    assert tracer.calls == 1
     # traceduck's own failure must not be chained onto the user's exception either
     assert err.__context__ is None
     assert "tracer exploded" not in "".join(traceback.format_exception(err))
@@ -439,3 +451,24 @@ def test_an_exporter_failure_never_reaches_user_code(monkeypatch) -> None:
     assert f() == "fine"
     flush()
     assert count("traces") == 1
+
+
+def test_an_exception_whose_str_fails_is_still_recorded_as_an_error() -> None:
+    class Opaque(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text for this error")
+
+    raised = Opaque()
+
+    @td.trace
+    def f():
+        raise raised
+
+    with pytest.raises(Opaque) as info:
+        f()
+    assert info.value is raised
+    trace = last_trace()
+    assert trace.info.status == "ERROR"
+    root = trace.spans[0]
+    assert root.status == "ERROR"
+    assert "Opaque" in (root.status_message or "")

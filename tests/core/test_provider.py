@@ -191,3 +191,29 @@ def test_configure_rejects_bad_arguments_clearly(db_path: str) -> None:
             td.configure(db=db_path, **kwargs)
     with pytest.raises(ValueError):
         td.configure(db=db_path, sample_ratio=-0.1)
+
+
+def test_sampled_out_calls_log_no_internal_errors(db_path: str, monkeypatch, caplog) -> None:
+    import asyncio
+    import logging
+
+    from traceduck import _runtime
+
+    monkeypatch.setattr(_runtime, "_reported", set())  # every internal failure is logged anew
+    td.configure(db=db_path, sample_ratio=0.0)
+
+    @td.trace
+    async def coro(x):
+        return x
+
+    @td.trace
+    def gen(x):
+        yield x
+
+    with caplog.at_level(logging.DEBUG, logger="traceduck"):
+        assert _sampled(1) == 1
+        assert asyncio.run(coro(2)) == 2
+        assert list(gen(3)) == [3]
+        with td.start_span("block"):
+            pass
+    assert [r.getMessage() for r in caplog.records if r.name == "traceduck"] == []

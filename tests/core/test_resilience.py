@@ -185,3 +185,84 @@ def test_store_becomes_writable_later_and_queued_traces_are_written(tmp_path: Pa
     folder.mkdir()
     assert td.flush(timeout_s=10) is True
     assert count("traces") == 5
+
+
+@td.trace
+def _tagged(i: int) -> int:
+    td.update_current_trace(tags={"i": i}, metadata={"payload": "x" * 100})
+    return i
+
+
+def _held_state() -> tuple[int, int]:
+    """(live tag/metadata states, stashed span records) held in this process right now."""
+    from traceduck import _context, _runtime
+
+    return len(_context.REGISTRY.states), len(_runtime.STASH)
+
+
+def test_sampled_out_traces_hold_no_live_tag_state(db_path: str) -> None:
+    td.configure(db=db_path, sample_ratio=0.0)
+    registry_before, stash_before = _held_state()
+    assert [_tagged(i) for i in range(500)] == list(range(500))
+    registry_after, stash_after = _held_state()
+    # tags of a trace that is never exported must not pile up in memory
+    growth = {
+        "live states": registry_after - registry_before,
+        "span records": stash_after - stash_before,
+    }
+    assert all(n < 5 for n in growth.values()), growth
+
+
+@pytest.mark.parametrize("how", ["db=None", "after shutdown"])
+def test_tracing_without_an_exporter_holds_no_per_call_state(db_path: str, how: str) -> None:
+    if how == "db=None":
+        td.configure(db=None)
+    else:
+        td.shutdown()
+    registry_before, stash_before = _held_state()
+    assert [_tagged(i) for i in range(500)] == list(range(500))
+    with td.start_span("block") as s:
+        s.set_outputs("x" * 100)
+    registry_after, stash_after = _held_state()
+    growth = {
+        "live states": registry_after - registry_before,
+        "span records": stash_after - stash_before,
+    }
+    assert all(n < 5 for n in growth.values()), growth
+
+
+_READ_COUNT = """
+import sys, time, duckdb
+deadline = time.monotonic() + 10
+while True:
+    try:
+        con = duckdb.connect(sys.argv[1], read_only=True)
+        break
+    except duckdb.IOException:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
+print(con.execute("SELECT count(*) FROM traces").fetchone()[0])
+print(round(10 - (deadline - time.monotonic()), 2))
+"""
+
+
+def test_the_app_lets_go_of_the_file_when_idle(db_path: str) -> None:
+    assert [request(i) for i in range(3)] == [1, 3, 5]
+    assert td.flush(timeout_s=10)
+    # while the app stays alive, another process (CLI, notebook) can open the file
+    proc = subprocess.run(
+        [PYTHON, "-c", _READ_COUNT, db_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    traces, waited_s = proc.stdout.split()
+    assert int(traces) == 3
+    assert float(waited_s) < 5
+    # and the app keeps tracing into it afterwards
+    assert request(9) == 19
+    assert td.flush(timeout_s=10)
+    assert count("traces") == 4

@@ -399,3 +399,74 @@ def test_span_rows_have_documented_defaults() -> None:
     assert root.events == []
     (row,) = td.sql("SELECT kind, status FROM spans").to_pylist()
     assert row == {"kind": "INTERNAL", "status": "OK"}
+
+
+def test_a_distributed_trace_arriving_in_parts_ends_complete() -> None:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    trace_id = 0x0DDBA11CAFE0000000000000000F00D5
+    remote = NonRecordingSpan(
+        SpanContext(trace_id, 0xABC, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    )
+
+    @td.trace
+    def handler(part):
+        td.update_current_trace(tags={f"part_{part}": True})
+        return part
+
+    for part in (1, 2):  # e.g. two services handling requests of one upstream trace
+        token = otel_context.attach(otel_trace.set_span_in_context(remote))
+        try:
+            assert handler(part) == part
+        finally:
+            otel_context.detach(token)
+        flush()
+
+    trace = td.get_trace(format(trace_id, "032x"))
+    assert trace.info.span_count == 2
+    assert [s.inputs for s in trace.spans] == [{"part": 1}, {"part": 2}]
+    assert all(s.parent_id == format(0xABC, "016x") for s in trace.spans)
+    assert trace.info.tags == {"part_1": True, "part_2": True}
+    assert trace.info.name == "handler"
+    assert count("traces") == 1
+
+
+def test_one_trace_with_an_unencodable_string_costs_no_other_trace() -> None:
+    # A file name that is not valid UTF-8 decodes to a lone surrogate (PEP 383), as
+    # os.listdir, sys.argv and os.environ give them on Linux.
+    odd_name = os.fsdecode(b"report-\xff.csv")
+
+    @td.trace
+    def load(path):
+        td.update_current_trace(tags={"file": path})
+        td.get_current_span().set_attribute("path", path)
+        return path
+
+    @td.trace
+    def fine(i):
+        return i
+
+    assert fine(1) == 1
+    assert load(odd_name) == odd_name
+    assert fine(2) == 2
+    flush()
+    assert td.stats()["dropped_traces"] == 0
+    assert count("traces") == 3
+    names = sorted(r["name"] for r in td.sql("SELECT name FROM traces").to_pylist())
+    assert names == ["fine", "fine", "load"]
+    (row,) = td.sql("SELECT inputs FROM spans WHERE name = 'load'").to_pylist()
+    assert "report-" in row["inputs"]
+
+
+def test_a_finished_trace_becomes_visible_without_flush() -> None:
+    @td.trace
+    def f():
+        return 1
+
+    f()
+    started = time.monotonic()
+    while count("traces") == 0:
+        assert time.monotonic() - started < 3, "not visible 3 s after the trace finished"
+        time.sleep(0.05)

@@ -12,7 +12,7 @@ import pytest
 if importlib.util.find_spec("traceduck") is None:  # not pip-installed: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from querytest_data import TRACES, build_store  # noqa: E402
+from querytest_data import TRACES, build_store
 
 
 @pytest.fixture(scope="module")

@@ -144,21 +144,23 @@ TRACES: list[TraceRow] = [
 
 
 def insert_traces(con: duckdb.DuckDBPyConnection, traces: list[TraceRow]) -> None:
-    """Insert trace and span rows directly (the tests need no writer)."""
-    con.executemany(
-        "INSERT INTO traces (trace_id, name, status, timestamp_ms, execution_time_ms, "
-        "span_count, service_name, has_root, tags, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, "
-        "?, ?)",
+    """Insert trace and span rows directly (the tests need no writer), one statement each:
+    DuckDB's executemany runs row by row and would dominate the test time."""
+    trace_rows = [
         [
-            [
-                t.trace_id, t.name, t.status, t.timestamp_ms, t.execution_time_ms, t.span_count,
-                t.service_name,
-                None if t.tags is None else json.dumps(t.tags),
-                None if t.metadata is None else json.dumps(t.metadata),
-            ]
-            for t in traces
-        ],
-    )  # fmt: skip
+            t.trace_id, t.name, t.status, t.timestamp_ms, t.execution_time_ms, t.span_count,
+            t.service_name,
+            None if t.tags is None else json.dumps(t.tags),
+            None if t.metadata is None else json.dumps(t.metadata),
+        ]
+        for t in traces
+    ]  # fmt: skip
+    _insert(
+        con,
+        "traces (trace_id, name, status, timestamp_ms, execution_time_ms, span_count, "
+        "service_name, tags, metadata)",
+        trace_rows,
+    )
     span_rows = [
         [
             t.trace_id, f"{i:016x}", None if i == 0 else f"{0:016x}", s.name, s.type, s.status,
@@ -167,12 +169,19 @@ def insert_traces(con: duckdb.DuckDBPyConnection, traces: list[TraceRow]) -> Non
         for t in traces
         for i, s in enumerate(t.spans)
     ]  # fmt: skip
-    if span_rows:
-        con.executemany(
-            "INSERT INTO spans (trace_id, span_id, parent_id, name, span_type, status, "
-            "duration_ms, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            span_rows,
-        )
+    _insert(
+        con,
+        "spans (trace_id, span_id, parent_id, name, span_type, status, duration_ms, attributes)",
+        span_rows,
+    )
+
+
+def _insert(con: duckdb.DuckDBPyConnection, target: str, rows: list[list[Any]]) -> None:
+    if not rows:
+        return
+    holes = "(" + ", ".join("?" for _ in rows[0]) + ")"
+    values = ", ".join(holes for _ in rows)
+    con.execute(f"INSERT INTO {target} VALUES {values}", [v for row in rows for v in row])
 
 
 def build_store(con: duckdb.DuckDBPyConnection, traces: list[TraceRow]) -> None:

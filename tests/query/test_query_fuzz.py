@@ -28,7 +28,8 @@ SEEDS = [
     if line.strip() and not line.startswith("#")
 ]
 # Characters that matter to the tokenizer, plus a few that do not.
-INTERESTING = list("'\"`\\.,()=!<>~&|;%_ \t\n-+eE0123456789") + [
+INTERESTING = [
+    *"'\"`\\.,()=!<>~&|;%_ \t\n-+eE0123456789",
     "AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "RLIKE", "tags.", "span.", "metadata.",
     "\x00", "λ", "\ud800", "(" * 70, "NOT " * 70, "9" * 30, "1e999", "''", "``",
 ]  # fmt: skip

@@ -118,10 +118,7 @@ PATTERN_POOLS = {
 def json_predicate(draw: st.DrawFn) -> Pred:
     text, family, key, path = draw(st.sampled_from(JSON_FIELDS))
     op = draw(
-        st.sampled_from(
-            ["=", "!=", "<", "<=", ">", ">=", "IN", "IS", "LIKE", "ILIKE", "RLIKE", "CONTAINS"]
-            + ["STARTSWITH", "ENDSWITH"]
-        )
+        st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "IN", "IS", *PATTERN_POOLS, "CONTAINS"])
     )
     negated = draw(st.booleans()) if op in ("IN", "IS", *PATTERN_POOLS, "CONTAINS") else False
     if op == "IS":

@@ -230,11 +230,14 @@ class DuckDBSpanExporter(SpanExporter):
             self.last_error = str(exc)
             return "retry"
         except Exception as exc:
-            # Not the store's state but this batch (a bug or data DuckDB rejects): retrying it
-            # would block every later trace, so it is dropped and counted.
+            # Not the store's state but data DuckDB rejects (or a bug): retrying the batch would
+            # block every later trace. Write its traces one by one; drop and count only the bad.
             _runtime.report_internal_error("DuckDB write", exc)
             self.last_error = repr(exc)
-            self.dropped_traces += len(batch)
+            if len(batch) > 1:
+                outcomes = [self._write([bundle]) for bundle in batch]
+                return "retry" if "retry" in outcomes else "ok"
+            self.dropped_traces += 1
             self.dropped_spans += len(spans)
             return "drop"
         self.written_traces += len(batch)

@@ -33,10 +33,10 @@ FieldFamily = TypingLiteral["builtin", "tag", "metadata", "span", "span_attr"]
 
 @dataclass(frozen=True)
 class Literal:
-    """A value as written: its JSON type, the Python value, and where it stands.
+    """A value as written: its JSON type, the Python value, where it stands and its raw text.
 
-    ``quoted`` remembers that a string was written in quotes, so that ``'3'`` on a numeric
-    built-in field can be read as the number 3 (as MLflow does) while ``3`` stays a number.
+    The type is the type written (``'3'`` is a string): typed comparisons depend on it, and only
+    the compiler decides that a quoted number on a numeric built-in field reads as a number.
     """
 
     type: LiteralType

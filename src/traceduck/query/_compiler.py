@@ -160,6 +160,13 @@ class _Compiler:
     def _op_text(self, pred: Predicate) -> str:
         return self.text[pred.op_start : pred.op_end]
 
+    def _null_message(self, pred: Predicate) -> str:
+        """Built-in fields have no JSON null: point at IS NULL / IS NOT NULL instead."""
+        field = pred.field.text
+        op = self._op_text(pred)
+        written = f"{op} (null)" if pred.op == "IN" else f"{op} null"
+        return f"{field} {written} is never true: use {field} IS NULL or IS NOT NULL"
+
     def _check_json(self, pred: Predicate) -> None:
         op = pred.op
         for lit in pred.values:
@@ -185,10 +192,10 @@ class _Compiler:
                     f"{op} works on text; {field} is a number (use =, !=, <, <=, >, >=, IN)",
                     pred.op_start,
                 )
-            return tuple(self._as_number(field, lit) for lit in pred.values)
+            return tuple(self._as_number(pred, lit) for lit in pred.values)
         for lit in pred.values:
             if lit.type == "null":
-                raise self.error(f"{field} = null is never true; write {field} IS NULL", lit.start)
+                raise self.error(self._null_message(pred), lit.start)
             if lit.type != "string":
                 raise self.error(
                     f"{field} holds text: quote the value, as in {field} "
@@ -215,7 +222,8 @@ class _Compiler:
         extra = f"; did you mean '{hint}'?" if hint else f"; it is one of {names}"
         raise self.error(f"{value!r} is not a {field} value{extra}", lit.start)
 
-    def _as_number(self, field: str, lit: Literal) -> Literal:
+    def _as_number(self, pred: Predicate, lit: Literal) -> Literal:
+        field = pred.field.text
         if lit.type == "number":
             return lit
         if lit.type == "string":
@@ -224,7 +232,7 @@ class _Compiler:
                 return Literal("number", number, lit.start, lit.end, lit.text)
             raise self.error(f"{field} is a number; {lit.text} is not one", lit.start)
         if lit.type == "null":
-            raise self.error(f"{field} = null is never true; write {field} IS NULL", lit.start)
+            raise self.error(self._null_message(pred), lit.start)
         raise self.error(f"{field} is a number, not {_TYPE_NAMES[lit.type]}", lit.start)
 
     # -- pass 3: SQL -----------------------------------------------------------------------

@@ -82,6 +82,7 @@ class Dialect:
         return sql("json_extract({}, {})", doc, Param(pointer, "VARCHAR"))
 
     def json_is(self, value: Frag, json_type: JsonType) -> Frag:
+        """Whether a JSON value has one of our JSON types (NULL when the value is missing)."""
         names = ", ".join(f"'{n}'" for n in self.json_type_names[json_type])
         return sql("json_type({}) IN (" + names + ")", value)
 
@@ -90,6 +91,7 @@ class Dialect:
         return sql("json_type({})", value)
 
     def json_type_from_engine(self, engine_name: str) -> JsonType:
+        """Our JSON type name for the engine's (any integer or float width is a number)."""
         for ours, names in self.json_type_names.items():
             if engine_name in names:
                 return ours
@@ -100,6 +102,7 @@ class Dialect:
         return sql("({} ->> '$')", value)
 
     def json_number(self, value: Frag) -> Frag:
+        """A JSON number as DOUBLE (only meaningful where the value is a number)."""
         return sql("TRY_CAST({} AS DOUBLE)", value)
 
     def json_number_exact(self, value: Frag) -> Frag:

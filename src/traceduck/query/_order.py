@@ -1,8 +1,9 @@
 """``order_by`` items -> the columns and sort keys of the search query.
 
 Each item's value is computed once, as a column ``_c<i>`` of the innermost query, and the sort
-keys are expressions over those columns. Every key sorts NULLS LAST, so missing values go last
-in both directions, and keyset pages compare NULLs explicitly (see ``_search``).
+keys are expressions over those columns (when every item is a built-in column, ``_search``
+skips the nesting and sorts by the columns themselves). Every key sorts NULLS LAST, so missing
+values go last in both directions, and keyset pages compare NULLs explicitly.
 
 * a built-in field sorts by its column directly, which keeps DuckDB's top-N scan pruning for
   the default ``timestamp_ms DESC`` order (10x faster than sorting an expression);

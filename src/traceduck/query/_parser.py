@@ -140,6 +140,7 @@ class _Parser:
             raise self.error(f"unknown operator {tok.text!r}{extra}", tok)
         self.advance()
         negated = False
+        end = tok.end
         if word == "IS":
             if self.is_word("NOT"):
                 self.advance()
@@ -151,11 +152,11 @@ class _Parser:
         if word == "NOT":
             if not self.is_word("IN", *PATTERN_OPS):
                 raise self.unexpected("IN, LIKE, ILIKE, RLIKE, CONTAINS, STARTSWITH or ENDSWITH")
-            word = self.advance().upper()
-            negated = True
+            second = self.advance()
+            word, end, negated = second.upper(), second.end, True
         if word == "IN":
-            return Predicate(field, "IN", self.literal_list(), negated, tok.start, tok.end)
-        return Predicate(field, word, (self.literal(word),), negated, tok.start, tok.end)
+            return Predicate(field, "IN", self.literal_list(), negated, tok.start, end)
+        return Predicate(field, word, (self.literal(word),), negated, tok.start, end)
 
     def field_segments(self) -> list[Segment]:
         tok = self.tok
@@ -244,7 +245,8 @@ def parse_order_items(text: str) -> list[tuple[FieldRef, bool]]:
             descending = parser.advance().upper() == "DESC"
         elif parser.tok.kind is Kind.WORD:
             word = parser.tok.upper()
-            hint = suggest(word, ("ASC", "DESC"))
+            hint = next((d for d in ("DESC", "ASC") if word.startswith(d)), None)
+            hint = hint or suggest(word, ("ASC", "DESC"))
             extra = f"; did you mean {hint}?" if hint else ""
             raise parser.error(f"expected ASC or DESC, got {parser.tok.describe()}{extra}")
         items.append((field, descending))

@@ -4,8 +4,8 @@ The filter language types its comparisons (``tags.cost > '3'`` only sees string 
 a key holds values but none of the literal's type, an empty result would silently hide a typo,
 so the compiler asks the store first and turns the mismatch into a FilterError with a hint.
 
-Each probe first asks the cheap question ("is there one value of the wanted type?", which stops
-at the first hit) and only on a miss collects the types that are there.
+Each probe first asks a cheap question, the type of the first value found (the scan stops at the
+first hit), and only when that is not the literal's type collects every type the key holds.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ class Prober:
     def check(self, pred: Predicate) -> None:
         """Raise FilterError when the field holds values but none of the literals' types."""
         wanted = {lit.type for lit in pred.values if lit.type != "null"}
-        if not wanted or self._has_any(pred.field, wanted):
+        if not wanted:
+            return
+        first = self._first_type(pred.field)
+        if first is None or first in wanted:
             return
         held = self._types_held(pred.field) - {"null"}
         if held and not (held & wanted):
@@ -83,20 +86,31 @@ class Prober:
         table = "spans s" if field.family == "span_attr" else "traces t"
         return table, field_value(field, self.dialect)
 
-    def _has_any(self, field: FieldRef, wanted: set[str]) -> bool:
+    def _first_type(self, field: FieldRef) -> str | None:
+        """The type of the first non-null value found (the scan stops there); None if none.
+
+        Most keys hold one type, so this one early-exit query usually settles the probe; a key
+        with no values at all costs one scan, and only a miss needs the full type census.
+        """
         table, value = self._source(field)
-        names = [n for t in sorted(wanted) for n in self.dialect.json_type_names[t]]
-        kinds = ", ".join(f"'{n}'" for n in names)  # our own constants
-        query = sql(f"SELECT 1 FROM {table} WHERE json_type({{}}) IN ({kinds}) LIMIT 1", value)
-        return bool(run_user_query(self.con, query.text, query.params, self.text))
+        var = Frag("v")
+        query = sql(
+            f"SELECT {{}} FROM (SELECT {{}} AS v FROM {table}) WHERE v IS NOT NULL "
+            "AND NOT {} LIMIT 1",
+            self.dialect.json_type_of(var),
+            value,
+            self.dialect.json_is(var, "null"),
+        )
+        rows = run_user_query(self.con, query.text, query.params, self.text)
+        return self.dialect.json_type_from_engine(str(rows[0][0])) if rows else None
 
     def _types_held(self, field: FieldRef) -> set[str]:
         cache_key = (field.family, repr(field.candidates) if field.candidates else field.key)
         if cache_key not in self._held:
             table, value = self._source(field)
             query = sql(
-                f"SELECT DISTINCT json_type(v) FROM (SELECT {{}} AS v FROM {table}) "
-                "WHERE v IS NOT NULL",
+                f"SELECT DISTINCT {{}} FROM (SELECT {{}} AS v FROM {table}) WHERE v IS NOT NULL",
+                self.dialect.json_type_of(Frag("v")),
                 value,
             )
             rows = run_user_query(self.con, query.text, query.params, self.text)

@@ -29,6 +29,8 @@ _TOKEN_VERSION = 1
 
 
 def check_max_results(max_results: object) -> int | None:
+    """A positive int, or None for no limit; anything else (0, -1, 1.5, True, "10") is refused
+    rather than silently clamped, since a wrong page size would silently drop results."""
     if max_results is None:
         return None
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:

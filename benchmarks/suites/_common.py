@@ -1,0 +1,237 @@
+"""What every suite shares: result types, the round-robin timer, statistics and formatting.
+
+A suite is a module with ``NAME``, ``TITLE`` and ``run(cfg: Config) -> SuiteResult``. It runs in
+its own worker process (``run.py`` starts one per suite, with a fresh temp dir as the working
+directory), so process-wide state such as traceduck's global provider never leaks between suites.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+# The BatchSpanProcessor settings traceduck.configure() uses; the raw-SDK baselines use the same
+# ones so that neither side drops spans or exports on a different schedule.
+BSP_SETTINGS: dict[str, int] = {
+    "max_queue_size": 65_536,
+    "schedule_delay_millis": 200,
+    "max_export_batch_size": 4096,
+}
+
+
+@dataclass
+class Config:
+    """What the command line chose; each suite scales its sizes from ``quick``."""
+
+    quick: bool
+    workdir: Path
+
+
+@dataclass
+class Section:
+    """One markdown table with its notes."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", table(self.headers, self.rows)]
+        if self.notes:
+            lines.append("")
+            lines.extend(f"- {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    """A target the table is read against; ``met`` is None for figures reported without a gate."""
+
+    name: str
+    measured: str
+    goal: str
+    met: bool | None
+
+    @property
+    def verdict(self) -> str:
+        return {True: "met", False: "**MISSED**", None: "info"}[self.met]
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    title: str
+    seconds: float = 0.0
+    sections: list[Section] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SuiteResult:
+        return cls(
+            suite=data["suite"],
+            title=data["title"],
+            seconds=data["seconds"],
+            sections=[Section(**s) for s in data["sections"]],
+            targets=[Target(**t) for t in data["targets"]],
+            environment=data["environment"],
+        )
+
+
+class NoopSpanExporter(SpanExporter):
+    """The raw-SDK baseline's exporter: accepts every batch and does nothing."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One timed batch of one variant (all per operation / per trace, in nanoseconds)."""
+
+    wall_ns: float  # caller's wall time per operation
+    cpu_ns: float  # caller thread's CPU time per operation
+    flush_ns: float | None  # wall time of the flush after the batch, per trace
+    background_cpu_ns: float | None  # CPU of every other thread over batch + flush, per trace
+
+
+@dataclass
+class Variant:
+    """A thing to time: ``batch(n)`` does n operations; ``flush()`` drains its exporter."""
+
+    key: str
+    label: str
+    batch: Callable[[int], None]
+    ops: int  # operations per timed batch
+    traces_per_op: float = 1.0
+    flush: Callable[[], object] | None = None
+    baseline: str | None = None  # key of the variant the ratio is taken against
+    samples: list[Sample] = field(default_factory=list)
+
+
+def measure(variant: Variant) -> Sample:
+    """Time one batch in the caller's thread, then its flush (the deferred cost), separately."""
+    n = variant.ops
+    gc.collect()
+    p0 = time.process_time_ns()
+    c0 = time.thread_time_ns()
+    t0 = time.perf_counter_ns()
+    variant.batch(n)
+    t1 = time.perf_counter_ns()
+    c1 = time.thread_time_ns()
+    if variant.flush is None:
+        return Sample((t1 - t0) / n, (c1 - c0) / n, None, None)
+    variant.flush()
+    t2 = time.perf_counter_ns()
+    c2 = time.thread_time_ns()
+    p2 = time.process_time_ns()
+    traces = max(n * variant.traces_per_op, 1.0)
+    background = (p2 - p0) - (c2 - c0)
+    return Sample((t1 - t0) / n, (c1 - c0) / n, (t2 - t1) / traces, max(background, 0) / traces)
+
+
+def round_robin(variants: Sequence[Variant], reps: int, tag: str) -> None:
+    """``reps`` rounds; each round times every variant once, the starting variant rotating, so
+    machine noise and position effects hit every variant alike."""
+    for rep in range(reps):
+        start = rep % len(variants)
+        for variant in [*variants[start:], *variants[:start]]:
+            variant.samples.append(measure(variant))
+        progress(f"[{tag}] round {rep + 1}/{reps}")
+
+
+def paired_ratio(variant: Variant, baseline: Variant, metric: str = "wall_ns") -> float:
+    """Median over rounds of variant/baseline from the same round (pairs cancel slow drifts).
+
+    ``metric``: "wall_ns" (caller's wall time) or "cpu_ns" (caller thread's CPU time).
+    """
+    pairs = zip(variant.samples, baseline.samples)
+    return statistics.median(
+        getattr(v, metric) / getattr(b, metric) for v, b in pairs if getattr(b, metric) > 0
+    )
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def us(ns: float | None, digits: int = 2) -> str:
+    """Nanoseconds as a microsecond figure."""
+    return "–" if ns is None else f"{ns / 1000:.{digits}f}"
+
+
+def num(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out.extend("| " + " | ".join(row) + " |" for row in rows)
+    return "\n".join(out)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (ru_maxrss), in MB."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def current_rss_mb() -> float:
+    """This process's resident set size now, in MB (psutil if installed, else /proc)."""
+    try:
+        import psutil
+
+        return float(psutil.Process().memory_info().rss) / (1024 * 1024)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except OSError:
+        return peak_rss_mb()

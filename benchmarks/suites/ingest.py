@@ -1,0 +1,293 @@
+"""Ingest: exporter throughput into DuckDB, end-to-end traces/s, and time until searchable.
+
+1. ``DuckDBSpanExporter.export()`` + ``force_flush()`` at export batch sizes 1, 100 and 10,000.
+   The ReadableSpans are built beforehand with the OpenTelemetry SDK (a processor that collects
+   them into a list), so only export + flush is timed. Each measurement gets a fresh store file,
+   opened and given its schema by a one-trace warm-up that is not timed.
+2. End to end: decorated calls (a root and 9 children) until ``traceduck.flush()`` returns.
+3. From the root's end until ``TraceStore(path).sql(...)`` finds the trace: without a flush (the
+   background schedule alone) and with ``traceduck.flush()``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+
+from ._common import (
+    Config,
+    Section,
+    SuiteResult,
+    Target,
+    median,
+    num,
+    progress,
+    quartiles,
+)
+
+NAME = "ingest"
+TITLE = "Ingest into DuckDB"
+BATCH_SIZES = (1, 100, 10_000)
+SPANS_PER_TRACE = 10  # a root and 9 children
+TARGET_SPANS_PER_S = 50_000
+VISIBLE_WITHIN_S = 1.0  # DESIGN: "within about 1 s (the writer's interval)"
+
+
+class _Collect(SpanProcessor):
+    """Keeps every finished span, in end order (children before their root)."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.spans.append(span)
+
+
+def build_spans(traces: int, seed: int) -> list[ReadableSpan]:
+    """``traces`` finished traces of a root and 9 children, with typical attributes."""
+    collector = _Collect()
+    provider = TracerProvider()
+    provider.add_span_processor(collector)
+    tracer = provider.get_tracer("ingest")
+    for t in range(seed, seed + traces):
+        root_attrs: dict[str, Any] = {
+            "traceduck.span_type": "CHAIN",
+            "traceduck.inputs": f'{{"question": "question number {t}"}}',
+            "traceduck.outputs": f'"answer number {t}"',
+            "user.id": f"u{t % 97}",
+        }
+        with tracer.start_as_current_span("handle", attributes=root_attrs):
+            for c in range(SPANS_PER_TRACE - 1):
+                attrs: dict[str, Any] = {
+                    "traceduck.span_type": "TOOL",
+                    "traceduck.inputs": f'{{"x": {c}}}',
+                    "traceduck.outputs": str(c + 1),
+                    "step": c,
+                }
+                with tracer.start_as_current_span("step", attributes=attrs):
+                    pass
+    provider.shutdown()
+    return collector.spans
+
+
+def _remove_store(path: Path) -> None:
+    for p in (path, Path(f"{path}.wal")):
+        try:
+            os.remove(p)
+        except FileNotFoundError:
+            pass
+
+
+def export_once(
+    spans: Sequence[ReadableSpan], warm: Sequence[ReadableSpan], size: int, path: Path
+) -> tuple[float, int]:
+    """(seconds for export + force_flush of ``spans`` in batches of ``size``, spans written)."""
+    from traceduck import DuckDBSpanExporter
+
+    exporter = DuckDBSpanExporter(str(path))
+    try:
+        exporter.export(warm)
+        exporter.force_flush()
+        before = exporter.written_spans
+        t0 = time.perf_counter()
+        for i in range(0, len(spans), size):
+            exporter.export(spans[i : i + size])
+        exporter.force_flush()
+        seconds = time.perf_counter() - t0
+        return seconds, exporter.written_spans - before
+    finally:
+        exporter.shutdown()
+        exporter.db.shutdown()
+        _remove_store(path)
+
+
+def run(cfg: Config) -> SuiteResult:
+    quick = cfg.quick
+    reps = 3 if quick else 5
+    export_traces = 1_000 if quick else 5_000
+    e2e_traces, e2e_reps = (500, 3) if quick else (3_000, 5)
+    visibility_samples = 3 if quick else 7
+    started = time.perf_counter()
+
+    progress(f"[{NAME}] building {export_traces * SPANS_PER_TRACE:,} ReadableSpans")
+    spans = build_spans(export_traces, seed=1)
+    warm = build_spans(1, seed=0)
+
+    # -- 1. exporter throughput -----------------------------------------------------------
+    rates: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+    lost: dict[int, int] = dict.fromkeys(BATCH_SIZES, 0)
+    for rep in range(reps):
+        order = BATCH_SIZES[rep % 3 :] + BATCH_SIZES[: rep % 3]
+        for size in order:
+            path = cfg.workdir / f"export-{size}-{rep}.duckdb"
+            seconds, written = export_once(spans, warm, size, path)
+            rates[size].append(len(spans) / seconds)
+            lost[size] += len(spans) - written
+        progress(f"[{NAME}] exporter round {rep + 1}/{reps}")
+
+    export_rows = []
+    targets = []
+    for size in BATCH_SIZES:
+        lo, hi = quartiles(rates[size])
+        value = median(rates[size])
+        gated = size > 1
+        export_rows.append(
+            [
+                f"{size:,}",
+                num(value),
+                f"{num(lo)}–{num(hi)}",
+                f"{1e6 / value:.1f}",
+                "all" if lost[size] == 0 else f"**{lost[size]:,} missing**",
+            ]
+        )
+        targets.append(
+            Target(
+                f"exporter spans/s, export batch {size:,}",
+                num(value),
+                f"≥ {TARGET_SPANS_PER_S:,}" if gated else f"info (≥ {TARGET_SPANS_PER_S:,})",
+                (value >= TARGET_SPANS_PER_S and lost[size] == 0) if gated else None,
+            )
+        )
+    export_section = Section(
+        title="Exporter throughput: `DuckDBSpanExporter.export()` + `force_flush()`",
+        headers=["export batch size", "spans/s (median)", "p25–p75", "µs/span", "written"],
+        rows=export_rows,
+        notes=[
+            f"{len(spans):,} spans ({export_traces:,} traces of a root + 9 children, each span "
+            "with a span type, JSON inputs/outputs and one user attribute) per measurement; "
+            f"{reps} rounds, batch sizes interleaved; a fresh store file each time.",
+            "Timed: every `export()` call plus the final `force_flush()` (which waits until "
+            "DuckDB has committed every span). Not timed: building the spans, opening the "
+            "file and creating the schema (a one-trace warm-up).",
+            "Batch size 1 is what a `SimpleSpanProcessor` does; traceduck's own "
+            "`BatchSpanProcessor` exports up to 4,096 spans per call.",
+        ],
+    )
+
+    # -- 2. end to end ----------------------------------------------------------------------
+    import traceduck
+
+    db_path = cfg.workdir / "e2e.duckdb"
+    traceduck.configure(db=str(db_path))
+
+    @traceduck.trace
+    def step(x: int) -> int:
+        return x + 1
+
+    @traceduck.trace
+    def handle(x: int) -> int:
+        for _ in range(SPANS_PER_TRACE - 1):
+            step(x)
+        return x
+
+    handle(0)
+    traceduck.flush()
+    e2e: list[float] = []
+    caller_share: list[float] = []
+    flush_ok = True
+    before = traceduck.stats()
+    for rep in range(e2e_reps):
+        t0 = time.perf_counter()
+        for i in range(e2e_traces):
+            handle(i)
+        t1 = time.perf_counter()
+        flush_ok = traceduck.flush() and flush_ok
+        t2 = time.perf_counter()
+        e2e.append(e2e_traces / (t2 - t0))
+        caller_share.append((t1 - t0) / (t2 - t0))
+        progress(f"[{NAME}] end-to-end round {rep + 1}/{e2e_reps}")
+    after = traceduck.stats()
+    e2e_written = after["written_traces"] - before["written_traces"]
+    e2e_expected = e2e_traces * e2e_reps
+
+    # -- 3. time to searchable ----------------------------------------------------------------
+    store = traceduck.TraceStore(str(db_path))
+    rng = random.Random(6)
+
+    def wait_visible(trace_id: str, since: float, limit_s: float = 10.0) -> float:
+        query = "SELECT count(*) FROM traces WHERE trace_id = ?"
+        while True:
+            found = store.sql(query, [trace_id]).column(0)[0].as_py()
+            elapsed = time.perf_counter() - since
+            if found or elapsed > limit_s:
+                return elapsed
+            time.sleep(0.002)
+
+    unflushed: list[float] = []
+    flushed: list[float] = []
+    for k in range(visibility_samples):
+        time.sleep(rng.uniform(0.0, 1.2))  # land anywhere in the processor's/writer's cycle
+        handle(k)
+        ended = time.perf_counter()
+        unflushed.append(wait_visible(str(traceduck.get_last_trace_id()), ended))
+        handle(k)
+        ended = time.perf_counter()
+        traceduck.flush()
+        flushed.append(wait_visible(str(traceduck.get_last_trace_id()), ended))
+    progress(f"[{NAME}] time to searchable: {visibility_samples} samples")
+
+    spans_e2e = [r * SPANS_PER_TRACE for r in e2e]
+    e2e_section = Section(
+        title="End to end and time to searchable",
+        headers=["measure", "median", "p25–p75 / range", "notes"],
+        rows=[
+            [
+                "traces/s, decorated calls (root + 9 children) until `flush()` returns",
+                num(median(e2e)),
+                "{}–{}".format(*(num(q) for q in quartiles(e2e))),
+                f"= {num(median(spans_e2e))} spans/s; the calls take "
+                f"{median(caller_share) * 100:.0f}% of the time, the flush the rest; "
+                f"{e2e_written:,}/{e2e_expected:,} traces written",
+            ],
+            [
+                "root end → searchable, no flush (ms)",
+                f"{median(unflushed) * 1000:.0f}",
+                f"{min(unflushed) * 1000:.0f}–{max(unflushed) * 1000:.0f}",
+                f"{visibility_samples} traces started at random points of the "
+                "processor's 200 ms / writer's 1 s cycle; polled every 2 ms",
+            ],
+            [
+                "root end → searchable, with `traceduck.flush()` (ms)",
+                f"{median(flushed) * 1000:.1f}",
+                f"{min(flushed) * 1000:.1f}–{max(flushed) * 1000:.1f}",
+                "flush + one query on the process's warm connection",
+            ],
+        ],
+        notes=[
+            f"End to end: {e2e_reps} rounds of {e2e_traces:,} traces with capture on "
+            "(`traceduck.configure(db=<tmp>)` defaults).",
+            "Searchable = `traceduck.TraceStore(path).sql('SELECT count(*) FROM traces WHERE "
+            "trace_id = ?', [id])` returns 1, in the same process.",
+        ],
+    )
+    if not flush_ok:
+        e2e_section.notes.append("**`traceduck.flush()` returned False in a round.**")
+    targets.append(
+        Target(
+            "end-to-end traces/s (root + 9 children, incl. flush)",
+            f"{num(median(e2e))} traces/s = {num(median(spans_e2e))} spans/s",
+            "info",
+            None,
+        )
+    )
+    targets.append(
+        Target(
+            "root end → searchable without flush (worst of samples)",
+            f"{max(unflushed) * 1000:.0f} ms (median {median(unflushed) * 1000:.0f} ms)",
+            f"about {VISIBLE_WITHIN_S:.0f} s",
+            None,
+        )
+    )
+    return SuiteResult(
+        NAME, TITLE, time.perf_counter() - started, [export_section, e2e_section], targets
+    )

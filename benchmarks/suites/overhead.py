@@ -1,0 +1,442 @@
+"""Per-call overhead in the caller's thread: bare call, raw OpenTelemetry SDK, traceduck, MLflow.
+
+Every variant runs in this one process, interleaved round-robin. Each timed batch is followed
+by that variant's flush, timed separately: the flush is the deferred (exporter/writer) cost per
+trace, reported beside the caller's cost, and it leaves the background threads idle for the
+next variant. The raw-SDK baseline is a separate ``TracerProvider`` (not the global one) with a
+``BatchSpanProcessor`` (traceduck's settings) and a no-op exporter; traceduck runs behind its
+own global provider and BatchSpanProcessor, as ``traceduck.configure(db=...)`` installs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.util
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from ._common import (
+    BSP_SETTINGS,
+    Config,
+    NoopSpanExporter,
+    Section,
+    SuiteResult,
+    Target,
+    Variant,
+    median,
+    paired_ratio,
+    progress,
+    quartiles,
+    ratio,
+    round_robin,
+    us,
+)
+
+NAME = "overhead"
+TITLE = "Per-call overhead (caller's thread)"
+CHILDREN = 10  # the nested trace: a root and 10 children
+GATE = 1.2  # DESIGN: @trace <= 1.2x a raw SDK span
+MLFLOW_GATE = 10.0  # issue 6: >= 10x less caller-side overhead than @mlflow.trace
+
+
+def f(x: int) -> int:
+    return x + 1
+
+
+async def af(x: int) -> int:
+    return x + 1
+
+
+def gen(x: int) -> Iterator[int]:
+    yield x
+    yield x + 1
+
+
+def run(cfg: Config) -> SuiteResult:
+    quick = cfg.quick
+    rounds, calls, mlflow_calls = (6, 300, 3) if quick else (20, 1000, 20)
+    deferred_reps, deferred_calls, mlflow_deferred = (2, 1000, 10) if quick else (3, 5000, 50)
+    started = time.perf_counter()
+
+    import traceduck
+
+    traceduck.configure(db=str(cfg.workdir / "overhead.duckdb"))
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+    tracer = provider.get_tracer("bench")
+    raw_flush = provider.force_flush
+    td_flush = traceduck.flush
+
+    # -- the functions under test ---------------------------------------------------------
+    def raw_f(x: int) -> int:
+        with tracer.start_as_current_span("f"):
+            return f(x)
+
+    td_f = traceduck.trace(f)
+    td_f_nocap = traceduck.trace(capture_inputs=False, capture_outputs=False)(f)
+
+    def raw_root(x: int) -> int:
+        with tracer.start_as_current_span("root"):
+            for _ in range(CHILDREN):
+                raw_f(x)
+            return x
+
+    @traceduck.trace
+    def td_root(x: int) -> int:
+        for _ in range(CHILDREN):
+            td_f(x)
+        return x
+
+    async def raw_af(x: int) -> int:
+        with tracer.start_as_current_span("af"):
+            return await af(x)
+
+    td_af = traceduck.trace(af)
+
+    def raw_gen(x: int) -> Iterator[int]:
+        with tracer.start_as_current_span("gen"):
+            yield from gen(x)
+
+    td_gen = traceduck.trace(gen)
+
+    # -- batches ----------------------------------------------------------------------------
+    loop = asyncio.new_event_loop()
+
+    def sync_batch(fn: Callable[[int], Any]) -> Callable[[int], None]:
+        def batch(n: int) -> None:
+            for i in range(n):
+                fn(i)
+
+        return batch
+
+    def async_batch(fn: Callable[[int], Coroutine[Any, Any, int]]) -> Callable[[int], None]:
+        async def body(n: int) -> None:
+            for i in range(n):
+                await fn(i)
+
+        def batch(n: int) -> None:
+            loop.run_until_complete(body(n))
+
+        return batch
+
+    def gen_batch(fn: Callable[[int], Iterator[int]]) -> Callable[[int], None]:
+        def batch(n: int) -> None:
+            for i in range(n):
+                for _ in fn(i):
+                    pass
+
+        return batch
+
+    nested = max(calls // (CHILDREN + 1), 1)
+    variants = [
+        Variant("a", "(a) bare call `f(x)`", sync_batch(f), calls),
+        Variant("b", "(b) raw SDK `start_as_current_span`", sync_batch(raw_f), calls, 1, raw_flush),
+        Variant(
+            "c", "(c) `@traceduck.trace` (capture on)", sync_batch(td_f), calls, 1, td_flush, "b"
+        ),
+        Variant(
+            "d",
+            "(d) `@traceduck.trace(capture_inputs=False, capture_outputs=False)`",
+            sync_batch(td_f_nocap),
+            calls,
+            1,
+            td_flush,
+            "b",
+        ),
+        Variant(
+            "e_raw",
+            "(e) nested, raw SDK: root + 10 children, per trace",
+            sync_batch(raw_root),
+            nested,
+            1,
+            raw_flush,
+        ),
+        Variant(
+            "e_td",
+            "(e) nested, traceduck: root + 10 children, per trace",
+            sync_batch(td_root),
+            nested,
+            1,
+            td_flush,
+            "e_raw",
+        ),
+        Variant("f_async_bare", "(f) async: bare `await af(x)`", async_batch(af), calls),
+        Variant(
+            "f_async_raw",
+            "(f) async: raw SDK span around `await af(x)`",
+            async_batch(raw_af),
+            calls,
+            1,
+            raw_flush,
+        ),
+        Variant(
+            "f_async_td",
+            "(f) async: `@traceduck.trace`",
+            async_batch(td_af),
+            calls,
+            1,
+            td_flush,
+            "f_async_raw",
+        ),
+        Variant("f_gen_bare", "(f) generator (2 items): bare", gen_batch(gen), calls),
+        Variant(
+            "f_gen_raw",
+            "(f) generator: raw SDK span around `yield from gen(x)`",
+            gen_batch(raw_gen),
+            calls,
+            1,
+            raw_flush,
+        ),
+        Variant(
+            "f_gen_td",
+            "(f) generator: `@traceduck.trace`",
+            gen_batch(td_gen),
+            calls,
+            1,
+            td_flush,
+            "f_gen_raw",
+        ),
+    ]
+    mlflow_note = _add_mlflow(variants, cfg, mlflow_calls)
+    progress(f"[{NAME}] {mlflow_note}")
+    by_key = {v.key: v for v in variants}
+
+    # Warm-up: first-call caches, the DuckDB schema, MLflow's database. Not timed.
+    for variant in variants:
+        variant.batch(min(variant.ops, 50))
+        if variant.flush is not None:
+            variant.flush()
+    gc.collect()
+    gc.freeze()  # setup objects out of the collector's way: each batch's gc.collect() is cheap
+    before = traceduck.stats()
+
+    # -- 1. caller's cost, round-robin ------------------------------------------------------
+    round_robin(variants, rounds, NAME)
+    expected = sum(
+        v.ops * rounds * (CHILDREN + 1 if v.key == "e_td" else 1)
+        for v in variants
+        if v.flush is td_flush
+    )
+
+    # -- 2. deferred cost: bigger batches, then the flush -------------------------------------
+    deferred_keys = ["b", "c", "d", "e_raw", "e_td"] + (["mlflow"] if "mlflow" in by_key else [])
+    deferred = [
+        Variant(
+            k,
+            by_key[k].label,
+            by_key[k].batch,
+            mlflow_deferred
+            if k == "mlflow"
+            else deferred_calls // (CHILDREN + 1)
+            if k.startswith("e_")
+            else deferred_calls,
+            1,
+            by_key[k].flush,
+        )
+        for k in deferred_keys
+    ]
+    round_robin(deferred, deferred_reps, f"{NAME}: deferred")
+    expected += sum(
+        v.ops * deferred_reps * (CHILDREN + 1 if v.key == "e_td" else 1)
+        for v in deferred
+        if v.flush is td_flush
+    )
+    loop.close()
+    after = traceduck.stats()
+    written = after["written_spans"] - before["written_spans"]
+    dropped = after["dropped_spans"] - before["dropped_spans"]
+
+    # -- report -----------------------------------------------------------------------------
+    baselines = {v.baseline for v in variants if v.baseline}
+    rows = []
+    for v in variants:
+        walls = [s.wall_ns for s in v.samples]
+        lo, hi = quartiles(walls)
+        base = by_key[v.baseline] if v.baseline else None
+        same = "1.00×" if v.key in baselines else "–"
+        rows.append(
+            [
+                v.label,
+                us(median(walls)),
+                f"{us(lo)}–{us(hi)}",
+                ratio(paired_ratio(v, base)) if base else same,
+                us(median([s.cpu_ns for s in v.samples])),
+                ratio(paired_ratio(v, base, "cpu_ns")) if base else same,
+            ]
+        )
+    if "mlflow" not in by_key:
+        rows.append(["`@mlflow.trace`", mlflow_note, "", "", "", ""])
+    caller = Section(
+        title=TITLE,
+        headers=[
+            "variant",
+            "µs/call, wall (median)",
+            "p25–p75",
+            "× raw SDK equiv. (wall)",
+            "caller CPU µs (median)",
+            "× raw SDK equiv. (CPU)",
+        ],
+        rows=rows,
+        notes=[
+            f"{rounds} rounds, round-robin with a rotating start; per timed batch {calls:,} "
+            f"calls ({nested:,} traces for nested"
+            + (f", {mlflow_calls:,} for MLflow" if "mlflow" in by_key else "")
+            + "). A call is one trace (nested: a trace of 11 spans, timed per trace). Each "
+            "batch is followed by its flush (not timed here) so every batch starts with idle "
+            "background threads.",
+            "wall: the caller's wall time per call. caller CPU: the calling thread's CPU time "
+            "per call (`time.thread_time`), which other tenants of a shared machine and waits "
+            "for the GIL do not inflate. × raw SDK equiv.: median over rounds of (variant / "
+            "its raw-SDK equivalent in the same round): (c), (d) and MLflow against (b), "
+            "nested against nested raw, async against async raw, generator against generator raw.",
+            f"Raw-SDK baselines: their own `TracerProvider` (not the global one), "
+            f"`BatchSpanProcessor({_bsp_args()})`, a no-op exporter. traceduck: "
+            "`traceduck.configure(db=<tmp>)`, i.e. its global provider and a "
+            "BatchSpanProcessor with the same settings in front of the DuckDB exporter.",
+            f"traceduck wrote {written:,} of the {expected:,} spans of this suite"
+            + (f"; **dropped {dropped:,}**" if dropped else "; dropped none")
+            + ".",
+        ],
+    )
+    if "mlflow" in by_key:
+        caller.notes.append(mlflow_note)
+
+    drows = []
+    for v in deferred:
+        s = v.samples
+        flush_ns = median([x.flush_ns or 0.0 for x in s])
+        bg_ns = median([x.background_cpu_ns or 0.0 for x in s])
+        wall_ns = median([x.wall_ns for x in s])
+        drows.append(
+            [
+                v.label,
+                f"{v.ops:,}",
+                us(wall_ns, 1),
+                us(flush_ns, 1),
+                us(bg_ns, 1),
+                us(median([x.cpu_ns for x in s]) + bg_ns, 1),
+            ]
+        )
+    deferred_section = Section(
+        title="(g) Deferred cost per trace: span processor, exporter, DuckDB writer",
+        headers=[
+            "variant",
+            "traces per batch",
+            "caller µs/trace",
+            "flush µs/trace",
+            "background CPU µs/trace",
+            "caller CPU + background CPU µs/trace",
+        ],
+        rows=drows,
+        notes=[
+            f"{deferred_reps} rounds, round-robin: a batch of traces, then the flush: "
+            "`traceduck.flush()` (raw SDK: `provider.force_flush()`; MLflow: "
+            "`mlflow.flush_trace_async_logging()`).",
+            "flush µs/trace: wall time of that flush / traces in the batch (work the "
+            "background threads already did during the batch is not in it). background CPU "
+            "µs/trace: CPU time of every thread but the caller's (span processor, exporter, "
+            "DuckDB) over batch + flush / traces: the whole deferred cost, wherever it ran.",
+        ],
+    )
+
+    cpu_c = paired_ratio(by_key["c"], by_key["b"], "cpu_ns")
+    cpu_e = paired_ratio(by_key["e_td"], by_key["e_raw"], "cpu_ns")
+    wall_c = paired_ratio(by_key["c"], by_key["b"])
+    wall_e = paired_ratio(by_key["e_td"], by_key["e_raw"])
+    targets = [
+        _gate("`@trace` (capture on) vs raw SDK span", cpu_c, wall_c),
+        _gate("nested trace (root + 10) vs raw SDK", cpu_e, wall_e),
+        Target(
+            "`@trace` without capture / async / generator vs raw SDK (CPU)",
+            " / ".join(
+                ratio(paired_ratio(by_key[k], by_key[b], "cpu_ns"))
+                for k, b in (("d", "b"), ("f_async_td", "f_async_raw"), ("f_gen_td", "f_gen_raw"))
+            ),
+            "info",
+            None,
+        ),
+    ]
+    if "mlflow" in by_key:
+        bare = median([s.cpu_ns for s in by_key["a"].samples])
+        td = median([s.cpu_ns for s in by_key["c"].samples]) - bare
+        ml_wall = median([s.wall_ns for s in by_key["mlflow"].samples]) - bare
+        ml = median([s.cpu_ns for s in by_key["mlflow"].samples]) - bare
+        factor = ml / td if td > 0 else float("inf")
+        targets.append(
+            Target(
+                "caller-side overhead, `@mlflow.trace` / `@traceduck.trace` (CPU)",
+                f"{factor:.0f}× ({us(ml, 0)} µs vs {us(td, 1)} µs above a bare call; "
+                f"MLflow wall {us(ml_wall, 0)} µs)",
+                f"≥ {MLFLOW_GATE:.0f}×",
+                factor >= MLFLOW_GATE,
+            )
+        )
+    else:
+        targets.append(Target("`@mlflow.trace` comparison", mlflow_note, "≥ 10×", None))
+
+    sections = [caller, deferred_section]
+    result = SuiteResult(NAME, TITLE, time.perf_counter() - started, sections, targets)
+    if "mlflow" in by_key:
+        import mlflow
+
+        result.environment["mlflow"] = mlflow.__version__
+    return result
+
+
+def _gate(name: str, cpu: float, wall: float) -> Target:
+    """Judged on the caller's CPU time; the wall-time ratio stands beside it."""
+    return Target(f"{name} (CPU)", f"{ratio(cpu)} (wall {ratio(wall)})", f"≤ {GATE}×", cpu <= GATE)
+
+
+def _bsp_args() -> str:
+    return ", ".join(f"{k}={v:_}" for k, v in BSP_SETTINGS.items())
+
+
+def _add_mlflow(variants: list[Variant], cfg: Config, calls: int) -> str:
+    """Append an ``@mlflow.trace`` variant when mlflow is importable; returns a note."""
+    if importlib.util.find_spec("mlflow") is None:
+        return "mlflow not installed"
+    try:
+        import mlflow
+
+        for name in ("mlflow", "alembic", "sqlalchemy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        if importlib.util.find_spec("sqlalchemy") is not None:
+            backend = "sqlite"  # MLflow 3's default tracking store
+            uri = f"sqlite:///{cfg.workdir / 'mlflow.db'}"
+        else:  # mlflow-skinny has no SQL store
+            backend = "file store"
+            uri = (cfg.workdir / "mlruns").as_uri()
+        mlflow.set_tracking_uri(uri)
+
+        def mf(x: int) -> int:
+            return x + 1
+
+        traced = mlflow.trace(mf)
+        traced(0)  # creates the database
+        mlflow.flush_trace_async_logging()
+        if not mlflow.search_traces(max_results=1, return_type="list"):
+            return "mlflow installed, but its traces did not reach its store; row skipped"
+    except Exception as exc:
+        return f"mlflow failed to set up ({type(exc).__name__}: {exc}); row skipped"
+
+    def flush() -> None:
+        mlflow.flush_trace_async_logging()
+
+    def batch(n: int) -> None:
+        for i in range(n):
+            traced(i)
+
+    label = f"`@mlflow.trace` ({backend} backend, default async logging)"
+    variants.append(Variant("mlflow", label, batch, calls, 1, flush, "b"))
+    return (
+        f"MLflow {mlflow.__version__}: `@mlflow.trace` with a `{backend}` tracking store in "
+        "the temp dir, otherwise default settings (async trace logging on)."
+    )
