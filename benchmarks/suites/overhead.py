@@ -252,6 +252,8 @@ def run(cfg: Config) -> SuiteResult:
     after = traceduck.stats()
     written = after["written_spans"] - before["written_spans"]
     dropped = after["dropped_spans"] - before["dropped_spans"]
+    store = traceduck.TraceStore(str(cfg.workdir / "overhead.duckdb"))
+    captured = store.sql("SELECT count(*) FROM spans WHERE inputs IS NOT NULL").column(0)[0]
 
     # -- report -----------------------------------------------------------------------------
     baselines = {v.baseline for v in variants if v.baseline}
@@ -302,7 +304,8 @@ def run(cfg: Config) -> SuiteResult:
             "BatchSpanProcessor with the same settings in front of the DuckDB exporter.",
             f"traceduck wrote {written:,} of the {expected:,} spans of this suite"
             + (f"; **dropped {dropped:,}**" if dropped else "; dropped none")
-            + ".",
+            + f"; {captured.as_py():,} spans in the store carry captured inputs (a check that "
+            "capture was on).",
         ],
     )
     if "mlflow" in by_key:
