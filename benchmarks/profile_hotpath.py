@@ -19,6 +19,7 @@ import os
 import pstats
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,6 +62,7 @@ def _run(tmp: Path, n: int, repeats: int, with_cprofile: bool) -> int:
     from traceduck import _capture, _runtime
 
     traceduck.configure(db=str(tmp / "profile.duckdb"))
+    td_threads = [t for t in threading.enumerate() if t is not threading.current_thread()]
     raw_provider = TracerProvider()
     raw_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
     raw = raw_provider.get_tracer("raw")
@@ -152,6 +154,44 @@ def _run(tmp: Path, n: int, repeats: int, with_cprofile: bool) -> int:
     for label, fn in rows:
         results[label] = cpu_us(fn, n, repeats, flush)
         print(f"{results[label]:8.2f}  {label}", flush=True)
+
+    # traceduck's own spans, end to end: which background thread spends what, per span.
+    @traceduck.trace
+    def step(x: int) -> int:
+        return x + 1
+
+    @traceduck.trace
+    def handle(x: int) -> int:
+        for _ in range(9):
+            step(x)
+        return x
+
+    handle(0)
+    flush()
+    clocks = {t.name: time.pthread_getcpuclockid(t.ident) for t in td_threads if t.ident}
+    before = {name: time.clock_gettime(c) for name, c in clocks.items()}
+    p0 = time.process_time()
+    c0 = time.thread_time()
+    traces = max(n // 10, 100)
+    for i in range(traces):
+        handle(i)
+    traceduck.flush()
+    caller = time.thread_time() - c0
+    total = time.process_time() - p0
+    spans = traces * 10
+    print(f"\nCPU µs per span, {traces:,} traces of a root + 9 children, then traceduck.flush():")
+    print(f"{caller / spans * 1e6:8.2f}  caller thread (one run: GC and GIL hand-offs included)")
+    known = 0.0
+    for name, clock in clocks.items():
+        used = time.clock_gettime(clock) - before[name]
+        known += used
+        role = {
+            "OtelBatchSpanRecordProcessor": "span processor: on_end queue + export() conversion",
+            "traceduck-writer": "writer: Arrow tables, DuckDB insert (Python side)",
+        }.get(name, "")
+        print(f"{used / spans * 1e6:8.2f}  thread {name} {role}")
+    rest = total - caller - known
+    print(f"{rest / spans * 1e6:8.2f}  other threads (DuckDB's own, connection reaper, ...)\n")
 
     # The exporter's share, per span: conversion in export() and the DuckDB write.
     from suites.ingest import build_spans

@@ -5,9 +5,9 @@
     PYTHONPATH=src python benchmarks/run.py --suite overhead   # one suite (repeatable)
 
 Run from the repository root. Each suite runs in its own worker process whose working directory
-(and TMPDIR) is a fresh temp dir that is removed afterwards, so a run leaves no files behind
-except the report. The exit status is 1 when a suite failed to run (a missed target is reported
-in the table, not by the exit status).
+(and TMPDIR, and XDG_CONFIG_HOME) is a fresh temp dir that is removed afterwards, so a run leaves
+no files behind except the report. The exit status is 1 when a suite failed to run (a missed
+target is reported in the table, not by the exit status).
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             result_file = Path(tmp) / "result.json"
             command = [sys.executable, str(Path(__file__).resolve()), "--worker", name]
             command += ["--result", str(result_file)] + (["--quick"] if args.quick else [])
-            proc = subprocess.run(command, cwd=tmp, env={**env, "TMPDIR": tmp}, check=False)
+            # Temp files and per-user config (MLflow's telemetry id) land in the temp dir too.
+            worker_env = {**env, "TMPDIR": tmp, "XDG_CONFIG_HOME": tmp}
+            proc = subprocess.run(command, cwd=tmp, env=worker_env, check=False)
             if proc.returncode != 0 or not result_file.exists():
                 failed.append(name)
                 continue
@@ -116,6 +118,9 @@ def _worker_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.pop("TRACEDUCK_DB", None)
     env.pop("MLFLOW_TRACKING_URI", None)
+    # No telemetry thread (or network attempt) from MLflow inside the measurements.
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["DO_NOT_TRACK"] = "true"
     return env
 
 

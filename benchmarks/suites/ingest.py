@@ -7,14 +7,19 @@
 2. End to end: decorated calls (a root and 9 children) until ``traceduck.flush()`` returns.
 3. From the root's end until ``TraceStore(path).sql(...)`` finds the trace: without a flush (the
    background schedule alone) and with ``traceduck.flush()``.
+4. A trickle of 10 traces/s (a mostly idle service), then idle: the process's CPU, all threads,
+   each in a fresh process.
 """
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
 import random
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,9 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from ._common import (
+    BSP_SETTINGS,
     Config,
+    NoopSpanExporter,
     Section,
     SuiteResult,
     Target,
@@ -37,6 +44,7 @@ TITLE = "Ingest into DuckDB"
 BATCH_SIZES = (1, 100, 10_000)
 SPANS_PER_TRACE = 10  # a root and 9 children
 TARGET_SPANS_PER_S = 50_000
+TRICKLE_PER_S = 10  # a mostly idle service: 10 traces a second
 VISIBLE_WITHIN_S = 1.0  # DESIGN: "within about 1 s (the writer's interval)"
 
 
@@ -174,6 +182,9 @@ def run(cfg: Config) -> SuiteResult:
         ],
     )
 
+    del spans, warm  # a heap of live spans would slow every garbage collection below
+    gc.collect()
+
     # -- 2. end to end ----------------------------------------------------------------------
     import traceduck
 
@@ -236,6 +247,17 @@ def run(cfg: Config) -> SuiteResult:
         flushed.append(wait_visible(str(traceduck.get_last_trace_id()), ended))
     progress(f"[{NAME}] time to searchable: {visibility_samples} samples")
 
+    # -- 4. a trickle, and idle: what tracing costs a mostly idle service ----------------------
+    # Fresh processes, so no other store, exporter or heap of this suite is in the picture.
+    trickle_s = 1.5 if quick else 8.0
+    trickle: dict[str, tuple[float, float]] = {}
+    context = multiprocessing.get_context("spawn")
+    for label in ("raw SDK", "traceduck"):
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            job = pool.submit(_trickle_child, label, trickle_s, str(cfg.workdir))
+            trickle[label] = job.result()
+    progress(f"[{NAME}] trickle of {TRICKLE_PER_S} traces/s and idle: {trickle_s:.0f} s each")
+
     spans_e2e = [r * SPANS_PER_TRACE for r in e2e]
     e2e_section = Section(
         title="End to end and time to searchable",
@@ -261,6 +283,20 @@ def run(cfg: Config) -> SuiteResult:
                 f"{median(flushed) * 1000:.1f}",
                 f"{min(flushed) * 1000:.1f}–{max(flushed) * 1000:.1f}",
                 "flush + one query on the process's warm connection",
+            ],
+            [
+                f"process CPU per trace at a trickle of {TRICKLE_PER_S} traces/s (ms)",
+                f"{trickle['traceduck'][0] * 1000:.2f}",
+                f"raw SDK: {trickle['raw SDK'][0] * 1000:.2f}",
+                f"= {trickle['traceduck'][0] * TRICKLE_PER_S * 100:.1f}% of a core for "
+                f"traceduck, {trickle['raw SDK'][0] * TRICKLE_PER_S * 100:.1f}% for the raw SDK "
+                f"(all threads, the calls included; {trickle_s:.0f} s in a fresh process each)",
+            ],
+            [
+                "process CPU while idle, after tracing (% of a core)",
+                f"{trickle['traceduck'][1] * 100:.1f}",
+                f"raw SDK: {trickle['raw SDK'][1] * 100:.1f}",
+                f"{trickle_s:.0f} s without a call, after the trickle",
             ],
         ],
         notes=[
@@ -288,6 +324,76 @@ def run(cfg: Config) -> SuiteResult:
             None,
         )
     )
+    targets.append(
+        Target(
+            f"process CPU at {TRICKLE_PER_S} traces/s (root + 9 children) / idle, "
+            "traceduck vs raw SDK",
+            f"{trickle['traceduck'][0] * TRICKLE_PER_S * 100:.1f}% / "
+            f"{trickle['traceduck'][1] * 100:.1f}% of a core vs "
+            f"{trickle['raw SDK'][0] * TRICKLE_PER_S * 100:.1f}% / "
+            f"{trickle['raw SDK'][1] * 100:.1f}%",
+            "info",
+            None,
+        )
+    )
     return SuiteResult(
         NAME, TITLE, time.perf_counter() - started, [export_section, e2e_section], targets
     )
+
+
+def _trickle_child(variant: str, seconds: float, workdir: str) -> tuple[float, float]:
+    """In a fresh process: (CPU s per trace at TRICKLE_PER_S traces/s, idle CPU s per s)."""
+    if variant == "traceduck":
+        import traceduck
+
+        traceduck.configure(db=f"{workdir}/trickle.duckdb")
+
+        @traceduck.trace
+        def step(x: int) -> int:
+            return x + 1
+
+        @traceduck.trace
+        def handle(x: int) -> int:
+            for _ in range(SPANS_PER_TRACE - 1):
+                step(x)
+            return x
+
+        flush: Any = traceduck.flush
+    else:
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+        tracer = provider.get_tracer("trickle")
+
+        def handle(x: int) -> int:
+            with tracer.start_as_current_span("handle"):
+                for _ in range(SPANS_PER_TRACE - 1):
+                    with tracer.start_as_current_span("step"):
+                        pass
+                return x
+
+        flush = provider.force_flush
+
+    handle(0)
+    flush()
+    time.sleep(0.5)  # let start-up work settle
+    p0 = time.process_time()
+    t0 = time.perf_counter()
+    calls = 0
+    while time.perf_counter() - t0 < seconds:
+        handle(calls)
+        calls += 1
+        time.sleep(1 / TRICKLE_PER_S)
+    flush()
+    per_trace = (time.process_time() - p0) / calls
+    time.sleep(0.5)
+    p1 = time.process_time()
+    t1 = time.perf_counter()
+    time.sleep(seconds)
+    idle = (time.process_time() - p1) / (time.perf_counter() - t1)
+    if variant == "traceduck":
+        import traceduck
+
+        traceduck.shutdown()
+    return per_trace, idle
