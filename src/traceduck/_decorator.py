@@ -181,7 +181,8 @@ class _Options:
     @staticmethod
     def _end(span: Any, token: Any) -> None:
         try:
-            _detach(token)
+            if token is not None:  # (async) generators detach after each step themselves
+                _detach(token)
             span.end()
             parent = getattr(span, "parent", False)  # sampled-out spans have none
             if parent is None or (parent and parent.is_remote):
@@ -296,7 +297,7 @@ class _Options:
         finally:
             if keep:
                 record[3] = items  # each item was snapshotted when it was yielded
-            self._end(span, _attach(otel_context.get_current()))
+            self._end(span, None)
 
     def _asyncgen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
@@ -348,4 +349,4 @@ class _Options:
         finally:
             if keep:
                 record[3] = items  # each item was snapshotted when it was yielded
-            self._end(span, _attach(otel_context.get_current()))
+            self._end(span, None)

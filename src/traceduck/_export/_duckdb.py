@@ -126,6 +126,7 @@ class DuckDBSpanExporter(SpanExporter):
         if not bundles:
             return
         with self._cond:
+            was_empty = not self._queue
             for bundle in bundles:
                 self._queue.append(bundle)
                 self._queued_spans += len(bundle.spans)
@@ -134,7 +135,7 @@ class DuckDBSpanExporter(SpanExporter):
                 self._queued_spans -= len(old.spans)
                 self.dropped_traces += 1
                 self.dropped_spans += len(old.spans)
-            if self._queued_spans >= MAX_BATCH_SPANS:
+            if was_empty or self._queued_spans >= MAX_BATCH_SPANS:
                 self._cond.notify_all()
 
     def flush(self, timeout_s: float | None = None) -> bool:
@@ -169,13 +170,19 @@ class DuckDBSpanExporter(SpanExporter):
             with self._cond:
                 deadline = time.monotonic() + max(self.interval_s, backoff)
                 while not self._stopping:
-                    if self._queue and (
+                    if not self._queue:
+                        # Sleep until enqueue() has work (no polling while the app is idle);
+                        # the batch interval counts from the first queued trace.
+                        self._cond.wait()
+                        deadline = max(deadline, time.monotonic() + self.interval_s)
+                        continue
+                    if (
                         self._flush_waiters
                         or self._queued_spans >= MAX_BATCH_SPANS
                         or time.monotonic() >= deadline
                     ):
                         break
-                    self._cond.wait(max(min(deadline - time.monotonic(), 0.5), 0.001))
+                    self._cond.wait(max(deadline - time.monotonic(), 0.001))
                 if self._stopping and (not self._queue or self._failed_at is not None):
                     return
                 batch = self._take()
