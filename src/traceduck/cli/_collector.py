@@ -1,0 +1,99 @@
+"""``traceduck collector``: run the OTLP receiver until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ._common import CONTEXT, db_option
+
+
+@click.command(context_settings=CONTEXT)
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--http-port",
+    default=4318,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="OTLP/HTTP port (0: any free port).",
+)
+@click.option(
+    "--grpc-port",
+    default=4317,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="OTLP/gRPC port (0: any free port).",
+)
+@click.option("--no-http", is_flag=True, help="Do not serve OTLP/HTTP.")
+@click.option("--no-grpc", is_flag=True, help="Do not serve OTLP/gRPC.")
+@click.option(
+    "--token",
+    default=None,
+    envvar="TRACEDUCK_COLLECTOR_TOKEN",
+    help="Require 'Authorization: Bearer TOKEN' (or $TRACEDUCK_COLLECTOR_TOKEN).",
+)
+@click.option(
+    "--max-body-bytes",
+    default=16 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(min=1024),
+    help="Largest request body, after gzip.",
+)
+@click.option(
+    "--ack",
+    type=click.Choice(["written", "queued"]),
+    default="written",
+    show_default=True,
+    help="Answer a request once its spans are committed ('written') or at once "
+    "('queued': written within ~1 s).",
+)
+def collector(
+    db: str | None,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    no_http: bool,
+    no_grpc: bool,
+    token: str | None,
+    max_body_bytes: int,
+    ack: str,
+) -> None:
+    """Receive OTLP traces from any OpenTelemetry SDK and write them into the store.
+
+    \b
+    Example:
+      traceduck collector --db traces.duckdb
+      OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 python app.py
+
+    OTLP/HTTP (protobuf or JSON, gzip) on /v1/traces and OTLP/gRPC TraceService/Export.
+    SIGTERM or Ctrl-C stops accepting and writes everything accepted before exiting.
+    While it runs, `traceduck search --db` and TraceStore read the same file.
+    """
+    from .._config import default_db_path
+    from ..collector import Collector, serve
+
+    if not host.startswith("127.") and host not in ("::1", "localhost") and token is None:
+        click.echo(
+            f"traceduck collector: warning: listening on {host} without --token; anyone who "
+            "can reach it can write traces",
+            err=True,
+        )
+    path = os.fspath(db or default_db_path())
+    try:
+        instance = Collector(
+            path,
+            host=host,
+            http_port=None if no_http else http_port,
+            grpc_port=None if no_grpc else grpc_port,
+            token=token,
+            max_body_bytes=max_body_bytes,
+            ack=ack,
+        )
+        code = serve(instance)
+    except OSError as exc:
+        click.echo(f"traceduck collector: cannot listen: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code)

@@ -1,0 +1,104 @@
+"""What both transports share: the store writer, the token check, admission and durability.
+
+Every request goes through ``Ingest.accept``: decode, refuse when the write queue is too long
+(the client retries: HTTP 503, gRPC UNAVAILABLE), hand the spans to the ``DuckDBSpanExporter``
+and, with ``ack="written"``, wait until its writer has committed them before answering.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Callable
+
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from .._export._duckdb import DuckDBSpanExporter
+from ._decode import Decoded
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_QUEUED_TRACES = 200_000
+ACK_MODES = ("written", "queued")
+
+
+class Unavailable(RuntimeError):
+    """The store cannot take more now (queue full, store locked or failing): retry later."""
+
+
+class Ingest:
+    """Decoded requests -> the store, for the HTTP and gRPC servers alike."""
+
+    def __init__(
+        self,
+        db: str,
+        *,
+        token: str | None = None,
+        ack: str = "written",
+        max_queued_traces: int = DEFAULT_MAX_QUEUED_TRACES,
+        write_timeout_s: float = 10.0,
+    ) -> None:
+        if ack not in ACK_MODES:
+            raise ValueError(f"ack must be one of {ACK_MODES}, not {ack!r}")
+        self.db = db
+        self.token = token
+        self.ack = ack
+        self.max_queued_traces = max_queued_traces
+        self.write_timeout_s = write_timeout_s
+        # The exporter's own bound drops the oldest traces; the collector refuses new requests
+        # long before that (the client keeps them and retries), so nothing accepted is dropped.
+        self.exporter = DuckDBSpanExporter(
+            db, source="otlp", max_queue_traces=max_queued_traces * 4
+        )
+        self._lock = threading.Lock()
+        self.accepted_spans = 0
+        self.rejected_spans = 0
+        self.requests = 0
+        self.closed = False
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether an ``Authorization`` header value carries the bearer token (if one is set)."""
+        if self.token is None:
+            return True
+        if not header or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
+
+    def accept(self, decode: Callable[[bytes], Decoded], body: bytes) -> Decoded:
+        """Decode and store one request; raises BadRequest (from decode) or Unavailable."""
+        if self.closed:
+            raise Unavailable("the collector is shutting down")
+        decoded = decode(body)
+        if self.exporter.queued_traces >= self.max_queued_traces:
+            raise Unavailable(
+                f"write queue full ({self.exporter.queued_traces:,} traces); retry later"
+            )
+        if decoded.spans:
+            if self.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
+                raise Unavailable(f"the store did not take the spans: {self.exporter.last_error}")
+            if self.ack == "written" and not self.exporter.flush(self.write_timeout_s):
+                # Queued, and written as soon as the store takes them; the client may resend
+                # and the store skips the duplicate spans.
+                raise Unavailable(
+                    f"spans queued but not yet written: {self.exporter.last_error or 'timeout'}"
+                )
+        with self._lock:
+            self.requests += 1
+            self.accepted_spans += len(decoded.spans)
+            self.rejected_spans += decoded.rejected
+        return decoded
+
+    def close(self, timeout_s: float = 30.0) -> bool:
+        """Write everything accepted, then stop the writer. True if all was written."""
+        self.closed = True
+        written = self.exporter.flush(timeout_s)
+        self.exporter.shutdown(timeout_millis=int(timeout_s * 1000))
+        return written
+
+    def stats(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "requests": self.requests,
+            "accepted_spans": self.accepted_spans,
+            "rejected_spans": self.rejected_spans,
+        }
+        out.update(self.exporter.stats())
+        return out
