@@ -110,6 +110,53 @@ class TraceStore:
             except duckdb.Error as exc:
                 raise TraceduckError(f"SQL error: {str(exc).splitlines()[0]}") from None
 
+    def stats(
+        self, filter_string: str | None = None, by: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Counts, error rate and latency percentiles (ms) per group of the matching traces.
+
+        >>> store.stats("tags.env = 'prod'", by="name")
+        [{'group': 'answer', 'count': 120, 'errors': 6, 'error_rate': 0.05, 'p50_ms': 2.1,
+          'p95_ms': 8.4, 'p99_ms': 11.9, 'max_ms': 14.0}]
+
+        ``by``: None (one group), ``name``, ``status``, ``service_name``, ``tags.KEY`` or
+        ``metadata.KEY``; traces without the key form the group None. Largest group first.
+        """
+        from ._stats import trace_stats
+
+        with self._db.lease() as cur:
+            return trace_stats(cur, filter_string, by)
+
+    def export_traces(
+        self,
+        path: str | os.PathLike[str],
+        filter_string: str | None = None,
+        *,
+        progress: Any = None,
+    ) -> int:
+        """Write the matching traces (spans, tags, metadata, histories) to .parquet or .jsonl.
+
+        >>> store.export_traces("errors.parquet", "status = 'ERROR'")
+        12
+
+        ``progress(done, total)`` is called after each chunk. Returns how many traces.
+        """
+        from ._transfer import export_traces
+
+        return export_traces(self._db, os.fspath(path), filter_string, progress=progress)
+
+    def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
+        """Add the traces of an ``export_traces`` file, in one transaction.
+
+        >>> TraceStore("copy.duckdb").import_traces("errors.parquet")
+        ImportResult(imported=12, skipped=0)
+
+        Traces already in the store are skipped (counted in ``skipped``), never overwritten.
+        """
+        from ._transfer import import_traces
+
+        return import_traces(self._db, os.fspath(path), progress=progress)
+
     def tag_history(self, trace_id: str) -> list[TagEvent]:
         """Every change of the trace's tags, oldest first."""
         with self._db.lease() as cur:
@@ -119,6 +166,14 @@ class TraceStore:
         """Every metadata entry of the trace, oldest first."""
         with self._db.lease() as cur:
             return _reader.metadata_history(cur, _reader.resolve_id(cur, trace_id))
+
+    def compare_traces(
+        self, ids_or_filter: str | Iterable[str], keys: Iterable[str] | None = None, limit: int = 20
+    ) -> Any:
+        """Traces side by side, one column per trace (see ``traceduck.compare_traces``)."""
+        from ._compare import compare_traces
+
+        return compare_traces(ids_or_filter, keys, limit=limit, store=self)
 
     # -- tags ---------------------------------------------------------------------------------
 
@@ -226,11 +281,49 @@ class TraceStore:
             _tags.insert_events(cur, events)
             return len(rows)
 
-    def delete_trace_tags(
-        self, filter_string: str, keys: Iterable[str] | str, *, source: str = "api"
+    def append_trace_tags(
+        self, filter_string: str, tags: Mapping[str, Any], *, source: str = "api"
     ) -> int:
-        """Delete tag keys from every trace matching a filter; returns how many lost a tag."""
+        """Add each value to the list tag of every matching trace (a scalar becomes a list, a
+        missing key starts one), in one transaction; returns how many traces matched."""
+        for key, value in tags.items():
+            _tags.check_key(key)
+            _tags.encode_value(value, key)
+        with self._write() as cur:
+            rows = self._matching(cur, filter_string)
+            now = _tags.utcnow()
+            changed: dict[str, dict[str, Any]] = {}
+            events: list[_tags.Event] = []
+            for tid, tags_text, _ in rows:
+                current = _json.loads(tags_text) or {}
+                for key, value in tags.items():
+                    had = key in current
+                    old_text = _json.dumps(current[key]) if had else None
+                    current[key] = _appended(current.get(key), value, had)
+                    new_text = _tags.encode_value(current[key], key)
+                    op = "update" if had else "set"
+                    events.append((now, tid, key, old_text, new_text, op, source))
+                    changed[tid] = current
+            _store_many(cur, changed)
+            _tags.insert_events(cur, events)
+            return len(rows)
+
+    def delete_trace_tags(
+        self,
+        filter_string: str,
+        keys: Iterable[str] | str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        source: str = "api",
+    ) -> int:
+        """Delete tag keys from every trace matching a filter; returns how many lost a tag.
+
+        ``values={"key": value}`` removes a key only where it has that value (redun's
+        ``tag rm key=value``).
+        """
         key_list = [keys] if isinstance(keys, str) else list(keys)
+        only = {k: _json.dumps(v) for k, v in (values or {}).items()}
+        key_list += [k for k in only if k not in key_list]
         for key in key_list:
             _tags.check_key(key)
         with self._write() as cur:
@@ -241,7 +334,9 @@ class TraceStore:
             for tid, tags_text, _ in rows:
                 current = _json.loads(tags_text) or {}
                 for key in key_list:
-                    if key in current:
+                    if key in current and (
+                        key not in only or _json.dumps(current[key]) == only[key]
+                    ):
                         old = current.pop(key)
                         events.append((now, tid, key, _json.dumps(old), None, "delete", source))
                         _tags.release_exclusive(cur, tid, key)

@@ -1,14 +1,17 @@
-"""What every command shares: the --db option, the store, and errors as one clear line."""
+"""What every command shares: the --db option, the store, key=value parsing, errors as one line."""
 
 from __future__ import annotations
 
 import functools
+import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from .._config import default_db_path
 from ..errors import FilterError, TraceduckError
@@ -16,8 +19,11 @@ from ..store import TraceStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+SOURCE = "cli"  # the history's source for every change made from the command line
+
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 def db_option(func: F) -> F:
@@ -34,21 +40,77 @@ def open_store(db: str | None, *, read_only: bool = False) -> TraceStore:
     return TraceStore(db or default_db_path(), read_only=read_only)
 
 
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON when it parses (``3.2``, ``true``, ``["a"]``), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_assignments(
+    items: Iterable[str], *, bare: Any = None, what: str = "tag"
+) -> dict[str, Any]:
+    """``key=value`` arguments as a dict (values via ``parse_value``).
+
+    A bare ``key`` means ``bare`` when that is given (``True`` for labels), else it is an error.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise click.UsageError(f"{item!r}: expected key=value (the key is empty)")
+        if not sep:
+            if bare is None:
+                raise click.UsageError(f"{item!r}: expected key=value")
+            out[key] = bare
+            continue
+        out[key] = parse_value(value)
+    if not out:
+        raise click.UsageError(f"give at least one {what} as key=value")
+    return out
+
+
 def friendly_errors(func: F) -> F:
-    """Library errors become one line on stderr and exit code 1, never a traceback."""
+    """Errors become one line on stderr and exit code 1, never a traceback.
+
+    ``TRACEDUCK_DEBUG=1`` lets unexpected exceptions through, traceback and all.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
         except FilterError as exc:
-            err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
+            err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
             if exc.position is not None and exc.filter:
                 err_console.print(f"  {exc.filter}", markup=False, highlight=False)
                 err_console.print("  " + " " * exc.position + "^", highlight=False)
             sys.exit(1)
-        except (TraceduckError, ValueError) as exc:
-            err_console.print(f"[red]error:[/] {exc}", highlight=False, markup=False)
-            sys.exit(1)
+        except (TraceduckError, ValueError, OSError) as exc:
+            fail(_one_line(exc))
+        except Exception as exc:
+            if os.environ.get("TRACEDUCK_DEBUG"):
+                raise
+            fail(
+                f"unexpected {type(exc).__name__}: {_one_line(exc)} "
+                "(TRACEDUCK_DEBUG=1 shows the traceback)"
+            )
 
     return wrapper  # type: ignore[return-value]
+
+
+def fail(message: str) -> None:
+    err_console.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
+    sys.exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split("\n")[:1]) if "\n" in text else text

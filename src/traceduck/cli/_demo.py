@@ -5,7 +5,11 @@ from __future__ import annotations
 import random
 import time
 
+import click
+
 import traceduck as td
+
+from ._common import CONTEXT, console, db_option, friendly_errors, open_store
 
 DOCS = {
     "ducks": "Ducks are waterfowl; DuckDB is an in-process analytical database.",
@@ -68,3 +72,30 @@ def run_demo(db: str | None, count: int) -> str:
     path = current_db()
     assert path is not None
     return path
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--traces", "count", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@db_option
+@friendly_errors
+def demo(count: int, db: str | None) -> None:
+    """Trace a small demo app into the store, then search it.
+
+    \b
+    Example:
+      traceduck demo --db demo.duckdb --traces 100
+    """
+    from ._query import traces_table
+
+    path = run_demo(db, count)
+    console.print(f"traced {count} requests into [bold]{path}[/]")
+    query = "status = 'ERROR' OR tags.cost > 0.03"
+    store = open_store(path)
+    traces = store.search_traces(query, max_results=10)
+    console.print(f'\n$ traceduck search "{query}" --db {path}', markup=False, highlight=False)
+    console.print(traces_table(traces))
+    console.print(
+        f"\nnext: traceduck show {traces[0].info.trace_id[:8] if traces else '<id>'} --db {path}",
+        markup=False,
+        highlight=False,
+    )
