@@ -1,8 +1,9 @@
 """Counts, key lists, grouped stats and side-by-side comparison for the UI.
 
-``traceduck.compare_traces`` and ``TraceStore.stats`` are being built elsewhere; until they are
-there this module runs its own SQL over the documented tables (filters compiled by the same
-``compile_filter`` the search uses), and returns plain JSON-ready dicts.
+Stats come from ``TraceStore.stats`` when the store has it, else from the same SQL here.
+Compare is built here from ``TraceInfo`` values, not from ``traceduck.compare_traces``: that
+returns a pandas DataFrame (pandas is optional) while the page wants rows with a ``differs``
+flag and typed values. Filters compile with the same ``compile_filter`` the search uses.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def count(store: TraceStore, filter_string: str | None) -> int:
     with store._db.lease() as cur:
         where, params = compile_filter(filter_string or None, cur)
         return int(
-            cur.execute(f"SELECT count(*) FROM traces t WHERE {where}", params).fetchone()[0]
+            cur.execute(f"SELECT count(*) FROM traces t WHERE {where}", params).fetchall()[0][0]
         )
 
 
@@ -60,14 +61,21 @@ def _group_expr(by: str) -> tuple[str, list[Any]]:
 
 
 def stats(store: TraceStore, filter_string: str | None, by: str, limit: int = 50) -> list[dict]:
-    """Per group: count, errors, error rate, latency p50/p95/p99/mean (ms); biggest first."""
+    """Per group: count, errors, error rate, latency p50/p95/p99/max (ms); biggest first.
+
+    ``TraceStore.stats`` when the store has it (the same numbers as ``traceduck stats``),
+    else the same query here.
+    """
+    native = getattr(store, "stats", None)
+    if native is not None:
+        return list(native(filter_string, by=by))[:limit]
     group, group_params = _group_expr(by)
     with store._db.lease() as cur:
         where, params = compile_filter(filter_string, cur)
         rows = cur.execute(
             f"""
             SELECT grp, count(*) AS n, count(*) FILTER (WHERE status = 'ERROR') AS errors,
-                   quantile_cont(ms, [0.5, 0.95, 0.99]) AS q, avg(ms) AS mean
+                   quantile_cont(ms, [0.5, 0.95, 0.99]) AS q, max(ms) AS top
             FROM (SELECT {group} AS grp, t.status, t.execution_time_ms AS ms
                   FROM traces t WHERE {where})
             GROUP BY grp ORDER BY n DESC, grp NULLS LAST LIMIT {int(limit)}
@@ -83,9 +91,9 @@ def stats(store: TraceStore, filter_string: str | None, by: str, limit: int = 50
             "p50_ms": q[0] if q else None,
             "p95_ms": q[1] if q else None,
             "p99_ms": q[2] if q else None,
-            "mean_ms": mean,
+            "max_ms": top,
         }
-        for grp, n, errors, q, mean in rows
+        for grp, n, errors, q, top in rows
     ]
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,7 +64,7 @@ def create_app(db_path: str | os.PathLike[str], token: str | None = None) -> Sta
         Route("/compare", _shell, methods=["GET"]),
         Route("/stats", _shell, methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.db_path = os.fspath(db_path)
     app.state.token = token or None
     app.add_middleware(_Guard, token=token or None)
@@ -72,6 +73,14 @@ def create_app(db_path: str | os.PathLike[str], token: str | None = None) -> Sta
 
 def _shell(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or "error"
+    if request.url.path.startswith("/api/"):
+        return error(status, f"{request.method} {request.url.path}: {detail}", kind="request")
+    return PlainTextResponse(detail, status_code=status)
 
 
 def _unknown_api(request: Request) -> Response:

@@ -33,7 +33,7 @@ function h(tag, props, ...children) {
   return el;
 }
 function append(el, children) {
-  for (const child of children.flat(Infinity)) {
+  for (const child of [children].flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -536,13 +536,13 @@ async function renderStats(params) {
   const label = (g) => (g.group === null ? "(none)" : String(g.group));
   append(out, [
     h("table", { id: "stats-table" },
-      h("thead", {}, h("tr", {}, [by, "traces", "errors", "error rate", "p50", "p95", "p99", "mean"].map((c, i) => h("th", { class: i ? "num" : "" }, c)))),
+      h("thead", {}, h("tr", {}, [by, "traces", "errors", "error rate", "p50", "p95", "p99", "max"].map((c, i) => h("th", { class: i ? "num" : "" }, c)))),
       h("tbody", {}, groups.map((g) => h("tr", {},
         h("td", {}, h("a", { href: "/" + qs({ filter: groupFilter(filter, by, g.group) }), "data-nav": true }, label(g))),
         h("td", { class: "num" }, g.count), h("td", { class: "num" }, g.errors),
         h("td", { class: "num" }, (g.error_rate * 100).toFixed(1) + "%"),
         h("td", { class: "num" }, fmtMs(g.p50_ms)), h("td", { class: "num" }, fmtMs(g.p95_ms)),
-        h("td", { class: "num" }, fmtMs(g.p99_ms)), h("td", { class: "num" }, fmtMs(g.mean_ms)))))),
+        h("td", { class: "num" }, fmtMs(g.p99_ms)), h("td", { class: "num" }, fmtMs(g.max_ms)))))),
     h("h2", {}, "Latency by group"), latencyChart(groups, label),
   ]);
 }
