@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,17 @@ from traceduck.cli import main
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 PYTHON = sys.executable
+
+# What the seeded store holds: (question, env, cost, fails) per traced request.
+REQUESTS = [
+    ("what are ducks", "prod", 0.01, False),
+    ("what is otel", "prod", 0.02, False),
+    ("please fail", "prod", 0.03, True),
+    ("why tags", "staging", 0.04, False),
+    ("ducks and otel", "staging", 0.05, False),
+    ("fail again", "staging", 0.06, True),
+    ("last one", "dev", 0.07, False),
+]
 
 
 @dataclass
@@ -40,3 +52,21 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = SRC
     env.update(extra)
     return env
+
+
+def with_trace_ids(db: str, tmp_path: Path, ids: list[str]) -> str:
+    """A new store holding the first len(ids) traces of ``db`` under the given trace ids.
+
+    Goes through export and import, so the copies keep spans, tags and history.
+    """
+    export = tmp_path / "ids-export.jsonl"
+    run("export", "--to", str(export), "--db", db)
+    lines = export.read_text().splitlines()
+    header, records = lines[0], [json.loads(line) for line in lines[1 : 1 + len(ids)]]
+    for record, new_id in zip(records, ids):
+        record["trace_id"] = new_id  # spans and histories belong to their record
+    export.write_text("\n".join([header, *(json.dumps(r) for r in records)]) + "\n")
+    path = str(tmp_path / f"ids-{ids[0][:6]}.duckdb")
+    result = run("import", str(export), "--db", path)
+    assert result.code == 0, result.err
+    return path

@@ -11,16 +11,7 @@ from opentelemetry import context as otel_context
 import traceduck as td
 from traceduck._store._connection import get_database
 
-# What the seeded store holds: (question, env, cost, fails) per traced request.
-REQUESTS = [
-    ("what are ducks", "prod", 0.01, False),
-    ("what is otel", "prod", 0.02, False),
-    ("please fail", "prod", 0.03, True),
-    ("why tags", "staging", 0.04, False),
-    ("ducks and otel", "staging", 0.05, False),
-    ("fail again", "staging", 0.06, True),
-    ("last one", "dev", 0.07, False),
-]
+from ._helpers import REQUESTS
 
 
 @td.trace(span_type="RETRIEVER")
