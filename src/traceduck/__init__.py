@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._compare import compare_traces
 from ._config import configure, flush, shutdown, stats
 from ._context import (
     Tag,
@@ -63,6 +64,7 @@ __all__ = [
     "TraceduckError",
     "TraceduckWarning",
     "__version__",
+    "compare_traces",
     "configure",
     "delete_trace_tag",
     "delete_trace_tags",

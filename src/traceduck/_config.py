@@ -19,7 +19,10 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
-from . import _runtime
+from . import _autocontext, _runtime
+from ._autocontext import ContextExporter
+from ._cascade import STATE as _CASCADE
+from ._cascade import on_start as _cascade_on_start
 from ._constants import DEFAULT_DB, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
 from ._context import REGISTRY
 from ._export._duckdb import DuckDBSpanExporter
@@ -39,7 +42,14 @@ class _Switch(SpanProcessor):
         self.target: BatchSpanProcessor | None = None
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
+        # Cascade tags (baggage -> traceduck.tag.* attributes): local roots always look, other
+        # spans only once a cascade tag was seen in this process. Common case: two lookups.
+        if _CASCADE.active:
+            _cascade_on_start(span, parent_context)
+        else:
+            parent = span.parent
+            if parent is None or parent.is_remote:
+                _cascade_on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         target = self.target
@@ -150,7 +160,10 @@ def _install(options: dict[str, Any]) -> None:
         )
     processor = (
         BatchSpanProcessor(
-            exporter, max_queue_size=65_536, schedule_delay_millis=200, max_export_batch_size=4096
+            ContextExporter(exporter),
+            max_queue_size=65_536,
+            schedule_delay_millis=200,
+            max_export_batch_size=4096,
         )
         if exporter is not None
         else None
@@ -161,6 +174,7 @@ def _install(options: dict[str, Any]) -> None:
     _S.exporter = exporter
     _S.options = options
     _runtime.collecting = processor is not None
+    _autocontext.SETTINGS.enabled = bool(options["auto_context"])
     tracer = provider.get_tracer("traceduck")
     if _S.owns_provider:  # the SDK caches tracers: give ours the new sampler and resource
         tracer.sampler = provider.sampler

@@ -155,6 +155,11 @@ def update_current_trace(
             return
         if items:
             apply_tags(trace_id, items)
+            cascade = [tag for tag in items if tag.cascade]
+            if cascade:
+                from . import _cascade
+
+                _cascade.stamp_current(otel_trace.get_current_span(), cascade)
         if entries:
             REGISTRY.get(trace_id).metadata.extend(entries)
     except TagError as exc:

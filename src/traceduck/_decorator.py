@@ -17,7 +17,7 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
-from . import _runtime
+from . import _cascade, _runtime
 from ._capture import parameter_names, snapshot, snapshot_args
 from ._context import Tag, _last_trace_id, _warn, apply_tags, normalize_tags
 from ._span import record_error
@@ -117,6 +117,7 @@ class _Options:
         self.span_type = span_type
         self.attributes = {k: snapshot(v) for k, v in attributes.items()} if attributes else None
         self.tags = tags
+        self.cascade = tuple(tag for tag in tags if tag.cascade)
         self.capture_inputs = capture_inputs
         self.capture_outputs = capture_outputs
         names, _ = parameter_names(inner)
@@ -149,7 +150,10 @@ class _Options:
 
             tracer = ensure_configured()
         span = tracer.start_span(self.name)
-        token = _attach(_in_context(span))
+        if self.cascade:  # Tag(..., cascade=True): stamp the span, carry the tags in baggage
+            token = _attach(_cascade.enter(span, self.cascade, _in_context(span)))
+        else:
+            token = _attach(_in_context(span))
         record = [self.span_type, self.attributes, None, None]
         if _runtime.collecting and span.is_recording():
             ctx = span.context
@@ -261,6 +265,8 @@ class _Options:
         span, token, record = started
         _detach(token)
         ctx = _in_context(span)
+        if self.cascade:
+            ctx = _cascade.with_baggage(self.cascade, ctx)
         items: list[Any] = []
         keep = self._wants_outputs()
         to_send: Any = None
@@ -313,6 +319,8 @@ class _Options:
         span, token, record = started
         _detach(token)
         ctx = _in_context(span)
+        if self.cascade:
+            ctx = _cascade.with_baggage(self.cascade, ctx)
         items: list[Any] = []
         keep = self._wants_outputs()
         to_send: Any = None

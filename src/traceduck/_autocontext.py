@@ -1,0 +1,211 @@
+"""Automatic context (redun's automatic tags) and ``traceduck run``'s tags, added to every trace.
+
+``metadata.context`` = ``{user, host, pid, python, service: {name, version}, traceduck_version,
+git: {commit, branch, dirty, origin_url}}`` (git only inside a work tree; ``run_id`` under
+``traceduck run``). It is computed once per process, lazily, in the span processor's export
+thread: the caller's thread never pays for it, and a missing or broken git never fails anything.
+
+``ContextExporter`` wraps the DuckDB exporter: for each local root in a batch it adds the
+context (and the run's ``--tag``/``--metadata``) to the trace's live state in
+``_context.REGISTRY``, which the wrapped exporter pops for that root right after. Live values
+win: run tags only fill keys the trace did not set, and the context/run metadata entries come
+before the trace's own entries (the latest entry per key is the one shown).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import platform
+import socket
+import subprocess
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from . import _runtime
+from ._constants import TAG_ATTR_PREFIX
+from ._context import REGISTRY
+
+__all__ = ["ENV_RUN", "ContextExporter", "base_context", "git_context", "run_settings"]
+
+ENV_RUN = "TRACEDUCK_RUN"  # JSON set by `traceduck run`: {"run_id", "tags", "metadata"}
+GIT_TIMEOUT_S = 5.0
+
+
+class _Settings:
+    """``enabled``: configure(auto_context=...); read once per export batch."""
+
+    enabled = True
+
+
+SETTINGS = _Settings()
+_lock = threading.Lock()
+_cache: dict[Any, Any] = {}
+
+
+def _git(args: list[str], cwd: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):  # no git, or it hung
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_context(cwd: str | None = None) -> dict[str, Any] | None:
+    """``{commit, branch, dirty, origin_url}`` of the work tree at ``cwd``, or None outside one."""
+    cwd = cwd or os.getcwd()
+    if _git(["rev-parse", "--is-inside-work-tree"], cwd) != "true":
+        return None
+    commit = _git(["rev-parse", "HEAD"], cwd)  # None in a repository without commits
+    branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) if commit else None
+    if not branch:
+        branch = _git(["symbolic-ref", "--short", "HEAD"], cwd)
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return {
+        "commit": commit,
+        "branch": None if branch == "HEAD" else branch,  # detached HEAD
+        "dirty": None if status is None else bool(status),
+        "origin_url": _git(["config", "--get", "remote.origin.url"], cwd),
+    }
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers without passwd entries)
+        return None
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("traceduck")
+    except Exception:
+        from . import __version__
+
+        return __version__
+
+
+def run_settings() -> dict[str, Any]:
+    """``traceduck run``'s settings from ``$TRACEDUCK_RUN`` (empty outside a run, or if bad)."""
+    text = os.environ.get(ENV_RUN)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        _runtime.logger.warning("traceduck: ignoring $%s: not JSON", ENV_RUN)
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def base_context() -> dict[str, Any]:
+    """The per-process part of the context (cached per pid: a forked child recomputes)."""
+    pid = os.getpid()
+    key = ("base", pid)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    with _lock:
+        cached = _cache.get(key)
+        if cached is None:
+            cached = {
+                "user": _user(),
+                "host": socket.gethostname(),
+                "pid": pid,
+                "python": platform.python_version(),
+                "traceduck_version": _version(),
+            }
+            try:
+                git = git_context()
+            except Exception as exc:
+                _runtime.report_internal_error("automatic context (git)", exc)
+                git = None
+            if git is not None:
+                cached["git"] = git
+            _cache[key] = cached
+    return cached
+
+
+def _context_for(resource: Any, run_id: Any) -> dict[str, Any]:
+    """The full context for spans of ``resource`` (one dict per resource, shared by traces)."""
+    key = (os.getpid(), id(resource), SETTINGS.enabled, run_id)
+    cached = _cache.get(key)
+    if cached is None:
+        out: dict[str, Any] = {}
+        if SETTINGS.enabled:
+            attrs = getattr(resource, "attributes", None) or {}
+            out = dict(base_context())
+            out["service"] = {
+                "name": attrs.get("service.name"),
+                "version": attrs.get("service.version"),
+            }
+        if run_id is not None:
+            out["run_id"] = run_id
+        cached = _cache[key] = out
+    return cached
+
+
+class ContextExporter(SpanExporter):
+    """Adds the automatic context and ``traceduck run``'s labels, then exports via ``inner``."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self._run: dict[str, Any] | None = None
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            self._label(spans)
+        except Exception as exc:  # the trace is still written, without the context
+            _runtime.report_internal_error("automatic context", exc)
+        return self.inner.export(spans)
+
+    def _label(self, spans: Sequence[ReadableSpan]) -> None:
+        run = self._run
+        if run is None:
+            run = self._run = run_settings()
+        if not SETTINGS.enabled and not run:
+            return
+        run_id = run.get("run_id")
+        run_tags = run.get("tags") or {}
+        run_meta = run.get("metadata") or {}
+        for span in spans:
+            parent = span.parent
+            if parent is not None and not parent.is_remote:
+                continue
+            ts = span.start_time or 0
+            entries: list[tuple[str, Any, int]] = []
+            context = _context_for(span.resource, run_id)
+            if context:
+                entries.append(("context", context, ts))
+            entries.extend((k, v, ts) for k, v in run_meta.items())
+            state = REGISTRY.get(span.context.trace_id)
+            if entries:
+                state.metadata[0:0] = entries
+            if run_tags:
+                attrs = span.attributes or {}
+                for key, value in run_tags.items():
+                    if TAG_ATTR_PREFIX + key not in attrs:
+                        state.tags.setdefault(key, value)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
