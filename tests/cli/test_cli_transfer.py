@@ -1,0 +1,228 @@
+"""`traceduck export` and `import`: a round trip keeps traces, spans, tags, metadata, histories."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
+
+from traceduck import TraceStore
+
+from ._helpers import REQUESTS, run
+
+TABLES = {  # table -> columns renumbered on import (left out of the comparison)
+    "traces": (),
+    "spans": (),
+    "tag_events": ("event_id",),
+    "trace_metadata": ("entry_id",),
+    "tag_keys": (),
+}
+
+
+def dump(path: str) -> dict[str, list[Any]]:
+    """Every row of every table, JSON decoded, in a stable order; renumbered ids left out."""
+    store = TraceStore(path)
+    out: dict[str, list[Any]] = {}
+    for table, skip in TABLES.items():
+        types = {
+            r["column_name"]: r["data_type"]
+            for r in store.sql(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ?",
+                [table],
+            ).to_pylist()
+        }
+        order = ", ".join(c for c in ("event_id", "entry_id") if c in types) or "ALL"
+        rows = store.sql(f"SELECT * FROM {table} ORDER BY {order}").to_pylist()
+        decoded = [
+            {
+                k: (json.loads(v) if types[k] == "JSON" and v is not None else v)
+                for k, v in row.items()
+                if k not in skip
+            }
+            for row in rows
+        ]
+        # per trace, in order (a stable sort keeps each trace's history order)
+        if table == "spans":
+            decoded.sort(key=lambda r: (r["trace_id"], r["span_id"]))
+        elif "trace_id" in types:
+            decoded.sort(key=lambda r: r["trace_id"])
+        out[table] = decoded
+    return out
+
+
+def _edit_history(db: str) -> None:
+    """Tags and metadata changed after the fact, so histories have more than live events."""
+    store = TraceStore(db)
+    tid = store.search_traces("tags.env = 'dev'")[0].info.trace_id
+    assert run("tag", "add", tid, "latest", "--exclusive", "--db", db).code == 0
+    assert run("tag", "update", tid, "cost=1.5", "--db", db).code == 0
+    assert run("tag", "add", tid, "--append", "source=web", "--db", db).code == 0
+    assert run("tag", "rm", tid, "env", "--db", db).code == 0
+    assert run("metadata", "log", tid, 'eval={"acc": 0.9, "notes": null}', "--db", db).code == 0
+    store.set_trace_tag(tid, "odd", {"nested": [1, "two", None]})
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_round_trip_keeps_everything(db: str, tmp_path: Path, suffix: str) -> None:
+    _edit_history(db)
+    file = tmp_path / f"all{suffix}"
+    r = run("export", "--to", str(file), "--db", db)
+    assert r.code == 0 and f"exported {len(REQUESTS) + 2} traces" in r.out
+    copy = str(tmp_path / "copy.duckdb")
+    r = run("import", str(file), "--db", copy)
+    assert r.code == 0 and f"imported {len(REQUESTS) + 2} traces" in r.out
+    before, after = dump(db), dump(copy)
+    for table in TABLES:
+        assert after[table] == before[table], table
+    # histories read back the same through the API as well
+    tid = TraceStore(db).search_traces("tags.latest = true")[0].info.trace_id
+    assert TraceStore(copy).tag_history(tid) == TraceStore(db).tag_history(tid)
+    assert TraceStore(copy).metadata_history(tid) == TraceStore(db).metadata_history(tid)
+    assert TraceStore(copy).get_trace(tid) == TraceStore(db).get_trace(tid)
+
+
+def test_exclusive_holders_come_back_so_the_tag_still_moves(db: str, tmp_path: Path) -> None:
+    _edit_history(db)
+    file = tmp_path / "all.parquet"
+    run("export", "--to", str(file), "--db", db)
+    copy = str(tmp_path / "copy.duckdb")
+    run("import", str(file), "--db", copy)
+    store = TraceStore(copy)
+    holder = store.search_traces("tags.latest = true")[0].info.trace_id
+    other = store.search_traces("tags.env = 'prod'")[0].info.trace_id
+    assert run("tag", "add", other, "latest", "--db", copy).code == 0  # exclusive, from the file
+    assert "latest" not in store.get_trace(holder).info.tags
+    assert store.tag_history(holder)[-1].operation == "moved"
+
+
+def test_an_imported_exclusive_tag_does_not_displace_the_stores_holder(
+    db: str, tmp_path: Path
+) -> None:
+    _edit_history(db)
+    file = tmp_path / "latest.jsonl"
+    run("export", "tags.latest = true", "--to", str(file), "--db", db)
+    record = json.loads(file.read_text().splitlines()[1])
+    target = str(tmp_path / "target.duckdb")
+    # the target store has its own holder of 'latest' among its 'answer' traces
+    run("export", "tags.env = 'prod'", "--to", str(tmp_path / "prod.jsonl"), "--db", db)
+    run("import", str(tmp_path / "prod.jsonl"), "--db", target)
+    own = TraceStore(target).search_traces(max_results=1)[0].info.trace_id
+    TraceStore(target).set_trace_tag(own, "latest", True, exclusive=True)
+    r = run("import", str(file), "--db", target)
+    assert r.code == 0, r.err
+    holders = TraceStore(target).search_traces("tags.latest = true")
+    assert [t.info.trace_id for t in holders] == [own]
+    events = TraceStore(target).tag_history(record["trace_id"])
+    assert events[-1].operation == "moved" and events[-1].key == "latest"
+
+
+def test_export_takes_a_filter_and_import_skips_traces_already_there(
+    db: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "errors.jsonl"
+    r = run("export", "status = 'ERROR'", "--to", str(file), "--db", db)
+    fails = sum(1 for *_, f in REQUESTS if f)
+    assert r.code == 0 and f"exported {fails} traces" in r.out
+    lines = file.read_text().splitlines()
+    assert json.loads(lines[0])["traceduck_export"] == 1 and len(lines) == 1 + fails
+    record = json.loads(lines[1])
+    assert record["status"] == "ERROR" and {s["name"] for s in record["spans"]} == {
+        "answer",
+        "retrieve",
+    }
+    assert isinstance(record["tags"], dict)  # JSON values, not JSON text
+    r = run("import", str(file), "--db", db)  # all already in the store
+    assert r.code == 0 and "imported 0 traces" in r.out and f"skipped {fails}" in r.out
+    assert TraceStore(db).sql("SELECT count(*) AS n FROM traces").to_pylist() == [
+        {"n": len(REQUESTS) + 2}
+    ]
+
+
+def test_an_empty_export_is_a_valid_file(db: str, tmp_path: Path) -> None:
+    for suffix in (".parquet", ".jsonl"):
+        file = tmp_path / f"none{suffix}"
+        r = run("export", "name = 'nothing'", "--to", str(file), "--db", db)
+        assert r.code == 0 and "exported 0 traces" in r.out
+        r = run("import", str(file), "--db", str(tmp_path / f"empty{suffix}.duckdb"))
+        assert r.code == 0 and "imported 0 traces" in r.out
+
+
+def test_progress_is_reported_per_chunk(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import traceduck._transfer as transfer
+    import traceduck.cli._transfer as cli_transfer
+
+    monkeypatch.setattr(transfer, "CHUNK", 4)
+    calls: list[tuple[int, int]] = []
+    total = len(REQUESTS) + 2
+    n = TraceStore(db).export_traces(
+        tmp_path / "a.parquet", progress=lambda d, t: calls.append((d, t))
+    )
+    assert n == total and calls == [(4, total), (8, total), (total, total)]
+    calls.clear()
+    result = TraceStore(tmp_path / "b.duckdb").import_traces(
+        tmp_path / "a.parquet", progress=lambda d, t: calls.append((d, t))
+    )
+    assert (result.imported, result.skipped) == (total, 0)
+    assert calls[-1] == (total, total) and len(calls) == 3
+    # the command shows a rich progress bar on a terminal once the run is long enough
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_transfer, "PROGRESS_MIN_TRACES", 1)
+    monkeypatch.setattr(cli_transfer, "err_console", Console(file=screen, force_terminal=True))
+    assert run("export", "--to", str(tmp_path / "c.jsonl"), "--db", db).code == 0
+    assert "exporting" in screen.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "x.csv", "unknown file type"),
+        (lambda p: p / "missing.jsonl", "no such file"),
+        (lambda p: _write(p / "plain.jsonl", '{"a": 1}\n'), "not a traceduck export"),
+        (lambda p: _write(p / "junk.parquet", "not parquet"), "not a readable Parquet"),
+        (lambda p: _parquet(p / "other.parquet"), "not a traceduck export"),
+    ],
+)
+def test_import_of_a_bad_file_is_one_line(db: str, tmp_path: Path, make: Any, message: str) -> None:
+    r = run("import", str(make(tmp_path)), "--db", db)
+    assert r.code == 1 and message in r.err and "Traceback" not in r.err
+    assert len(r.err.splitlines()) == 1
+
+
+def test_a_bad_record_imports_nothing(db: str, tmp_path: Path) -> None:
+    file = tmp_path / "all.jsonl"
+    run("export", "--to", str(file), "--db", db)
+    text = file.read_text() + "this is not json\n"
+    file.write_text(text)
+    copy = str(tmp_path / "copy.duckdb")
+    r = run("import", str(file), "--db", copy)
+    assert r.code == 1 and f"line {len(text.splitlines())}" in r.err
+    assert TraceStore(copy).sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
+
+
+def test_export_errors_are_one_line_and_leave_no_file(db: str, tmp_path: Path) -> None:
+    r = run("export", "--to", str(tmp_path / "no" / "dir.parquet"), "--db", db)
+    assert r.code == 1 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
+    r = run("export", "--to", str(tmp_path / "x.txt"), "--db", db)
+    assert r.code == 1 and "unknown file type" in r.err
+    r = run("export", "--db", db)
+    assert r.code == 2 and "--to" in r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.duckdb"]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _parquet(path: Path) -> Path:
+    pq.write_table(pa.table({"a": [1, 2]}), path)
+    return path
