@@ -1,0 +1,72 @@
+"""``traceduck ui`` as a user starts it: a real process, the startup line, then the API."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+from uitest_data import N_TOTAL
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "traceduck", "ui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    return proc, first[0] if first else ""
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_ui_command_prints_the_token_url_and_serves_the_api(store_path: str) -> None:
+    proc, line = _start("--db", store_path, "--port", "0", "--token", "s3cret")
+    try:
+        match = re.search(r"(http://127\.0\.0\.1:(\d+)/)\?token=s3cret", line)
+        assert match, f"startup line: {line!r}; stderr: {proc.stderr if proc.poll() else ''}"
+        base = match.group(1)
+        assert store_path in line
+        assert httpx.get(base + "api/search").status_code == 401
+        r = httpx.get(base + "api/search", headers={"Authorization": "Bearer s3cret"})
+        assert r.status_code == 200 and len(r.json()["traces"]) == N_TOTAL
+        assert httpx.get(base).status_code == 200  # the shell loads without the token
+    finally:
+        _stop(proc)
+
+
+def test_ui_command_refuses_a_port_in_use_with_one_line(store_path: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        proc, _ = _start("--db", store_path, "--port", port)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert "cannot listen on 127.0.0.1:" + port in err and "Traceback" not in err
