@@ -470,3 +470,28 @@ def test_a_finished_trace_becomes_visible_without_flush() -> None:
     while count("traces") == 0:
         assert time.monotonic() - started < 3, "not visible 3 s after the trace finished"
         time.sleep(0.05)
+
+
+def test_inputs_outputs_and_type_set_as_plain_attributes_by_another_sdk() -> None:
+    # What an app in another language (or plain OTel) sends: text that may or may not be JSON.
+    from opentelemetry import trace as otel_trace
+
+    tracer = otel_trace.get_tracer("other-sdk")
+    with tracer.start_as_current_span("root") as root:
+        root.set_attribute("traceduck.span_type", "CHAIN")
+        root.set_attribute("traceduck.inputs", '{"question": "why?"}')  # JSON text
+        root.set_attribute("traceduck.outputs", "because <not json>")  # plain text
+        root.set_attribute("user.id", "u7")
+        with tracer.start_as_current_span("child") as child:
+            child.set_attribute("traceduck.inputs", "[1, 2")  # truncated JSON: kept as text
+            child.set_attribute("traceduck.outputs", 42)
+            child.set_attribute("traceduck.tag.not_a_root_tag", "x")
+    flush()
+    trace = td.get_trace(format(root.get_span_context().trace_id, "032x"))
+    top, below = span(trace, "root"), span(trace, "child")
+    assert (top.span_type, top.inputs) == ("CHAIN", {"question": "why?"})
+    assert top.outputs == "because <not json>"
+    assert top.attributes == {"user.id": "u7"}
+    assert (below.span_type, below.inputs, below.outputs) == ("UNKNOWN", "[1, 2", 42)
+    assert trace.info.request_preview == '{"question": "why?"}'
+    assert trace.info.tags == {}

@@ -89,9 +89,7 @@ def make_bundle(
     labels: tuple[dict[str, Any], dict[str, str], list[tuple]] | None,
 ) -> Bundle:
     """A Bundle for ``rows``; the trace row comes from ``root``, else the earliest span."""
-    spans = SpanRows()
-    for r in rows:
-        spans.append(r)
+    spans = SpanRows(rows)
     head = root if root is not None else min(rows, key=lambda r: r[_COL["start_time_ns"]])
     tags, exclusive, metadata = labels or ({}, {}, [])
     inputs = head[_COL["inputs"]]

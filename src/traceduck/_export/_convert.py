@@ -19,7 +19,6 @@ from .._constants import (
     EXCLUSIVE_KEYS_ATTR,
     EXCLUSIVE_SCOPE_ATTR_PREFIX,
     INPUTS_ATTR,
-    INTERNAL_ATTRS,
     JSON_KEYS_ATTR,
     METADATA_ATTR_PREFIX,
     OUTPUTS_ATTR,
@@ -57,25 +56,32 @@ def root_labels(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str
     exclusive: dict[str, str] = {}
     for key, value in attrs.items():
         if key.startswith(TAG_ATTR_PREFIX):
-            tags[key[len(TAG_ATTR_PREFIX) :]] = value
+            tags[key[len(TAG_ATTR_PREFIX) :]] = attribute_value(value)
         elif key.startswith(METADATA_ATTR_PREFIX):
-            metadata.append((key[len(METADATA_ATTR_PREFIX) :], value, 0))
+            metadata.append((key[len(METADATA_ATTR_PREFIX) :], attribute_value(value), 0))
     for key in attrs.get(EXCLUSIVE_KEYS_ATTR) or ():
         scope = attrs.get(EXCLUSIVE_SCOPE_ATTR_PREFIX + key, "name")
         exclusive[key] = scope if scope in ("name", "global") else "name"
     return tags, exclusive, metadata
 
 
-def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any]]:
-    """(row in SPAN_COLUMNS order, is a local root, decoded attributes) of an SDK span.
+def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] | None]:
+    """(row in SPAN_COLUMNS order, is a local root, the root's decoded attributes) of an SDK span.
 
     Pops the span's stashed type/inputs/outputs (``_runtime.STASH``) and encodes them here,
-    off the caller's thread.
+    off the caller's thread. This runs once per span at export: it reads the SDK's attribute dict
+    directly and leaves JSON validation of attribute-borne inputs/outputs to the store's insert.
+    The attributes are returned only for a local root (whose tags and metadata they carry).
     """
     ctx = span.context
     record = _runtime.STASH.pop(ctx.span_id, None)
-    raw = span.attributes
-    attrs = decode_json_keys(raw) if raw else {}
+    raw = _attributes(span)
+    if raw:
+        attrs = dict(raw)
+        if JSON_KEYS_ATTR in attrs:
+            attrs = decode_json_keys(attrs)
+    else:
+        attrs = {}
     span_type = inputs = outputs = None
     if record is not None:
         span_type, extra, deferred_in, deferred_out = record
@@ -86,11 +92,16 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any]]
         if deferred_out is not None:
             outputs = encode(deferred_out)
     if attrs:
-        span_type = span_type or attrs.get(SPAN_TYPE_ATTR)
-        inputs = inputs or _json_text(attrs.get(INPUTS_ATTR))
-        outputs = outputs or _json_text(attrs.get(OUTPUTS_ATTR))
-        user_attrs = {k: v for k, v in attrs.items() if k not in INTERNAL_ATTRS}
-        attributes = _json.dumps_lenient(user_attrs) if user_attrs else EMPTY_OBJECT
+        attr_type = attrs.pop(SPAN_TYPE_ATTR, None)
+        attr_in = attrs.pop(INPUTS_ATTR, None)
+        attr_out = attrs.pop(OUTPUTS_ATTR, None)
+        attrs.pop(JSON_KEYS_ATTR, None)
+        span_type = span_type or attr_type
+        if inputs is None:
+            inputs = _json_text(attr_in)
+        if outputs is None:
+            outputs = _json_text(attr_out)
+        attributes = _json.dumps_lenient(attrs) if attrs else EMPTY_OBJECT
     else:
         attributes = EMPTY_OBJECT
     parent = span.parent
@@ -99,8 +110,9 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any]]
     start = span.start_time or 0
     end = span.end_time or start
     resource = span.resource
+    is_root = parent is None or parent.is_remote
     row = (
-        format(ctx.trace_id, "032x"),
+        _trace_hex(ctx.trace_id),
         format(ctx.span_id, "016x"),
         format(parent.span_id, "016x") if parent is not None else None,
         span.name,
@@ -115,22 +127,39 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any]]
         attributes,
         inputs,
         outputs,
-        _events(span) if span.events else EMPTY_LIST,
+        _events(span) if getattr(span, "_events", True) else EMPTY_LIST,
     )
-    return row, parent is None or parent.is_remote, attrs
+    return row, is_root, (attrs if is_root else None)
+
+
+def _attributes(span: ReadableSpan) -> Any:
+    """The span's attributes as a plain dict when the SDK keeps one (``span.attributes`` wraps
+    its BoundedAttributes in a proxy; iterating either goes through the Mapping ABC, per key)."""
+    raw = getattr(span, "_attributes", None)
+    if raw is None:
+        return span.attributes
+    return getattr(raw, "_dict", raw)
+
+
+_HEX: dict[int, str] = {}
+
+
+def _trace_hex(trace_id: int) -> str:
+    """The trace id as 32 hex chars, memoised: a trace's spans share it (small, bounded cache)."""
+    text = _HEX.get(trace_id)
+    if text is None:
+        if len(_HEX) >= 4096:
+            _HEX.clear()
+        text = _HEX[trace_id] = format(trace_id, "032x")
+    return text
 
 
 def _json_text(value: Any) -> str | None:
-    """A captured value that arrived as an attribute (already JSON text, or a plain value)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            _json.loads(value)
-            return value
-        except ValueError:
-            pass
-    return encode(value)
+    """A captured value that arrived as an attribute: JSON text is kept as it is (the store's
+    insert checks it and quotes text that is not JSON), any other value is encoded."""
+    if value is None or isinstance(value, str):
+        return value
+    return encode(attribute_value(value))
 
 
 def _events(span: ReadableSpan) -> str:

@@ -30,6 +30,9 @@ from . import _convert
 from ._assembler import Assembler, Bundle, labels_for
 
 MAX_BATCH_SPANS = 50_000
+# Past this many queued spans the writer starts at once instead of waiting out its interval, so
+# under load DuckDB writes one batch (GIL released) while export() converts the next.
+EARLY_WRITE_SPANS = 8_192
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 
 
@@ -135,7 +138,7 @@ class DuckDBSpanExporter(SpanExporter):
                 self._queued_spans -= len(old.spans)
                 self.dropped_traces += 1
                 self.dropped_spans += len(old.spans)
-            if was_empty or self._queued_spans >= MAX_BATCH_SPANS:
+            if was_empty or self._queued_spans >= EARLY_WRITE_SPANS:
                 self._cond.notify_all()
 
     def flush(self, timeout_s: float | None = None) -> bool:
@@ -178,7 +181,7 @@ class DuckDBSpanExporter(SpanExporter):
                         continue
                     if (
                         self._flush_waiters
-                        or self._queued_spans >= MAX_BATCH_SPANS
+                        or self._queued_spans >= EARLY_WRITE_SPANS
                         or time.monotonic() >= deadline
                     ):
                         break
@@ -222,9 +225,7 @@ class DuckDBSpanExporter(SpanExporter):
 
     def _write(self, batch: list[Bundle]) -> str:
         """Write one batch: 'ok', 'retry' (store busy or unusable) or 'drop' (unexpected error)."""
-        spans = SpanRows()
-        for bundle in batch:
-            spans.extend(bundle.spans)
+        spans = SpanRows([row for bundle in batch for row in bundle.spans.rows])
         write = WriteBatch(spans=spans, traces=[b.row for b in batch], source=self.source)
         try:
             write_batch(self.db, write, timeout_s=0.2)

@@ -35,27 +35,35 @@ SPAN_COLUMNS = tuple(SPAN_SCHEMA.names)
 
 
 class SpanRows:
-    """Spans as columns (one Python list per column), turned into one Arrow table at write."""
+    """Spans as row tuples in SPAN_COLUMNS order, turned into one Arrow table at write.
 
-    __slots__ = ("columns",)
+    Rows are kept as the tuples the exporter builds (no per-span copying into columns); the
+    single transpose happens in ``to_arrow``, in C, on the writer thread.
+    """
 
-    def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in SPAN_COLUMNS}
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]] | None = None) -> None:
+        self.rows: list[tuple[Any, ...]] = rows if rows is not None else []
 
     def __len__(self) -> int:
-        return len(self.columns["span_id"])
+        return len(self.rows)
 
     def append(self, row: tuple[Any, ...]) -> None:
         """Append one span given as a tuple in SPAN_COLUMNS order."""
-        for values, value in zip(self.columns.values(), row):
-            values.append(value)
+        self.rows.append(row)
 
     def extend(self, other: SpanRows) -> None:
-        for name, values in self.columns.items():
-            values.extend(other.columns[name])
+        self.rows.extend(other.rows)
 
     def to_arrow(self) -> pa.Table:
-        return pa.table(self.columns, schema=SPAN_SCHEMA)
+        if not self.rows:
+            return SPAN_SCHEMA.empty_table()
+        columns = zip(*self.rows)
+        return pa.Table.from_arrays(
+            [pa.array(values, type=field.type) for values, field in zip(columns, SPAN_SCHEMA)],
+            schema=SPAN_SCHEMA,
+        )
 
 
 @dataclass

@@ -16,13 +16,21 @@ import pyarrow as pa
 from .. import _json
 from . import _tags
 from ._connection import Database
-from ._records import TraceRow, WriteBatch
+from ._records import SPAN_COLUMNS, TraceRow, WriteBatch
 
 _TRACE_COLUMNS = (
     "trace_id", "name", "status", "status_message", "timestamp_ms", "execution_time_ms",
     "start_time_ns", "end_time_ns", "span_count", "service_name", "root_span_id", "has_root",
     "request_preview", "response_preview", "tags", "metadata",
 )  # fmt: skip
+# Inputs/outputs that arrived as span attributes from another SDK may be plain text: kept when
+# they are JSON, stored as a JSON string otherwise (checked here, vectorised, not per span).
+_SPAN_SELECT = ", ".join(
+    f"CASE WHEN b.{c} IS NULL OR json_valid(b.{c}) THEN b.{c} ELSE to_json(b.{c}) END"
+    if c in ("inputs", "outputs")
+    else f"b.{c}"
+    for c in SPAN_COLUMNS
+)
 _METADATA_SCHEMA = pa.schema(
     [
         ("ts", pa.timestamp("us")),
@@ -53,8 +61,9 @@ def _write(cur: duckdb.DuckDBPyConnection, batch: WriteBatch) -> None:
             cur.register("_td_existing", pa.table({"trace_id": list(existing)}))
             try:
                 cur.execute(
-                    "INSERT INTO spans SELECT b.* FROM _td_spans b WHERE b.trace_id NOT IN "
-                    "(SELECT trace_id FROM _td_existing) OR NOT EXISTS (SELECT 1 FROM spans s "
+                    f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b "
+                    "WHERE b.trace_id NOT IN (SELECT trace_id FROM _td_existing) "
+                    "OR NOT EXISTS (SELECT 1 FROM spans s "
                     "WHERE s.trace_id = b.trace_id AND s.span_id = b.span_id)"
                 )
                 counts = dict(
@@ -66,7 +75,7 @@ def _write(cur: duckdb.DuckDBPyConnection, batch: WriteBatch) -> None:
             finally:
                 cur.unregister("_td_existing")
         else:
-            cur.execute("INSERT INTO spans SELECT * FROM _td_spans")
+            cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b")
             counts = {}
     finally:
         cur.unregister("_td_spans")
