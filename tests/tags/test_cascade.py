@@ -1,0 +1,171 @@
+"""Cascade tags: on every span under the one where they are set, and carried in W3C baggage to
+threads and to another process that receives the context in HTTP headers."""
+
+from __future__ import annotations
+
+import contextvars
+import subprocess
+import threading
+import urllib.request
+from pathlib import Path
+
+from opentelemetry import baggage, propagate
+
+import traceduck as td
+
+from .conftest import PYTHON, child_env, last_trace
+
+ATTR = "traceduck.tag."
+
+
+def _tagged(span: td.Span) -> dict:
+    return {k[len(ATTR) :]: v for k, v in span.attributes.items() if k.startswith(ATTR)}
+
+
+def test_a_cascade_tag_set_in_the_root_is_on_every_span_and_is_a_trace_tag() -> None:
+    @td.trace
+    def leaf() -> int:
+        return 1
+
+    @td.trace
+    def middle() -> int:
+        with td.start_span("block"):
+            return leaf()
+
+    @td.trace(tags=[td.Tag("tenant", "acme", cascade=True), "plain-label"])
+    def root() -> int:
+        return middle() + leaf()
+
+    root()
+    trace = last_trace()
+    assert trace.info.tags == {"tenant": "acme", "plain-label": True}
+    assert len(trace.spans) == 5
+    assert sorted(s.name for s in trace.spans) == ["block", "leaf", "leaf", "middle", "root"]
+    assert all(_tagged(s) == {"tenant": "acme"} for s in trace.spans)
+    found = td.search_traces(
+        "span.name = 'block' AND span.attributes.`traceduck.tag.tenant` = 'acme'"
+    )
+    assert [t.info.trace_id for t in found] == [trace.info.trace_id]
+
+
+def test_a_cascade_tag_set_live_covers_the_spans_under_it_not_its_siblings() -> None:
+    @td.trace
+    def leaf() -> None:
+        return None
+
+    @td.trace
+    def first() -> None:
+        td.update_current_trace(tags=[td.Tag("cost", 3.5, cascade=True)])
+        leaf()
+
+    @td.trace
+    def second() -> None:
+        return None
+
+    @td.trace
+    def root() -> None:
+        first()
+        second()
+
+    root()
+    trace = last_trace()
+    assert trace.info.tags == {"cost": 3.5}
+    stamped = {s.name: _tagged(s) for s in trace.spans}
+    assert stamped == {"root": {}, "first": {"cost": 3.5}, "leaf": {"cost": 3.5}, "second": {}}
+    assert len(td.search_traces("tags.cost > 3")) == 1
+
+
+def test_traces_without_cascade_tags_carry_no_tag_attributes() -> None:
+    @td.trace(tags={"env": "dev"})
+    def root() -> None:
+        with td.start_span("inner"):
+            pass
+
+    root()
+    assert all(_tagged(s) == {} for s in last_trace().spans)
+
+
+def test_a_thread_with_the_copied_context_inherits_the_cascade_tag() -> None:
+    @td.trace
+    def worker() -> None:
+        return None
+
+    @td.trace(tags=[td.Tag("batch", {"id": 7, "kind": "nightly"}, cascade=True)])
+    def root() -> None:
+        ctx = contextvars.copy_context()
+        thread = threading.Thread(target=ctx.run, args=(worker,))
+        thread.start()
+        thread.join()
+
+    root()
+    trace = last_trace()
+    assert {s.name: _tagged(s) for s in trace.spans} == {
+        "root": {"batch": {"id": 7, "kind": "nightly"}},
+        "worker": {"batch": {"id": 7, "kind": "nightly"}},
+    }
+
+
+def test_the_cascade_tag_travels_in_the_baggage_header_typed() -> None:
+    headers: dict[str, str] = {}
+
+    @td.trace(tags=[td.Tag("tenant", "acme", cascade=True), td.Tag("tier", 2, cascade=True)])
+    def client() -> None:
+        td.update_current_trace(tags=[td.Tag("flag", "true", cascade=True)])  # a string
+        propagate.inject(headers)
+
+    client()
+    assert "traceparent" in headers
+    extracted = baggage.get_all(propagate.extract(headers))
+    assert extracted == {
+        "traceduck.tag.tenant": "acme",
+        "traceduck.tag.tier": "2",
+        "traceduck.tag.flag": '"true"',
+    }
+
+
+def test_a_second_process_receiving_the_context_over_http_carries_the_tags(
+    tmp_path: Path,
+) -> None:
+    service_db = str(tmp_path / "service.duckdb")
+    server = subprocess.Popen(
+        [PYTHON, str(Path(__file__).with_name("_http_service.py")), service_db],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=child_env(),
+        text=True,
+    )
+    try:
+        port = int(server.stdout.readline())
+
+        @td.trace(tags=[td.Tag("tenant", "acme", cascade=True)])
+        def client() -> str:
+            td.update_current_trace(tags=[td.Tag("cost", 3.5, cascade=True)])
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/item", headers=headers)
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.read().decode()
+
+        remote_trace_id = client()
+        client_trace = last_trace()
+        server.stdin.close()
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stdout.close()
+
+    # The service's part of the same trace: every span carries the tags, and so does the trace.
+    assert remote_trace_id == client_trace.info.trace_id
+    service = td.TraceStore(service_db)
+    handled = service.get_trace(remote_trace_id)
+    assert handled.info.tags == {"tenant": "acme", "cost": 3.5}
+    assert {s.name for s in handled.spans} == {"handle", "lookup"}
+    assert all(_tagged(s) == {"tenant": "acme", "cost": 3.5} for s in handled.spans)
+    # A new trace started there from the baggage alone has them as its own tags too.
+    jobs = service.search_traces("name = 'queued_job'")
+    assert len(jobs) == 1
+    assert jobs[0].info.trace_id != remote_trace_id
+    assert jobs[0].info.tags == {"tenant": "acme", "cost": 3.5}
+    assert len(service.search_traces("tags.tenant = 'acme' AND tags.cost > 3")) == 2

@@ -1,0 +1,163 @@
+"""`traceduck run` (redun's run --tag) and compare (ZenML's comparison view), in code and CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import traceduck as td
+
+from .conftest import PYTHON, child_env, last_trace
+
+SCRIPT = """
+import sys
+import traceduck as td
+
+@td.trace
+def step(i):
+    return i * 2
+
+@td.trace
+def main(n):
+    td.update_current_trace(tags={"own": "yes"})
+    return sum(step(i) for i in range(n))
+
+for n in (1, 2, 3):
+    main(n)
+print("result:", main(4), "args:", sys.argv[1:])
+print("to stderr", file=sys.stderr)
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "traceduck", *args],
+        cwd=cwd,
+        env=child_env(COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_traceduck_run_tags_every_trace_and_passes_the_program_through(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(SCRIPT)
+    db = tmp_path / "run.duckdb"
+    done = _cli(
+        "run", "--tag", "experiment=lr-sweep", "--tag", "reviewed", "--tag", "lr=0.01",
+        "--metadata", "dataset=v2", "--db", str(db), "--", str(script), "7", "--flag",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    assert done.stdout == "result: 12 args: ['7', '--flag']\n"
+    assert done.stderr.startswith("to stderr\n")
+    summary = done.stderr.splitlines()[1:]
+    assert "4 traces recorded" in summary[0]
+    run_id = summary[0].split()[2].rstrip(":")
+    assert f"metadata.context.run_id = '{run_id}'" in summary[1]
+
+    traces = td.TraceStore(db).search_traces(f"metadata.context.run_id = '{run_id}'")
+    assert len(traces) == 4
+    for trace in traces:
+        assert trace.info.tags == {
+            "experiment": "lr-sweep",
+            "reviewed": True,
+            "lr": 0.01,
+            "own": "yes",
+        }
+        assert trace.info.metadata["dataset"] == "v2"
+        assert trace.info.metadata["context"]["run_id"] == run_id
+    # the search printed in the summary lists them
+    listed = _cli("search", f"metadata.context.run_id = '{run_id}'", "--db", str(db), "--json")
+    assert len(json.loads(listed.stdout)) == 4
+
+
+def test_traceduck_run_keeps_exit_code_zero_and_a_missing_program_fails_clearly(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "ok.py"
+    script.write_text(SCRIPT)
+    db = tmp_path / "run.duckdb"
+    ok = _cli("run", "--db", str(db), "--", PYTHON, str(script), "0")
+    assert ok.returncode == 0, ok.stderr
+    assert "4 traces recorded" in ok.stderr
+    missing = _cli("run", "--db", str(db), "--", str(tmp_path / "no-such-program"))
+    assert missing.returncode == 127
+    assert "cannot start" in missing.stderr
+    bad = _cli("run", "--tag", "=x", "--db", str(db), "--", PYTHON, str(script), "0")
+    assert bad.returncode == 2
+    assert "expected key=value" in bad.stderr
+
+
+@pytest.fixture
+def three_traces() -> list[str]:
+    @td.trace
+    def train(variant: str) -> None:
+        td.update_current_trace(
+            tags={"env": "dev", "variant": variant},
+            metadata={"eval": {"accuracy": 0.9, "n": 10}},
+        )
+
+    ids = []
+    for variant in ("a", "a", "b"):
+        train(variant)
+        ids.append(last_trace().info.trace_id)
+    return ids
+
+
+def test_compare_traces_one_column_per_trace_and_the_differing_tag(
+    three_traces: list[str],
+) -> None:
+    frame = td.compare_traces([i[:12] for i in three_traces])
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == [i[:8] for i in three_traces]
+    assert frame.attrs["trace_ids"] == three_traces
+    assert frame.loc["tags.variant"].tolist() == ["a", "a", "b"]
+    assert frame.loc["tags.env"].tolist() == ["dev"] * 3
+    assert frame.loc["metadata.eval.accuracy"].tolist() == [0.9] * 3
+    assert frame.loc["name"].tolist() == ["train"] * 3
+    assert frame.loc["status"].tolist() == ["OK"] * 3
+    assert all(v > 0 for v in frame.loc["execution_time_ms"])
+    from traceduck._compare import differing_rows
+
+    differ = set(differing_rows(frame))
+    assert "tags.variant" in differ
+    assert not differ & {"tags.env", "metadata.eval.accuracy", "metadata.eval.n", "name"}
+
+
+def test_compare_traces_by_filter_and_selected_keys(three_traces: list[str]) -> None:
+    frame = td.compare_traces("tags.env = 'dev'", keys=["tags.variant", "eval", "status"])
+    assert list(frame.index) == [
+        "status",
+        "tags.variant",
+        "metadata.eval.accuracy",
+        "metadata.eval.n",
+    ]
+    assert sorted(frame.attrs["trace_ids"]) == sorted(three_traces)
+    assert td.compare_traces("tags.env = 'prod'").empty
+
+
+def test_compare_cli_highlights_the_differing_rows(three_traces: list[str], db_path: str) -> None:
+    assert td.flush(timeout_s=10)
+    td.shutdown()  # the CLI opens the file in another process
+    done = _cli("compare", *three_traces, "--db", db_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any("≠ tags.variant" in line for line in lines)
+    assert not any("≠ tags.env" in line for line in lines)
+    assert any("  tags.env" in line for line in lines)
+    by_filter = _cli("compare", "--where", "tags.env = 'dev'", "--limit", "2", "--db", db_path)
+    assert by_filter.returncode == 0, by_filter.stderr
+    assert "2 traces" in by_filter.stdout
+    as_json = _cli("compare", *three_traces, "--db", db_path, "--json", "--diff")
+    rows = json.loads(as_json.stdout)
+    assert rows["tags.variant"] == dict(zip(three_traces, ["a", "a", "b"]))
+    assert "tags.env" not in rows
+    none = _cli("compare", "--db", db_path)
+    assert none.returncode == 2
