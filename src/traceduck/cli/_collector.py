@@ -45,7 +45,7 @@ from ._common import CONTEXT, db_option
 @click.option(
     "--ack",
     type=click.Choice(["written", "queued"]),
-    default="written",
+    default="queued",
     show_default=True,
     help="Answer a request once its spans are committed ('written') or at once "
     "('queued': written within ~1 s).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+import time
 from collections.abc import Callable
 
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -19,6 +20,7 @@ from ._decode import Decoded
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_QUEUED_TRACES = 200_000
 ACK_MODES = ("written", "queued")
+RELEASE_AFTER_S = 0.05
 
 
 class Unavailable(RuntimeError):
@@ -33,7 +35,7 @@ class Ingest:
         db: str,
         *,
         token: str | None = None,
-        ack: str = "written",
+        ack: str = "queued",
         max_queued_traces: int = DEFAULT_MAX_QUEUED_TRACES,
         write_timeout_s: float = 10.0,
     ) -> None:
@@ -49,6 +51,8 @@ class Ingest:
         self.exporter = DuckDBSpanExporter(
             db, source="otlp", max_queue_traces=max_queued_traces * 4
         )
+        # Hand the file to other processes (readers: CLI, TraceStore, UI) soon after each write.
+        self.exporter.db.idle_s = min(self.exporter.db.idle_s, RELEASE_AFTER_S)
         self._lock = threading.Lock()
         self.accepted_spans = 0
         self.rejected_spans = 0
@@ -75,7 +79,7 @@ class Ingest:
         if decoded.spans:
             if self.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
                 raise Unavailable(f"the store did not take the spans: {self.exporter.last_error}")
-            if self.ack == "written" and not self.exporter.flush(self.write_timeout_s):
+            if self.ack == "written" and not self._wait_written():
                 # Queued, and written as soon as the store takes them; the client may resend
                 # and the store skips the duplicate spans.
                 raise Unavailable(
@@ -86,6 +90,17 @@ class Ingest:
             self.accepted_spans += len(decoded.spans)
             self.rejected_spans += decoded.rejected
         return decoded
+
+    def _wait_written(self) -> bool:
+        """Block until the writer has committed everything queued (retrying while a reader
+        holds the file), up to ``write_timeout_s``."""
+        deadline = time.monotonic() + self.write_timeout_s
+        while True:
+            if self.exporter.flush(max(deadline - time.monotonic(), 0)):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def close(self, timeout_s: float = 30.0) -> bool:
         """Write everything accepted, then stop the writer. True if all was written."""

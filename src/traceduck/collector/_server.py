@@ -28,8 +28,8 @@ class Collector:
     ...     print(c.http_endpoint, c.grpc_endpoint)
 
     ``http_port``/``grpc_port``: 0 picks a free port, None turns that transport off.
-    ``ack="written"`` (default) answers a request once its spans are committed to the store;
-    ``"queued"`` answers at once and writes within the writer's interval (~1 s).
+    ``ack="queued"`` (default) answers once the spans are queued; they are committed within the
+    writer's interval (~1 s) and at stop. ``"written"`` answers once they are committed.
     """
 
     def __init__(
@@ -41,7 +41,7 @@ class Collector:
         grpc_port: int | None = 4317,
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        ack: str = "written",
+        ack: str = "queued",
     ) -> None:
         self.db = db
         self.host = host

@@ -1,0 +1,223 @@
+"""Malformed, oversized and unauthorised requests get OTLP's codes; the server stays up."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import grpc
+import pytest
+import requests
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from traceduck import TraceStore
+from traceduck.collector import Collector
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def otlp_request(traces: int = 1, *, bad_ids: int = 0) -> ExportTraceServiceRequest:
+    """``traces`` one-span traces, then ``bad_ids`` spans with a 5-byte trace id."""
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for _ in range(traces):
+        span = scope.spans.add(name="ok", trace_id=os.urandom(16), span_id=os.urandom(8))
+        span.start_time_unix_nano, span.end_time_unix_nano = 1_000, 2_000
+    for _ in range(bad_ids):
+        scope.spans.add(name="bad", trace_id=b"short", span_id=os.urandom(8))
+    return request
+
+
+def trace_ids(request: ExportTraceServiceRequest) -> list[str]:
+    spans = request.resource_spans[0].scope_spans[0].spans
+    return [s.trace_id.hex() for s in spans if len(s.trace_id) == 16]
+
+
+def post(c: Collector, body: bytes, headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.post(c.http_endpoint, data=body, headers=headers or PROTOBUF, timeout=10)
+
+
+def assert_still_up(c: Collector, db: str, headers: dict[str, str] | None = None) -> None:
+    request = otlp_request()
+    reply = post(c, request.SerializeToString(), {**PROTOBUF, **(headers or {})})
+    assert reply.status_code == 200
+    assert TraceStore(db).get_trace(trace_ids(request)[0]).info.name == "ok"
+
+
+def status_of(reply: requests.Response) -> status_pb2.Status:
+    status = status_pb2.Status()
+    status.ParseFromString(reply.content)
+    return status
+
+
+@pytest.fixture
+def small(db: str):
+    c = Collector(db, http_port=0, grpc_port=0, max_body_bytes=64 * 1024, ack="written").start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def guarded(db: str):
+    c = Collector(db, http_port=0, grpc_port=0, token="s3cret", ack="written").start()
+    yield c
+    c.stop()
+
+
+def test_http_rejects_garbage_truncated_and_wrong_types(small: Collector, db: str) -> None:
+    body = otlp_request(5).SerializeToString()
+    garbage = post(small, b"\xff\x00 definitely not protobuf \x12\x99")
+    assert garbage.status_code == 400 and "protobuf" in status_of(garbage).message
+    truncated = post(small, body[: len(body) // 2])
+    assert truncated.status_code == 400
+    wrong_type = post(small, body, {"Content-Type": "text/plain"})
+    assert (
+        wrong_type.status_code == 415 and "application/x-protobuf" in wrong_type.json()["message"]
+    )
+    missing_type = requests.post(small.http_endpoint, data=body, timeout=10)
+    assert missing_type.status_code == 415
+    bad_json = post(small, b"{not json", {"Content-Type": "application/json"})
+    assert bad_json.status_code == 400 and "JSON" in bad_json.json()["message"]
+    bad_gzip = post(small, b"not gzip at all", {**PROTOBUF, "Content-Encoding": "gzip"})
+    assert bad_gzip.status_code == 400
+    odd_encoding = post(small, body, {**PROTOBUF, "Content-Encoding": "br"})
+    assert odd_encoding.status_code == 415
+    assert requests.get(small.http_endpoint, timeout=10).status_code == 405
+    assert_still_up(small, db)
+
+
+def test_http_body_limit_plain_and_gzip_bomb(small: Collector, db: str) -> None:
+    huge = post(small, b"\x0a" * (200 * 1024))
+    assert huge.status_code == 413 and "limit" in status_of(huge).message
+    bomb = gzip.compress(b"\x00" * (8 * 1024 * 1024))  # ~8 KB on the wire, 8 MB inflated
+    assert len(bomb) < 64 * 1024
+    inflated = post(small, bomb, {**PROTOBUF, "Content-Encoding": "gzip"})
+    assert inflated.status_code == 413
+    assert_still_up(small, db)
+
+
+def test_http_token(guarded: Collector, db: str) -> None:
+    body = otlp_request().SerializeToString()
+    missing = post(guarded, body)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    wrong = post(guarded, body, {**PROTOBUF, "Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    not_bearer = post(guarded, body, {**PROTOBUF, "Authorization": "Basic czNjcmV0"})
+    assert not_bearer.status_code == 401
+    assert TraceStore(db).search_traces() == []  # nothing unauthorised was written
+    assert_still_up(guarded, db, {"Authorization": "Bearer s3cret"})
+
+
+def test_partial_success_for_spans_that_cannot_be_stored(collector: Collector, db: str) -> None:
+    request = otlp_request(3, bad_ids=2)
+    reply = post(collector, request.SerializeToString())
+    assert reply.status_code == 200
+    answer = ExportTraceServiceResponse()
+    answer.ParseFromString(reply.content)
+    assert answer.partial_success.rejected_spans == 2
+    assert "trace id must be 16 bytes" in answer.partial_success.error_message
+    store = TraceStore(db)
+    assert sorted(t.info.trace_id for t in store.search_traces()) == sorted(trace_ids(request))
+
+
+def test_json_and_gzip_bodies(collector: Collector, db: str) -> None:
+    trace_id, span_id, child_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "1" * 16
+    payload = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]
+                },
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": child_id,
+                                "parentSpanId": span_id,
+                                "name": "child",
+                                "kind": 3,
+                                "startTimeUnixNano": "1700000000100000000",
+                                "endTimeUnixNano": "1700000000200000000",
+                            },
+                            {
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "name": "root",
+                                "kind": 2,
+                                "startTimeUnixNano": "1700000000000000000",
+                                "endTimeUnixNano": "1700000001000000000",
+                                "attributes": [
+                                    {"key": "traceduck.tag.n", "value": {"intValue": "3"}},
+                                    {"key": "traceduck.tag.ok", "value": {"boolValue": True}},
+                                ],
+                                "status": {"code": 2, "message": "bad"},
+                            },
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    reply = post(
+        collector,
+        gzip.compress(json.dumps(payload).encode()),
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
+    trace = TraceStore(db).get_trace(trace_id)
+    assert [s.name for s in trace.spans] == ["root", "child"]
+    assert trace.info.tags == {"n": 3, "ok": True}
+    assert trace.info.status == "ERROR" and trace.info.service_name == "js"
+    assert trace.info.execution_time_ms == pytest.approx(1000.0)
+    bad_id = json.loads(json.dumps(payload).replace(trace_id, "zz" * 16))
+    assert (
+        post(
+            collector, json.dumps(bad_id).encode(), {"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+
+
+def _grpc_call(c: Collector, body: bytes, metadata=None):
+    with grpc.insecure_channel(c.grpc_endpoint) as channel:
+        export = channel.unary_unary(EXPORT)
+        return export(body, metadata=metadata, timeout=10)
+
+
+def test_grpc_status_codes(db: str) -> None:
+    c = Collector(
+        db, http_port=0, grpc_port=0, token="s3cret", max_body_bytes=64 * 1024, ack="written"
+    ).start()
+    try:
+        auth = (("authorization", "Bearer s3cret"),)
+        with pytest.raises(grpc.RpcError) as missing:
+            _grpc_call(c, otlp_request().SerializeToString())
+        assert missing.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as wrong:
+            _grpc_call(c, otlp_request().SerializeToString(), (("authorization", "Bearer x"),))
+        assert wrong.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as garbage:
+            _grpc_call(c, b"\xff\xfe garbage", auth)
+        assert garbage.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        body = otlp_request(4).SerializeToString()
+        with pytest.raises(grpc.RpcError) as truncated:
+            _grpc_call(c, body[:-7], auth)
+        assert truncated.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as huge:
+            _grpc_call(c, b"\x0a" * (200 * 1024), auth)
+        assert huge.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        partial = ExportTraceServiceResponse()
+        request = otlp_request(2, bad_ids=1)
+        partial.ParseFromString(_grpc_call(c, request.SerializeToString(), auth))
+        assert partial.partial_success.rejected_spans == 1
+        store = TraceStore(db)
+        assert sorted(t.info.trace_id for t in store.search_traces()) == sorted(trace_ids(request))
+    finally:
+        c.stop()
