@@ -26,6 +26,7 @@ from ._cascade import on_start as _cascade_on_start
 from ._constants import DEFAULT_DB, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
 from ._context import REGISTRY
 from ._export._duckdb import DuckDBSpanExporter
+from ._export._otlp import OtlpFanOut, make_exporter, resolve
 from ._store._connection import close_all
 from .errors import ConfigError
 
@@ -71,6 +72,7 @@ class _State:
     owns_provider = False
     switch: _Switch | None = None
     exporter: DuckDBSpanExporter | None = None
+    otlp: OtlpFanOut | None = None
     options: dict[str, Any] = {}  # noqa: RUF012 - one process-wide instance
     atexit_registered = False
 
@@ -87,7 +89,7 @@ def configure(
     db: str | None = _UNSET,
     *,
     otlp_endpoint: str | None = None,
-    otlp_protocol: str = "http/protobuf",
+    otlp_protocol: str | None = None,
     otlp_headers: dict[str, str] | None = None,
     service_name: str | None = None,
     sample_ratio: float = 1.0,
@@ -111,7 +113,7 @@ def configure(
         raise ConfigError(f"sample_ratio must be a number from 0 to 1, not {sample_ratio!r}")
     if not isinstance(max_queue_traces, int) or max_queue_traces < 1:
         raise ConfigError(f"max_queue_traces must be a positive int, not {max_queue_traces!r}")
-    if otlp_protocol not in ("http/protobuf", "grpc"):
+    if otlp_protocol not in (None, "http/protobuf", "grpc"):
         raise ConfigError(f"otlp_protocol must be 'http/protobuf' or 'grpc', not {otlp_protocol!r}")
     if flush_interval_s <= 0:
         raise ConfigError(f"flush_interval_s must be positive, not {flush_interval_s!r}")
@@ -158,20 +160,23 @@ def _install(options: dict[str, Any]) -> None:
             max_queue_traces=options["max_queue_traces"],
             interval_s=options["flush_interval_s"],
         )
+    otlp = _otlp_fanout(options, exporter)
+    inner = otlp if otlp is not None else exporter
     processor = (
         BatchSpanProcessor(
-            ContextExporter(exporter),
+            ContextExporter(inner),
             max_queue_size=65_536,
             schedule_delay_millis=200,
             max_export_batch_size=4096,
         )
-        if exporter is not None
+        if inner is not None
         else None
     )
     assert _S.switch is not None
     previous = _S.switch.target
     _S.switch.target = processor
     _S.exporter = exporter
+    _S.otlp = otlp
     _S.options = options
     _runtime.collecting = processor is not None
     _autocontext.SETTINGS.enabled = bool(options["auto_context"])
@@ -187,6 +192,19 @@ def _install(options: dict[str, Any]) -> None:
     if not _S.atexit_registered:
         atexit.register(shutdown)
         _S.atexit_registered = True
+
+
+def _otlp_fanout(options: dict[str, Any], exporter: Any) -> OtlpFanOut | None:
+    """The OTLP exporter (configure()'s otlp_* or the OTEL_EXPORTER_OTLP_* variables) feeding
+    beside ``exporter``; None when OTLP is off. A broken setup is reported, never raised."""
+    target = resolve(options["otlp_endpoint"], options["otlp_protocol"], options["otlp_headers"])
+    if target is None:
+        return None
+    try:
+        return OtlpFanOut(make_exporter(**target), exporter)
+    except Exception as exc:
+        _runtime.report_internal_error("OTLP exporter setup", exc)
+        return None
 
 
 def _provider(options: dict[str, Any]) -> TracerProvider:
@@ -229,6 +247,9 @@ def flush(timeout_s: float | None = None) -> bool:
         if switch is None or switch.target is None:
             return True
         switch.target.force_flush()
+        otlp = _S.otlp
+        if otlp is not None:
+            otlp.flush_otlp(int((timeout_s or 30) * 1000))
         exporter = _S.exporter
         return True if exporter is None else exporter.flush(timeout_s)
     except Exception as exc:
