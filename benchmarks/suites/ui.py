@@ -1,0 +1,218 @@
+"""UI: the JSON API the page calls, served by uvicorn over HTTP, next to the same library call.
+
+On a private copy of the generated store (``_stores``: 1,000,000 traces; 100,000 with
+--quick) with one extra trace of 1,000 spans (a root and 999 children, written by the real
+``@traceduck.trace`` path), each round times, interleaved, every request over a keep-alive
+HTTP connection to ``traceduck ui``'s app on 127.0.0.1 and the same query through
+``TraceStore``:
+
+* the list's first page (50 newest traces, what ``/`` shows);
+* a filtered page (``tags.env = 'prod' AND execution_time_ms > 500``, ~4% of traces);
+* the list sorted by a tag (``tags.cost DESC``), reported without a target;
+* the trace page of the 1,000-span trace (``/api/traces/{id}``: info, spans, tag and
+  metadata history; the library side makes the same three calls).
+
+Targets (issue 9): first and filtered page ≤ 150 ms p50, the 1,000-span trace ≤ 300 ms p50.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ._common import Config, Section, SuiteResult, Target, progress
+
+NAME = "ui"
+TITLE = "Web UI API"
+PAGE = 50
+FILTER = "tags.env = 'prod' AND execution_time_ms > 500"
+TARGET_PAGE_MS = 150.0
+TARGET_TRACE_MS = 300.0
+BIG_TRACE_SPANS = 1_000
+
+
+def _store(cfg: Config, n: int) -> tuple[Path, str]:
+    """A writable copy of the generated store (or a small store of our own if the shared
+    generator is missing), plus the id of an added 1,000-span trace."""
+    try:
+        from . import _stores
+
+        path = _stores.copy_store(n, cfg.workdir)
+        source = f"`_stores` generated store of {n:,} traces (a private copy)"
+    except ImportError:  # pragma: no cover - the generator lives beside this suite
+        path = cfg.workdir / "ui.duckdb"
+        _fallback_store(path, min(n, 20_000))
+        source = f"a store of {min(n, 20_000):,} traces written by this suite (no `_stores`)"
+    return path, source + "; " + _add_big_trace(path)
+
+
+def _add_big_trace(path: Path) -> str:
+    import traceduck as td
+
+    td.configure(db=str(path), auto_context=False)
+
+    @td.trace(span_type="TOOL")
+    def step(i: int) -> dict[str, Any]:
+        return {"i": i, "text": "lorem ipsum " * 8}
+
+    @td.trace
+    def big_job() -> None:
+        td.update_current_trace(tags={"bench": "big"})
+        for i in range(BIG_TRACE_SPANS - 1):
+            step(i)
+
+    big_job()
+    if not td.flush(120):
+        raise RuntimeError("the 1,000-span trace was not written")
+    td.shutdown()
+    return f"plus one trace of {BIG_TRACE_SPANS:,} spans"
+
+
+def _fallback_store(path: Path, n: int) -> None:
+    import traceduck as td
+
+    td.configure(db=str(path), auto_context=False)
+
+    @td.trace
+    def request(i: int) -> int:
+        td.update_current_trace(tags={"env": ("prod", "staging", "dev")[i % 3], "cost": i % 10})
+        return i
+
+    for i in range(n):
+        request(i)
+    td.flush(300)
+    td.shutdown()
+
+
+def _p50_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def run(cfg: Config) -> SuiteResult:
+    import httpx
+
+    from traceduck import TraceStore
+    from traceduck.ui import ServerThread, create_app
+
+    started = time.perf_counter()
+    n = 100_000 if cfg.quick else 1_000_000
+    reps = 7 if cfg.quick else 21
+    progress(f"[{NAME}] preparing a store of {n:,} traces")
+    path, source = _store(cfg, n)
+    store = TraceStore(str(path))
+    [big] = store.search_traces("tags.bench = 'big'", max_results=2)
+    big_id = big.info.trace_id
+
+    def lib_trace() -> None:
+        store.get_trace(big_id)
+        store.tag_history(big_id)
+        store.metadata_history(big_id)
+
+    cases: list[tuple[str, str, dict[str, Any], Callable[[], object], float | None]] = [
+        (
+            "first page (50 newest)",
+            "/api/search",
+            {"max_results": PAGE},
+            lambda: store.search_traces(max_results=PAGE),
+            TARGET_PAGE_MS,
+        ),
+        (
+            f"filtered page: `{FILTER}`",
+            "/api/search",
+            {"filter": FILTER, "max_results": PAGE},
+            lambda: store.search_traces(FILTER, max_results=PAGE),
+            TARGET_PAGE_MS,
+        ),
+        (
+            "sorted by a tag: `tags.cost DESC`",
+            "/api/search",
+            {"order_by": "tags.cost DESC", "max_results": PAGE},
+            lambda: store.search_traces(order_by=["tags.cost DESC"], max_results=PAGE),
+            None,
+        ),
+        (
+            f"trace page, {BIG_TRACE_SPANS:,} spans",
+            f"/api/traces/{big_id}",
+            {},
+            lib_trace,
+            TARGET_TRACE_MS,
+        ),
+    ]
+    api_s: dict[str, list[float]] = {c[0]: [] for c in cases}
+    lib_s: dict[str, list[float]] = {c[0]: [] for c in cases}
+    sizes: dict[str, int] = {}
+    with (
+        ServerThread(create_app(str(path))) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        for label, url, params, lib, _ in cases:  # warm both sides once (untimed)
+            response = client.get(url, params=params)
+            response.raise_for_status()
+            sizes[label] = len(response.content)
+            lib()
+        for rep in range(reps):
+            for i, (label, url, params, lib, _) in enumerate(cases):
+                order = (0, 1) if (rep + i) % 2 == 0 else (1, 0)
+                for side in order:
+                    t0 = time.perf_counter()
+                    if side == 0:
+                        client.get(url, params=params).raise_for_status()
+                    else:
+                        lib()
+                    (api_s if side == 0 else lib_s)[label].append(time.perf_counter() - t0)
+            progress(f"[{NAME}] round {rep + 1}/{reps}")
+
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+    for label, _, _, _, goal in cases:
+        api_ms, lib_ms = _p50_ms(api_s[label]), _p50_ms(lib_s[label])
+        p95 = sorted(api_s[label])[int(0.95 * (len(api_s[label]) - 1))] * 1000
+        rows.append(
+            [
+                label,
+                f"{api_ms:.1f}",
+                f"{p95:.1f}",
+                f"{lib_ms:.1f}",
+                f"{api_ms / lib_ms:.2f}x",
+                f"{sizes[label] / 1024:.0f}",
+                "–" if goal is None else f"≤ {goal:.0f}",
+            ]
+        )
+        if goal is not None:
+            targets.append(
+                Target(
+                    f"UI API {label} p50, {n:,} traces",
+                    f"{api_ms:.1f} ms",
+                    f"≤ {goal:.0f} ms",
+                    api_ms <= goal,
+                )
+            )
+    section = Section(
+        title=f"{TITLE}: HTTP API vs the same TraceStore call ({n:,} traces)",
+        headers=[
+            "request",
+            "API p50 ms",
+            "API p95 ms",
+            "library p50 ms",
+            "API / library",
+            "response KiB",
+            "target ms",
+        ],
+        rows=rows,
+        notes=[
+            source,
+            f"{reps} interleaved rounds; API = uvicorn + Starlette on 127.0.0.1 over one "
+            "keep-alive httpx connection, JSON encoding included; library = `TraceStore` "
+            "in the same process on the same file",
+        ],
+    )
+    return SuiteResult(
+        suite=NAME,
+        title=TITLE,
+        seconds=time.perf_counter() - started,
+        sections=[section],
+        targets=targets,
+    )
