@@ -344,6 +344,16 @@ def test_pages_carry_a_strict_csp_and_no_inline_script(client: httpx.Client) -> 
     assert "innerHTML" not in js.replace("never through innerHTML", "")
 
 
+def test_foreign_host_names_are_refused_on_loopback(client: httpx.Client) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 reaches the UI with its own
+    Host header; the UI answers only to loopback names."""
+    for path in ("/api/search", "/"):
+        r = client.get(path, headers={"Host": "evil.example:5000"})
+        assert r.status_code == 403 and "loopback" in r.json()["error"]["message"]
+    for host in ("localhost:5000", "127.0.0.1", "LOCALHOST"):
+        assert client.get("/api/count", headers={"Host": host}).status_code == 200
+
+
 def test_unknown_api_path_and_method(client: httpx.Client) -> None:
     r = client.get("/api/nothing/here")
     assert r.status_code == 404 and r.json()["error"]["message"]

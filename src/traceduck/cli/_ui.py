@@ -56,6 +56,7 @@ def ui(db: str | None, host: str, port: int, token: str | None, open_browser: bo
 
         webbrowser.open(url)
     try:
-        serve(create_app(path, token=token), sock)
+        hosts = None if not is_loopback(host) else ("127.0.0.1", "localhost", "[::1]", host)
+        serve(create_app(path, token=token, hosts=hosts), sock)
     except KeyboardInterrupt:
         pass

@@ -8,6 +8,8 @@ Guards (``_Guard``, on every request):
   refused when its ``Origin`` (or ``Sec-Fetch-Site``) says it comes from another site. With no
   cookies involved a forged cross-site request carries no token, and browsers will not send a
   JSON body cross-origin without a CORS preflight this app never answers;
+* when serving on loopback, a request whose ``Host`` is not a loopback name is refused, so a
+  web page cannot reach the UI by pointing its own domain at 127.0.0.1 (DNS rebinding);
 * every response carries a strict Content-Security-Policy (no inline script, nothing from
   other origins) and ``Referrer-Policy: no-referrer`` so a ``?token=`` URL never leaks.
 """
@@ -48,10 +50,21 @@ _HEADERS = [
 ]
 
 
-def create_app(db_path: str | os.PathLike[str], token: str | None = None) -> Starlette:
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def create_app(
+    db_path: str | os.PathLike[str],
+    token: str | None = None,
+    *,
+    hosts: tuple[str, ...] | None = LOOPBACK_HOSTS,
+) -> Starlette:
     """The web app over one store file.
 
     >>> app = create_app("traces.duckdb", token="s3cret")   # serve with any ASGI server
+
+    ``hosts``: the names the ``Host`` header may carry (any port); None accepts any, for a
+    server bound to a non-loopback interface.
     """
     routes: list[Any] = [
         Route(r.path, _guarded(r.endpoint), methods=r.methods) for r in _api.routes()
@@ -67,7 +80,7 @@ def create_app(db_path: str | os.PathLike[str], token: str | None = None) -> Sta
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.db_path = os.fspath(db_path)
     app.state.token = token or None
-    app.add_middleware(_Guard, token=token or None)
+    app.add_middleware(_Guard, token=token or None, hosts=hosts)
     return app
 
 
@@ -111,9 +124,10 @@ def _guarded(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _Guard:
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, hosts: tuple[str, ...] | None) -> None:
         self.app = app
         self.token = token
+        self.hosts = None if hosts is None else {h.lower() for h in hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,11 +139,27 @@ class _Guard:
                 message["headers"] = list(message.get("headers", [])) + _HEADERS
             await send(message)
 
-        refusal = self._refusal(scope) if scope["path"].startswith("/api/") else None
+        refusal = self._wrong_host(scope)
+        if refusal is None and scope["path"].startswith("/api/"):
+            refusal = self._refusal(scope)
         if refusal is not None:
             await refusal(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+    def _wrong_host(self, scope: Scope) -> Response | None:
+        if self.hosts is None:
+            return None
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name.lower() in self.hosts:
+            return None
+        return error(
+            403,
+            f"Host {host!r} is not a loopback name; open the UI at http://127.0.0.1:<port>/ "
+            "(or serve it with --host to accept other names)",
+            kind="host",
+        )
 
     def _refusal(self, scope: Scope) -> Response | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
