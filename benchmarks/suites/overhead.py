@@ -206,10 +206,11 @@ def run(cfg: Config) -> SuiteResult:
     ]
     mlflow_note = _add_mlflow(variants, cfg, mlflow_calls)
     progress(f"[{NAME}] {mlflow_note}")
-    by_key = {v.key: v for v in variants}
+    tag_variants = _tag_variants(traceduck, f, sync_batch, calls, nested, td_flush)
+    by_key = {v.key: v for v in [*variants, *tag_variants]}
 
     # Warm-up: first-call caches, the DuckDB schema, MLflow's database. Not timed.
-    for variant in variants:
+    for variant in [*variants, *tag_variants]:
         variant.batch(min(variant.ops, 50))
         if variant.flush is not None:
             variant.flush()
@@ -218,12 +219,13 @@ def run(cfg: Config) -> SuiteResult:
     before = traceduck.stats()
 
     # -- 1. caller's cost, round-robin ------------------------------------------------------
-    round_robin(variants, rounds, NAME)
+    # The tag/context variants run in the same rounds, so their ratios share the conditions.
+    round_robin([*variants, *tag_variants], rounds, NAME)
     expected = sum(
         v.ops * rounds * (CHILDREN + 1 if v.key == "e_td" else 1)
         for v in variants
         if v.flush is td_flush
-    )
+    ) + sum(v.ops * rounds * SPANS_PER_OP.get(v.key, 1) for v in tag_variants)
 
     # -- 2. deferred cost: bigger batches, then the flush -------------------------------------
     deferred_keys = ["b", "c", "d", "e_raw", "e_td"] + (["mlflow"] if "mlflow" in by_key else [])
@@ -410,13 +412,137 @@ def run(cfg: Config) -> SuiteResult:
     else:
         targets.append(Target("`@mlflow.trace` comparison", mlflow_note, "≥ 10×", None))
 
-    sections = [caller, deferred_section]
+    tag_section, tag_targets = _tag_report(tag_variants, by_key, rounds, calls, nested)
+    targets.extend(tag_targets)
+    sections = [caller, deferred_section, tag_section]
     result = SuiteResult(NAME, TITLE, time.perf_counter() - started, sections, targets)
     if "mlflow" in by_key:
         import mlflow
 
         result.environment["mlflow"] = mlflow.__version__
     return result
+
+
+SPANS_PER_OP = {"casc_none": CHILDREN + 1, "casc_seen": CHILDREN + 1, "casc_tag": CHILDREN + 1}
+
+
+def _tag_variants(
+    traceduck: Any,
+    f: Callable[[int], int],
+    sync_batch: Callable[[Callable[[int], Any]], Callable[[int], None]],
+    calls: int,
+    nested: int,
+    td_flush: Callable[[], object],
+) -> list[Variant]:
+    """Issue 8: `@trace` with automatic context off/on, and a nested trace with no cascade tag,
+    with a cascade tag seen elsewhere in the process, and with a cascade tag on its root.
+
+    The switches are process-wide (``configure(auto_context=...)``, the cascade flag), so each
+    variant sets its own at the start of its batch and restores the default after its flush
+    (the deferred work of a batch runs during that flush, under the batch's setting)."""
+    from traceduck import _autocontext, _cascade
+
+    def switched(batch: Callable[[int], None], ctx: bool, seen: bool) -> Callable[[int], None]:
+        def run(n: int) -> None:
+            _autocontext.SETTINGS.enabled = ctx
+            _cascade.STATE.active = seen
+            batch(n)
+
+        return run
+
+    def flush_and_restore() -> None:
+        td_flush()
+        _autocontext.SETTINGS.enabled = True  # configure()'s default
+        _cascade.STATE.active = False  # the main rows run as in a process without cascade tags
+
+    leaf = traceduck.trace(f)
+
+    @traceduck.trace(name="root")
+    def plain_root(x: int) -> int:
+        for _ in range(CHILDREN):
+            leaf(x)
+        return x
+
+    @traceduck.trace(name="root", tags=[traceduck.Tag("tenant", "acme", cascade=True)])
+    def cascade_root(x: int) -> int:
+        for _ in range(CHILDREN):
+            leaf(x)
+        return x
+
+    one = sync_batch(leaf)
+    tree = sync_batch(plain_root)
+    return [
+        Variant("ctx_off", "`@trace`, `auto_context=False`", switched(one, False, False),
+                calls, 1, flush_and_restore),
+        Variant("ctx_on", "`@trace`, `auto_context=True` (default)", switched(one, True, False),
+                calls, 1, flush_and_restore, "ctx_off"),
+        Variant("casc_none", "nested (root + 10), no cascade tag in the process",
+                switched(tree, True, False), nested, 1, flush_and_restore),
+        Variant("casc_seen", "nested, none on this trace but one seen in the process",
+                switched(tree, True, True), nested, 1, flush_and_restore, "casc_none"),
+        Variant("casc_tag", "nested, cascade tag on the root (stamped on all 11 spans)",
+                switched(sync_batch(cascade_root), True, True), nested, 1, flush_and_restore,
+                "casc_none"),
+    ]  # fmt: skip
+
+
+def _tag_report(
+    tag_variants: list[Variant], by_key: dict[str, Variant], rounds: int, calls: int, nested: int
+) -> tuple[Section, list[Target]]:
+    rows = []
+    for v in tag_variants:
+        base = by_key[v.baseline] if v.baseline else None
+        per_trace = SPANS_PER_OP.get(v.key, 1)
+        rows.append(
+            [
+                v.label,
+                us(median([s.wall_ns for s in v.samples])),
+                ratio(paired_ratio(v, base)) if base else "1.00×",
+                us(median([s.cpu_ns for s in v.samples])),
+                ratio(paired_ratio(v, base, "cpu_ns")) if base else "1.00×",
+                us(median([s.background_cpu_ns or 0.0 for s in v.samples]), 1),
+                f"{per_trace}",
+            ]
+        )
+    section = Section(
+        title="(h) Tags and automatic context: the same call with each switch off and on",
+        headers=[
+            "variant",
+            "µs/call, wall (median)",
+            "× off (wall)",
+            "caller CPU µs (median)",
+            "× off (CPU)",
+            "background CPU µs/trace",
+            "spans per call",
+        ],
+        rows=rows,
+        notes=[
+            f"Same {rounds} round-robin rounds as the first table ({calls:,} calls per batch, "
+            f"{nested:,} traces for nested). × off: median over rounds of (variant / its 'off' "
+            "row in the same round): auto context on vs off; cascade rows vs nested without.",
+            "Automatic context is computed once per process and attached in the span "
+            "processor's export thread, so it shows in background CPU, not in the caller's "
+            "columns. A cascade tag costs the caller one baggage lookup per span once one was "
+            "seen in the process, and an attribute set + baggage entry on the spans it covers.",
+        ],
+    )
+    targets = [
+        Target(
+            "auto context on vs off, `@trace` caller CPU (wall)",
+            f"{ratio(paired_ratio(by_key['ctx_on'], by_key['ctx_off'], 'cpu_ns'))} "
+            f"({ratio(paired_ratio(by_key['ctx_on'], by_key['ctx_off']))})",
+            "info",
+            None,
+        ),
+        Target(
+            "cascade: seen in process / tag on root vs none, nested trace caller CPU",
+            f"{ratio(paired_ratio(by_key['casc_seen'], by_key['casc_none'], 'cpu_ns'))} / "
+            f"{ratio(paired_ratio(by_key['casc_tag'], by_key['casc_none'], 'cpu_ns'))}",
+            "info",
+            None,
+        ),
+    ]
+    return section, targets
 
 
 def _gate(name: str, cpu: float, wall: float) -> Target:

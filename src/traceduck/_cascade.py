@@ -73,8 +73,8 @@ def _attribute(value: Any) -> tuple[Any, bool]:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")), True
 
 
-def _stamp(span: Any, tags: Iterable[tuple[str, Any]]) -> None:
-    """Set ``traceduck.tag.<key>`` attributes on an SDK span (typed via json_keys)."""
+def _attributes(tags: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """``traceduck.tag.<key>`` attributes (typed: non-scalars as JSON listed in json_keys)."""
     attrs: dict[str, Any] = {}
     json_keys: list[str] = []
     for key, value in tags:
@@ -83,48 +83,72 @@ def _stamp(span: Any, tags: Iterable[tuple[str, Any]]) -> None:
         if is_json:
             json_keys.append(name)
     if json_keys:
-        existing = (getattr(span, "attributes", None) or {}).get(JSON_KEYS_ATTR) or ()
-        attrs[JSON_KEYS_ATTR] = list(dict.fromkeys([*existing, *json_keys]))
+        attrs[JSON_KEYS_ATTR] = json_keys
+    return attrs
+
+
+def _merge_json_keys(span: Any, attrs: dict[str, Any]) -> dict[str, Any]:
+    existing = span.attributes.get(JSON_KEYS_ATTR) or ()
+    merged = list(dict.fromkeys([*existing, *attrs[JSON_KEYS_ATTR]]))
+    return {**attrs, JSON_KEYS_ATTR: merged}
+
+
+def _stamp(span: Any, tags: Iterable[tuple[str, Any]]) -> None:
+    """Set ``traceduck.tag.<key>`` attributes on an SDK span."""
+    attrs = _attributes(tags)
+    if JSON_KEYS_ATTR in attrs and span.attributes and JSON_KEYS_ATTR in span.attributes:
+        attrs = _merge_json_keys(span, attrs)
     span.set_attributes(attrs)
 
 
-def _baggage_tags(ctx: Any) -> list[tuple[str, Any]] | None:
-    """The cascade tags in a context's baggage, or None when it carries none."""
-    if _KEY is not None:
-        if ctx is None:
-            ctx = otel_context.get_current()
-        entries = ctx.get(_KEY)
-    else:  # pragma: no cover
-        entries = otel_baggage.get_all(ctx)
-    if not entries:
-        return None
-    found = [
-        (name[len(TAG_ATTR_PREFIX) :], decode(value))
-        for name, value in entries.items()
-        if name.startswith(TAG_ATTR_PREFIX) and len(name) > len(TAG_ATTR_PREFIX)
-    ]
-    return found or None
+def _baggage_attributes(entries: Any) -> dict[str, Any] | None:
+    """The ``traceduck.tag.*`` attributes for a baggage dict (None when it has no cascade tag).
+
+    Spans under one context share one baggage dict, so the answer is cached by identity."""
+    cached = _last
+    if cached[0] is entries:
+        return cached[1]
+    tags = []
+    for name, text in entries.items():
+        if name.startswith(TAG_ATTR_PREFIX) and len(name) > len(TAG_ATTR_PREFIX):
+            key, value = name[len(TAG_ATTR_PREFIX) :], decode(text)
+            try:
+                _check(key, value)
+            except Exception:  # someone else's malformed baggage: not a tag of ours
+                continue
+            tags.append((key, value))
+    attrs = _attributes(tags) if tags else None
+    globals()["_last"] = (entries, attrs)  # one tuple swap: safe across threads
+    return attrs
+
+
+_last: tuple[Any, dict[str, Any] | None] = (None, None)
+
+
+def _check(key: str, value: Any) -> None:
+    from ._store import _tags
+
+    _tags.check_key(key)
+    _tags.encode_value(value, key)
 
 
 def on_start(span: Any, parent_context: Any = None) -> None:
     """Stamp a starting span with the cascade tags in its parent context's baggage."""
     try:
-        tags = _baggage_tags(parent_context)
-        if tags is None:
+        if _KEY is not None:
+            ctx = otel_context.get_current() if parent_context is None else parent_context
+            entries = ctx.get(_KEY)
+        else:  # pragma: no cover
+            entries = otel_baggage.get_all(parent_context)
+        if not entries:
+            return
+        attrs = _baggage_attributes(entries)
+        if attrs is None:
             return
         STATE.active = True
-        from ._store import _tags
-
-        valid = []
-        for key, value in tags:
-            try:
-                _tags.check_key(key)
-                _tags.encode_value(value, key)
-            except Exception:  # someone else's malformed baggage: not a tag of ours
-                continue
-            valid.append((key, value))
-        if valid:
-            _stamp(span, valid)
+        if JSON_KEYS_ATTR in attrs and span.attributes and JSON_KEYS_ATTR in span.attributes:
+            attrs = _merge_json_keys(span, attrs)
+        span.set_attributes(attrs)
     except Exception as exc:
         _runtime.report_internal_error("cascade tags", exc)
 

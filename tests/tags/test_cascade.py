@@ -169,3 +169,23 @@ def test_a_second_process_receiving_the_context_over_http_carries_the_tags(
     assert jobs[0].info.trace_id != remote_trace_id
     assert jobs[0].info.tags == {"tenant": "acme", "cost": 3.5}
     assert len(service.search_traces("tags.tenant = 'acme' AND tags.cost > 3")) == 2
+
+
+def test_a_hand_written_baggage_entry_becomes_a_tag_and_foreign_entries_are_ignored() -> None:
+    from opentelemetry import context
+
+    headers = {"baggage": "traceduck.tag.tenant=acme,traceduck.tag.n=3,other=1,traceduck.tag.=x"}
+    token = context.attach(propagate.extract(headers))
+    try:
+
+        @td.trace
+        def job() -> None:
+            with td.start_span("inner"):
+                pass
+
+        job()
+    finally:
+        context.detach(token)
+    trace = last_trace()
+    assert trace.info.tags == {"tenant": "acme", "n": 3}
+    assert all(_tagged(s) == {"tenant": "acme", "n": 3} for s in trace.spans)
