@@ -392,3 +392,32 @@ def test_new_traces_from_another_process_show_without_restart(
         time.sleep(0.1)
     assert len(_ids(client, "tags.writer = 'other-process'")) == 1
     assert client.get("/api/count").json()["count"] == before + 1
+
+
+# -- stores that are not there, or not DuckDB -------------------------------------------------
+
+
+def test_a_missing_store_is_empty_and_reading_it_creates_nothing(tmp_path: Path) -> None:
+    from traceduck.ui import create_app
+
+    path = tmp_path / "none.duckdb"
+    with ServerThread(create_app(path)) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/api/search").json() == {"traces": [], "next_page_token": None}
+        assert http.get("/api/count").json() == {"count": 0}
+        assert http.get("/api/stats", params={"by": "tags.env"}).json()["groups"] == []
+        assert http.get("/api/traces/abc").status_code == 404
+    assert not path.exists()
+
+
+def test_a_corrupt_store_is_a_503_and_left_as_it_is(tmp_path: Path) -> None:
+    from traceduck.ui import create_app
+
+    path = tmp_path / "corrupt.duckdb"
+    path.write_bytes(b"not a database " * 100)
+    with ServerThread(create_app(path)) as server, httpx.Client(base_url=server.url) as http:
+        for r in (
+            http.get("/api/search"),
+            http.post("/api/tags", json={"trace_id": "ab", "key": "k", "value": 1}),
+        ):
+            assert r.status_code == 503 and "corrupt.duckdb" in r.json()["error"]["message"]
+    assert path.read_bytes() == b"not a database " * 100
