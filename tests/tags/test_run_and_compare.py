@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
 
@@ -161,3 +162,26 @@ def test_compare_cli_highlights_the_differing_rows(three_traces: list[str], db_p
     assert "tags.env" not in rows
     none = _cli("compare", "--db", db_path)
     assert none.returncode == 2
+
+
+def test_traceduck_run_passes_sigterm_on_to_the_program(tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "traceduck", "run", "--db", str(tmp_path / "r.duckdb"), "--", str(script)],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # as a shell reports it
+        assert "0 traces recorded" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -64,12 +65,30 @@ def _command(args: tuple[str, ...]) -> list[str]:
 
 
 def _wait(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for the child; Ctrl-C reaches it directly (same process group), so keep waiting."""
-    while True:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            continue
+    """Wait for the child. Ctrl-C reaches it directly (same process group), so keep waiting;
+    SIGTERM/SIGHUP sent to this process are passed on to it."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                previous[signum] = signal.signal(signum, forward)
+            except (ValueError, OSError):  # not the main thread
+                pass
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _count(db: str, run_id: str) -> int | None:
