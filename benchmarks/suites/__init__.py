@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import ingest, memory, overhead
+from . import collector, ingest, memory, overhead, search, ui
 
-SUITES: dict[str, ModuleType] = {m.NAME: m for m in (overhead, ingest, memory)}
+SUITES: dict[str, ModuleType] = {
+    m.NAME: m for m in (overhead, ingest, memory, search, ui, collector)
+}
 
 __all__ = ["SUITES"]

@@ -1,0 +1,505 @@
+"""Search and tag-after-the-fact over generated stores, against hand-written DuckDB SQL and MLflow.
+
+1. On stores of 100,000 and 1,000,000 traces (``_stores``; 10,000 and 100,000 with --quick),
+   each query of issue 3 through ``TraceStore.search_traces`` and the same query hand-written in
+   plain DuckDB SQL on a second connection to the same file, interleaved round-robin; p50 of
+   each and the median of the paired ratios. Both must return the same traces in the same order.
+2. On the largest store: ``set_trace_tag``, a bulk ``set_trace_tags`` of 1,000 traces,
+   ``get_trace`` and ``log_metadata`` on a finished trace, each beside the plain SQL that does
+   the least a user could write for the same change (info: the gates are on traceduck alone).
+3. MLflow's ``search_traces`` (SQLite store, ``include_spans=False``) on 10,000 traces of the same
+   shape, against traceduck's on a 10,000-trace store holding the same traces.
+
+The stores are copies of the cached ones, so the tag and metadata writes change nothing shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _stores
+from ._common import (
+    Config,
+    Section,
+    SuiteResult,
+    Target,
+    Variant,
+    median,
+    paired_ratio,
+    progress,
+    round_robin,
+)
+
+NAME = "search"
+TITLE = "Search and tags over generated stores"
+SEARCH_GATE = 1.5  # issue 3: <= 1.5x the same query hand-written in DuckDB SQL
+MLFLOW_GATE = 50.0  # issue 3: >= 50x faster than MLflow's search_traces
+TAG_GATE_MS = 2.0  # set_trace_tag, log_metadata
+BULK_GATE_MS = 50.0  # a bulk tag of 1,000 traces
+BULK_TRACES = 1_000
+IDLE_S = 60.0  # keep the store's connection warm for the whole run (see the notes)
+
+# The columns of a search result row (traceduck's TraceInfo), for the hand-written SQL too.
+INFO_COLUMNS = (
+    "trace_id, name, status, timestamp_ms, execution_time_ms, span_count, tags, metadata, "
+    "service_name, request_preview, response_preview, status_message"
+)
+ORDER = "ORDER BY timestamp_ms DESC, trace_id"
+
+
+@dataclass(frozen=True)
+class Query:
+    key: str
+    label: str
+    filter: str
+    where: str  # the hand-written SQL's WHERE clause
+    params: tuple[Any, ...]
+    fetch_all: bool = False  # every match as Arrow, else the newest 100 as a list of traces
+    mlflow: str | None = None  # the same filter in MLflow's language (None: not expressible)
+
+
+QUERIES = (
+    Query(
+        "env",
+        "`tags.env = 'prod'`, newest 100",
+        "tags.env = 'prod'",
+        "tags->>'$.env' = ?",
+        ("prod",),
+        mlflow="tags.env = 'prod'",
+    ),
+    Query(
+        "errors",
+        "`status = 'ERROR' AND execution_time_ms > 500`, newest 100",
+        "status = 'ERROR' AND execution_time_ms > 500",
+        "status = ? AND execution_time_ms > ?",
+        ("ERROR", 500),
+        mlflow="trace.status = 'ERROR' AND trace.execution_time_ms > 500",
+    ),
+    Query(
+        "user",
+        "`tags.user_id = 'user_42'`, newest 100",
+        "tags.user_id = 'user_42'",
+        "tags->>'$.user_id' = ?",
+        ("user_42",),
+        mlflow="tags.user_id = 'user_42'",
+    ),
+    Query(
+        "or",
+        "`tags.user_id = 'user_7' OR tags.cost > 9.9 OR status = 'ERROR'`, newest 100",
+        "tags.user_id = 'user_7' OR tags.cost > 9.9 OR status = 'ERROR'",
+        "tags->>'$.user_id' = ? OR TRY_CAST(tags->>'$.cost' AS DOUBLE) > ? OR status = ?",
+        ("user_7", 9.9, "ERROR"),
+    ),
+    Query(
+        "all",
+        "every match of `tags.env = 'staging'` (~33%), as Arrow",
+        "tags.env = 'staging'",
+        "tags->>'$.env' = ?",
+        ("staging",),
+        fetch_all=True,
+        mlflow="tags.env = 'staging'",
+    ),
+)
+
+
+def run(cfg: Config) -> SuiteResult:
+    started = time.perf_counter()
+    sizes = (10_000, 100_000) if cfg.quick else (100_000, 1_000_000)
+    reps = {10_000: 15, 100_000: 11, 1_000_000: 7} if not cfg.quick else dict.fromkeys(sizes, 5)
+    tag_reps = 10 if cfg.quick else 30
+    mlflow_traces = 1_000 if cfg.quick else 10_000
+
+    search_rows: list[list[str]] = []
+    tag_rows: list[list[str]] = []
+    targets: list[Target] = []
+    for n in sizes:
+        progress(f"[{NAME}] store of {n:,} traces")
+        path = _stores.copy_store(n, cfg.workdir)
+        rows, gates = _search_section(path, n, reps[n])
+        search_rows += rows
+        targets += gates
+        if n == sizes[-1]:
+            rows, gates = _tag_section(path, n, tag_reps)
+            tag_rows += rows
+            targets += gates
+        _release(path)
+
+    sections = [
+        Section(
+            "Search: `TraceStore.search_traces` vs the same query in plain DuckDB SQL",
+            [
+                "store",
+                "query",
+                "matches",
+                "traceduck p50 ms",
+                "hand-written SQL p50 ms",
+                "× SQL (paired)",
+                "same rows",
+            ],
+            search_rows,
+            [
+                "Stores generated by `benchmarks/suites/_stores.py` and cached: tags env ∈ "
+                "{prod, staging, dev}, user_id among 10,000, a numeric cost; 1% "
+                "ERROR; log-normal latencies (median 150 ms); a root and 1-3 child spans; "
+                "metadata with tag/metadata history rows. Each run uses a fresh copy.",
+                "Newest 100: `search_traces(filter)` (a list of `Trace`, default order newest "
+                "first) against `SELECT <the TraceInfo columns> FROM traces WHERE <filter> "
+                f"{ORDER} LIMIT 100` fetched as tuples. Every match: `search_traces(filter, "
+                "max_results=None, return_type='arrow')` against the same SELECT without LIMIT "
+                "fetched as an Arrow table.",
+                "Hand-written SQL: what a DuckDB user would type (`tags->>'$.env' = ?`, "
+                "`TRY_CAST(tags->>'$.cost' AS DOUBLE) > ?`), bound parameters, on its own "
+                "connection to the same file in the same process (so both share DuckDB's cache).",
+                "Round-robin, rotating start; p50 = median wall time per call; × SQL = median "
+                "over rounds of traceduck / SQL in the same round. same rows: the trace ids "
+                "of both, in order, are equal.",
+                f"The store's idle release (0.25 s by default) is raised to {IDLE_S:.0f} s for "
+                "this suite, so every call runs on a warm connection, as in a notebook or the UI.",
+            ],
+        ),
+        Section(
+            f"Tags, metadata and reads after the fact ({sizes[-1]:,}-trace store)",
+            ["operation", "traceduck p50 ms", "p90 ms", "plain SQL p50 ms", "notes"],
+            tag_rows,
+            [
+                "Each call on another trace (a random sample of the store), round-robin with "
+                "the plain-SQL reference, which writes different traces of the same store.",
+                "Plain SQL: the smallest statements a user could write for the same change, in "
+                "autocommit, without traceduck's checks, history rows or exclusive-tag handling "
+                "(info only; the gates are on traceduck's own figures).",
+            ],
+        ),
+    ]
+    mlflow_section, mlflow_targets = _mlflow_section(cfg, mlflow_traces)
+    sections.append(mlflow_section)
+    targets += mlflow_targets
+    return SuiteResult(NAME, TITLE, time.perf_counter() - started, sections, targets)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _open(path: Path) -> tuple[Any, Any]:
+    """(traceduck.TraceStore, a plain DuckDB connection) on the same file."""
+    import duckdb
+
+    import traceduck
+    from traceduck._store._connection import get_database
+
+    store = traceduck.TraceStore(path)
+    get_database(str(path)).idle_s = IDLE_S
+    return store, duckdb.connect(str(path))
+
+
+def _release(path: Path) -> None:
+    """Close the store so the next one does not share the process's memory with it."""
+    from traceduck._store._connection import get_database
+
+    get_database(str(path)).shutdown()
+
+
+def _ms(ns: float) -> str:
+    return f"{ns / 1e6:.2f}" if ns < 1e8 else f"{ns / 1e6:.0f}"
+
+
+def _variant(key: str, label: str, call: Callable[[], object]) -> Variant:
+    def batch(n: int) -> None:
+        for _ in range(n):
+            call()
+
+    return Variant(key=key, label=label, batch=batch, ops=1)
+
+
+def _p50(variant: Variant) -> float:
+    return median([s.wall_ns for s in variant.samples])
+
+
+def _p90(variant: Variant) -> float:
+    values = sorted(s.wall_ns for s in variant.samples)
+    return values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
+
+
+# -- 1. search --------------------------------------------------------------------------------
+
+
+def _td_search(store: Any, q: Query) -> Callable[[], Any]:
+    if q.fetch_all:
+        return lambda: store.search_traces(q.filter, max_results=None, return_type="arrow")
+    return lambda: store.search_traces(q.filter)
+
+
+def _sql_search(con: Any, q: Query) -> Callable[[], Any]:
+    base = f"SELECT {INFO_COLUMNS} FROM traces WHERE {q.where} {ORDER}"
+    if q.fetch_all:
+        # DuckDB's advice for Arrow output: a relation, not a DB-API result (one copy fewer).
+        return lambda: con.sql(base, params=list(q.params)).to_arrow_table()
+    return lambda: con.execute(base + " LIMIT 100", list(q.params)).fetchall()
+
+
+def _ids(result: Any) -> list[str]:
+    if hasattr(result, "column_names"):  # an Arrow table
+        return [str(x) for x in result.column("trace_id").to_pylist()]
+    return [t.info.trace_id if hasattr(t, "info") else t[0] for t in result]
+
+
+def _search_section(path: Path, n: int, reps: int) -> tuple[list[list[str]], list[Target]]:
+    store, con = _open(path)
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+    try:
+        for q in QUERIES:
+            td_call, sql_call = _td_search(store, q), _sql_search(con, q)
+            td_ids, sql_ids = _ids(td_call()), _ids(sql_call())  # also the warm-up
+            same = td_ids == sql_ids
+            td = _variant("td", "traceduck", td_call)
+            sql = _variant("sql", "SQL", sql_call)
+            round_robin([td, sql], reps, f"{NAME} {n:,} {q.key}")
+            ratio = paired_ratio(td, sql)
+            count = len(td_ids)
+            matches = f"{count:,}" if q.fetch_all or count < 100 else "100 (of more)"
+            rows.append(
+                [
+                    f"{n:,}",
+                    q.label,
+                    matches,
+                    _ms(_p50(td)),
+                    _ms(_p50(sql)),
+                    f"{ratio:.2f}×",
+                    "yes" if same else f"**NO** ({len(td_ids)} vs {len(sql_ids)} rows)",
+                ]
+            )
+            targets.append(
+                Target(
+                    f"search {q.label} vs hand-written SQL, {n:,} traces",
+                    f"{ratio:.2f}× ({_ms(_p50(td))} vs {_ms(_p50(sql))} ms)"
+                    + ("" if same else "; **results differ**"),
+                    f"≤ {SEARCH_GATE}×",
+                    ratio <= SEARCH_GATE and same,
+                )
+            )
+    finally:
+        con.close()
+    return rows, targets
+
+
+# -- 2. tags, metadata, get_trace ---------------------------------------------------------------
+
+
+def _tag_section(path: Path, n: int, reps: int) -> tuple[list[list[str]], list[Target]]:
+    store, con = _open(path)
+    try:
+        size = 8 * reps + 16
+        query = f"SELECT trace_id FROM traces USING SAMPLE reservoir({size} ROWS) REPEATABLE (7)"
+        sample = [r[0] for r in con.execute(query).fetchall()]
+        random.Random(7).shuffle(sample)
+        ids: Iterator[str] = iter(sample)
+
+        def take() -> str:
+            return next(ids)
+
+        counter = iter(range(10**9))
+        # Bulk windows: traces are spread evenly in time, so a window of 1,000 traces' width
+        # holds about 1,000; every call takes a fresh window (first tags, not no-op rewrites).
+        lo, hi = con.execute("SELECT min(timestamp_ms), max(timestamp_ms) FROM traces").fetchone()
+        width = (hi - lo) * BULK_TRACES // n
+        windows = iter(range(lo, hi - width, width))
+        bulk_counts: list[int] = []
+
+        def window() -> tuple[int, int]:
+            start = next(windows)
+            return start, start + width
+
+        def td_bulk() -> None:
+            a, b = window()
+            flt = f"timestamp_ms >= {a} AND timestamp_ms < {b}"
+            bulk_counts.append(store.set_trace_tags(flt, {"batch": next(counter)}))
+
+        def sql_bulk() -> None:
+            a, b = window()
+            con.execute(
+                "UPDATE traces SET tags = json_merge_patch(tags, json_object('batch', ?)) "
+                "WHERE timestamp_ms >= ? AND timestamp_ms < ?",
+                [next(counter), a, b],
+            )
+
+        def sql_tag() -> None:
+            con.execute(
+                "UPDATE traces SET tags = json_merge_patch(tags, json_object('reviewed', ?)) "
+                "WHERE trace_id = ?",
+                [next(counter), take()],
+            )
+
+        def sql_metadata() -> None:
+            tid = take()
+            con.execute("BEGIN")
+            con.execute(
+                "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
+                "VALUES (now(), ?, 'score', ?, 'api')",
+                [tid, "0.5"],
+            )
+            con.execute(
+                "UPDATE traces SET metadata = json_merge_patch(metadata, '{\"score\": 0.5}') "
+                "WHERE trace_id = ?",
+                [tid],
+            )
+            con.execute("COMMIT")
+
+        def sql_get() -> None:
+            tid = take()
+            con.execute(f"SELECT {INFO_COLUMNS} FROM traces WHERE trace_id = ?", [tid]).fetchall()
+            con.execute("SELECT * FROM spans WHERE trace_id = ?", [tid]).fetchall()
+
+        ops: list[tuple[str, Variant, Variant, str]] = [
+            (
+                "`set_trace_tag(id, 'reviewed', i)`",
+                _variant(
+                    "tag", "td", lambda: store.set_trace_tag(take(), "reviewed", next(counter))
+                ),
+                _variant("tag_sql", "sql", sql_tag),
+                "plain SQL: `UPDATE traces SET tags = json_merge_patch(...) WHERE trace_id = ?`",
+            ),
+            (
+                f"`set_trace_tags(<time window of ~{BULK_TRACES:,} traces>, {{'batch': i}})`",
+                _variant("bulk", "td", td_bulk),
+                _variant("bulk_sql", "sql", sql_bulk),
+                "plain SQL: one `UPDATE ... WHERE timestamp_ms >= ? AND timestamp_ms < ?`",
+            ),
+            (
+                "`log_metadata(id, {'score': 0.5})` on a finished trace",
+                _variant("meta", "td", lambda: store.log_metadata(take(), {"score": 0.5})),
+                _variant("meta_sql", "sql", sql_metadata),
+                "plain SQL: INSERT the entry + UPDATE `traces.metadata`, in one transaction",
+            ),
+            (
+                "`get_trace(id)` (the trace and its spans)",
+                _variant("get", "td", lambda: store.get_trace(take())),
+                _variant("get_sql", "sql", sql_get),
+                "plain SQL: the trace row by id, then `SELECT * FROM spans WHERE trace_id = ?`",
+            ),
+        ]
+        for _, td, sql, _ in ops:  # warm-up, then the timed rounds
+            td.batch(1)
+            sql.batch(1)
+        bulk_counts.clear()
+        for _, td, sql, _ in ops:
+            round_robin([td, sql], reps, f"{NAME} {n:,} {td.key}")
+        rows = [
+            [label, _ms(_p50(td)), _ms(_p90(td)), _ms(_p50(sql)), note]
+            for label, td, sql, note in ops
+        ]
+        bulk = f"{min(bulk_counts):,}–{max(bulk_counts):,}" if bulk_counts else "?"
+        rows[1][4] += f"; traces tagged per call: {bulk}"
+    finally:
+        con.close()
+
+    p50 = {td.key: _p50(td) / 1e6 for _, td, _, _ in ops}
+    where = f"{n:,} traces"
+    targets = [
+        Target(f"`set_trace_tag` p50, {where}", f"{p50['tag']:.2f} ms", f"≤ {TAG_GATE_MS:g} ms",
+               p50["tag"] <= TAG_GATE_MS),
+        Target(f"bulk tag of ~{BULK_TRACES:,} matching traces p50, {where}",
+               f"{p50['bulk']:.1f} ms", f"≤ {BULK_GATE_MS:g} ms", p50["bulk"] <= BULK_GATE_MS),
+        Target(f"`log_metadata` after the fact p50, {where}", f"{p50['meta']:.2f} ms",
+               f"≤ {TAG_GATE_MS:g} ms", p50["meta"] <= TAG_GATE_MS),
+        Target(f"`get_trace` p50, {where}", f"{p50['get']:.2f} ms", "info", None),
+    ]  # fmt: skip
+    return rows, targets
+
+
+# -- 3. MLflow --------------------------------------------------------------------------------
+
+
+def _mlflow_section(cfg: Config, n: int) -> tuple[Section, list[Target]]:
+    title = f"traceduck vs MLflow `search_traces`, {n:,} traces of the same shape"
+    headers = [
+        "query",
+        "matches",
+        "traceduck p50 ms",
+        "MLflow p50 ms",
+        "MLflow / traceduck",
+        "same traces",
+    ]
+    try:
+        import mlflow
+    except Exception as exc:  # not installed, or an install that does not import
+        note = (
+            f"No MLflow rows: `import mlflow` failed ({type(exc).__name__}: {exc}). "
+            "`pip install mlflow` (the full package, for its SQLite store) adds them."
+        )
+        skipped = Target("search vs MLflow `search_traces`", "mlflow unavailable", "≥ 50×", None)
+        return Section(title, headers, [], [note]), [skipped]
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    progress(f"[{NAME}] MLflow store of {n:,} traces")
+    ml_db, ml_count = _stores.copy_mlflow_store(n, cfg.workdir)
+    client, experiment = _stores.mlflow_client(ml_db)
+    path = _stores.copy_store(n, cfg.workdir)
+    store, con = _open(path)
+    con.close()
+    reps = 3 if cfg.quick else 5
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+    try:
+        for q in QUERIES:
+            if q.mlflow is None:
+                rows.append([q.label, "–", "–", "–", "–", "not expressible: MLflow's filter "
+                             "language has no OR and compares tags as strings"])  # fmt: skip
+                continue
+            limit = 50_000 if q.fetch_all else 100
+
+            def ml_call(q: Query = q, limit: int = limit) -> Any:
+                return client.search_traces(
+                    locations=[experiment], filter_string=q.mlflow, max_results=limit,
+                    include_spans=False,
+                )  # fmt: skip
+
+            td_call = _td_search(store, q)
+            td_ids = _ids(td_call())
+            ml_ids = [t.info.trace_id.removeprefix("tr-") for t in ml_call()]
+            same = td_ids == ml_ids if ml_count == n else None
+            td = _variant("td", "traceduck", td_call)
+            ml = _variant("mlflow", "MLflow", ml_call)
+            round_robin([td, ml], reps, f"{NAME} mlflow {q.key}")
+            ratio = paired_ratio(ml, td)
+            rows.append(
+                [
+                    q.label,
+                    f"{len(td_ids):,}",
+                    _ms(_p50(td)),
+                    _ms(_p50(ml)),
+                    f"{ratio:.0f}×",
+                    "yes" if same else ("**NO**" if same is False else "– (MLflow store partial)"),
+                ]
+            )
+            targets.append(
+                Target(
+                    f"search {q.label}: MLflow `search_traces` / traceduck, {n:,} traces",
+                    f"{ratio:.0f}× ({_ms(_p50(ml))} vs {_ms(_p50(td))} ms)",
+                    f"≥ {MLFLOW_GATE:g}×",
+                    ratio >= MLFLOW_GATE and same is not False,
+                )
+            )
+    finally:
+        _release(path)
+    notes = [
+        f"MLflow {mlflow.__version__}: `MlflowClient(tracking_uri='sqlite:///...').search_traces("
+        "locations=[experiment], filter_string=..., max_results=100 (every match: 50,000), "
+        "include_spans=False)` — trace infos with tags and metadata, as traceduck's list "
+        "(which loads no spans either). traceduck: the same calls as above, on a "
+        f"{n:,}-trace store generated from the same rows.",
+        "The MLflow store is written once through MLflow's store API (`start_trace` per trace: "
+        "info, tags, metadata; no spans, which these filters do not read) and cached "
+        f"(`{_stores.cache_dir().name}/`); MLflow's filter spellings: `trace.status`, "
+        "`trace.execution_time_ms`, `tags.<key>`. Tags are strings in MLflow.",
+    ]
+    if ml_count < n:
+        notes.append(
+            f"**The MLflow store holds {ml_count:,} of {n:,} traces** (its build ran out of its "
+            f"{_stores.MLFLOW_TIME_BOX_S:.0f} s time box; the next run continues it)."
+        )
+    return Section(title, headers, rows, notes), targets
