@@ -77,6 +77,10 @@ def rows(driver: WebDriver) -> list[WebElement]:
     return driver.find_elements(By.CSS_SELECTOR, "#traces tr.trace-row")
 
 
+def shown_ids(driver: WebDriver) -> list[str]:
+    return [r.get_attribute("data-trace-id") for r in rows(driver)]
+
+
 def row_count_is(driver: WebDriver, n: int) -> Callable[[], bool]:
     return lambda: len(rows(driver)) == n
 
@@ -130,6 +134,25 @@ def test_list_loads_then_a_filter_narrows_it_and_lives_in_the_url(
     driver.refresh()  # a bookmarked URL gives the same view
     wait(driver, row_count_is(driver, N_CHECKOUT))
     assert css(driver, "#filter").get_attribute("value") == "tags.env = 'prod'"
+
+
+def test_next_page_follows_the_keyset_token_in_the_url(
+    driver: WebDriver, server: ServerThread
+) -> None:
+    driver.get(server.url + "/?size=8")
+    wait(driver, row_count_is(driver, 8))
+    first = shown_ids(driver)
+    css(driver, "#next-page").click()
+    wait(driver, lambda: shown_ids(driver)[:1] not in ([], first[:1]))
+    assert "page=" in driver.current_url
+    second = shown_ids(driver)
+    css(driver, "#next-page").click()
+    wait(driver, lambda: shown_ids(driver)[:1] not in ([], second[:1]))
+    third = shown_ids(driver)
+    assert driver.find_elements(By.CSS_SELECTOR, "#next-page") == []  # the last page
+    assert len(set(first + second + third)) == N_TOTAL
+    driver.back()
+    wait(driver, lambda: shown_ids(driver) == second)
 
 
 def test_bad_filter_shows_its_position_and_the_page_keeps_working(

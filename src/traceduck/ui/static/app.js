@@ -194,7 +194,8 @@ async function renderList(params) {
   const filter = params.get("filter") || "";
   const order = params.get("order") || "";
   const page = params.get("page") || "";
-  const listUrl = (changes) => "/" + qs({ filter, order, page: "", ...changes });
+  const size = params.get("size") || "";
+  const listUrl = (changes) => "/" + qs({ filter, order, size, page: "", ...changes });
 
   const input = h("input", { class: "filter", id: "filter", type: "text", value: filter,
     placeholder: "status = 'ERROR' AND tags.env = 'prod' AND execution_time_ms > 500",
@@ -245,7 +246,7 @@ async function renderList(params) {
   async function load() {
     let data;
     try {
-      data = await api("/api/search" + qs({ filter, order_by: order, page_token: page, max_results: 50 }));
+      data = await api("/api/search" + qs({ filter, order_by: order, page_token: page, max_results: size || 50 }));
     } catch (err) {
       clear(errorSlot).appendChild(filterErrorBox(err));
       clear(table); clear(pager);
@@ -547,7 +548,7 @@ async function renderStats(params) {
   ]);
 }
 function groupFilter(filter, by, value) {
-  if (value === null) return filter;
+  if (value === null) return filter; // the language has no "missing key" test to narrow by
   const lit = "'" + String(value).replace(/'/g, "''") + "'";
   const cond = `${by} = ${lit}`;
   return filter ? `(${filter}) AND ${cond}` : cond;
