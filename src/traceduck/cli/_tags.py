@@ -112,8 +112,11 @@ def tag_add(
         tid = store.resolve_trace_id(trace_id)
         if not append:
             _refuse_changes(tid, store.get_trace(tid).info.tags, pairs)
-        for key, value in pairs.items():
-            store.set_trace_tag(tid, key, value, exclusive, append, source=SOURCE)
+        if append:
+            store.append_trace_tags(_only(tid), pairs, source=SOURCE)
+        else:
+            items = [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
+            store.set_trace_tags(_only(tid), items, source=SOURCE)
         _done(f"tagged {tid[:12]}: " + _pairs_text(pairs))
         return
     assert where is not None
@@ -153,8 +156,8 @@ def tag_update(
     if trace_id is not None:
         tid = store.resolve_trace_id(trace_id)
         _refuse_missing(tid, store.get_trace(tid).info.tags, pairs)
-        for key, value in pairs.items():
-            store.set_trace_tag(tid, key, value, exclusive, source=SOURCE)
+        items = [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
+        store.set_trace_tags(_only(tid), items, source=SOURCE)
         _done(f"updated {tid[:12]}: " + _pairs_text(pairs))
         return
     assert where is not None
@@ -203,8 +206,7 @@ def tag_rm(args: tuple[str, ...], where: str | None, yes: bool, db: str | None) 
                     f"trace {tid[:12]} has {key}={_text(tags[key])}, not {_text(values[key])}; "
                     "nothing was removed"
                 )
-        for key in keys:
-            store.delete_trace_tag(tid, key, source=SOURCE)
+        store.delete_trace_tags(_only(tid), keys, values=values, source=SOURCE)
         _done(f"removed from {tid[:12]}: {', '.join(keys)}")
         return
     assert where is not None
@@ -336,6 +338,11 @@ def _pairs_text(pairs: dict[str, Any]) -> str:
 
 def _done(message: str) -> None:
     console.print(message, markup=False, highlight=False)
+
+
+def _only(trace_id: str) -> str:
+    """A filter for one resolved trace id, so several keys change in one transaction."""
+    return f"trace_id = '{trace_id}'"  # a resolved id is 32 hex characters
 
 
 def _matching_tags(store: TraceStore, where: str) -> list[tuple[str, dict[str, Any]]]:
