@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+T = TypeVar("T")
 
 # The BatchSpanProcessor settings traceduck.configure() uses; the raw-SDK baselines use the same
 # ones so that neither side drops spans or exports on a different schedule.
@@ -209,6 +211,71 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# -- workloads ------------------------------------------------------------------------------
+
+SPANS_PER_TRACE = 10  # the standard trace of the ingest and memory suites: a root and 9 children
+
+
+@dataclass
+class Workload:
+    """A traced app in this process: ``handle(x)`` makes one trace (a root and 9 children)."""
+
+    handle: Callable[[int], int]
+    flush: Callable[[], bool]
+    shutdown: Callable[[], None]
+
+
+def traced_workload(variant: str, db: str) -> Workload:
+    """The same app traced by traceduck (``traceduck.configure(db=db)`` defaults, capture on)
+    or, for ``variant="raw SDK"``, by the raw-SDK baseline: its own ``TracerProvider`` with a
+    ``BatchSpanProcessor`` (traceduck's settings) and a no-op exporter."""
+    if variant == "traceduck":
+        import traceduck
+
+        traceduck.configure(db=db)
+
+        @traceduck.trace
+        def step(x: int) -> int:
+            return x + 1
+
+        @traceduck.trace
+        def handle(x: int) -> int:
+            for _ in range(SPANS_PER_TRACE - 1):
+                step(x)
+            return x
+
+        return Workload(handle, traceduck.flush, traceduck.shutdown)
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+    tracer = provider.get_tracer("bench")
+
+    def raw_step(x: int) -> int:
+        with tracer.start_as_current_span("step"):
+            return x + 1
+
+    def raw_handle(x: int) -> int:
+        with tracer.start_as_current_span("handle"):
+            for _ in range(SPANS_PER_TRACE - 1):
+                raw_step(x)
+            return x
+
+    return Workload(raw_handle, provider.force_flush, provider.shutdown)
+
+
+def in_fresh_process(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a new (spawned) interpreter: its own memory, threads and globals."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(fn, *args).result()
 
 
 # -- memory -----------------------------------------------------------------------------------

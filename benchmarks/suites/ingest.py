@@ -14,12 +14,10 @@
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import random
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +25,22 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from ._common import (
-    BSP_SETTINGS,
+    SPANS_PER_TRACE,
     Config,
-    NoopSpanExporter,
     Section,
     SuiteResult,
     Target,
+    in_fresh_process,
     median,
     num,
     progress,
     quartiles,
+    traced_workload,
 )
 
 NAME = "ingest"
 TITLE = "Ingest into DuckDB"
 BATCH_SIZES = (1, 100, 10_000)
-SPANS_PER_TRACE = 10  # a root and 9 children
 TARGET_SPANS_PER_S = 50_000
 TRICKLE_PER_S = 10  # a mostly idle service: 10 traces a second
 VISIBLE_WITHIN_S = 1.0  # DESIGN: "within about 1 s (the writer's interval)"
@@ -189,18 +187,7 @@ def run(cfg: Config) -> SuiteResult:
     import traceduck
 
     db_path = cfg.workdir / "e2e.duckdb"
-    traceduck.configure(db=str(db_path))
-
-    @traceduck.trace
-    def step(x: int) -> int:
-        return x + 1
-
-    @traceduck.trace
-    def handle(x: int) -> int:
-        for _ in range(SPANS_PER_TRACE - 1):
-            step(x)
-        return x
-
+    handle = traced_workload("traceduck", str(db_path)).handle
     handle(0)
     traceduck.flush()
     e2e: list[float] = []
@@ -251,11 +238,8 @@ def run(cfg: Config) -> SuiteResult:
     # Fresh processes, so no other store, exporter or heap of this suite is in the picture.
     trickle_s = 1.5 if quick else 8.0
     trickle: dict[str, tuple[float, float]] = {}
-    context = multiprocessing.get_context("spawn")
     for label in ("raw SDK", "traceduck"):
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            job = pool.submit(_trickle_child, label, trickle_s, str(cfg.workdir))
-            trickle[label] = job.result()
+        trickle[label] = in_fresh_process(_trickle_child, label, trickle_s, str(cfg.workdir))
     progress(f"[{NAME}] trickle of {TRICKLE_PER_S} traces/s and idle: {trickle_s:.0f} s each")
 
     spans_e2e = [r * SPANS_PER_TRACE for r in e2e]
@@ -343,38 +327,8 @@ def run(cfg: Config) -> SuiteResult:
 
 def _trickle_child(variant: str, seconds: float, workdir: str) -> tuple[float, float]:
     """In a fresh process: (CPU s per trace at TRICKLE_PER_S traces/s, idle CPU s per s)."""
-    if variant == "traceduck":
-        import traceduck
-
-        traceduck.configure(db=f"{workdir}/trickle.duckdb")
-
-        @traceduck.trace
-        def step(x: int) -> int:
-            return x + 1
-
-        @traceduck.trace
-        def handle(x: int) -> int:
-            for _ in range(SPANS_PER_TRACE - 1):
-                step(x)
-            return x
-
-        flush: Any = traceduck.flush
-    else:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
-        tracer = provider.get_tracer("trickle")
-
-        def handle(x: int) -> int:
-            with tracer.start_as_current_span("handle"):
-                for _ in range(SPANS_PER_TRACE - 1):
-                    with tracer.start_as_current_span("step"):
-                        pass
-                return x
-
-        flush = provider.force_flush
-
+    app = traced_workload(variant, f"{workdir}/trickle.duckdb")
+    handle, flush = app.handle, app.flush
     handle(0)
     flush()
     time.sleep(0.5)  # let start-up work settle
@@ -392,8 +346,5 @@ def _trickle_child(variant: str, seconds: float, workdir: str) -> tuple[float, f
     t1 = time.perf_counter()
     time.sleep(seconds)
     idle = (time.process_time() - p1) / (time.perf_counter() - t1)
-    if variant == "traceduck":
-        import traceduck
-
-        traceduck.shutdown()
+    app.shutdown()
     return per_trace, idle

@@ -7,78 +7,38 @@ function, with input/output capture on, written to a DuckDB file in the temp dir
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from ._common import (
-    BSP_SETTINGS,
+    SPANS_PER_TRACE,
     Config,
-    NoopSpanExporter,
     Section,
     SuiteResult,
     Target,
     current_rss_mb,
+    in_fresh_process,
     num,
     peak_rss_mb,
     progress,
+    traced_workload,
 )
 
 NAME = "memory"
 TITLE = "Peak memory while tracing"
-SPANS_PER_TRACE = 10
 
 
 def _child(variant: str, traces: int, workdir: str) -> dict[str, Any]:
     """Runs in a fresh process: trace ``traces`` traces and report memory and counters."""
-    if variant == "traceduck":
-        import traceduck
-
-        traceduck.configure(db=f"{workdir}/memory.duckdb")
-
-        @traceduck.trace
-        def step(x: int) -> int:
-            return x + 1
-
-        @traceduck.trace
-        def handle(x: int) -> int:
-            for _ in range(SPANS_PER_TRACE - 1):
-                step(x)
-            return x
-
-        def flush() -> bool:
-            return traceduck.flush()
-
-    else:
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
-        tracer = provider.get_tracer("memory")
-
-        def step(x: int) -> int:
-            with tracer.start_as_current_span("step"):
-                return x + 1
-
-        def handle(x: int) -> int:
-            with tracer.start_as_current_span("handle"):
-                for _ in range(SPANS_PER_TRACE - 1):
-                    step(x)
-                return x
-
-        def flush() -> bool:
-            return provider.force_flush()
-
-    handle(0)
-    flush()
+    app = traced_workload(variant, f"{workdir}/memory.duckdb")
+    app.handle(0)
+    app.flush()
     baseline = current_rss_mb()
     t0 = time.perf_counter()
     for i in range(traces):
-        handle(i)
+        app.handle(i)
     t1 = time.perf_counter()
-    flushed = flush()
+    flushed = app.flush()
     t2 = time.perf_counter()
     out: dict[str, Any] = {
         "baseline_mb": baseline,
@@ -94,7 +54,7 @@ def _child(variant: str, traces: int, workdir: str) -> dict[str, Any]:
         stats = traceduck.stats()
         out["written_spans"] = stats["written_spans"] - SPANS_PER_TRACE  # less the warm-up
         out["dropped_spans"] = stats["dropped_spans"]
-        traceduck.shutdown()
+    app.shutdown()
     return out
 
 
@@ -103,13 +63,11 @@ def run(cfg: Config) -> SuiteResult:
     traces = spans // SPANS_PER_TRACE
     started = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
-    context = multiprocessing.get_context("spawn")
     # The raw SDK's memory is bounded by its queue alone, so a smaller run shows it.
     counts = {"traceduck": traces, "raw SDK": (2_000 if cfg.quick else 10_000)}
     for variant, count in counts.items():
         progress(f"[{NAME}] {variant}: {count * SPANS_PER_TRACE:,} spans in a fresh process")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            results[variant] = pool.submit(_child, variant, count, str(cfg.workdir)).result()
+        results[variant] = in_fresh_process(_child, variant, count, str(cfg.workdir))
 
     rows = []
     for variant, r in results.items():
