@@ -221,3 +221,30 @@ def test_grpc_status_codes(db: str) -> None:
         assert sorted(t.info.trace_id for t in store.search_traces()) == sorted(trace_ids(request))
     finally:
         c.stop()
+
+
+def test_trace_split_over_requests_and_parent_cycles(collector: Collector, db: str) -> None:
+    trace_id, root_id, child_id = os.urandom(16), os.urandom(8), os.urandom(8)
+    first = ExportTraceServiceRequest()
+    scope = first.resource_spans.add().scope_spans.add()
+    child = scope.spans.add(name="child", trace_id=trace_id, span_id=child_id)
+    child.parent_span_id = root_id
+    child.start_time_unix_nano, child.end_time_unix_nano = 20, 30
+    assert post(collector, first.SerializeToString()).status_code == 200
+    second = ExportTraceServiceRequest()
+    scope = second.resource_spans.add().scope_spans.add()
+    root = scope.spans.add(name="root", trace_id=trace_id, span_id=root_id)
+    root.start_time_unix_nano, root.end_time_unix_nano = 10, 40
+    root.attributes.add(key="traceduck.tag.k").value.string_value = "v"
+    assert post(collector, second.SerializeToString()).status_code == 200
+    trace = TraceStore(db).get_trace(trace_id.hex())
+    assert [s.name for s in trace.spans] == ["root", "child"]
+    assert (trace.info.name, trace.info.span_count, trace.info.tags) == ("root", 2, {"k": "v"})
+    # Two spans naming each other as parent: stored, the server does not trip over it.
+    cycle = ExportTraceServiceRequest()
+    scope = cycle.resource_spans.add().scope_spans.add()
+    a, b, other = os.urandom(8), os.urandom(8), os.urandom(16)
+    scope.spans.add(name="a", trace_id=other, span_id=a, parent_span_id=b)
+    scope.spans.add(name="b", trace_id=other, span_id=b, parent_span_id=a)
+    assert post(collector, cycle.SerializeToString()).status_code == 200
+    assert TraceStore(db).get_trace(other.hex()).info.span_count == 2

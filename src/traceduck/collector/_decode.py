@@ -1,14 +1,16 @@
-"""OTLP trace requests (protobuf or JSON bytes) -> OpenTelemetry SDK ``ReadableSpan`` objects.
+"""OTLP trace requests (protobuf or JSON bytes) -> the store's rows, grouped per trace.
 
-The collector hands the spans to the same ``DuckDBSpanExporter`` an in-process app uses, so a
-span means the same thing whichever way it arrived. Spans that cannot be stored (a trace id that
-is not 16 bytes, a span id that is not 8) are counted as rejected, as OTLP's partial success
-asks, and the rest of the request is kept.
+Each span becomes the same row tuple the in-process exporter builds from an SDK span (same
+columns, same handling of ``traceduck.*`` attributes, tags and metadata rebuilt from the root's
+attributes by ``_convert.root_labels``), built straight from the protobuf: building SDK
+``ReadableSpan`` objects first and converting those cost twice as much per span. Spans that
+cannot be stored (a trace id that is not 16 bytes, a span id that is not 8) are counted as
+rejected, as OTLP's partial success asks, and the rest of the request is kept.
 
-Parents: within one request a span whose parent is in the same request waits for it (so a
-request's trace fragment is written as one piece); a span whose parent is elsewhere is handed on
-as a local root with a remote parent, so nothing waits in memory for a parent that may never
-come. The store merges the pieces of a trace that arrive in different requests.
+Each request's spans are grouped by trace into bundles the ``DuckDBSpanExporter`` writes; the
+trace row comes from the trace's root when the request has it, else from the earliest of the
+spans whose parent is elsewhere. Nothing waits in memory for a parent that may never come: the
+store merges the pieces of a trace that arrive in different requests.
 """
 
 from __future__ import annotations
@@ -25,25 +27,29 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from .. import _json
+from .._capture import encode
+from .._constants import (
+    DEFAULT_SPAN_TYPE,
+    INPUTS_ATTR,
+    JSON_KEYS_ATTR,
+    OUTPUTS_ATTR,
+    SPAN_TYPE_ATTR,
+    STATUS_ERROR,
+    STATUS_OK,
+)
+from .._export._assembler import Bundle, make_bundle
+from .._export._convert import attribute_value, decode_json_keys, root_labels
 
 __all__ = ["BadRequest", "Decoded", "decode_json", "decode_protobuf", "response"]
 
-_KINDS = {
-    0: SpanKind.INTERNAL,
-    1: SpanKind.INTERNAL,
-    2: SpanKind.SERVER,
-    3: SpanKind.CLIENT,
-    4: SpanKind.PRODUCER,
-    5: SpanKind.CONSUMER,
-}
-_STATUS = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
-_UNSET = Status(StatusCode.UNSET)
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+# OTLP span kinds (0 = unspecified) as the SDK's SpanKind names, which the store keeps.
+_KINDS = {0: "INTERNAL", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+_STATUS_CODE_ERROR = 2
 _ID_FIELDS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
+_PARENT = 2  # row positions (SPAN_COLUMNS order)
+_START = 7
 
 
 class BadRequest(ValueError):
@@ -52,9 +58,10 @@ class BadRequest(ValueError):
 
 @dataclass
 class Decoded:
-    """The spans of one request, in the order to export them, and what was rejected."""
+    """One request's traces ready to write, and what was rejected."""
 
-    spans: list[ReadableSpan] = field(default_factory=list)
+    bundles: list[Bundle] = field(default_factory=list)
+    spans: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -102,57 +109,104 @@ def response(decoded: Decoded) -> ExportTraceServiceResponse:
 
 def decode_request(request: ExportTraceServiceRequest) -> Decoded:
     out = Decoded()
-    valid: list[tuple[Any, Resource, InstrumentationScope]] = []
+    # trace id -> [(row, root attributes or None)]; a span is a root here when its parent is
+    # not in this request (the true root has none).
+    traces: dict[str, list[tuple[tuple[Any, ...], dict[str, Any] | None]]] = {}
     for resource_spans in request.resource_spans:
-        resource = Resource(_attributes(resource_spans.resource.attributes))
+        service = None
+        for kv in resource_spans.resource.attributes:
+            if kv.key == "service.name":
+                service = _value(kv.value)
         for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope
-            instrumentation = InstrumentationScope(
-                scope.name, scope.version or None, scope_spans.schema_url or None
-            )
             for span in scope_spans.spans:
                 problem = _invalid(span)
                 if problem:
                     out.rejected += 1
                     out.errors.append(problem)
-                else:
-                    valid.append((span, resource, instrumentation))
-    present = {(s.trace_id, s.span_id) for s, _, _ in valid}
-    roots: list[ReadableSpan] = []
-    for span, resource, scope in valid:
-        parent_bytes = span.parent_span_id
-        waits = bool(parent_bytes) and (span.trace_id, parent_bytes) in present
-        readable = _readable(span, resource, scope, waits)
-        (out.spans if waits else roots).append(readable)
-    # A fragment's spans before its root: the exporter writes the fragment when the root comes.
-    out.spans.extend(roots)
+                    continue
+                row, attrs = _row(span, service)
+                traces.setdefault(row[0], []).append((row, attrs))
+                out.spans += 1
+    for entries in traces.values():
+        out.bundles.append(_bundle(entries))
     return out
 
 
-def _readable(span: Any, resource: Resource, scope: InstrumentationScope, waits: bool) -> Any:
-    trace_id = int.from_bytes(span.trace_id, "big")
-    parent_bytes = span.parent_span_id
-    parent = None
-    if parent_bytes and any(parent_bytes):
-        parent = SpanContext(trace_id, int.from_bytes(parent_bytes, "big"), is_remote=not waits)
+def _bundle(entries: list[tuple[tuple[Any, ...], dict[str, Any] | None]]) -> Bundle:
+    rows = [row for row, _ in entries]
+    present = {row[1] for row in rows}
+    roots = [(row, attrs) for row, attrs in entries if row[_PARENT] not in present]
+    if not roots:  # parents in a cycle (a broken client): the earliest span stands in
+        roots = [min(entries, key=lambda e: e[0][_START])]
+    # The true root describes the trace; else the earliest span whose parent is elsewhere.
+    roots.sort(key=lambda e: (e[0][_PARENT] is None, -e[0][_START]))
+    tags: dict[str, Any] = {}
+    exclusive: dict[str, str] = {}
+    metadata: list[tuple] = []
+    for _, attrs in roots:
+        if attrs:
+            t, e, m = root_labels(attrs)
+            tags.update(t)
+            exclusive.update(e)
+            metadata.extend(m)
+    return make_bundle(rows, root=roots[-1][0], labels=(tags, exclusive, metadata))
+
+
+def _row(span: Any, service: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(the span's row in SPAN_COLUMNS order, its attributes with JSON-listed keys decoded)."""
+    attrs = {kv.key: _value(kv.value) for kv in span.attributes}
+    span_type = inputs = outputs = None
+    if attrs:
+        if JSON_KEYS_ATTR in attrs:
+            attrs = decode_json_keys(attrs)
+            attrs.pop(JSON_KEYS_ATTR, None)
+        span_type = attrs.pop(SPAN_TYPE_ATTR, None)
+        inputs = _json_text(attrs.pop(INPUTS_ATTR, None))
+        outputs = _json_text(attrs.pop(OUTPUTS_ATTR, None))
     status = span.status
-    return ReadableSpan(
-        name=span.name,
-        context=SpanContext(trace_id, int.from_bytes(span.span_id, "big"), False, _SAMPLED),
-        parent=parent,
-        resource=resource,
-        attributes=_attributes(span.attributes),
-        events=[
-            Event(e.name, _attributes(e.attributes), e.time_unix_nano or None) for e in span.events
-        ],
-        links=[_link(link) for link in span.links if len(link.trace_id) == 16],
-        kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
-        status=Status(_STATUS.get(status.code, StatusCode.UNSET), status.message or None)
-        if status.code or status.message
-        else _UNSET,
-        start_time=span.start_time_unix_nano,
-        end_time=max(span.end_time_unix_nano, span.start_time_unix_nano),
-        instrumentation_scope=scope,
+    failed = status.code == _STATUS_CODE_ERROR
+    start = span.start_time_unix_nano
+    end = max(span.end_time_unix_nano, start)
+    parent = span.parent_span_id
+    row = (
+        span.trace_id.hex(),
+        span.span_id.hex(),
+        parent.hex() if parent and any(parent) else None,
+        span.name,
+        str(span_type) if span_type else DEFAULT_SPAN_TYPE,
+        STATUS_ERROR if failed else STATUS_OK,
+        (status.message or None) if failed else None,
+        start,
+        end,
+        (end - start) / 1e6,
+        _KINDS.get(span.kind, "INTERNAL"),
+        service,
+        _json.dumps_lenient(attrs) if attrs else "{}",
+        inputs,
+        outputs,
+        _events(span.events) if span.events else "[]",
+    )
+    return row, attrs
+
+
+def _json_text(value: Any) -> str | None:
+    """Captured data from an attribute: JSON text as it is (the store's insert checks it),
+    any other value encoded."""
+    if value is None or isinstance(value, str):
+        return value
+    return encode(attribute_value(value))
+
+
+def _events(events: Any) -> str:
+    return _json.dumps_lenient(
+        [
+            {
+                "name": e.name,
+                "time_ns": e.time_unix_nano,
+                "attributes": {kv.key: _value(kv.value) for kv in e.attributes},
+            }
+            for e in events
+        ]
     )
 
 
@@ -166,17 +220,6 @@ def _invalid(span: Any) -> str | None:
     return None
 
 
-def _link(link: Any) -> Link:
-    context = SpanContext(
-        int.from_bytes(link.trace_id, "big"), int.from_bytes(link.span_id or b"\0", "big"), True
-    )
-    return Link(context, _attributes(link.attributes))
-
-
-def _attributes(pairs: Any) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in pairs}
-
-
 def _value(value: AnyValue) -> Any:
     which = value.WhichOneof("value")
     if which == "string_value":
@@ -188,7 +231,7 @@ def _value(value: AnyValue) -> Any:
     if which == "double_value":
         return value.double_value
     if which == "array_value":
-        return tuple(_value(v) for v in value.array_value.values)
+        return [_value(v) for v in value.array_value.values]
     if which == "kvlist_value":
         return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
     if which == "bytes_value":

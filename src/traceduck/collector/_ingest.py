@@ -1,7 +1,7 @@
 """What both transports share: the store writer, the token check, admission and durability.
 
 Every request goes through ``Ingest.accept``: decode, refuse when the write queue is too long
-(the client retries: HTTP 503, gRPC UNAVAILABLE), hand the spans to the ``DuckDBSpanExporter``
+(the client retries: HTTP 503, gRPC UNAVAILABLE), queue the traces on a ``DuckDBSpanExporter``
 and, with ``ack="written"``, wait until its writer has committed them before answering.
 """
 
@@ -11,8 +11,6 @@ import hmac
 import threading
 import time
 from collections.abc import Callable
-
-from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .._export._duckdb import DuckDBSpanExporter
 from ._decode import Decoded
@@ -76,9 +74,8 @@ class Ingest:
             raise Unavailable(
                 f"write queue full ({self.exporter.queued_traces:,} traces); retry later"
             )
-        if decoded.spans:
-            if self.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
-                raise Unavailable(f"the store did not take the spans: {self.exporter.last_error}")
+        if decoded.bundles:
+            self.exporter.enqueue(decoded.bundles)
             if self.ack == "written" and not self._wait_written():
                 # Queued, and written as soon as the store takes them; the client may resend
                 # and the store skips the duplicate spans.
@@ -87,7 +84,7 @@ class Ingest:
                 )
         with self._lock:
             self.requests += 1
-            self.accepted_spans += len(decoded.spans)
+            self.accepted_spans += decoded.spans
             self.rejected_spans += decoded.rejected
         return decoded
 

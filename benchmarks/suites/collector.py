@@ -1,0 +1,335 @@
+"""Collector: OTLP ingest into DuckDB through `traceduck collector`, and root end → searchable.
+
+1. Server throughput. `traceduck collector` runs in its own process; client processes send
+   pre-encoded OTLP requests (510 spans = 51 traces of a root and 9 children, the ingest suite's
+   spans) as fast as the answers come, over OTLP/HTTP protobuf (keep-alive) and OTLP/gRPC.
+   Encoding is done before the clock starts, so the figure is the server's. "accepted" = spans
+   answered / time until the last answer; "written" = spans / time until the collector, sent
+   SIGTERM after the last answer, has committed everything and exited (the sustained figure:
+   nothing is left in a queue).
+2. The same with the stock `opentelemetry-exporter-otlp` HTTP exporter as the client (encoding
+   included, so the clients' CPU competes with the server's on 2 cores).
+3. Root end → searchable: an app configured with ``traceduck.configure(db=None,
+   otlp_endpoint=...)`` ends a trace; another process polls ``TraceStore(path).sql`` until it
+   finds it, while the collector holds the file between writes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ._common import Config, Section, SuiteResult, Target, median, num, progress
+
+NAME = "collector"
+TITLE = "Collector: OTLP ingest"
+SPANS_PER_REQUEST = 510
+TARGET_SPANS_PER_S = 20_000
+
+
+def _env() -> dict[str, str]:
+    import traceduck
+
+    src = str(Path(traceduck.__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class Server:
+    """`traceduck collector` in a child process on free ports."""
+
+    def __init__(self, db: Path, ack: str) -> None:
+        for p in (db, Path(f"{db}.wal")):
+            p.unlink(missing_ok=True)
+        self.db = db
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "traceduck", "collector", "--db", str(db), "--http-port", "0",
+             "--grpc-port", "0", "--ack", ack],
+            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        http = re.search(r"OTLP/HTTP http://127\.0\.0\.1:(\d+)/", line)
+        grpc = re.search(r"OTLP/gRPC 127\.0\.0\.1:(\d+)", line)
+        if not http or not grpc:
+            self.proc.kill()
+            raise RuntimeError(f"collector did not start: {line!r}")
+        self.http_port, self.grpc_port = int(http.group(1)), int(grpc.group(1))
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _out, err = self.proc.communicate(timeout=300)
+        return self.proc.returncode, err
+
+
+def _requests(count: int, seed: int) -> list[bytes]:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from .ingest import SPANS_PER_TRACE, build_spans
+
+    spans = build_spans(count * SPANS_PER_REQUEST // SPANS_PER_TRACE, seed)
+    return [
+        encode_spans(spans[i : i + SPANS_PER_REQUEST]).SerializeToString()
+        for i in range(0, len(spans), SPANS_PER_REQUEST)
+    ]
+
+
+def _client(transport: str, port: int, count: int, seed: int, ready: Any, go: Any) -> float:
+    """Send ``count`` pre-encoded requests one after another; seconds from ``go`` to the end."""
+    bodies = _requests(count, seed)
+    if transport == "http":
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+        def send(body: bytes) -> None:
+            while True:
+                conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+                reply = conn.getresponse()
+                reply.read()
+                if reply.status == 200:
+                    return
+                if reply.status != 503:
+                    raise RuntimeError(f"HTTP {reply.status}")
+                time.sleep(0.1)  # the write queue is full: back off as an OTLP exporter would
+
+    else:
+        import grpc
+
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+
+        def send(body: bytes) -> None:
+            while True:
+                try:
+                    export(body, timeout=120)
+                    return
+                except grpc.RpcError as exc:
+                    if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+                        raise
+                    time.sleep(0.1)
+
+    ready.put(1)
+    go.wait()
+    t0 = time.perf_counter()
+    for body in bodies:
+        send(body)
+    return time.perf_counter() - t0
+
+
+def _stock_client(port: int, count: int, seed: int, ready: Any, go: Any) -> float:
+    """The stock OTLP/HTTP exporter exporting finished SDK spans (it encodes them itself)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from .ingest import SPANS_PER_TRACE, build_spans
+
+    spans = build_spans(count * SPANS_PER_REQUEST // SPANS_PER_TRACE, seed)
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=120)
+    ready.put(1)
+    go.wait()
+    t0 = time.perf_counter()
+    for i in range(0, len(spans), SPANS_PER_REQUEST):
+        if exporter.export(spans[i : i + SPANS_PER_REQUEST]) is not SpanExportResult.SUCCESS:
+            raise RuntimeError("stock exporter failed")
+    return time.perf_counter() - t0
+
+
+def throughput(
+    workdir: Path, transport: str, ack: str, clients: int, per_client: int
+) -> dict[str, Any]:
+    """One measurement: spans/s accepted and written, with the spans found in the store."""
+    server = Server(workdir / f"collector-{transport}-{ack}.duckdb", ack)
+    context = multiprocessing.get_context("spawn")
+    manager = context.Manager()
+    ready, go = manager.Queue(), manager.Event()
+    port = server.grpc_port if transport == "grpc" else server.http_port
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(clients, mp_context=context) as pool:
+        if transport == "stock":
+            jobs = [
+                pool.submit(_stock_client, port, per_client, 1 + k * 1_000_000, ready, go)
+                for k in range(clients)
+            ]
+        else:
+            jobs = [
+                pool.submit(_client, transport, port, per_client, 1 + k * 1_000_000, ready, go)
+                for k in range(clients)
+            ]
+        for _ in jobs:
+            ready.get(timeout=300)
+        t0 = time.perf_counter()
+        go.set()
+        for job in jobs:
+            job.result(timeout=600)
+        answered = time.perf_counter() - t0
+        code, err = server.stop()
+        written = time.perf_counter() - t0
+    manager.shutdown()
+    spans = clients * per_client * SPANS_PER_REQUEST
+    stored = _count(server.db)
+    if code != 0:
+        raise RuntimeError(f"collector exited {code}: {err[-500:]}")
+    return {
+        "spans": spans,
+        "accepted": spans / answered,
+        "written": spans / written,
+        "stored": stored,
+    }
+
+
+def _count(db: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM spans").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def latency(workdir: Path, samples: int) -> list[float]:
+    """Seconds from a root's end (in an app sending OTLP) until another process finds it."""
+    import random
+
+    server = Server(workdir / "latency.duckdb", "queued")
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    app = context.Process(target=_latency_app, args=(server.http_port, child, samples))
+    app.start()
+    from traceduck import TraceStore
+
+    store = TraceStore(str(server.db), read_only=True)
+    out: list[float] = []
+    rng = random.Random(4)
+    try:
+        for _ in range(samples):
+            time.sleep(rng.uniform(0.0, 1.2))  # land anywhere in the writer's cycle
+            parent.send("go")
+            trace_id, ended = parent.recv()
+            while True:
+                # A fresh read each time: the reader process lets go of the file between polls.
+                found = store.sql("SELECT count(*) FROM traces WHERE trace_id = ?", [trace_id])
+                store._db.close()
+                if found.column(0)[0].as_py():
+                    out.append(time.time() - ended)
+                    break
+                if time.time() - ended > 30:
+                    out.append(float("inf"))
+                    break
+                time.sleep(0.01)
+        parent.send("stop")
+        app.join(60)
+    finally:
+        server.stop()
+    return out
+
+
+def _latency_app(port: int, conn: Any, samples: int) -> None:
+    import traceduck
+
+    traceduck.configure(db=None, otlp_endpoint=f"http://127.0.0.1:{port}")
+
+    @traceduck.trace
+    def step(x: int) -> int:
+        return x + 1
+
+    @traceduck.trace
+    def handle(x: int) -> int:
+        for _ in range(9):
+            step(x)
+        return x
+
+    while conn.recv() == "go":
+        handle(1)
+        conn.send((traceduck.get_last_trace_id(), time.time()))
+    traceduck.shutdown()
+
+
+def run(cfg: Config) -> SuiteResult:
+    quick = cfg.quick
+    started = time.perf_counter()
+    clients, per_client = (2, 30) if quick else (3, 80)
+    reps = 1 if quick else 3
+    cases = [
+        ("http", "queued", "OTLP/HTTP protobuf, pre-encoded, `--ack queued` (default)"),
+        ("grpc", "queued", "OTLP/gRPC, pre-encoded, `--ack queued`"),
+        ("http", "written", "OTLP/HTTP protobuf, pre-encoded, `--ack written`"),
+        ("stock", "queued", "stock OTLP/HTTP exporter as client (encodes too)"),
+    ]
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {(t, a): [] for t, a, _ in cases}
+    for rep in range(reps):
+        for transport, ack, _label in cases:
+            results[(transport, ack)].append(
+                throughput(cfg.workdir, transport, ack, clients, per_client)
+            )
+            progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
+    rows = []
+    for transport, ack, label in cases:
+        runs = results[(transport, ack)]
+        accepted = [r["accepted"] for r in runs]
+        written = [r["written"] for r in runs]
+        lost = sum(r["spans"] - r["stored"] for r in runs)
+        rows.append(
+            [
+                label,
+                num(median(accepted)),
+                num(median(written)),
+                f"{min(written):,.0f}–{max(written):,.0f}",
+                f"{sum(r['stored'] for r in runs):,}/{sum(r['spans'] for r in runs):,}"
+                + ("" if lost == 0 else " **LOST**"),
+            ]
+        )
+    samples = 3 if quick else 8
+    waits = latency(cfg.workdir, samples)
+    progress(f"[{NAME}] root end → searchable: {samples} samples")
+    throughput_section = Section(
+        title="Ingest through `traceduck collector` (spans/s)",
+        headers=["client → server", "accepted", "written (sustained)", "range", "spans stored"],
+        rows=rows,
+        notes=[
+            f"{clients} client processes × {per_client} requests of {SPANS_PER_REQUEST} spans "
+            f"(root + 9 children per trace), {reps} round(s); collector and clients share the "
+            "machine's cores.",
+            "written = spans / time from the first request until the collector, sent SIGTERM "
+            "after the last answer, has committed everything and exited.",
+        ],
+    )
+    latency_section = Section(
+        title="Root end → searchable from another process (ms)",
+        headers=["median", "max", "samples"],
+        rows=[[f"{median(waits) * 1000:.0f}", f"{max(waits) * 1000:.0f}", str(len(waits))]],
+        notes=[
+            "App: `traceduck.configure(db=None, otlp_endpoint=...)` (200 ms batch delay, then the "
+            "OTLP queue's 200 ms); collector `--ack queued` (writer interval 1 s); reader: "
+            "`TraceStore(path, read_only=True).sql(...)` in the benchmark process, polled every "
+            "10 ms, closing the file between polls."
+        ],
+    )
+    http_written = median([r["written"] for r in results[("http", "queued")]])
+    targets = [
+        Target(
+            "OTLP/HTTP protobuf ingest, sustained (written)",
+            f"{num(http_written)} spans/s",
+            f"≥ {num(TARGET_SPANS_PER_S)} spans/s",
+            http_written >= TARGET_SPANS_PER_S,
+        ),
+        Target(
+            "root end → searchable via the collector (max)",
+            f"{max(waits) * 1000:.0f} ms (median {median(waits) * 1000:.0f} ms)",
+            "info",
+            None,
+        ),
+    ]
+    return SuiteResult(
+        NAME, TITLE, time.perf_counter() - started, [throughput_section, latency_section], targets
+    )
