@@ -54,16 +54,20 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def with_trace_ids(db: str, tmp_path: Path, ids: list[str]) -> str:
-    """A new store holding the traces of ``db``, the oldest ones renamed to the given ids.
+def with_trace_ids(db: str, tmp_path: Path, ids: list[str], where: str | None = None) -> str:
+    """A new store holding the traces of ``db``, some renamed to the given ids.
 
+    The renamed traces are the first ones (oldest first) matching ``where`` (any if None).
     Goes through export and import, so the copies keep spans, tags and history.
     """
+    from traceduck import TraceStore
+
     export = tmp_path / "ids-export.jsonl"
     run("export", "--to", str(export), "--db", db)
     lines = export.read_text().splitlines()
     header, records = lines[0], [json.loads(line) for line in lines[1:]]
-    for record, new_id in zip(records, ids):
+    chosen = {t.info.trace_id for t in TraceStore(db).search_traces(where, max_results=None)}
+    for record, new_id in zip([r for r in records if r["trace_id"] in chosen], ids):
         record["trace_id"] = new_id  # spans and histories belong to their record
     export.write_text("\n".join([header, *(json.dumps(r) for r in records)]) + "\n")
     path = str(tmp_path / f"ids-{ids[0][:6]}.duckdb")
