@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import os
 import random
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import traceduck as td
 from traceduck._store._schema import SCHEMA_VERSION, migrate
 
-from ._helpers import count, flush, last_trace, span
+from ._helpers import PYTHON, count, flush, last_trace, span, subprocess_env
 
 # -- big and many -------------------------------------------------------------------------------
 
@@ -245,6 +246,31 @@ def test_trace_store_reads_the_same_file(db_path: str) -> None:
     store = td.TraceStore(db_path)
     assert store.get_trace(trace_id[:12]).info.trace_id == trace_id
     assert store.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 1}]
+
+
+def test_a_read_only_store_and_a_writing_one_on_the_same_file_in_one_process(
+    tmp_path: Path,
+) -> None:
+    # DuckDB refuses two differently configured connections to one file in a process; a
+    # script that first browses read-only, then tags, must not hit that.
+    path = str(tmp_path / "other.duckdb")
+    code = (
+        "import traceduck as td\n"
+        f"td.configure(db={path!r})\n"
+        "@td.trace\ndef f():\n    return 1\n"
+        "f()\nassert td.flush(timeout_s=30)\nprint(td.get_last_trace_id())\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    trace_id = done.stdout.strip()
+    reader = td.TraceStore(path, read_only=True)
+    assert reader.get_trace(trace_id).info.trace_id == trace_id
+    editor = td.TraceStore(path)  # the reader's connection is still open and warm
+    editor.set_trace_tag(trace_id, "reviewed", True)
+    assert reader.get_trace(trace_id).info.tags == {"reviewed": True}
+    assert editor.get_trace(trace_id).info.tags == {"reviewed": True}
 
 
 # -- schema and files ---------------------------------------------------------------------------

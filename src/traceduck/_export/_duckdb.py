@@ -10,6 +10,8 @@ and counted. Nothing here ever raises into the application.
 from __future__ import annotations
 
 import atexit
+import os
+import random
 import threading
 import time
 import weakref
@@ -17,6 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -30,6 +33,9 @@ from . import _convert
 from ._assembler import Assembler, Bundle, labels_for
 
 MAX_BATCH_SPANS = 50_000
+# How long exit (and shutdown()) waits for a store that another process holds: siblings that
+# trace into the same file let go within a fraction of a second, a stuck holder costs this much.
+EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
 # Past this many queued spans the writer starts at once instead of waiting out its interval, so
 # under load DuckDB writes one batch (GIL released) while export() converts the next.
 EARLY_WRITE_SPANS = 8_192
@@ -41,7 +47,7 @@ def _shutdown_all() -> None:
     # Write what is queued and end the writer threads: a thread alive at interpreter exit
     # loses its traces and keeps DuckDB's module from being freed.
     for exporter in list(_LIVE):
-        exporter.shutdown(timeout_millis=3_000)
+        exporter.shutdown(timeout_millis=int(EXIT_TIMEOUT_S * 1000))
     close_all()
 
 
@@ -65,12 +71,16 @@ class DuckDBSpanExporter(SpanExporter):
         self.max_queue_traces = max_queue_traces
         self.interval_s = interval_s
         self.source = source
+        # Let go of the file after each write that empties the queue (other processes may be
+        # waiting for it); the next write reopens it (about 25 ms), once per interval at most.
+        self.release_when_done = True
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
         self._queue: deque[Bundle] = deque()
         self._queued_spans = 0
         self._cond = threading.Condition()
         self._busy = False
+        self._inflight = 0  # traces taken from the queue by the write under way
         self._flush_waiters = 0
         self._stopping = False
         self._failed_at: float | None = None
@@ -109,18 +119,37 @@ class DuckDBSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.flush(timeout_millis / 1000)
 
-    def shutdown(self, timeout_millis: int = 5_000) -> None:
+    def shutdown(self, timeout_millis: int | None = None) -> None:
         if self._stopping:
             return
-        deadline = time.monotonic() + timeout_millis / 1000
+        timeout_s = EXIT_TIMEOUT_S if timeout_millis is None else timeout_millis / 1000
+        deadline = time.monotonic() + timeout_s
         with self._assemble_lock:
             leftovers = self._assembler.drain()
         self.enqueue(leftovers)
         self.flush(max(deadline - time.monotonic(), 0))
         with self._cond:
+            # The flush had its chance: the writer ends after the write under way (if any), so
+            # no thread is inside DuckDB when the interpreter exits (that would abort it).
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(max(deadline - time.monotonic(), 0.1))
+        self._thread.join(max(deadline - time.monotonic(), 2.0))
+        if self._thread.is_alive() and self._busy:  # a write is under way: let it finish
+            self._thread.join(30.0)
+        with self._cond:
+            lost = len(self._queue)
+            if lost:
+                spans = self._queued_spans
+                self._queue.clear()
+                self._queued_spans = 0
+                self.dropped_traces += lost
+                self.dropped_spans += spans
+                _runtime.logger.warning(
+                    "traceduck: %d traces were not written to %s before shutdown: %s",
+                    lost,
+                    self.path,
+                    self.last_error or "timed out",
+                )
 
     # -- queue and writer ---------------------------------------------------------------------
 
@@ -144,7 +173,8 @@ class DuckDBSpanExporter(SpanExporter):
     def flush(self, timeout_s: float | None = None) -> bool:
         """Block until every queued trace is written (True), or False on timeout or failure.
 
-        Returns False at once if the store is unusable (one immediate retry fails).
+        Returns False at once if the store is unusable (one immediate retry fails); a store that
+        another process holds is waited for, until ``timeout_s``.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
@@ -165,9 +195,15 @@ class DuckDBSpanExporter(SpanExporter):
 
     @property
     def queued_traces(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + self._inflight
 
     def _run(self) -> None:
+        try:
+            # pyarrow imports pandas (when installed) on its first conversion of Python values:
+            # pay that second here, not while holding the file that other processes wait for.
+            pa.array(["warm-up"])
+        except Exception:
+            pass
         backoff = 0.0
         while True:
             with self._cond:
@@ -186,22 +222,31 @@ class DuckDBSpanExporter(SpanExporter):
                     ):
                         break
                     self._cond.wait(max(deadline - time.monotonic(), 0.001))
-                if self._stopping and (not self._queue or self._failed_at is not None):
+                if self._stopping:
                     return
                 batch = self._take()
                 self._busy = True
+                self._inflight = len(batch)
             outcome = "retry"
             try:
                 outcome = self._write(batch)
             finally:
                 with self._cond:
                     self._busy = False
-                    if outcome == "retry":
+                    self._inflight = 0
+                    if outcome in ("retry", "locked"):
                         self._requeue(batch)
-                    if outcome != "ok":
+                    if outcome in ("retry", "drop"):
                         self._failed_at = time.monotonic()
                     self._cond.notify_all()
-            backoff = 0.0 if outcome == "ok" else min(max(backoff * 2, 0.05), 2.0)
+            if outcome == "ok":
+                backoff = 0.0
+                if not self._queue and self.release_when_done:
+                    self.db.release_if_idle()
+            elif outcome == "locked":  # another process's turn: come back soon, with jitter
+                backoff = random.uniform(0.02, 0.25)
+            else:
+                backoff = min(max(backoff * 2, 0.05), 2.0)
 
     def _take(self) -> list[Bundle]:
         batch: list[Bundle] = []
@@ -224,14 +269,15 @@ class DuckDBSpanExporter(SpanExporter):
             self.dropped_spans += len(old.spans)
 
     def _write(self, batch: list[Bundle]) -> str:
-        """Write one batch: 'ok', 'retry' (store busy or unusable) or 'drop' (unexpected error)."""
+        """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store
+        unusable) or 'drop' (unexpected error)."""
         spans = SpanRows([row for bundle in batch for row in bundle.spans.rows])
         write = WriteBatch(spans=spans, traces=[b.row for b in batch], source=self.source)
         try:
             write_batch(self.db, write, timeout_s=0.2)
         except LockedError as exc:
             self.last_error = str(exc)
-            return "retry"
+            return "locked"
         except StorageError as exc:
             if self.last_error != str(exc):
                 _runtime.logger.warning("traceduck: cannot write traces: %s", exc)
@@ -244,7 +290,10 @@ class DuckDBSpanExporter(SpanExporter):
             self.last_error = repr(exc)
             if len(batch) > 1:
                 outcomes = [self._write([bundle]) for bundle in batch]
-                return "retry" if "retry" in outcomes else "ok"
+                for worst in ("retry", "locked"):
+                    if worst in outcomes:
+                        return worst
+                return "ok"
             self.dropped_traces += 1
             self.dropped_spans += len(spans)
             return "drop"
@@ -255,7 +304,7 @@ class DuckDBSpanExporter(SpanExporter):
 
     def stats(self) -> dict[str, Any]:
         return {
-            "queued_traces": len(self._queue),
+            "queued_traces": self.queued_traces,
             "pending_spans": self._assembler.pending_spans,
             "written_traces": self.written_traces,
             "written_spans": self.written_spans,

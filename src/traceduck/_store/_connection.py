@@ -3,7 +3,8 @@
 DuckDB lets one process open a file for writing, and while it has it open no other process can
 open it at all. Opening costs ~20 ms, a query on a warm connection 1-2 ms. So a process keeps its
 connection while it is busy (one cursor per thread) and closes it after ``idle_s`` without a lease,
-giving other processes their turn; opening retries with backoff while another process holds the
+or at the first moment without one after holding it ``max_hold_s``, giving other processes their
+turn; opening retries with backoff while another process holds the
 lock, and gives up with a clear ``StorageError`` after ``lock_timeout_s``.
 """
 
@@ -26,6 +27,9 @@ from ._schema import SCHEMA_VERSION, migrate, schema_version
 
 DEFAULT_IDLE_S = float(os.environ.get("TRACEDUCK_IDLE_RELEASE_S", "0.25"))
 DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACEDUCK_LOCK_TIMEOUT_S", "10"))
+# A process that uses the file without pause (a UI polling, a busy writer) still lets go once it
+# has held it this long and no thread is using it, so other processes get their turn.
+DEFAULT_MAX_HOLD_S = float(os.environ.get("TRACEDUCK_MAX_HOLD_S", "1.0"))
 
 _LOCK_RE = re.compile(r"lock", re.IGNORECASE)
 
@@ -63,11 +67,14 @@ class Database:
         read_only: bool = False,
         idle_s: float = DEFAULT_IDLE_S,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        max_hold_s: float = DEFAULT_MAX_HOLD_S,
     ) -> None:
         self.path = path
         self.read_only = read_only
         self.idle_s = idle_s
         self.lock_timeout_s = lock_timeout_s
+        self.max_hold_s = max_hold_s
+        self._opened_at = 0.0
         self.write_lock = threading.RLock()
         self._state = threading.Condition()
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -77,6 +84,7 @@ class Database:
         self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}  # thread id -> cursor
         self._reaper: threading.Thread | None = None
         self._closed = False
+        self._redirect: Database | None = None
         self.opens = 0  # how many times the file was opened (tests and stats read it)
 
     # -- public -------------------------------------------------------------------------------
@@ -88,6 +96,10 @@ class Database:
         """A cursor for this thread; ``write=True`` also holds the process-wide write lock."""
         if write and self.read_only:
             raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
+        if self._redirect is not None:  # this process now writes the file: read through that
+            with self._redirect.lease(write=write, timeout_s=timeout_s) as cursor:
+                yield cursor
+            return
         if write:
             self.write_lock.acquire()
         try:
@@ -119,6 +131,22 @@ class Database:
         """Close the connection now (it reopens on the next lease)."""
         with self._state:
             self._close_locked()
+
+    def redirect_to(self, other: Database) -> None:
+        """Serve later leases from ``other`` (the read-write Database of the same file): DuckDB
+        refuses a second, differently configured connection to one file in a process."""
+        with self._state:
+            self._redirect = other
+            while self._leases:
+                self._state.wait(0.05)
+            self._close_locked()
+
+    def release_if_idle(self) -> None:
+        """Close now if no thread holds a lease: a writer with nothing more to write lets other
+        processes have the file at once instead of after ``idle_s``."""
+        with self._state:
+            if self._leases == 0:
+                self._close_locked()
 
     def shutdown(self) -> None:
         with self._state:
@@ -163,8 +191,11 @@ class Database:
     def _release(self) -> None:
         with self._state:
             self._leases -= 1
-            self._last_release = time.monotonic()
+            self._last_release = now = time.monotonic()
             if self._leases == 0:
+                if self._con_is_file and now - self._opened_at >= self.max_hold_s:
+                    self._close_locked()  # held long enough: another process may be waiting
+                    return
                 self._start_reaper_locked()
                 self._state.notify_all()
 
@@ -228,6 +259,7 @@ class Database:
             raise _storage_error(self.path, exc) from exc
         self._con = con
         self._con_is_file = True
+        self._opened_at = time.monotonic()
 
     def _close_locked(self) -> None:
         if self._con is None:
@@ -327,4 +359,7 @@ def get_database(path: str, *, read_only: bool = False) -> Database:
         db = _DATABASES.get(key)
         if db is None:
             db = _DATABASES[key] = Database(path, read_only=read_only)
+            reader = None if read_only else _DATABASES.pop((key[0], True), None)
+            if reader is not None:
+                reader.redirect_to(db)
         return db
