@@ -226,7 +226,7 @@ def latency(workdir: Path, samples: int) -> list[float]:
                 if time.time() - ended > 30:
                     out.append(float("inf"))
                     break
-                time.sleep(0.01)
+                time.sleep(0.1)
         parent.send("stop")
         app.join(60)
     finally:
@@ -312,7 +312,7 @@ def run(cfg: Config) -> SuiteResult:
             "App: `traceduck.configure(db=None, otlp_endpoint=...)` (200 ms batch delay, then the "
             "OTLP queue's 200 ms); collector `--ack queued` (writer interval 1 s); reader: "
             "`TraceStore(path, read_only=True).sql(...)` in the benchmark process, polled every "
-            "10 ms, closing the file between polls."
+            "100 ms, closing the file between polls."
         ],
     )
     http_written = median([r["written"] for r in results[("http", "queued")]])

@@ -267,6 +267,7 @@ def shutdown() -> None:
                 _runtime.collecting = False
                 target.shutdown()
             _S.exporter = None
+            _S.otlp = None
             _runtime.STASH.clear()
             REGISTRY.states.clear()
         close_all()
