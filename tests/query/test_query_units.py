@@ -236,8 +236,14 @@ def test_explain_runs_the_same_query_as_search(con: duckdb.DuckDBPyConnection) -
 def test_tag_string_equality_uses_no_lambda(con: duckdb.DuckDBPyConnection) -> None:
     """The hot path stays one extraction and one comparison (see _values)."""
     sql, params = compile_filter("tags.env = 'prod'", con)
-    assert sql == "(json_extract_string(t.tags, CAST(? AS VARCHAR)) IN (CAST(? AS VARCHAR)))"
+    assert sql == "(json_extract_string(t.tags, CAST(? AS VARCHAR)) = CAST(? AS VARCHAR))"
     assert params == ["/env", "prod"]
+    sql, params = compile_filter("tags.env IN ('prod', 'dev')", con)
+    assert sql == (
+        "(json_extract_string(t.tags, CAST(? AS VARCHAR)) IN "
+        "(CAST(? AS VARCHAR), CAST(? AS VARCHAR)))"
+    )
+    assert params == ["/env", "prod", "dev"]
     sql, _ = compile_filter("tags.cost > 3", con)
     assert " FOR " not in sql
 
