@@ -266,3 +266,42 @@ def test_the_app_lets_go_of_the_file_when_idle(db_path: str) -> None:
     assert request(9) == 19
     assert td.flush(timeout_s=10)
     assert count("traces") == 4
+
+
+def test_a_span_the_exporter_cannot_read_costs_only_that_span(tmp_path: Path, caplog) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from traceduck import DuckDBSpanExporter
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    finished = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span):
+            finished.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(Keep())
+    tracer = provider.get_tracer("t")
+    for name in ("good-1", "bad", "good-2"):
+        with tracer.start_as_current_span(name):
+            pass
+
+    class Unreadable:  # what a buggy SDK or wrapper might hand an exporter
+        def __getattr__(self, name):
+            raise RuntimeError("cannot read this span")
+
+    exporter = DuckDBSpanExporter(str(tmp_path / "e.duckdb"))
+    try:
+        spans = [finished[0], Unreadable(), finished[2]]
+        assert exporter.export(spans) is SpanExportResult.FAILURE  # the SDK logs that
+        assert exporter.flush(10)
+        assert exporter.written_traces == 2
+        assert exporter.dropped_spans == 1
+        assert "cannot read this span" in caplog.text  # logged once, never raised
+    finally:
+        exporter.shutdown()
+    names = td.TraceStore(str(tmp_path / "e.duckdb")).sql("SELECT name FROM traces ORDER BY name")
+    assert names.column("name").to_pylist() == ["good-1", "good-2"]

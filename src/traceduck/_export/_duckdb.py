@@ -96,25 +96,33 @@ class DuckDBSpanExporter(SpanExporter):
     # -- SpanExporter -------------------------------------------------------------------------
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ready: list[Bundle] = []
+        failed = 0
         try:
-            ready: list[Bundle] = []
             with self._assemble_lock:
                 for span in spans:
-                    row, is_root, attrs = _convert.span_row(span)
-                    labels = None
-                    if is_root:
-                        state = _context.REGISTRY.pop(span.context.trace_id)
-                        labels = labels_for(attrs, state)
+                    try:
+                        row, is_root, attrs = _convert.span_row(span)
+                        labels = None
+                        if is_root:
+                            state = _context.REGISTRY.pop(span.context.trace_id)
+                            labels = labels_for(attrs, state)
+                    except Exception as exc:  # one span we cannot read costs only that span
+                        failed += 1
+                        self.dropped_spans += 1
+                        self.last_error = repr(exc)
+                        _runtime.report_internal_error("DuckDB export", exc)
+                        continue
                     bundle = self._assembler.add(row, is_root, labels)
                     if bundle is not None:
                         ready.append(bundle)
                 ready.extend(self._assembler.overflow())
-            self.enqueue(ready)
-            return SpanExportResult.SUCCESS
         except Exception as exc:
             _runtime.report_internal_error("DuckDB export", exc)
             self.last_error = repr(exc)
-            return SpanExportResult.FAILURE
+            failed += 1
+        self.enqueue(ready)
+        return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.flush(timeout_millis / 1000)

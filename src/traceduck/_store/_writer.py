@@ -26,7 +26,7 @@ _TRACE_COLUMNS = (
 # Inputs/outputs that arrived as span attributes from another SDK may be plain text: kept when
 # they are JSON, stored as a JSON string otherwise (checked here, vectorised, not per span).
 _SPAN_SELECT = ", ".join(
-    f"CASE WHEN b.{c} IS NULL OR json_valid(b.{c}) THEN b.{c} ELSE to_json(b.{c}) END"
+    f"CASE WHEN b.{c} IS NULL THEN NULL ELSE COALESCE(TRY_CAST(b.{c} AS JSON), to_json(b.{c})) END"
     if c in ("inputs", "outputs")
     else f"b.{c}"
     for c in SPAN_COLUMNS
