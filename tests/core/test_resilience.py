@@ -269,12 +269,10 @@ def test_the_app_lets_go_of_the_file_when_idle(db_path: str) -> None:
 
 
 def test_a_span_the_exporter_cannot_read_costs_only_that_span(tmp_path: Path, caplog) -> None:
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     from traceduck import DuckDBSpanExporter
-
-    from opentelemetry.sdk.trace import SpanProcessor
 
     finished = []
 
