@@ -170,8 +170,8 @@ def start_span(
 
 def _mark_finished(span: Any) -> None:
     """Remember the last finished trace when ``span`` is a local root."""
-    parent = getattr(span, "parent", None)
-    if parent is None or parent.is_remote:
+    parent = getattr(span, "parent", False)  # sampled-out spans have none: not a finished trace
+    if parent is None or (parent and parent.is_remote):
         _last_trace_id[0] = format(span.get_span_context().trace_id, "032x")
 
 

@@ -217,3 +217,16 @@ def test_sampled_out_calls_log_no_internal_errors(db_path: str, monkeypatch, cap
         with td.start_span("block"):
             pass
     assert [r.getMessage() for r in caplog.records if r.name == "traceduck"] == []
+
+
+def test_sampled_out_traces_are_not_the_last_trace(db_path: str) -> None:
+    assert _sampled(1) == 1
+    kept = td.get_last_trace_id()
+    assert kept is not None
+    td.configure(db=db_path, sample_ratio=0.0)
+    with td.start_span("dropped"):
+        pass
+    assert _sampled(2) == 2
+    assert td.get_last_trace_id() == kept  # nothing was recorded since: the id still resolves
+    assert td.flush(10)
+    assert td.get_trace(kept).info.name == "_sampled"
