@@ -136,6 +136,16 @@ def test_list_loads_then_a_filter_narrows_it_and_lives_in_the_url(
     assert css(driver, "#filter").get_attribute("value") == "tags.env = 'prod'"
 
 
+def test_clicking_a_tag_chip_filters_by_it(driver: WebDriver, server: ServerThread) -> None:
+    driver.get(server.url + "/?" + urllib.parse.urlencode({"filter": "name = 'search'"}))
+    wait(driver, row_count_is(driver, N_SEARCH))
+    chip = next(c for c in driver.find_elements(By.CSS_SELECTOR, ".chip.pick") if "env" in c.text)
+    chip.click()
+    wait(driver, lambda: "env" in css(driver, "#filter").get_attribute("value"))
+    assert css(driver, "#filter").get_attribute("value") == "(name = 'search') AND tags.env = 'dev'"
+    wait(driver, row_count_is(driver, N_SEARCH))
+
+
 def test_next_page_follows_the_keyset_token_in_the_url(
     driver: WebDriver, server: ServerThread
 ) -> None:

@@ -114,11 +114,29 @@ function fmtMs(ms) {
 }
 function jsonText(v) { return typeof v === "string" ? v : JSON.stringify(v); }
 function statusEl(s) { return h("span", { class: "status-" + s }, s); }
-function chip(key, value) {
+function chip(key, value, onpick) {
   const text = value === true ? null : jsonText(value);
-  return h("span", { class: "chip", title: key + (text === null ? "" : " = " + text) },
-    h("span", { class: "k" }, key), text === null ? "" : " " + text);
+  const cond = onpick ? condition("tags", key, value) : null;
+  return h("span", {
+    class: "chip" + (cond ? " pick" : ""),
+    title: key + (text === null ? "" : " = " + text) + (cond ? "  (click: filter by it)" : ""),
+    onclick: cond ? () => onpick(cond) : null,
+  }, h("span", { class: "k" }, key), text === null ? "" : " " + text);
 }
+// A filter condition matching one value, in the search language; null when none is simple.
+function fieldRef(prefix, key) {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${prefix}.${key}` : `${prefix}.\`${key.replace(/`/g, "``")}\``;
+}
+function literal(v) {
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  if (typeof v === "string" && !v.includes("\\")) return "'" + v.replace(/'/g, "''") + "'";
+  return null;
+}
+function condition(prefix, key, value) {
+  const lit = literal(value);
+  return lit === null ? null : `${fieldRef(prefix, key)} = ${lit}`;
+}
+function andFilter(filter, cond) { return filter ? `(${filter}) AND ${cond}` : cond; }
 // Typed values as in MLflow's and redun's tag editors: JSON when it parses, else a string.
 function parseValue(text) {
   const t = text.trim();
@@ -275,7 +293,8 @@ async function renderList(params) {
         h("td", {}, h("a", { href: "/trace/" + t.trace_id, "data-nav": true, class: "trace-link" }, t.name || "(unnamed)")),
         h("td", {}, statusEl(t.status)),
         h("td", { class: "num" }, fmtMs(t.execution_time_ms)),
-        h("td", { class: "tags" }, Object.entries(t.tags).map(([k, v]) => chip(k, v))));
+        h("td", { class: "tags" }, Object.entries(t.tags).map(([k, v]) =>
+          chip(k, v, (cond) => go(listUrl({ filter: andFilter(filter, cond) }))))));
     });
     append(clear(table), [h("thead", {}, head), h("tbody", {}, rows)]);
     if (!rows.length) table.appendChild(h("tbody", {}, h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No traces match."))));
@@ -549,9 +568,11 @@ async function renderStats(params) {
 }
 function groupFilter(filter, by, value) {
   if (value === null) return filter; // the language has no "missing key" test to narrow by
-  const lit = "'" + String(value).replace(/'/g, "''") + "'";
-  const cond = `${by} = ${lit}`;
-  return filter ? `(${filter}) AND ${cond}` : cond;
+  // Group values of tags come back as text; numbers and booleans compare as themselves.
+  const typed = typeof value === "string" && /^(-?\d+(\.\d+)?([eE][-+]?\d+)?|true|false)$/.test(value)
+    && by !== "name" && by !== "status" && by !== "service_name" ? JSON.parse(value) : value;
+  const lit = literal(typed);
+  return lit === null ? filter : andFilter(filter, `${by} = ${lit}`);
 }
 function latencyChart(groups, label) {
   const shown = groups.slice(0, 20);
