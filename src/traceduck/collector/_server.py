@@ -159,7 +159,7 @@ def serve(collector: Collector, announce: bool = True) -> int:
             if collector.grpc_endpoint:
                 parts.append(f"OTLP/gRPC {collector.grpc_endpoint}")
             print("; ".join(parts), flush=True)
-        while not stop.wait(0.5):
+        while not stop.wait(5):  # a signal interrupts the wait: the handler runs at once
             pass
         print("traceduck collector: stopping, writing what was accepted", file=sys.stderr)
         ok = collector.stop()
