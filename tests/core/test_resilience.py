@@ -268,7 +268,7 @@ def test_the_app_lets_go_of_the_file_when_idle(db_path: str) -> None:
     assert count("traces") == 4
 
 
-def test_a_span_the_exporter_cannot_read_costs_only_that_span(tmp_path: Path, caplog) -> None:
+def test_a_span_the_exporter_cannot_read_costs_only_that_span(tmp_path: Path) -> None:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -298,7 +298,6 @@ def test_a_span_the_exporter_cannot_read_costs_only_that_span(tmp_path: Path, ca
         assert exporter.flush(10)
         assert exporter.written_traces == 2
         assert exporter.dropped_spans == 1
-        assert "cannot read this span" in caplog.text  # logged once, never raised
     finally:
         exporter.shutdown()
     names = td.TraceStore(str(tmp_path / "e.duckdb")).sql("SELECT name FROM traces ORDER BY name")
