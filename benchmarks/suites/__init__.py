@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import collector, ingest, memory, overhead, search, ui
+from . import collector, ingest, memory, overhead, search, transfer, ui
 
 SUITES: dict[str, ModuleType] = {
-    m.NAME: m for m in (overhead, ingest, memory, search, ui, collector)
+    m.NAME: m for m in (overhead, ingest, memory, search, ui, collector, transfer)
 }
 
 __all__ = ["SUITES"]
