@@ -146,6 +146,7 @@ def test_bulk_with_yes_update_rm_and_append(db: str) -> None:
         (["tag", "add"], "ID_PREFIX"),
         (["tag", "add", "abc"], "at least one"),
         (["tag", "add", "abc", "=3"], "key is empty"),
+        (["tag", "add", "abc", "k=1", "--append", "--exclusive"], "does not go with"),
         (["tag", "add", "ffffffffff", "k=1"], "no trace id starts with"),
         (["tag", "add", "--where", "tags.env = ", "k=1", "--yes"], "expected a value"),
         (["tag", "add", "--where", "", "k=1"], "--where needs a filter"),
@@ -192,3 +193,10 @@ def test_metadata_log_keeps_history_and_shows_the_latest(db: str) -> None:
     ]
     r = run("metadata", "history", tid, "--db", db)
     assert r.code == 0 and "0.93" in r.out and "judge" in r.out
+
+
+def test_search_tag_with_a_bare_key_finds_labels(db: str) -> None:
+    tid = _id(db, "tags.env = 'dev'")
+    assert run("tag", "add", tid, "reviewed", "--db", db).code == 0
+    r = run("search", "--tag", "reviewed", "--json", "--db", db)
+    assert [row["trace_id"] for row in json.loads(r.out)] == [tid]

@@ -105,6 +105,8 @@ def tag_add(
       traceduck tag add 3fa2c1 --append source=web
       traceduck tag add --where "tags.env = 'prod'" --yes release=1.4
     """
+    if append and exclusive:
+        raise click.UsageError("--append adds to a list; it does not go with --exclusive")
     trace_id, rest = _split(args, where)
     pairs = _validated(parse_assignments(rest, bare=True))
     store = open_store(db)
