@@ -211,3 +211,14 @@ def test_db_defaults_to_the_environment_then_the_working_directory(
     r = run("search", "--json")  # ./traceduck.duckdb does not exist: an empty store
     assert r.code == 0 and json.loads(r.out) == []
     assert not (tmp_path / "traceduck.duckdb").exists()  # reading creates nothing
+
+
+def test_a_corrupt_store_is_one_line_and_left_untouched(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"this is not a database" * 100)
+    before = bad.read_bytes()
+    for args in (["search"], ["tag", "add", "abc", "k=1"], ["import", str(bad)]):
+        r = run(*args, "--db", str(bad))
+        assert r.code == 1 and len(r.err.splitlines()) == 1, r.err
+        assert "Traceback" not in r.err
+    assert bad.read_bytes() == before
