@@ -9,8 +9,9 @@ HTTP connection to ``traceduck ui``'s app on 127.0.0.1 and the same query throug
 * the list's first page (50 newest traces, what ``/`` shows);
 * a filtered page (``tags.env = 'prod' AND execution_time_ms > 500``, ~4% of traces);
 * the list sorted by a tag (``tags.cost DESC``), reported without a target;
-* the trace page of the 1,000-span trace (``/api/traces/{id}``: info, spans, tag and
-  metadata history; the library side makes the same three calls).
+* the trace page of the 1,000-span trace: ``/api/traces/{id}`` (info and spans; library:
+  ``get_trace``) and ``/api/traces/{id}/history`` (library: ``tag_history`` +
+  ``metadata_history``), which the page requests together; the target is read on their sum.
 
 Targets (issue 9): first and filtered page ≤ 150 ms p50, the 1,000-span trace ≤ 300 ms p50.
 """
@@ -106,8 +107,7 @@ def run(cfg: Config) -> SuiteResult:
     [big] = store.search_traces("tags.bench = 'big'", max_results=2)
     big_id = big.info.trace_id
 
-    def lib_trace() -> None:
-        store.get_trace(big_id)
+    def lib_history() -> None:
         store.tag_history(big_id)
         store.metadata_history(big_id)
 
@@ -134,11 +134,18 @@ def run(cfg: Config) -> SuiteResult:
             None,
         ),
         (
-            f"trace page, {BIG_TRACE_SPANS:,} spans",
+            f"trace page: info + {BIG_TRACE_SPANS:,} spans",
             f"/api/traces/{big_id}",
             {},
-            lib_trace,
-            TARGET_TRACE_MS,
+            lambda: store.get_trace(big_id),
+            None,
+        ),
+        (
+            "trace page: tag + metadata history",
+            f"/api/traces/{big_id}/history",
+            {},
+            lib_history,
+            None,
         ),
     ]
     api_s: dict[str, list[float]] = {c[0]: [] for c in cases}
@@ -177,7 +184,7 @@ def run(cfg: Config) -> SuiteResult:
                 f"{p95:.1f}",
                 f"{lib_ms:.1f}",
                 f"{api_ms / lib_ms:.2f}x",
-                f"{sizes[label] / 1024:.0f}",
+                f"{sizes[label] / 1024:.1f}",
                 "–" if goal is None else f"≤ {goal:.0f}",
             ]
         )
@@ -190,6 +197,25 @@ def run(cfg: Config) -> SuiteResult:
                     api_ms <= goal,
                 )
             )
+    # The page asks for both trace requests at once; their sum per round is the page's data.
+    parts = [c[0] for c in cases if c[0].startswith("trace page")]
+    page_api = [a + b for a, b in zip(api_s[parts[0]], api_s[parts[1]])]
+    page_lib = [a + b for a, b in zip(lib_s[parts[0]], lib_s[parts[1]])]
+    api_ms, lib_ms = _p50_ms(page_api), _p50_ms(page_lib)
+    rows.append([
+        f"trace page, {BIG_TRACE_SPANS:,} spans: both requests (sum per round)",
+        f"{api_ms:.1f}", f"{sorted(page_api)[int(0.95 * (len(page_api) - 1))] * 1000:.1f}",
+        f"{lib_ms:.1f}", f"{api_ms / lib_ms:.2f}x",
+        f"{(sizes[parts[0]] + sizes[parts[1]]) / 1024:.1f}", f"≤ {TARGET_TRACE_MS:.0f}",
+    ])  # fmt: skip
+    targets.append(
+        Target(
+            f"UI API trace page ({BIG_TRACE_SPANS:,} spans, both requests) p50, {n:,} traces",
+            f"{api_ms:.1f} ms",
+            f"≤ {TARGET_TRACE_MS:.0f} ms",
+            api_ms <= TARGET_TRACE_MS,
+        )
+    )
     section = Section(
         title=f"{TITLE}: HTTP API vs the same TraceStore call ({n:,} traces)",
         headers=[

@@ -134,8 +134,11 @@ def test_trace_by_prefix_has_spans_errors_and_history(client: httpx.Client) -> N
     assert exc and "card declined" in exc[0]["attributes"]["exception.message"]
     assert "Traceback" in exc[0]["attributes"]["exception.stacktrace"]
     assert root["inputs"] == {"order": 3}
-    assert [e["key"] for e in body["tag_history"]] and body["tag_history"][0]["source"] == "live"
-    assert body["metadata_history"][0]["key"] == "user"
+    history = client.get(f"/api/traces/{failed['trace_id'][:10]}/history").json()
+    assert history["trace_id"] == failed["trace_id"]
+    assert sorted(e["key"] for e in history["tag_history"]) == ["cost", "env"]
+    assert {e["source"] for e in history["tag_history"]} == {"live"}
+    assert history["metadata_history"][0]["key"] == "user"
 
 
 def test_trace_unknown_and_ambiguous_ids(client: httpx.Client) -> None:
@@ -162,7 +165,7 @@ def test_set_typed_tag_then_delete_all_in_history_as_ui(client: httpx.Client) ->
     assert r.status_code == 200 and "score" not in r.json()["tags"]
     history = [
         (e["operation"], e["source"])
-        for e in client.get(f"/api/traces/{tid}").json()["tag_history"]
+        for e in client.get(f"/api/traces/{tid}/history").json()["tag_history"]
         if e["key"] == "score"
     ]
     assert history == [("set", "ui"), ("update", "ui"), ("delete", "ui")]
@@ -174,9 +177,9 @@ def test_exclusive_tag_moves_and_is_listed(client: httpx.Client) -> None:
     r = client.post("/api/tags", json={"trace_id": b, "key": "best", "value": True})
     assert r.status_code == 200
     assert _ids(client, "tags.best = true") == [b]
-    body = client.get(f"/api/traces/{a}").json()
-    assert "best" in body["exclusive_keys"]
-    assert any(e["key"] == "best" and e["operation"] == "moved" for e in body["tag_history"])
+    assert "best" in client.get(f"/api/traces/{a}").json()["exclusive_keys"]
+    history = client.get(f"/api/traces/{a}/history").json()["tag_history"]
+    assert any(e["key"] == "best" and e["operation"] == "moved" for e in history)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +216,7 @@ def test_bulk_tag_and_bulk_delete(client: httpx.Client) -> None:
     assert r.json() == {"count": N_SEARCH}
     assert len(_ids(client, "tags.batch = 7")) == N_SEARCH
     one = _ids(client, "tags.batch = 7")[0]
-    history = client.get(f"/api/traces/{one}").json()["tag_history"]
+    history = client.get(f"/api/traces/{one}/history").json()["tag_history"]
     assert any(e["key"] == "batch" and e["source"] == "ui" for e in history)
     r = client.post("/api/tags/bulk-delete", json={"filter": "tags.batch = 7", "keys": ["batch"]})
     assert r.json() == {"count": N_SEARCH}
@@ -243,7 +246,7 @@ def test_log_metadata_appends(client: httpx.Client) -> None:
     tid = _one(client, "name = 'report'")["trace_id"]
     r = client.post("/api/metadata", json={"trace_id": tid, "metadata": {"eval": {"acc": 0.9}}})
     assert r.status_code == 200 and r.json()["metadata"]["eval"] == {"acc": 0.9}
-    history = client.get(f"/api/traces/{tid}").json()["metadata_history"]
+    history = client.get(f"/api/traces/{tid}/history").json()["metadata_history"]
     assert (history[-1]["key"], history[-1]["source"]) == ("eval", "ui")
     for bad in ({"trace_id": tid, "metadata": {}}, {"trace_id": tid, "metadata": [1]}):
         assert client.post("/api/metadata", json=bad).status_code == 400
@@ -406,6 +409,7 @@ def test_a_missing_store_is_empty_and_reading_it_creates_nothing(tmp_path: Path)
         assert http.get("/api/count").json() == {"count": 0}
         assert http.get("/api/stats", params={"by": "tags.env"}).json()["groups"] == []
         assert http.get("/api/traces/abc").status_code == 404
+        assert http.get("/api/traces/abc/history").status_code == 404
     assert not path.exists()
 
 

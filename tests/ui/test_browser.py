@@ -212,7 +212,12 @@ def test_trace_page_then_add_edit_delete_a_tag(
     value = wait(driver, lambda: css(driver, "tr[data-tag-key=reviewed] .tag-value"))
     assert value.text == "3.2"
     assert api_ids(client, "tags.reviewed > 3") == [trace_id]  # stored as a number
-    assert "ui" in [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#tag-history .source")]
+    wait(
+        driver,
+        lambda: (
+            "ui" in [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#tag-history .source")]
+        ),
+    )
 
     driver.get(server.url + "/?" + urllib.parse.urlencode({"filter": "tags.reviewed = 3.2"}))
     wait(driver, row_count_is(driver, 1))
@@ -229,7 +234,7 @@ def test_trace_page_then_add_edit_delete_a_tag(
     css(driver, "tr[data-tag-key=reviewed] .tag-delete").click()
     wait(driver, lambda: not driver.find_elements(By.CSS_SELECTOR, "tr[data-tag-key=reviewed]"))
     assert api_ids(client, "tags.reviewed = true") == []
-    history = client.get(f"/api/traces/{trace_id}").json()["tag_history"]
+    history = client.get(f"/api/traces/{trace_id}/history").json()["tag_history"]
     assert [(e["operation"], e["source"]) for e in history if e["key"] == "reviewed"] == [
         ("set", "ui"),
         ("update", "ui"),

@@ -110,17 +110,31 @@ def count(request: Request) -> JSONResponse:
 
 
 def trace(request: Request) -> JSONResponse:
-    """``GET /api/traces/{id}``: info, spans, tag and metadata history, exclusive keys."""
+    """``GET /api/traces/{id}``: info, spans and the exclusive tag keys.
+
+    The histories come from ``/history``: the page asks for both at once and draws the span
+    tree as soon as it has it.
+    """
     store = _store(request)
     found = store.get_trace(request.path_params["trace_id"])
-    tid = found.info.trace_id
     return JSONResponse(
         {
             "info": info_dict(found),
             "spans": [_shallow(s) | {"duration_ms": s.duration_ms} for s in found.spans],
+            "exclusive_keys": _analytics.exclusive_keys(store),
+        }
+    )
+
+
+def history(request: Request) -> JSONResponse:
+    """``GET /api/traces/{id}/history``: every tag change and metadata entry, oldest first."""
+    store = _store(request)
+    tid = store.resolve_trace_id(request.path_params["trace_id"])
+    return JSONResponse(
+        {
+            "trace_id": tid,
             "tag_history": [_shallow(e) for e in store.tag_history(tid)],
             "metadata_history": [_shallow(e) for e in store.metadata_history(tid)],
-            "exclusive_keys": _analytics.exclusive_keys(store),
         }
     )
 
@@ -268,6 +282,7 @@ def routes() -> list[Route]:
         Route("/api/count", count, methods=["GET"]),
         Route("/api/keys", keys, methods=["GET"]),
         Route("/api/traces/{trace_id}", trace, methods=["GET"]),
+        Route("/api/traces/{trace_id}/history", history, methods=["GET"]),
         Route("/api/stats", stats, methods=["GET"]),
         Route("/api/compare", compare, methods=["GET"]),
         Route("/api/tags", set_tag, methods=["POST"]),

@@ -341,7 +341,10 @@ function bulkPanel(filter, reload) {
 
 // -- one trace ---------------------------------------------------------------------------------
 async function renderTrace(id) {
-  const data = await api("/api/traces/" + encodeURIComponent(id));
+  const path = "/api/traces/" + encodeURIComponent(id);
+  const historyCall = api(path + "/history"); // both at once: spans draw without waiting
+  historyCall.catch(() => {});
+  const data = await api(path);
   const info = data.info;
   document.title = `${info.name || info.trace_id} · traceduck`;
   const spans = data.spans;
@@ -383,6 +386,8 @@ async function renderTrace(id) {
     append(clear(detail), spanDetail(s));
   }
 
+  const tagHistorySlot = h("div", { id: "tag-history-slot" }, h("span", { class: "muted" }, "loading…"));
+  const metaHistorySlot = h("div", {}, h("span", { class: "muted" }, "loading…"));
   const errors = spans.filter((s) => s.status === "ERROR" || (s.events || []).some((e) => e.name === "exception"));
   mount(
     h("h1", {}, info.name || "(unnamed)", " ", statusEl(info.status)),
@@ -400,8 +405,12 @@ async function renderTrace(id) {
       h("div", {},
         tagsPanel(info, data.exclusive_keys),
         metadataPanel(info),
-        h("h2", {}, "Tag history"), historyTable(data.tag_history),
-        h("h2", {}, "Metadata history"), metadataHistory(data.metadata_history))));
+        h("h2", {}, "Tag history"), tagHistorySlot,
+        h("h2", {}, "Metadata history"), metaHistorySlot)));
+  historyCall.then((hist) => {
+    append(clear(tagHistorySlot), historyTable(hist.tag_history));
+    append(clear(metaHistorySlot), metadataHistory(hist.metadata_history));
+  }).catch((err) => append(clear(tagHistorySlot), h("div", { class: "error" }, err.message)));
   if (rows.length) select(ordered[0][0], rows[0]);
 }
 
