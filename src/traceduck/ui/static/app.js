@@ -100,11 +100,12 @@ function showAuth() {
 }
 
 // -- formatting --------------------------------------------------------------------------------
-function fmtTime(ms) {
+function fmtTime(ms, withMs) {
   const d = new Date(ms);
   const pad = (n, w = 2) => String(n).padStart(w, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
+    (withMs ? "." + pad(d.getMilliseconds(), 3) : "");
 }
 function fmtMs(ms) {
   if (ms === null || ms === undefined) return "";
@@ -529,8 +530,8 @@ async function renderCompare(params) {
   const cell = (row, i) => {
     if (!row.present[i]) return h("td", { class: "muted" }, "—");
     const v = row.values[i];
-    if (row.field === "timestamp_ms") return h("td", { class: "mono" }, fmtTime(v));
-    if (row.field === "execution_time_ms") return h("td", { class: "num" }, fmtMs(v));
+    if (row.field === "timestamp_ms") return h("td", { class: "mono" }, fmtTime(v, true));
+    if (row.field === "execution_time_ms") return h("td", { class: "mono" }, fmtMs(v));
     if (row.field === "status") return h("td", {}, statusEl(v));
     return h("td", { class: "mono" }, v === null ? "null" : jsonText(v));
   };
