@@ -112,6 +112,10 @@ def test_http_token(guarded: Collector, db: str) -> None:
     assert not_bearer.status_code == 401
     assert TraceStore(db).search_traces() == []  # nothing unauthorised was written
     assert_still_up(guarded, db, {"Authorization": "Bearer s3cret"})
+    status_page = guarded.http_endpoint.replace("/v1/traces", "/")
+    assert requests.get(status_page, timeout=10).json() == {"status": "ok"}  # no counters
+    counters = requests.get(status_page, headers={"Authorization": "Bearer s3cret"}, timeout=10)
+    assert counters.json()["accepted_spans"] == 1 and counters.json()["written_spans"] == 1
 
 
 def test_partial_success_for_spans_that_cannot_be_stored(collector: Collector, db: str) -> None:
