@@ -13,7 +13,7 @@ from querytest_data import SpanRow, TraceRow, build_store, insert_traces
 from querytest_reference import sort_key
 
 from traceduck.errors import FilterError
-from traceduck.query import search
+from traceduck.query import search, search_page
 
 COSTS: list[object] = [3, 10, 9, 2.5, "cheap", "9", True, False, None, [1], {"a": 1}, -1, 0]
 
@@ -213,3 +213,53 @@ def test_order_by_accepts_mlflow_spellings(con: duckdb.DuckDBPyConnection) -> No
     both, _ = search(con, None, order_by="tags.cost DESC, name", max_results=None)
     listed, _ = search(con, None, order_by=["tags.cost DESC", "name"], max_results=None)
     assert both == listed
+
+
+@pytest.mark.parametrize(("order_by", "items"), ORDERS, ids=[str(o) for o, _ in ORDERS])
+@pytest.mark.parametrize("arrow", [False, True], ids=["rows", "arrow"])
+def test_search_page_gives_the_pages_of_search_with_their_columns(
+    paged_store: tuple[duckdb.DuckDBPyConnection, list[TraceRow]],
+    order_by: list[str] | str | None,
+    items: list[tuple[str, str, bool]] | None,
+    arrow: bool,
+) -> None:
+    """One query per page (columns included) pages exactly like search() (ids, then tokens)."""
+    con, traces = paged_store
+    by_id = {t.trace_id: t for t in traces}
+    columns = ("name", "trace_id", "timestamp_ms", "tags")
+    token = wanted_token = None
+    pages = 0
+    while True:
+        wanted, wanted_token = search(
+            con, "status = 'OK'", order_by=order_by, max_results=9, page_token=wanted_token
+        )
+        page, token = search_page(
+            con, "status = 'OK'", order_by, 9, token, columns=columns, arrow=arrow
+        )
+        rows = [tuple(r.values()) for r in page.to_pylist()] if arrow else page
+        if arrow:
+            assert page.column_names == list(columns)
+        assert [r[1] for r in rows] == wanted
+        for name, trace_id, timestamp_ms, tags in rows:
+            stored = by_id[trace_id]
+            assert (name, timestamp_ms) == (stored.name, stored.timestamp_ms)
+            assert json.loads(tags) == (stored.tags or {})
+        assert (token is None) == (wanted_token is None)
+        pages += 1
+        if token is None:
+            break
+    assert pages > 2
+
+
+def test_search_page_refuses_a_column_that_is_not_a_name(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    with pytest.raises(ValueError, match="not a column name"):
+        search_page(con, None, columns=("trace_id", "1; DROP TABLE traces"))
+
+
+def test_search_page_turns_a_bad_value_into_a_filter_error(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    with pytest.raises(FilterError):
+        search_page(con, "name RLIKE '('", arrow=True)

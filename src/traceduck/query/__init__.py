@@ -6,18 +6,21 @@ descent -> ``_ast``), ``_fields`` (the one table of fields and their MLflow spel
 type probes against the store), ``_dialect`` (engine-specific SQL), ``_order`` (order_by) and
 ``_search`` (the page query and keyset page tokens).
 
-The rest of the package calls exactly the three functions below. Every problem with a filter,
+The rest of the package calls exactly the four functions below. Every problem with a filter,
 an order_by, a page token or max_results is a ``FilterError`` (a ``ValueError``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import duckdb
 
 from ._compiler import compile_filter_frag
-from ._search import build_search, run_search
+from ._search import build_search, run_search, run_search_rows, run_search_table
 
-__all__ = ["compile_filter", "explain", "search"]
+__all__ = ["compile_filter", "explain", "search", "search_page"]
 
 
 def compile_filter(filter_string: str | None, con: duckdb.DuckDBPyConnection) -> tuple[str, list]:
@@ -44,6 +47,28 @@ def search(
     trace id. ``max_results=None`` returns every match with no cap (and no token).
     """
     return run_search(con, filter_string, order_by, max_results, page_token)
+
+
+def search_page(
+    con: duckdb.DuckDBPyConnection,
+    filter_string: str | None = None,
+    order_by: list[str] | str | None = None,
+    max_results: int | None = 100,
+    page_token: str | None = None,
+    *,
+    columns: Sequence[str] = ("trace_id",),
+    arrow: bool = False,
+) -> tuple[Any, str | None]:
+    """``search``, returning the page's ``traces`` columns themselves in one query.
+
+    The page is a list of tuples of the ``columns`` values (``arrow=True``: a pyarrow Table
+    of those columns), in order, with the next page token. Fetching the shown columns here
+    instead of looking the ids up afterwards saves a query (``WHERE trace_id IN (<a page of
+    ids>)`` costs DuckDB a scan; see benchmarks/suites/search.py).
+    """
+    if arrow:
+        return run_search_table(con, filter_string, order_by, max_results, page_token, columns)
+    return run_search_rows(con, filter_string, order_by, max_results, page_token, columns)
 
 
 def explain(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ..errors import FilterError
 from ._ast import FieldRef, Literal, Predicate
@@ -20,7 +21,7 @@ from ._dialect import Dialect, Frag, sql
 from ._tokens import NUMBER_RE as _NUMBER
 from ._values import field_value
 
-__all__ = ["Prober", "run_user_query"]
+__all__ = ["Prober", "run_user_query", "run_user_query_arrow"]
 
 _TYPE_WORDS = {
     "number": "numbers",
@@ -45,6 +46,19 @@ def run_user_query(
     """Run a query built from a filter; a value-caused DuckDB error becomes a FilterError."""
     try:
         return con.execute(query, list(params)).fetchall()
+    except _USER_ERRORS as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FilterError(f"the filter could not be run: {first}", text, None) from exc
+
+
+def run_user_query_arrow(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | tuple[Any, ...], text: str
+) -> pa.Table:
+    """``run_user_query`` with the result as a pyarrow Table (no Python objects per row)."""
+    try:
+        relation = con.sql(query, params=list(params) or None)
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # DuckDB 2 / 1
+        return fetch()
     except _USER_ERRORS as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FilterError(f"the filter could not be run: {first}", text, None) from exc

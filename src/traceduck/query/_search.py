@@ -13,19 +13,30 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ..errors import FilterError
 from ._compiler import CompiledFilter, compile_filter_deferred
 from ._dialect import DUCKDB, Dialect, Frag, Param, sql
 from ._order import OrderPlan, SortKey, plan_order
-from ._probe import run_user_query
+from ._probe import run_user_query, run_user_query_arrow
 
-__all__ = ["build_search", "decode_token", "encode_token", "run_search"]
+__all__ = [
+    "build_search",
+    "decode_token",
+    "encode_token",
+    "run_search",
+    "run_search_rows",
+    "run_search_table",
+]
 
 _TOKEN_VERSION = 1
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def check_max_results(max_results: object) -> int | None:
@@ -49,35 +60,41 @@ def build_search(
     dialect: Dialect = DUCKDB,
     *,
     defer_probes: bool = False,
+    columns: Sequence[str] = ("trace_id",),
 ) -> tuple[Frag, OrderPlan, int | None, CompiledFilter]:
-    """The SQL of one page: ``SELECT trace_id, <sort values>`` ordered, one row past the page.
+    """The SQL of one page: ``SELECT <columns>, <sort values>`` ordered, one row past the page.
 
-    Sorting only by built-in columns gives a flat query (DuckDB then prunes the scan for
-    ``ORDER BY timestamp_ms DESC LIMIT n``); tag or metadata keys need nested queries so each
-    JSON value is extracted once per trace.
+    ``columns`` are columns of ``traces`` (default: the trace id alone); selecting the ones the
+    caller shows here saves a second query by id (an ``IN`` list of a page of ids costs DuckDB
+    more than the page query's top-N). Sorting only by built-in columns gives a flat query
+    (DuckDB then prunes the scan for ``ORDER BY timestamp_ms DESC LIMIT n``); tag or metadata
+    keys need nested queries so each JSON value is extracted once per trace.
     """
+    for column in columns:
+        if not _IDENTIFIER.fullmatch(column):  # the caller's code names them, never a user
+            raise ValueError(f"not a column name: {column!r}")
     limit = check_max_results(max_results)
     compiled = compile_filter_deferred(filter_string, con, dialect, defer=defer_probes)
     plan = plan_order(order_by, dialect)
     after = decode_token(page_token, plan) if page_token is not None else None
+    shown = ", ".join(f"t.{c}" for c in columns)
     if plan.flat:
         refs = [key.direct or key.expr for key in plan.keys]
         names = ", ".join(f"{ref} AS _k{i}" for i, ref in enumerate(refs))
-        query = sql(f"SELECT t.trace_id, {names} FROM traces t WHERE {{}}", compiled.frag)
+        query = sql(f"SELECT {shown}, {names} FROM traces t WHERE {{}}", compiled.frag)
         if after is not None:
             query = query + sql(" AND {}", _after(plan.keys, after, refs))
     else:
-        columns = Frag.join(
+        values = Frag.join(
             ", ", [sql("{} AS _c" + str(i), column) for i, column in enumerate(plan.columns)]
         )
-        inner = sql(
-            "SELECT t.trace_id AS trace_id, {} FROM traces t WHERE {}", columns, compiled.frag
-        )
+        inner = sql(f"SELECT {shown}, {{}} FROM traces t WHERE {{}}", values, compiled.frag)
         keys = ", ".join(f"{key.expr} AS _k{i}" for i, key in enumerate(plan.keys))
         refs = [f"r._k{i}" for i in range(len(plan.keys))]
+        outer = ", ".join(f"q.{c}" for c in columns)
         query = sql(
-            f"SELECT r.trace_id, {', '.join(refs)} FROM (SELECT q.trace_id, {keys} "
-            "FROM ({}) q) r",
+            f"SELECT {', '.join(f'r.{c}' for c in columns)}, {', '.join(refs)} FROM "
+            f"(SELECT {outer}, {keys} FROM ({{}}) q) r",
             inner,
         )
         if after is not None:
@@ -99,16 +116,53 @@ def run_search(
     max_results: int | None,
     page_token: str | None,
 ) -> tuple[list[str], str | None]:
+    rows, token = run_search_rows(con, filter_string, order_by, max_results, page_token)
+    return [r[0] for r in rows], token
+
+
+def run_search_rows(
+    con: duckdb.DuckDBPyConnection,
+    filter_string: str | None,
+    order_by: list[str] | tuple[str, ...] | str | None,
+    max_results: int | None,
+    page_token: str | None,
+    columns: Sequence[str] = ("trace_id",),
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """One page as tuples of ``columns`` values, and the next page token."""
     query, plan, limit, compiled = build_search(
-        con, filter_string, order_by, max_results, page_token, defer_probes=True
+        con, filter_string, order_by, max_results, page_token, defer_probes=True, columns=columns
     )
     rows = run_user_query(con, query.text, query.params, filter_string or "")
     if not rows:
         compiled.finish()  # an empty result may hide a type mismatch: probe now
+    width = len(columns)
     if limit is None or len(rows) <= limit:
-        return [r[0] for r in rows], None
+        return [r[:width] for r in rows], None
     page = rows[:limit]
-    return [r[0] for r in page], encode_token(plan, page[-1][1:])
+    return [r[:width] for r in page], encode_token(plan, page[-1][width:])
+
+
+def run_search_table(
+    con: duckdb.DuckDBPyConnection,
+    filter_string: str | None,
+    order_by: list[str] | tuple[str, ...] | str | None,
+    max_results: int | None,
+    page_token: str | None,
+    columns: Sequence[str] = ("trace_id",),
+) -> tuple[pa.Table, str | None]:
+    """One page as a pyarrow Table of ``columns``, and the next page token."""
+    query, plan, limit, compiled = build_search(
+        con, filter_string, order_by, max_results, page_token, defer_probes=True, columns=columns
+    )
+    table = run_user_query_arrow(con, query.text, query.params, filter_string or "")
+    if table.num_rows == 0:
+        compiled.finish()
+    token = None
+    if limit is not None and table.num_rows > limit:
+        last = table.slice(limit - 1, 1).to_pylist()[0]
+        token = encode_token(plan, tuple(last[f"_k{i}"] for i in range(len(plan.keys))))
+        table = table.slice(0, limit)
+    return table.select(list(columns)), token
 
 
 def _after(keys: tuple[SortKey, ...], values: list[Any], refs: list[str]) -> Frag:
