@@ -104,24 +104,42 @@ def _stamp(span: Any, tags: Iterable[tuple[str, Any]]) -> None:
 def _baggage_attributes(entries: Any) -> dict[str, Any] | None:
     """The ``traceduck.tag.*`` attributes for a baggage dict (None when it has no cascade tag).
 
-    Spans under one context share one baggage dict, so the answer is cached by identity."""
+    Spans under one context share one baggage dict, so the answer is cached by identity; each
+    entry's decoded, validated form is cached by its text (a new trace makes a new dict with
+    the same entries)."""
     cached = _last
     if cached[0] is entries:
         return cached[1]
     tags = []
     for name, text in entries.items():
-        if name.startswith(TAG_ATTR_PREFIX) and len(name) > len(TAG_ATTR_PREFIX):
-            key, value = name[len(TAG_ATTR_PREFIX) :], decode(text)
-            try:
-                _check(key, value)
-            except Exception:  # someone else's malformed baggage: not a tag of ours
-                continue
-            tags.append((key, value))
+        if not name.startswith(TAG_ATTR_PREFIX):
+            continue
+        found = _ENTRIES.get((name, text), _MISSING)
+        if found is _MISSING:
+            found = _entry(name, text)
+            if len(_ENTRIES) >= MAX_CACHED_ENTRIES:
+                _ENTRIES.clear()
+            _ENTRIES[(name, text)] = found
+        if found is not None:
+            tags.append(found)
     attrs = _attributes(tags) if tags else None
     globals()["_last"] = (entries, attrs)  # one tuple swap: safe across threads
     return attrs
 
 
+def _entry(name: str, text: Any) -> tuple[str, Any] | None:
+    """(key, typed value) of one baggage entry, or None if it is not a valid tag."""
+    key, value = name[len(TAG_ATTR_PREFIX) :], decode(text)
+    try:
+        _check(key, value)
+    except Exception:  # someone else's malformed baggage: not a tag of ours
+        return None
+    return key, value
+
+
+MAX_CACHED_ENTRIES = 1024
+_MISSING: Any = object()
+_ENTRIES: dict[tuple[str, Any], tuple[str, Any] | None] = {}
 _last: tuple[Any, dict[str, Any] | None] = (None, None)
 
 
