@@ -24,6 +24,11 @@ def last_trace() -> td.Trace:
     return td.get_trace(trace_id)
 
 
+def user_metadata(info: td.TraceInfo) -> dict[str, Any]:
+    """The trace's metadata without ``context`` (what configure(auto_context=True) adds)."""
+    return {k: v for k, v in info.metadata.items() if k != "context"}
+
+
 def span(trace: td.Trace, name: str) -> td.Span:
     """The one span of ``trace`` called ``name``."""
     found = [s for s in trace.spans if s.name == name]
