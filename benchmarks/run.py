@@ -3,6 +3,7 @@
     PYTHONPATH=src python benchmarks/run.py                    # every suite (~5 min, 2 cores)
     PYTHONPATH=src python benchmarks/run.py --quick            # smaller sizes (~1 min)
     PYTHONPATH=src python benchmarks/run.py --suite overhead   # one suite (repeatable)
+    PYTHONPATH=src python benchmarks/run.py --build-stores     # build the cached stores first
 
 Run from the repository root. Each suite runs in its own worker process whose working directory
 (and TMPDIR, and XDG_CONFIG_HOME) is a fresh temp dir that is removed afterwards, so a run leaves
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.worker:
         return _worker(args.worker, args.quick, Path(args.result))
+    if args.build_stores:
+        from suites import _stores, search
+
+        sizes, mlflow_sizes = search.stores(args.quick)
+        _stores.build_all(sizes, mlflow_sizes)
+        return 0
 
     names: list[str] = args.suite or list(SUITES)
     env = _worker_env()
@@ -87,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"also replace the block between {README_BEGIN} and {README_END} "
         "in benchmarks/README.md",
+    )
+    parser.add_argument(
+        "--build-stores",
+        action="store_true",
+        help="build the cached generated stores the search suite reads (with --quick: the "
+        "small ones) and exit; a run builds missing ones itself",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)

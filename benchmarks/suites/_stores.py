@@ -4,6 +4,8 @@
     path = ensure_store(1_000_000)        # the cached store (build it first if missing)
     work = copy_store(1_000_000, tmp_dir) # a private copy to write to (tags, metadata)
 
+Build the caches ahead of a run: ``PYTHONPATH=src python benchmarks/run.py --build-stores``.
+
 The store returned by ``ensure_store`` is shared by every run and every suite: open it read-only
 (``TraceStore(path, read_only=True)`` or ``duckdb.connect(path, read_only=True)``) or write to a
 copy. It is built once per size and shape, into ``$TRACEDUCK_BENCH_CACHE`` (default:
@@ -453,3 +455,20 @@ def generate_chunk(start: int, n: int, total: int) -> dict[str, pa.Table]:
         "trace_metadata": trace_metadata,
         "tag_events": tag_events,
     }
+
+
+def build_all(sizes: list[int], mlflow_sizes: list[int]) -> None:
+    """Build (or check) the cached stores of these sizes; MLflow's only when it imports."""
+    for n in sizes:
+        progress(f"[stores] {ensure_store(n)}")
+    for n in mlflow_sizes:
+        try:
+            import mlflow  # noqa: F401
+        except Exception as exc:
+            progress(f"[stores] no MLflow store: `import mlflow` failed ({exc})")
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            _, count = copy_mlflow_store(n, Path(tmp))
+        progress(f"[stores] MLflow store: {count:,} of {n:,} traces in {cache_dir()}")

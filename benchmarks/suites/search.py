@@ -15,6 +15,7 @@ The stores are copies of the cached ones, so the tag and metadata writes change 
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import time
@@ -43,6 +44,10 @@ MLFLOW_GATE = 50.0  # issue 3: >= 50x faster than MLflow's search_traces
 TAG_GATE_MS = 2.0  # set_trace_tag, log_metadata
 BULK_GATE_MS = 50.0  # a bulk tag of 1,000 traces
 BULK_TRACES = 1_000
+SIZES = (100_000, 1_000_000)
+QUICK_SIZES = (10_000, 100_000)
+MLFLOW_TRACES = 10_000
+QUICK_MLFLOW_TRACES = 1_000
 IDLE_S = 60.0  # keep the store's connection warm for the whole run (see the notes)
 
 # The columns of a search result row (traceduck's TraceInfo), for the hand-written SQL too.
@@ -110,10 +115,10 @@ QUERIES = (
 
 def run(cfg: Config) -> SuiteResult:
     started = time.perf_counter()
-    sizes = (10_000, 100_000) if cfg.quick else (100_000, 1_000_000)
-    reps = {10_000: 15, 100_000: 11, 1_000_000: 7} if not cfg.quick else dict.fromkeys(sizes, 5)
-    tag_reps = 10 if cfg.quick else 30
-    mlflow_traces = 1_000 if cfg.quick else 10_000
+    sizes = QUICK_SIZES if cfg.quick else SIZES
+    reps = dict.fromkeys(sizes, 5) if cfg.quick else {100_000: 9, 1_000_000: 5}
+    tag_reps = 10 if cfg.quick else 20
+    mlflow_traces = QUICK_MLFLOW_TRACES if cfg.quick else MLFLOW_TRACES
 
     search_rows: list[list[str]] = []
     tag_rows: list[list[str]] = []
@@ -182,6 +187,13 @@ def run(cfg: Config) -> SuiteResult:
     return SuiteResult(NAME, TITLE, time.perf_counter() - started, sections, targets)
 
 
+def stores(quick: bool) -> tuple[list[int], list[int]]:
+    """The generated stores this suite reads: (traceduck sizes, MLflow sizes)."""
+    if quick:
+        return [*QUICK_SIZES, QUICK_MLFLOW_TRACES], [QUICK_MLFLOW_TRACES]
+    return [*SIZES, MLFLOW_TRACES], [MLFLOW_TRACES]
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -214,6 +226,18 @@ def _variant(key: str, label: str, call: Callable[[], object]) -> Variant:
             call()
 
     return Variant(key=key, label=label, batch=batch, ops=1)
+
+
+def _rounds(variants: list[Variant], reps: int, tag: str) -> None:
+    """``round_robin`` with the heap frozen first: its per-sample ``gc.collect()`` then skips
+    the long-lived objects (DuckDB, pyarrow, MLflow's SQLAlchemy), which would otherwise cost
+    more than the calls timed here."""
+    gc.collect()
+    gc.freeze()
+    try:
+        round_robin(variants, reps, tag)
+    finally:
+        gc.unfreeze()
 
 
 def _p50(variant: Variant) -> float:
@@ -259,7 +283,7 @@ def _search_section(path: Path, n: int, reps: int) -> tuple[list[list[str]], lis
             same = td_ids == sql_ids
             td = _variant("td", "traceduck", td_call)
             sql = _variant("sql", "SQL", sql_call)
-            round_robin([td, sql], reps, f"{NAME} {n:,} {q.key}")
+            _rounds([td, sql], reps, f"{NAME} {n:,} {q.key}")
             ratio = paired_ratio(td, sql)
             count = len(td_ids)
             matches = f"{count:,}" if q.fetch_all or count < 100 else "100 (of more)"
@@ -388,7 +412,7 @@ def _tag_section(path: Path, n: int, reps: int) -> tuple[list[list[str]], list[T
             sql.batch(1)
         bulk_counts.clear()
         for _, td, sql, _ in ops:
-            round_robin([td, sql], reps, f"{NAME} {n:,} {td.key}")
+            _rounds([td, sql], reps, f"{NAME} {n:,} {td.key}")
         rows = [
             [label, _ms(_p50(td)), _ms(_p90(td)), _ms(_p50(sql)), note]
             for label, td, sql, note in ops
@@ -464,7 +488,7 @@ def _mlflow_section(cfg: Config, n: int) -> tuple[Section, list[Target]]:
             same = td_ids == ml_ids if ml_count == n else None
             td = _variant("td", "traceduck", td_call)
             ml = _variant("mlflow", "MLflow", ml_call)
-            round_robin([td, ml], reps, f"{NAME} mlflow {q.key}")
+            _rounds([td, ml], reps, f"{NAME} mlflow {q.key}")
             ratio = paired_ratio(ml, td)
             rows.append(
                 [
