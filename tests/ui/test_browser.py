@@ -205,6 +205,12 @@ def test_trace_page_then_add_edit_delete_a_tag(
     assert "card declined for order 3" in errors and "Traceback" in errors
     screenshot(driver, "trace.png")
     trace_id = driver.current_url.rsplit("/", 1)[1]
+    child = css(driver, "#waterfall tbody tr:nth-child(2)")
+    assert "lookup" in child.text
+    css(driver, "#waterfall .twisty").click()  # fold the root: its child row hides
+    wait(driver, lambda: not child.is_displayed())
+    css(driver, "#waterfall .twisty").click()
+    wait(driver, child.is_displayed)
 
     css(driver, "#new-tag-key").send_keys("reviewed")
     css(driver, "#new-tag-value").send_keys("3.2")

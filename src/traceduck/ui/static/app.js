@@ -369,11 +369,22 @@ async function renderTrace(id) {
   const total = Math.max(t1 - t0, 1);
 
   const detail = h("div", { id: "span-detail" });
+  const collapsed = new Set();
   const rows = ordered.map(([s, depth]) => {
     const left = ((s.start_time_ns - t0) / total) * 100;
     const width = Math.max(((s.end_time_ns - s.start_time_ns) / total) * 100, 0.2);
+    const hasKids = kids.has(s.span_id);
+    const twisty = hasKids
+      ? h("button", { class: "link twisty", title: "fold or unfold the children", "aria-expanded": "true", onclick: (ev) => {
+        ev.stopPropagation();
+        collapsed.has(s.span_id) ? collapsed.delete(s.span_id) : collapsed.add(s.span_id);
+        twisty.textContent = collapsed.has(s.span_id) ? "▸" : "▾";
+        twisty.setAttribute("aria-expanded", String(!collapsed.has(s.span_id)));
+        refold();
+      } }, "▾")
+      : h("span", { class: "twisty-space" });
     const tr = h("tr", { "data-span-id": s.span_id, onclick: () => select(s, tr) },
-      h("td", { style: `padding-left:${6 + depth * 14}px` }, h("span", { class: "span-name" }, s.name),
+      h("td", { style: `padding-left:${6 + depth * 14}px` }, twisty, h("span", { class: "span-name" }, s.name),
         " ", h("span", { class: "muted" }, s.span_type)),
       h("td", {}, statusEl(s.status)),
       h("td", { class: "num" }, fmtMs(s.duration_ms)),
@@ -381,6 +392,16 @@ async function renderTrace(id) {
         h("div", { class: "bar" + (s.status === "ERROR" ? " err" : ""), style: `left:${left}%;width:${Math.min(width, 100 - left)}%` }))));
     return tr;
   });
+  // Hide every row under a folded span (rows are in tree order, so a depth walk suffices).
+  function refold() {
+    let hideDeeperThan = Infinity;
+    ordered.forEach(([s, depth], i) => {
+      if (depth <= hideDeeperThan) hideDeeperThan = Infinity;
+      const hidden = depth > hideDeeperThan;
+      rows[i].classList.toggle("hidden", hidden);
+      if (!hidden && collapsed.has(s.span_id)) hideDeeperThan = depth;
+    });
+  }
   function select(s, tr) {
     document.querySelectorAll(".waterfall tr.selected").forEach((r) => r.classList.remove("selected"));
     tr.classList.add("selected");
