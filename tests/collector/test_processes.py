@@ -101,7 +101,11 @@ def test_live_queries_while_the_collector_receives(tmp_path) -> None:
     sender = threading.Thread(target=stream)
     sender.start()
     try:
-        time.sleep(0.5)
+        status_page = f"http://127.0.0.1:{server.http_port}/"
+        deadline = time.monotonic() + 30
+        while requests.get(status_page, timeout=10).json()["written_spans"] < 5:
+            assert time.monotonic() < deadline, "the collector wrote nothing within 30 s"
+            time.sleep(0.05)
         seen = []
         for _ in range(2):
             done = subprocess.run(
