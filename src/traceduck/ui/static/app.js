@@ -364,8 +364,9 @@ async function renderTrace(id) {
     (kids.get(s.span_id) || []).sort((a, b) => a.start_time_ns - b.start_time_ns).forEach((c) => walk(c, depth + 1));
   };
   roots.sort((a, b) => a.start_time_ns - b.start_time_ns).forEach((r) => walk(r, 0));
-  const t0 = Math.min(...spans.map((s) => s.start_time_ns));
-  const t1 = Math.max(...spans.map((s) => s.end_time_ns));
+  // reduce, not Math.min(...spread): a trace may hold more spans than a call takes arguments
+  const t0 = spans.reduce((m, s) => Math.min(m, s.start_time_ns), Infinity);
+  const t1 = spans.reduce((m, s) => Math.max(m, s.end_time_ns), -Infinity);
   const total = Math.max(t1 - t0, 1);
 
   const detail = h("div", { id: "span-detail" });
