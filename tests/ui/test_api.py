@@ -203,6 +203,18 @@ def test_set_tag_bad_input(client: httpx.Client, payload: object, status: int) -
     assert r.json()["error"]["message"]
 
 
+def test_hostile_bodies_are_4xx(client: httpx.Client) -> None:
+    headers = {"content-type": "application/json"}
+    deep = b'{"trace_id": "a", "key": "k", "value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    r = client.post("/api/tags", content=deep, headers=headers)
+    assert r.status_code == 400 and "deep" in r.json()["error"]["message"]
+    huge = b'{"trace_id": "a", "key": "k", "value": "' + b"x" * (9 * 2**20) + b'"}'
+    r = client.post("/api/tags", content=huge, headers=headers)
+    assert r.status_code == 413 and "MiB" in r.json()["error"]["message"]
+    r = client.post("/api/tags", content=b"\xff\xfe", headers=headers)
+    assert r.status_code == 400
+
+
 def test_delete_missing_tag_and_broken_body(client: httpx.Client) -> None:
     tid = _one(client, "name = 'report'")["trace_id"]
     r = client.post("/api/tags/delete", json={"trace_id": tid, "key": "never-set"})

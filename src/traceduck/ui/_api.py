@@ -10,6 +10,7 @@ keeps one cursor per thread. Every edit is recorded in the tag history with sour
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -35,10 +36,15 @@ logger = logging.getLogger("traceduck.ui")
 SOURCE = "ui"
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
+MAX_BODY = 8 * 2**20  # tag values are at most 64 KiB of JSON; nothing the page sends comes near
 
 
 class BadRequest(Exception):
-    """Bad input from the client: a 400 with this message."""
+    """Bad input from the client: a 400 (or ``status``) with this message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _store(request: Request) -> TraceStore:
@@ -59,8 +65,17 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest(f"the request body is over {MAX_BODY // 2**20} MiB", status=413)
+        chunks.append(chunk)
     try:
-        payload = await request.json()
+        payload = json.loads(b"".join(chunks))
+    except RecursionError:
+        raise BadRequest("the request body nests too deeply") from None
     except ValueError:
         raise BadRequest("the request body must be a JSON object") from None
     if not isinstance(payload, dict):
@@ -256,7 +271,7 @@ async def _threaded(func: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 def to_response(exc: Exception) -> JSONResponse:
     """Library errors become 4xx JSON with a clear message; anything else a bare 500."""
     if isinstance(exc, BadRequest):
-        return error(400, str(exc), kind="request")
+        return error(exc.status, str(exc), kind="request")
     if isinstance(exc, FilterError):
         return error(
             400, exc.message, kind="filter", filter=exc.filter, position=exc.position,
