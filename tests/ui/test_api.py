@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TOKEN
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from uitest_data import N_CHECKOUT, N_SEARCH, N_TOTAL
 
 from traceduck import TraceStore
@@ -96,6 +98,28 @@ def test_search_bad_input_is_a_400_with_a_message(
     assert r.status_code == 400
     error = r.json()["error"]
     assert needle.lower() in error["message"].lower() and "Traceback" not in r.text
+
+
+_FILTER_BITS = st.sampled_from(
+    ["tags.env", "tags.cost", "status", "name", "metadata.user", "span.name", "=", "!=", ">",
+     "AND", "OR", "NOT", "IN", "(", ")", "'prod'", "3.2", "true", "null", "LIKE", "'%a'", ",",
+     "`odd key`", "REGEXP", "'['", "execution_time_ms", "IS", "\\", "'", "\u00e9", "tags."]
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(_FILTER_BITS | st.text(max_size=6), max_size=8),
+    order=st.sampled_from(["", "tags.cost DESC", "name", "bogus ASC", "tags.env DESC, name"]),
+)
+def test_any_filter_or_order_is_a_200_or_a_400_never_a_500(
+    server: ServerThread, parts: list[str], order: str
+) -> None:
+    params = {"filter": " ".join(parts), "order_by": order, "max_results": 5}
+    r = httpx.get(server.url + "/api/search", params=params, timeout=30)
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 400:
+        assert r.json()["error"]["message"]
 
 
 def test_filter_error_carries_its_position(client: httpx.Client) -> None:
