@@ -521,3 +521,17 @@ def test_inputs_outputs_and_type_set_as_plain_attributes_by_another_sdk() -> Non
     assert (below.span_type, below.inputs, below.outputs) == ("UNKNOWN", "[1, 2", 42)
     assert trace.info.request_preview == '{"question": "why?"}'
     assert trace.info.tags == {}
+
+
+def test_a_half_read_result_does_not_break_the_threads_next_query(db_path: str) -> None:
+    @td.trace
+    def f(i):
+        return i
+
+    for i in range(3000):  # more rows than one fetch chunk
+        f(i)
+    flush()
+    store = td.TraceStore(db_path)
+    with store._db.lease() as cur:
+        cur.execute("SELECT * FROM spans").fetchone()  # left unfinished, as scripts do
+    assert store.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 3000}]

@@ -107,6 +107,7 @@ class Database:
             try:
                 yield cursor
             finally:
+                _end_pending_result(cursor)
                 self._release()
         finally:
             if write:
@@ -298,6 +299,19 @@ class Database:
                     self._close_locked()
                     continue
                 self._state.wait(max(self.idle_s - idle_for, 0.01) if self._leases == 0 else None)
+
+
+_ABORT = getattr(duckdb.DuckDBPyConnection, "abort", None)  # DuckDB 2: results must be finished
+
+
+def _end_pending_result(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Drop a result the lease holder left half-read (``fetchone()``), so the thread's next
+    lease does not fail with "connection has an unfinished result"."""
+    if _ABORT is not None:
+        try:
+            _ABORT(cursor)
+        except duckdb.Error:
+            pass
 
 
 _EMPTY_LOCK = threading.Lock()
