@@ -71,6 +71,11 @@ def test_traces_variables_grpc_beside_duckdb(collector: Collector, db: str, tmp_
     _check(TraceStore(local, read_only=True), trace_id)  # the local store got it too
 
 
+def test_configure_grpc_with_a_bare_loopback_address(collector: Collector, db: str) -> None:
+    out = run_python(_app(db=None, otlp_endpoint=collector.grpc_endpoint, otlp_protocol="grpc"))
+    _check(TraceStore(db), out.strip())
+
+
 def test_configure_headers_carry_the_token(db: str) -> None:
     with Collector(db, http_port=0, grpc_port=None, token="t0k", ack="written") as guarded:
         endpoint = f"http://127.0.0.1:{guarded.http_port}"

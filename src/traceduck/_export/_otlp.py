@@ -48,6 +48,7 @@ ENV_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPO
 ENV_PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 _INT64 = (-(2**63), 2**63 - 1)
 _PRIMITIVES = (str, bool, int, float)
+_LOOPBACK = ("127.", "localhost:", "[::1]:")
 
 
 def resolve(
@@ -90,7 +91,10 @@ def make_exporter(endpoint: str | None, protocol: str, headers: dict[str, str] |
 
         if endpoint is not None:
             kwargs["endpoint"] = endpoint
-            if endpoint.startswith("http://"):
+            # http:// means plaintext; so does a bare loopback host:port (a local collector).
+            if endpoint.startswith("http://") or (
+                "://" not in endpoint and endpoint.startswith(_LOOPBACK)
+            ):
                 kwargs["insecure"] = True
         return Grpc(**kwargs)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
