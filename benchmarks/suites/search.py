@@ -220,6 +220,10 @@ def _ms(ns: float) -> str:
     return f"{ns / 1e6:.2f}" if ns < 1e8 else f"{ns / 1e6:.0f}"
 
 
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
 def _variant(key: str, label: str, call: Callable[[], object]) -> Variant:
     def batch(n: int) -> None:
         for _ in range(n):
@@ -496,14 +500,14 @@ def _mlflow_section(cfg: Config, n: int) -> tuple[Section, list[Target]]:
                     f"{len(td_ids):,}",
                     _ms(_p50(td)),
                     _ms(_p50(ml)),
-                    f"{ratio:.0f}×",
+                    _times(ratio),
                     "yes" if same else ("**NO**" if same is False else "– (MLflow store partial)"),
                 ]
             )
             targets.append(
                 Target(
                     f"search {q.label}: MLflow `search_traces` / traceduck, {n:,} traces",
-                    f"{ratio:.0f}× ({_ms(_p50(ml))} vs {_ms(_p50(td))} ms)",
+                    f"{_times(ratio)} ({_ms(_p50(ml))} vs {_ms(_p50(td))} ms)",
                     f"≥ {MLFLOW_GATE:g}×",
                     ratio >= MLFLOW_GATE and same is not False,
                 )
