@@ -196,9 +196,8 @@ class TraceStore:
         _tags.check_key(key)
         _tags.encode_value(value, key)
         with self._write() as cur:
-            tid = _reader.resolve_id(cur, trace_id)
+            tid, tags, name, registered = _tags.load_for_edit(cur, trace_id, key)
             now = _tags.utcnow()
-            tags, name = _tags.load_tags(cur, tid)
             had = key in tags
             old = tags.get(key)
             new = _appended(old, value, had) if append else value
@@ -210,7 +209,7 @@ class TraceStore:
                 _tags.store_tags(cur, tid, tags)
                 operation = "update" if had else "set"
                 events.append((now, tid, key, old_text, new_text, operation, source))
-            scope = self._exclusive_scope(cur, key, exclusive)
+            scope = registered or self._exclusive_scope(cur, key, exclusive)
             if scope:
                 events += _tags.claim_exclusive(
                     cur, trace_id=tid, trace_name=name, key=key, scope=scope, source=source, now=now
@@ -222,8 +221,7 @@ class TraceStore:
     ) -> None:
         """Delete a tag; ``TagError`` if the trace has no such tag (or not with ``value``)."""
         with self._write() as cur:
-            tid = _reader.resolve_id(cur, trace_id)
-            tags, _ = _tags.load_tags(cur, tid)
+            tid, tags, _, _ = _tags.load_for_edit(cur, trace_id, key)
             if key not in tags:
                 raise TagError(f"trace {tid} has no tag {key!r}")
             if value is not _MISSING and _json.dumps(tags[key]) != _json.dumps(value):
@@ -365,17 +363,20 @@ class TraceStore:
             _tags.check_key(key)
             entries.append((key, _tags.encode_value(value, key)))
         with self._write() as cur:
-            tid = _reader.resolve_id(cur, trace_id)
-            row = cur.execute("SELECT metadata FROM traces WHERE trace_id = ?", [tid]).fetchone()
-            latest = (_json.loads(row[0]) if row else None) or {}
+            candidate = trace_id.strip().lower() if isinstance(trace_id, str) else ""
+            tid = candidate if len(candidate) == 32 else _reader.resolve_id(cur, trace_id)
+            row = cur.execute("SELECT metadata FROM traces WHERE trace_id = ?", [tid]).fetchall()
+            if not row:
+                _reader.resolve_id(cur, trace_id)  # raises the not-found error
+            latest = _json.loads(row[0][0]) or {}
             now = _tags.utcnow()
             for key, text in entries:
                 latest[key] = _json.loads(text)
-                cur.execute(
-                    "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [now, tid, key, text, source],
-                )
+            cur.executemany(
+                "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [[now, tid, key, text, source] for key, text in entries],
+            )
             cur.execute(
                 "UPDATE traces SET metadata = ? WHERE trace_id = ?", [_json.dumps(latest), tid]
             )
