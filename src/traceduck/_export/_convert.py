@@ -98,9 +98,9 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         attrs.pop(JSON_KEYS_ATTR, None)
         span_type = span_type or attr_type
         if inputs is None:
-            inputs = _json_text(attr_in)
+            inputs = json_text(attr_in)
         if outputs is None:
-            outputs = _json_text(attr_out)
+            outputs = json_text(attr_out)
         attributes = _json.dumps_lenient(attrs) if attrs else EMPTY_OBJECT
     else:
         attributes = EMPTY_OBJECT
@@ -154,7 +154,7 @@ def _trace_hex(trace_id: int) -> str:
     return text
 
 
-def _json_text(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
     """A captured value that arrived as an attribute: JSON text is kept as it is (the store's
     insert checks it and quotes text that is not JSON), any other value is encoded."""
     if value is None or isinstance(value, str):

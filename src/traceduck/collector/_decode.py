@@ -29,7 +29,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from .. import _json
-from .._capture import encode
 from .._constants import (
     DEFAULT_SPAN_TYPE,
     INPUTS_ATTR,
@@ -40,7 +39,7 @@ from .._constants import (
     STATUS_OK,
 )
 from .._export._assembler import Bundle, make_bundle
-from .._export._convert import attribute_value, decode_json_keys, root_labels
+from .._export._convert import decode_json_keys, json_text, root_labels
 
 __all__ = ["BadRequest", "Decoded", "decode_json", "decode_protobuf", "response"]
 
@@ -161,8 +160,8 @@ def _row(span: Any, service: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
             attrs = decode_json_keys(attrs)
             attrs.pop(JSON_KEYS_ATTR, None)
         span_type = attrs.pop(SPAN_TYPE_ATTR, None)
-        inputs = _json_text(attrs.pop(INPUTS_ATTR, None))
-        outputs = _json_text(attrs.pop(OUTPUTS_ATTR, None))
+        inputs = json_text(attrs.pop(INPUTS_ATTR, None))
+        outputs = json_text(attrs.pop(OUTPUTS_ATTR, None))
     status = span.status
     failed = status.code == _STATUS_CODE_ERROR
     start = span.start_time_unix_nano
@@ -187,14 +186,6 @@ def _row(span: Any, service: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         _events(span.events) if span.events else "[]",
     )
     return row, attrs
-
-
-def _json_text(value: Any) -> str | None:
-    """Captured data from an attribute: JSON text as it is (the store's insert checks it),
-    any other value encoded."""
-    if value is None or isinstance(value, str):
-        return value
-    return encode(attribute_value(value))
 
 
 def _events(events: Any) -> str:
