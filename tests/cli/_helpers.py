@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from _support import PYTHON, SRC, child_env  # noqa: F401 - shared by this folder's tests
 from traceduck.cli import main
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-PYTHON = sys.executable
 
 # What the seeded store holds: (question, env, cost, fails) per traced request.
 REQUESTS = [
@@ -40,18 +36,6 @@ def run(*args: str, input: str | None = None, env: dict[str, str] | None = None)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a traceback would have reached the user: fail loudly
     return Run(result.exit_code, result.stdout, result.stderr)
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child Python that imports traceduck from this checkout."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TRACEDUCK_", "OTEL_")) and k != "PYTHONPATH"
-    }
-    env["PYTHONPATH"] = SRC
-    env.update(extra)
-    return env
 
 
 def with_trace_ids(db: str, tmp_path: Path, ids: list[str], where: str | None = None) -> str:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import traceduck as td
+from _support import PYTHON, SRC, child_env  # noqa: F401 - shared by this folder's tests
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+subprocess_env = child_env
 
 
 def flush() -> None:
@@ -45,18 +43,3 @@ def exception_event(span_: td.Span) -> dict[str, Any]:
 def count(table: str, where: str = "") -> int:
     rows = td.sql(f"SELECT count(*) AS n FROM {table} {where}").to_pylist()
     return int(rows[0]["n"])
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a child Python that imports traceduck from this checkout."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TRACEDUCK_", "OTEL_")) and k != "PYTHONPATH"
-    }
-    env["PYTHONPATH"] = SRC
-    env.update(extra)
-    return env
-
-
-PYTHON = sys.executable

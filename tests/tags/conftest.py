@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +9,7 @@ import pytest
 from opentelemetry import context as otel_context
 
 import traceduck as td
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-PYTHON = sys.executable
+from _support import PYTHON, SRC, child_env  # noqa: F401 - shared by this folder's tests
 
 
 @pytest.fixture(autouse=True)
@@ -26,18 +22,6 @@ def db_path(tmp_path: Path) -> Iterator[str]:
     td.shutdown()
     if otel_context.get_current() is not before:
         otel_context.attach(before)
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child Python that imports traceduck from this checkout."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TRACEDUCK_", "OTEL_", "GIT_")) and k != "PYTHONPATH"
-    }
-    env["PYTHONPATH"] = SRC
-    env.update(extra)
-    return env
 
 
 def last_trace() -> td.Trace:
