@@ -73,7 +73,7 @@ class TraceStore:
         ``return_type="list"`` gives a ``PagedList`` of ``Trace`` (``.token`` is the next
         page's token, None on the last page); "pandas" and "arrow" give one row per trace.
         """
-        from .query import search
+        from .query import search, search_page
 
         if return_type not in ("list", "pandas", "arrow"):
             raise ValueError(
@@ -81,10 +81,15 @@ class TraceStore:
             )
         orders = [order_by] if isinstance(order_by, str) else order_by
         with self._db.lease() as cur:
-            ids, token = search(cur, filter_string, orders, max_results, page_token)
             if return_type != "list":
-                table = _info_table(cur, ids)
+                # Tables are for analysis (often every match): one query returns the columns.
+                table, _ = search_page(
+                    cur, filter_string, orders, max_results, page_token,
+                    columns=_reader.INFO_COLUMNS, arrow=True,
+                )  # fmt: skip
                 return table if return_type == "arrow" else table.to_pandas()
+            # A page of Trace objects: ids first (a narrow sort), then their rows.
+            ids, token = search(cur, filter_string, orders, max_results, page_token)
             infos = _reader.load_infos(cur, ids)
             spans = _reader.load_spans(cur, ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
@@ -257,7 +262,7 @@ class TraceStore:
             now = _tags.utcnow()
             changed: dict[str, dict[str, Any]] = {}
             events: list[_tags.Event] = []
-            for tid, tags_text, _ in rows:
+            for tid, tags_text, _, _ in rows:
                 current = _json.loads(tags_text) or {}
                 for key, value in updates.items():
                     new_text = _json.dumps(value)
@@ -268,8 +273,8 @@ class TraceStore:
                     op = "set" if old_text is None else "update"
                     events.append((now, tid, key, old_text, new_text, op, source))
                     changed[tid] = current
-            _store_many(cur, changed)
-            for tid, _, name in rows:
+            _store_many(cur, changed, {r[0]: r[3] for r in rows})
+            for tid, _, name, _ in rows:
                 for key in updates:
                     if key in exclusive:
                         events += _tags.claim_exclusive(
@@ -292,7 +297,7 @@ class TraceStore:
             now = _tags.utcnow()
             changed: dict[str, dict[str, Any]] = {}
             events: list[_tags.Event] = []
-            for tid, tags_text, _ in rows:
+            for tid, tags_text, _, _ in rows:
                 current = _json.loads(tags_text) or {}
                 for key, value in tags.items():
                     had = key in current
@@ -302,7 +307,7 @@ class TraceStore:
                     op = "update" if had else "set"
                     events.append((now, tid, key, old_text, new_text, op, source))
                     changed[tid] = current
-            _store_many(cur, changed)
+            _store_many(cur, changed, {r[0]: r[3] for r in rows})
             _tags.insert_events(cur, events)
             return len(rows)
 
@@ -329,7 +334,7 @@ class TraceStore:
             now = _tags.utcnow()
             changed: dict[str, dict[str, Any]] = {}
             events: list[_tags.Event] = []
-            for tid, tags_text, _ in rows:
+            for tid, tags_text, _, _ in rows:
                 current = _json.loads(tags_text) or {}
                 for key in key_list:
                     if key in current and (
@@ -339,7 +344,7 @@ class TraceStore:
                         events.append((now, tid, key, _json.dumps(old), None, "delete", source))
                         _tags.release_exclusive(cur, tid, key)
                         changed[tid] = current
-            _store_many(cur, changed)
+            _store_many(cur, changed, {r[0]: r[3] for r in rows})
             _tags.insert_events(cur, events)
             return len(changed)
 
@@ -397,7 +402,8 @@ class TraceStore:
 
     def _matching(
         self, cur: duckdb.DuckDBPyConnection, filter_string: str
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[tuple[str, str, str, int]]:
+        """(trace id, tags JSON, name, rowid) of every trace the filter matches."""
         from .query import compile_filter
 
         if not filter_string or not str(filter_string).strip():
@@ -406,7 +412,7 @@ class TraceStore:
             )
         where, params = compile_filter(filter_string, cur)
         return cur.execute(
-            f"SELECT t.trace_id, t.tags, t.name FROM traces t WHERE {where}", params
+            f"SELECT t.trace_id, t.tags, t.name, t.rowid FROM traces t WHERE {where}", params
         ).fetchall()
 
 
@@ -424,7 +430,7 @@ def _check_exclusive_bulk(
         if not scope:
             continue
         groups: dict[str, int] = {}
-        for _, _, name in rows:
+        for _, _, name, _ in rows:
             group = _tags.scope_value(scope, name)
             groups[group] = groups.get(group, 0) + 1
         crowded = [g for g, n in groups.items() if n > 1]
@@ -436,7 +442,11 @@ def _check_exclusive_bulk(
             )
 
 
-def _store_many(cur: duckdb.DuckDBPyConnection, changed: dict[str, dict[str, Any]]) -> None:
+def _store_many(
+    cur: duckdb.DuckDBPyConnection, changed: dict[str, dict[str, Any]], rowids: dict[str, int]
+) -> None:
+    """Write the new tags of ``changed`` traces, addressed by the rowids read in this same
+    transaction (a join on trace_id would hash every id in the store)."""
     if not changed:
         return
     if len(changed) <= 8:
@@ -444,26 +454,15 @@ def _store_many(cur: duckdb.DuckDBPyConnection, changed: dict[str, dict[str, Any
             _tags.store_tags(cur, tid, tags)
         return
     table = pa.table(
-        {"trace_id": list(changed), "tags": [_json.dumps(t) for t in changed.values()]}
+        {
+            "rid": pa.array([rowids[t] for t in changed], pa.int64()),
+            "tags": [_json.dumps(t) for t in changed.values()],
+        }
     )
     cur.register("_td_tag_updates", table)
     try:
         cur.execute(
-            "UPDATE traces SET tags = u.tags FROM _td_tag_updates u "
-            "WHERE traces.trace_id = u.trace_id"
+            "UPDATE traces SET tags = u.tags FROM _td_tag_updates u WHERE traces.rowid = u.rid"
         )
     finally:
         cur.unregister("_td_tag_updates")
-
-
-def _info_table(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> pa.Table:
-    order = pa.table({"trace_id": ids, "_ord": list(range(len(ids)))})
-    cur.register("_td_page", order)
-    try:
-        return query_arrow(
-            cur,
-            f"SELECT {', '.join('t.' + c for c in _reader.INFO_COLUMNS)} FROM traces t "
-            "JOIN _td_page p USING (trace_id) ORDER BY p._ord",
-        )
-    finally:
-        cur.unregister("_td_page")

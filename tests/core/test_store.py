@@ -535,3 +535,20 @@ def test_a_half_read_result_does_not_break_the_threads_next_query(db_path: str) 
     with store._db.lease() as cur:
         cur.execute("SELECT * FROM spans").fetchone()  # left unfinished, as scripts do
     assert store.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 3000}]
+
+
+def test_get_trace_finds_a_span_that_started_hours_before_its_root(db_path: str) -> None:
+    # get_trace looks near the root first; a span far outside that window (a clock-skewed
+    # service, a part that started long before) must still come back.
+    from opentelemetry import trace as otel_trace
+
+    tracer = otel_trace.get_tracer("skewed")
+    hours_ago = time.time_ns() - 5 * 3600 * 10**9
+    with tracer.start_as_current_span("root") as root:
+        tracer.start_span("early", start_time=hours_ago).end(end_time=hours_ago + 1000)
+        with tracer.start_as_current_span("near"):
+            pass
+    flush()
+    trace = td.get_trace(format(root.get_span_context().trace_id, "032x"))
+    assert trace.info.span_count == 3
+    assert sorted(s.name for s in trace.spans) == ["early", "near", "root"]
