@@ -71,9 +71,10 @@ class DuckDBSpanExporter(SpanExporter):
         self.max_queue_traces = max_queue_traces
         self.interval_s = interval_s
         self.source = source
-        # Let go of the file after each write that empties the queue (other processes may be
-        # waiting for it); the next write reopens it (about 25 ms), once per interval at most.
-        self.release_when_done = True
+        # Let go of the file when the queue stays empty this long after a write (other
+        # processes may be waiting for it); a steady stream keeps it open between writes.
+        self.release_after_s: float | None = 0.05
+        self._written_since_release = False
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
         self._queue: deque[Bundle] = deque()
@@ -97,6 +98,7 @@ class DuckDBSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         ready: list[Bundle] = []
+        ready_spans = 0
         failed = 0
         try:
             with self._assemble_lock:
@@ -116,6 +118,10 @@ class DuckDBSpanExporter(SpanExporter):
                     bundle = self._assembler.add(row, is_root, labels)
                     if bundle is not None:
                         ready.append(bundle)
+                        ready_spans += len(bundle.spans)
+                        if ready_spans >= EARLY_WRITE_SPANS:  # a big export: let the writer
+                            self.enqueue(ready)  # start on this part while we convert the rest
+                            ready, ready_spans = [], 0
                 ready.extend(self._assembler.overflow())
         except Exception as exc:
             _runtime.report_internal_error("DuckDB export", exc)
@@ -218,6 +224,12 @@ class DuckDBSpanExporter(SpanExporter):
                 deadline = time.monotonic() + max(self.interval_s, backoff)
                 while not self._stopping:
                     if not self._queue:
+                        if self._written_since_release and self.release_after_s is not None:
+                            self._cond.wait(self.release_after_s)
+                            if not self._queue:
+                                self._written_since_release = False
+                                self.db.release_if_idle()
+                            continue
                         # Sleep until enqueue() has work (no polling while the app is idle);
                         # the batch interval counts from the first queued trace.
                         self._cond.wait()
@@ -249,8 +261,7 @@ class DuckDBSpanExporter(SpanExporter):
                     self._cond.notify_all()
             if outcome == "ok":
                 backoff = 0.0
-                if not self._queue and self.release_when_done:
-                    self.db.release_if_idle()
+                self._written_since_release = True
             elif outcome == "locked":  # another process's turn: come back soon, with jitter
                 backoff = random.uniform(0.02, 0.25)
             else:
