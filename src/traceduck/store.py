@@ -73,7 +73,7 @@ class TraceStore:
         ``return_type="list"`` gives a ``PagedList`` of ``Trace`` (``.token`` is the next
         page's token, None on the last page); "pandas" and "arrow" give one row per trace.
         """
-        from .query import search, search_page
+        from .query import search_page
 
         if return_type not in ("list", "pandas", "arrow"):
             raise ValueError(
@@ -88,9 +88,12 @@ class TraceStore:
                     columns=_reader.INFO_COLUMNS, arrow=True,
                 )  # fmt: skip
                 return table if return_type == "arrow" else table.to_pandas()
-            # A page of Trace objects: ids first (a narrow sort), then their rows.
-            ids, token = search(cur, filter_string, orders, max_results, page_token)
-            infos = _reader.load_infos(cur, ids)
+            # A page of Trace objects: ids and rowids first (a narrow sort), then their rows.
+            page, token = search_page(
+                cur, filter_string, orders, max_results, page_token, columns=("trace_id", "rowid")
+            )
+            ids = [r[0] for r in page]
+            infos = _reader.load_infos_by_rowid(cur, page)
             spans = _reader.load_spans(cur, ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
 
