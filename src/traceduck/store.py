@@ -73,7 +73,7 @@ class TraceStore:
         ``return_type="list"`` gives a ``PagedList`` of ``Trace`` (``.token`` is the next
         page's token, None on the last page); "pandas" and "arrow" give one row per trace.
         """
-        from .query import search_page
+        from .query import one_query_page, search, search_page
 
         if return_type not in ("list", "pandas", "arrow"):
             raise ValueError(
@@ -88,12 +88,16 @@ class TraceStore:
                     columns=_reader.INFO_COLUMNS, arrow=True,
                 )  # fmt: skip
                 return table if return_type == "arrow" else table.to_pandas()
-            # A page of Trace objects: ids and rowids first (a narrow sort), then their rows.
-            page, token = search_page(
-                cur, filter_string, orders, max_results, page_token, columns=("trace_id", "rowid")
-            )
-            ids = [r[0] for r in page]
-            infos = _reader.load_infos_by_rowid(cur, page)
+            if one_query_page(filter_string, orders):  # one query, as written by hand
+                rows, token = search_page(
+                    cur, filter_string, orders, max_results, page_token,
+                    columns=_reader.INFO_COLUMNS,
+                )  # fmt: skip
+                infos = [_reader.info_from_row(r) for r in rows]
+            else:  # a JSON key to filter or sort by: a narrow sort, then the page's rows by id
+                ids, token = search(cur, filter_string, orders, max_results, page_token)
+                infos = _reader.load_infos(cur, ids)
+            ids = [i.trace_id for i in infos]
             spans = _reader.load_spans(cur, ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
 

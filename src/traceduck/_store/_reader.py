@@ -69,23 +69,6 @@ def load_infos(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> list[Tra
     return [by_id[t] for t in trace_ids if t in by_id]
 
 
-def load_infos_by_rowid(
-    cur: duckdb.DuckDBPyConnection, page: list[tuple[str, int]]
-) -> list[TraceInfo]:
-    """TraceInfo of each (trace id, rowid) of a search page, in order: addressed by rowid (a
-    list of ids costs DuckDB a scan of the ids column), checked against the id."""
-    if not page:
-        return []
-    rows = cur.execute(
-        f"SELECT {', '.join(INFO_COLUMNS)} FROM traces WHERE rowid = ANY(?::BIGINT[])",
-        [[rowid for _, rowid in page]],
-    ).fetchall()
-    by_id = {r[0]: info_from_row(r) for r in rows}
-    if len(by_id) != len(page) or any(t not in by_id for t, _ in page):
-        return load_infos(cur, [t for t, _ in page])  # rows moved meanwhile: go by id
-    return [by_id[t] for t, _ in page]
-
-
 def load_spans(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> dict[str, list[Span]]:
     """Spans of each trace, parents before children, siblings by start time."""
     if not trace_ids:

@@ -17,10 +17,34 @@ from typing import Any
 
 import duckdb
 
+from ._ast import iter_predicates
 from ._compiler import compile_filter_frag
+from ._dialect import DUCKDB
+from ._order import plan_order
+from ._parser import parse
 from ._search import build_search, run_search, run_search_rows, run_search_table
 
-__all__ = ["compile_filter", "explain", "search", "search_page"]
+__all__ = ["compile_filter", "explain", "one_query_page", "search", "search_page"]
+
+
+def one_query_page(filter_string: str | None, order_by: list[str] | str | None) -> bool:
+    """Whether a page of full rows is best fetched in one query (as one would write it by
+    hand) rather than ids first, then rows by id.
+
+    One query, when the order and the filter use the trace's own columns only: DuckDB
+    then scans only what the filter needs. With a tag, metadata or span predicate (or a sort
+    by a key), every matching row would carry its wide columns through the sort, and the two-step
+    path is faster (measured on 1M traces, benchmarks/suites/search.py). Bad input answers False:
+    the search itself reports it.
+    """
+    try:
+        if not plan_order(order_by, DUCKDB).flat:
+            return False
+        node = parse(filter_string) if filter_string else None
+        # No filter: the newest rows by a narrow sort, then by id, is faster (UI first page).
+        return node is not None and all(p.field.family == "builtin" for p in iter_predicates(node))
+    except Exception:
+        return False
 
 
 def compile_filter(filter_string: str | None, con: duckdb.DuckDBPyConnection) -> tuple[str, list]:
