@@ -384,10 +384,10 @@ class TraceStore:
             now = _tags.utcnow()
             for key, text in entries:
                 latest[key] = _json.loads(text)
-            cur.executemany(
-                "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [[now, tid, key, text, source] for key, text in entries],
+            cur.execute(  # one statement for every entry (executemany runs one per row)
+                "INSERT INTO trace_metadata (ts, trace_id, key, value, source) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(entries)),
+                [v for key, text in entries for v in (now, tid, key, text, source)],
             )
             cur.execute(
                 "UPDATE traces SET metadata = ? WHERE trace_id = ?", [_json.dumps(latest), tid]
