@@ -7,7 +7,7 @@ path; ``TraceStore(path)`` lets a process use several stores, read-only ones inc
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import duckdb
@@ -267,20 +267,19 @@ class TraceStore:
                     exclusive[tag.key] = tag.scope
             _check_exclusive_bulk(rows, updates, exclusive)
             now = _tags.utcnow()
-            changed: dict[str, dict[str, Any]] = {}
-            events: list[_tags.Event] = []
-            for tid, tags_text, _, _ in rows:
-                current = _json.loads(tags_text) or {}
+
+            def set_keys(tid: str, current: dict[str, Any]) -> list[_tags.Event]:
+                out = []
                 for key, value in updates.items():
                     new_text = _json.dumps(value)
                     old_text = _json.dumps(current[key]) if key in current else None
-                    if old_text == new_text:
-                        continue
-                    current[key] = value
-                    op = "set" if old_text is None else "update"
-                    events.append((now, tid, key, old_text, new_text, op, source))
-                    changed[tid] = current
-            _store_many(cur, changed, {r[0]: r[3] for r in rows})
+                    if old_text != new_text:
+                        current[key] = value
+                        op = "set" if old_text is None else "update"
+                        out.append((now, tid, key, old_text, new_text, op, source))
+                return out
+
+            _, events = _rewrite_tags(cur, rows, set_keys)
             for tid, _, name, _ in rows:
                 for key in updates:
                     if key in exclusive:
@@ -302,19 +301,19 @@ class TraceStore:
         with self._write() as cur:
             rows = self._matching(cur, filter_string)
             now = _tags.utcnow()
-            changed: dict[str, dict[str, Any]] = {}
-            events: list[_tags.Event] = []
-            for tid, tags_text, _, _ in rows:
-                current = _json.loads(tags_text) or {}
+
+            def append(tid: str, current: dict[str, Any]) -> list[_tags.Event]:
+                out = []
                 for key, value in tags.items():
                     had = key in current
                     old_text = _json.dumps(current[key]) if had else None
                     current[key] = _appended(current.get(key), value, had)
                     new_text = _tags.encode_value(current[key], key)
                     op = "update" if had else "set"
-                    events.append((now, tid, key, old_text, new_text, op, source))
-                    changed[tid] = current
-            _store_many(cur, changed, {r[0]: r[3] for r in rows})
+                    out.append((now, tid, key, old_text, new_text, op, source))
+                return out
+
+            _, events = _rewrite_tags(cur, rows, append)
             _tags.insert_events(cur, events)
             return len(rows)
 
@@ -339,19 +338,19 @@ class TraceStore:
         with self._write() as cur:
             rows = self._matching(cur, filter_string)
             now = _tags.utcnow()
-            changed: dict[str, dict[str, Any]] = {}
-            events: list[_tags.Event] = []
-            for tid, tags_text, _, _ in rows:
-                current = _json.loads(tags_text) or {}
+
+            def delete(tid: str, current: dict[str, Any]) -> list[_tags.Event]:
+                out = []
                 for key in key_list:
                     if key in current and (
                         key not in only or _json.dumps(current[key]) == only[key]
                     ):
                         old = current.pop(key)
-                        events.append((now, tid, key, _json.dumps(old), None, "delete", source))
+                        out.append((now, tid, key, _json.dumps(old), None, "delete", source))
                         _tags.release_exclusive(cur, tid, key)
-                        changed[tid] = current
-            _store_many(cur, changed, {r[0]: r[3] for r in rows})
+                return out
+
+            changed, events = _rewrite_tags(cur, rows, delete)
             _tags.insert_events(cur, events)
             return len(changed)
 
@@ -447,6 +446,25 @@ def _check_exclusive_bulk(
                 f"tag {key!r} is exclusive (one trace per scope) but the filter matches "
                 f"{groups[crowded[0]]} {where}; narrow the filter"
             )
+
+
+def _rewrite_tags(
+    cur: duckdb.DuckDBPyConnection,
+    rows: list[tuple[str, str, str, int]],
+    edit: Callable[[str, dict[str, Any]], list[_tags.Event]],
+) -> tuple[dict[str, dict[str, Any]], list[_tags.Event]]:
+    """Apply ``edit(trace id, its tags)`` (which changes the dict in place and returns the
+    history events) to every matching row; store the traces whose tags changed."""
+    changed: dict[str, dict[str, Any]] = {}
+    events: list[_tags.Event] = []
+    for tid, tags_text, _, _ in rows:
+        current = _json.loads(tags_text) or {}
+        made = edit(tid, current)
+        if made:
+            events += made
+            changed[tid] = current
+    _store_many(cur, changed, {r[0]: r[3] for r in rows})
+    return changed, events
 
 
 def _store_many(

@@ -13,11 +13,10 @@ import pytest
 if importlib.util.find_spec("traceduck") is None:  # not pip-installed: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
+from ui_support import TOKEN
 from uitest_data import build_store
 
 from traceduck.ui import ServerThread, create_app
-
-TOKEN = "t0k-secret-42"
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TOKEN
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ui_support import TOKEN
 from uitest_data import N_CHECKOUT, N_SEARCH, N_TOTAL
 
 from traceduck import TraceStore

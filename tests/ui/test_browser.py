@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKEN
 from selenium import webdriver
 from selenium.common.exceptions import (
     NoAlertPresentException,
@@ -27,6 +26,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+from ui_support import TOKEN
 from uitest_data import N_CHECKOUT, N_SEARCH, N_TOTAL
 
 from traceduck.ui import ServerThread
