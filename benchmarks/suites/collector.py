@@ -273,8 +273,8 @@ def _latency_app(port: int, conn: Any, samples: int) -> None:
 def run(cfg: Config) -> SuiteResult:
     quick = cfg.quick
     started = time.perf_counter()
-    clients, per_client = (2, 80) if quick else (3, 150)
-    reps = 1 if quick else 3
+    clients, per_client = (2, 80) if quick else (3, 100)
+    reps = 1 if quick else 2
     cases = [
         ("http", "queued", "OTLP/HTTP protobuf, pre-encoded, `--ack queued` (default)"),
         ("grpc", "queued", "OTLP/gRPC, pre-encoded, `--ack queued`"),
