@@ -273,7 +273,7 @@ def _latency_app(port: int, conn: Any, samples: int) -> None:
 def run(cfg: Config) -> SuiteResult:
     quick = cfg.quick
     started = time.perf_counter()
-    clients, per_client = (2, 80) if quick else (3, 100)
+    clients, per_client = (2, 25) if quick else (3, 100)
     reps = 1 if quick else 2
     cases = [
         ("http", "queued", "OTLP/HTTP protobuf, pre-encoded, `--ack queued` (default)"),
@@ -304,7 +304,7 @@ def run(cfg: Config) -> SuiteResult:
                 + ("" if lost == 0 else " **LOST**"),
             ]
         )
-    samples = 3 if quick else 8
+    samples = 2 if quick else 8
     waits = latency(cfg.workdir, samples)
     progress(f"[{NAME}] root end → searchable: {samples} samples")
     throughput_section = Section(
