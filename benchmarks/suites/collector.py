@@ -281,6 +281,8 @@ def run(cfg: Config) -> SuiteResult:
         ("http", "written", "OTLP/HTTP protobuf, pre-encoded, `--ack written`"),
         ("stock", "queued", "stock OTLP/HTTP exporter as client (encodes too)"),
     ]
+    if quick:  # the gated case and gRPC; the others only in a full run
+        cases = cases[:2]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(t, a): [] for t, a, _ in cases}
     for rep in range(reps):
         for transport, ack, _label in cases:

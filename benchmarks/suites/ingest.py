@@ -119,10 +119,10 @@ def export_once(
 
 def run(cfg: Config) -> SuiteResult:
     quick = cfg.quick
-    reps = 3 if quick else 7
+    reps = 2 if quick else 7
     export_traces = 1_000 if quick else 5_000
-    e2e_traces, e2e_reps = (500, 3) if quick else (3_000, 5)
-    visibility_samples = 3 if quick else 7
+    e2e_traces, e2e_reps = (500, 2) if quick else (3_000, 5)
+    visibility_samples = 2 if quick else 7
     started = time.perf_counter()
 
     progress(f"[{NAME}] building {export_traces * SPANS_PER_TRACE:,} ReadableSpans")

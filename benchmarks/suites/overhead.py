@@ -60,8 +60,8 @@ def gen(x: int) -> Iterator[int]:
 
 def run(cfg: Config) -> SuiteResult:
     quick = cfg.quick
-    rounds, calls, mlflow_calls = (6, 200, 3) if quick else (20, 1000, 20)
-    deferred_reps, deferred_calls, mlflow_deferred = (2, 1000, 10) if quick else (3, 5000, 50)
+    rounds, calls, mlflow_calls = (4, 200, 3) if quick else (20, 1000, 20)
+    deferred_reps, deferred_calls, mlflow_deferred = (1, 500, 5) if quick else (3, 5000, 50)
     started = time.perf_counter()
 
     import traceduck
