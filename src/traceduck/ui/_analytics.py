@@ -1,6 +1,6 @@
 """Counts, key lists, grouped stats and side-by-side comparison for the UI.
 
-Stats come from ``TraceStore.stats`` when the store has it, else from the same SQL here.
+Stats are ``TraceStore.stats`` (the same numbers as ``traceduck stats``).
 Compare is built here from ``TraceInfo`` values, not from ``traceduck.compare_traces``: that
 returns a pandas DataFrame (pandas is optional) while the page wants rows with a ``differs``
 flag and typed values. Filters compile with the same ``compile_filter`` the search uses.
@@ -11,17 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import FilterError
 from ..query import compile_filter
 from ..store import TraceStore
 
-_BUILTIN_GROUPS = {"name": "t.name", "status": "t.status", "service_name": "t.service_name"}
 _INFO_ROWS = ("name", "status", "execution_time_ms", "timestamp_ms", "span_count", "service_name")
-
-
-def _json_path(key: str) -> str:
-    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
-    return f'$."{escaped}"'
 
 
 def count(store: TraceStore, filter_string: str | None) -> int:
@@ -49,52 +42,9 @@ def keys(store: TraceStore, sample: int = 10_000) -> dict[str, list[str]]:
     return out
 
 
-def _group_expr(by: str) -> tuple[str, list[Any]]:
-    if by in _BUILTIN_GROUPS:
-        return _BUILTIN_GROUPS[by], []
-    for prefix, column in (("tags.", "t.tags"), ("metadata.", "t.metadata")):
-        if by.startswith(prefix) and len(by) > len(prefix):
-            return f"json_extract_string({column}, ?)", [_json_path(by[len(prefix) :])]
-    raise FilterError(
-        f"cannot group by {by!r}: use name, status, service_name, tags.<key> or metadata.<key>"
-    )
-
-
 def stats(store: TraceStore, filter_string: str | None, by: str, limit: int = 50) -> list[dict]:
-    """Per group: count, errors, error rate, latency p50/p95/p99/max (ms); biggest first.
-
-    ``TraceStore.stats`` when the store has it (the same numbers as ``traceduck stats``),
-    else the same query here.
-    """
-    native = getattr(store, "stats", None)
-    if native is not None:
-        return list(native(filter_string, by=by))[:limit]
-    group, group_params = _group_expr(by)
-    with store._db.lease() as cur:
-        where, params = compile_filter(filter_string, cur)
-        rows = cur.execute(
-            f"""
-            SELECT grp, count(*) AS n, count(*) FILTER (WHERE status = 'ERROR') AS errors,
-                   quantile_cont(ms, [0.5, 0.95, 0.99]) AS q, max(ms) AS top
-            FROM (SELECT {group} AS grp, t.status, t.execution_time_ms AS ms
-                  FROM traces t WHERE {where})
-            GROUP BY grp ORDER BY n DESC, grp NULLS LAST LIMIT {int(limit)}
-            """,
-            group_params + params,
-        ).fetchall()
-    return [
-        {
-            "group": grp,
-            "count": n,
-            "errors": errors,
-            "error_rate": errors / n if n else 0.0,
-            "p50_ms": q[0] if q else None,
-            "p95_ms": q[1] if q else None,
-            "p99_ms": q[2] if q else None,
-            "max_ms": top,
-        }
-        for grp, n, errors, q, top in rows
-    ]
+    """Per group: count, errors, error rate, latency p50/p95/p99/max (ms); biggest first."""
+    return store.stats(filter_string, by=by)[:limit]
 
 
 def compare(
@@ -128,7 +78,3 @@ def compare(
             maps = [getattr(i, column) for i in infos]
             add(f"{column}.{key}", [m.get(key) for m in maps], [key in m for m in maps])
     return {"trace_ids": [i.trace_id for i in infos], "rows": rows}
-
-
-def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import date, datetime
 from typing import Any
 
 from starlette.responses import Response
+
+from .._json import _finite, _utf8
 
 
 def _default(value: Any) -> Any:
@@ -20,23 +21,15 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinities are not JSON: browsers reject the whole document. Show them as text."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+_ENCODER = json.JSONEncoder(default=_default, allow_nan=False, ensure_ascii=False)
 
 
 def dumps(payload: Any) -> bytes:
     try:
-        text = json.dumps(payload, default=_default, allow_nan=False, ensure_ascii=False)
-    except ValueError:
+        text = _ENCODER.encode(payload)
+    except ValueError:  # NaN or infinity: browsers reject the whole document; show them as text
         text = json.dumps(_finite(payload), default=_default, ensure_ascii=False)
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
+    return _utf8(text).encode("utf-8")
 
 
 class JSONResponse(Response):
