@@ -114,12 +114,7 @@ class Comparison:
 
     def differing(self) -> list[str]:
         """The rows whose values are not all the same (missing differs from any value)."""
-        out = []
-        for row, values in zip(self.rows, self.values):
-            texts = {json.dumps(v, sort_keys=True, default=str) for v in values}
-            if len(texts) > 1:
-                out.append(row)
-        return out
+        return [row for row, values in zip(self.rows, self.values) if _differs(values)]
 
     def to_pandas(self) -> pd.DataFrame:
         try:
@@ -141,11 +136,9 @@ class Comparison:
 def compare_infos(infos: list[TraceInfo], keys: Iterable[str] | None = None) -> Comparison:
     """The comparison of already loaded traces."""
     per_trace = [fields(info) for info in infos]
-    rows: list[str] = list(BASE_ROWS)
-    seen = set(rows)
-    tag_rows = sorted({r for f in per_trace for r in f if r.startswith("tags.")} - seen)
-    meta_rows = sorted({r for f in per_trace for r in f if r.startswith("metadata.")} - seen)
-    rows += tag_rows + meta_rows
+    tag_rows = sorted({r for f in per_trace for r in f if r.startswith("tags.")})
+    meta_rows = sorted({r for f in per_trace for r in f if r.startswith("metadata.")})
+    rows = [*BASE_ROWS, *tag_rows, *meta_rows]
     if keys is not None:
         keys = [keys] if isinstance(keys, str) else list(keys)
         rows = [r for r in rows if _wanted(r, keys)]
@@ -156,12 +149,12 @@ def compare_infos(infos: list[TraceInfo], keys: Iterable[str] | None = None) -> 
 
 def differing_rows(frame: pd.DataFrame) -> list[str]:
     """The rows of a ``compare_traces`` DataFrame whose values are not all the same."""
-    out = []
-    for row, values in frame.iterrows():
-        texts = {json.dumps(v, sort_keys=True, default=str) for v in values.tolist()}
-        if len(texts) > 1:
-            out.append(str(row))
-    return out
+    return [str(row) for row, values in frame.iterrows() if _differs(values.tolist())]
+
+
+def _differs(values: Iterable[Any]) -> bool:
+    """Whether the values are not all the same (missing differs from any value)."""
+    return len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1
 
 
 def compare_traces(

@@ -10,11 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .._compare import compare_infos, resolve_infos
-from ._common import console, db_option, friendly_errors, open_store
+from ._common import CONTEXT, console, db_option, echo_json, friendly_errors, open_store
 
 __all__ = ["compare"]
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MAX_CELL = 60
 
 
@@ -66,7 +65,7 @@ def compare(
     ]
     if as_json:
         out = {row: dict(zip(table_data.trace_ids, values)) for row, values in rows}
-        click.echo(json.dumps(out, indent=2, default=str, ensure_ascii=False))
+        echo_json(out)
         return
     table = Table(title=f"{len(infos)} traces, {len(differ)} rows differ")
     table.add_column("field", style="bold", no_wrap=True)
