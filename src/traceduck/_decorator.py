@@ -19,8 +19,8 @@ from opentelemetry import trace as otel_trace
 
 from . import _cascade, _runtime
 from ._capture import parameter_names, snapshot, snapshot_args
-from ._context import Tag, _last_trace_id, _warn, apply_tags, normalize_tags
-from ._span import record_error
+from ._context import Tag, _warn, apply_tags, normalize_tags
+from ._span import end_span, fail_span
 from .errors import TagError
 
 __all__ = ["trace"]
@@ -142,8 +142,11 @@ class _Options:
 
     # -- shared pieces ------------------------------------------------------------------------
 
-    def _start(self, instance: Any, args: tuple, kwargs: dict) -> tuple[Any, Any, list[Any]]:
-        """Start the span, make it current, stash its deferred inputs."""
+    def _start(self, instance: Any, args: tuple, kwargs: dict) -> tuple[Any, Any, list[Any] | None]:
+        """Start the span, make it current, stash its deferred inputs.
+
+        The record is None when nothing will export the span (sampled out, or no exporter):
+        then neither inputs nor outputs are captured."""
         tracer = _runtime.tracer
         if tracer is None:
             from ._config import ensure_configured
@@ -154,8 +157,9 @@ class _Options:
             token = _attach(_cascade.enter(span, self.cascade, _in_context(span)))
         else:
             token = _attach(_in_context(span))
-        record = [self.span_type, self.attributes, None, None]
+        record = None
         if _runtime.collecting and span.is_recording():
+            record = [self.span_type, self.attributes, None, None]
             ctx = span.context
             _STASH[ctx.span_id] = record
             if len(_STASH) > _runtime.MAX_STASH:
@@ -182,27 +186,6 @@ class _Options:
         capture = self.capture_outputs
         return capture or (capture is None and _runtime.capture_outputs)
 
-    @staticmethod
-    def _end(span: Any, token: Any) -> None:
-        try:
-            if token is not None:  # (async) generators detach after each step themselves
-                _detach(token)
-            span.end()
-            parent = getattr(span, "parent", False)  # sampled-out spans have none
-            if parent is None or (parent and parent.is_remote):
-                _last_trace_id[0] = format(span.context.trace_id, "032x")
-        except Exception as exc:
-            _runtime.report_internal_error("@trace end", exc)
-
-    @staticmethod
-    def _error(span: Any, exc: BaseException) -> None:
-        if isinstance(exc, GeneratorExit):
-            return
-        try:
-            record_error(span, exc)
-        except Exception as inner:
-            _runtime.report_internal_error("@trace error", inner)
-
     # -- the four call paths ------------------------------------------------------------------
 
     def _sync(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -215,17 +198,14 @@ class _Options:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            self._error(span, exc)
+            fail_span(span, exc, "@trace error")
             raise
         else:
-            if self._wants_outputs():
-                try:
-                    record[3] = snapshot(result)
-                except Exception as exc:
-                    _runtime.report_internal_error("output capture", exc)
+            if record is not None and self._wants_outputs():
+                record[3] = _safe_snapshot(result)
             return result
         finally:
-            self._end(span, token)
+            end_span(span, token, "@trace end")
 
     def _async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
@@ -239,17 +219,14 @@ class _Options:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
-                self._error(span, exc)
+                fail_span(span, exc, "@trace error")
                 raise
             else:
-                if self._wants_outputs():
-                    try:
-                        record[3] = snapshot(result)
-                    except Exception as exc:
-                        _runtime.report_internal_error("output capture", exc)
+                if record is not None and self._wants_outputs():
+                    record[3] = _safe_snapshot(result)
                 return result
             finally:
-                self._end(span, token)
+                end_span(span, token, "@trace end")
 
         return run()
 
@@ -268,7 +245,7 @@ class _Options:
         if self.cascade:
             ctx = _cascade.with_baggage(self.cascade, ctx)
         items: list[Any] = []
-        keep = self._wants_outputs()
+        keep = record is not None and self._wants_outputs()
         to_send: Any = None
         to_throw: BaseException | None = None
         try:
@@ -298,12 +275,12 @@ class _Options:
                 except BaseException as exc:
                     to_throw, to_send = exc, None
         except BaseException as exc:
-            self._error(span, exc)
+            fail_span(span, exc, "@trace error")
             raise
         finally:
             if keep:
                 record[3] = items  # each item was snapshotted when it was yielded
-            self._end(span, None)
+            end_span(span, None, "@trace end")  # the generator detached after each step
 
     def _asyncgen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
@@ -322,7 +299,7 @@ class _Options:
         if self.cascade:
             ctx = _cascade.with_baggage(self.cascade, ctx)
         items: list[Any] = []
-        keep = self._wants_outputs()
+        keep = record is not None and self._wants_outputs()
         to_send: Any = None
         to_throw: BaseException | None = None
         try:
@@ -352,9 +329,9 @@ class _Options:
                 except BaseException as exc:
                     to_throw, to_send = exc, None
         except BaseException as exc:
-            self._error(span, exc)
+            fail_span(span, exc, "@trace error")
             raise
         finally:
             if keep:
                 record[3] = items  # each item was snapshotted when it was yielded
-            self._end(span, None)
+            end_span(span, None, "@trace end")  # the generator detached after each step

@@ -153,26 +153,34 @@ def start_span(
     try:
         yield LiveSpan(span, record)
     except BaseException as exc:
-        if not isinstance(exc, GeneratorExit):
-            try:
-                record_error(span, exc)
-            except Exception as inner:
-                _runtime.report_internal_error("start_span", inner)
+        fail_span(span, exc, "start_span")
         raise
     finally:
-        try:
+        end_span(span, token, "start_span end")
+
+
+def fail_span(span: Any, exc: BaseException, where: str) -> None:
+    """Record ``exc`` on ``span`` (not a generator's close); a failure is reported as ``where``."""
+    if isinstance(exc, GeneratorExit):
+        return
+    try:
+        record_error(span, exc)
+    except Exception as inner:
+        _runtime.report_internal_error(where, inner)
+
+
+def end_span(span: Any, token: Any, where: str) -> None:
+    """Detach ``token`` (if any), end ``span``, and remember its trace as the last finished one
+    when ``span`` is a local root. Never raises: a failure is reported as ``where``."""
+    try:
+        if token is not None:
             otel_context.detach(token)
-            span.end()
-            _mark_finished(span)
-        except Exception as exc:
-            _runtime.report_internal_error("start_span end", exc)
-
-
-def _mark_finished(span: Any) -> None:
-    """Remember the last finished trace when ``span`` is a local root."""
-    parent = getattr(span, "parent", False)  # sampled-out spans have none: not a finished trace
-    if parent is None or (parent and parent.is_remote):
-        _last_trace_id[0] = format(span.get_span_context().trace_id, "032x")
+        span.end()
+        parent = getattr(span, "parent", False)  # sampled-out spans have none: not finished
+        if parent is None or (parent and parent.is_remote):
+            _last_trace_id[0] = format(span.get_span_context().trace_id, "032x")
+    except Exception as exc:
+        _runtime.report_internal_error(where, exc)
 
 
 def get_current_span() -> LiveSpan | None:
