@@ -221,7 +221,10 @@ class TraceStore:
                 _tags.store_tags(cur, tid, tags)
                 operation = "update" if had else "set"
                 events.append((now, tid, key, old_text, new_text, operation, source))
-            scope = registered or self._exclusive_scope(cur, key, exclusive)
+            scope = registered or ""
+            if exclusive and not scope:  # exclusive from now on (load_for_edit read the registry)
+                _tags.register(cur, key, True, "name")
+                scope = "name"
             if scope:
                 events += _tags.claim_exclusive(
                     cur, trace_id=tid, trace_name=name, key=key, scope=scope, source=source, now=now
@@ -374,8 +377,7 @@ class TraceStore:
             _tags.check_key(key)
             entries.append((key, _tags.encode_value(value, key)))
         with self._write() as cur:
-            candidate = trace_id.strip().lower() if isinstance(trace_id, str) else ""
-            tid = candidate if len(candidate) == 32 else _reader.resolve_id(cur, trace_id)
+            tid = _reader.lookup_id(cur, trace_id)
             row = cur.execute("SELECT metadata FROM traces WHERE trace_id = ?", [tid]).fetchall()
             if not row:
                 _reader.resolve_id(cur, trace_id)  # raises the not-found error
@@ -396,15 +398,6 @@ class TraceStore:
 
     def _write(self) -> Any:
         return self._db.transaction()
-
-    def _exclusive_scope(self, cur: duckdb.DuckDBPyConnection, key: str, exclusive: bool) -> str:
-        registered = _tags.exclusive_keys(cur).get(key)
-        if registered:
-            return registered
-        if exclusive:
-            _tags.register(cur, key, True, "name")
-            return "name"
-        return ""
 
     def _matching(
         self, cur: duckdb.DuckDBPyConnection, filter_string: str

@@ -33,6 +33,9 @@ from . import _convert
 from ._assembler import Assembler, Bundle, labels_for
 
 MAX_BATCH_SPANS = 50_000
+# The writer lets go of the file once its queue has stayed empty this long after a write (other
+# processes may be waiting for it); a steady stream keeps it open from one write to the next.
+RELEASE_AFTER_S = 0.05
 # How long exit (and shutdown()) waits for a store that another process holds: siblings that
 # trace into the same file let go within a fraction of a second, a stuck holder costs this much.
 EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
@@ -71,17 +74,13 @@ class DuckDBSpanExporter(SpanExporter):
         self.max_queue_traces = max_queue_traces
         self.interval_s = interval_s
         self.source = source
-        # Let go of the file when the queue stays empty this long after a write (other
-        # processes may be waiting for it); a steady stream keeps it open between writes.
-        self.release_after_s: float | None = 0.05
         self._written_since_release = False
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
         self._queue: deque[Bundle] = deque()
         self._queued_spans = 0
         self._cond = threading.Condition()
-        self._busy = False
-        self._inflight = 0  # traces taken from the queue by the write under way
+        self._inflight = 0  # traces taken from the queue by the write under way (0: idle)
         self._flush_waiters = 0
         self._stopping = False
         self._failed_at: float | None = None
@@ -148,16 +147,11 @@ class DuckDBSpanExporter(SpanExporter):
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(max(deadline - time.monotonic(), 2.0))
-        if self._thread.is_alive() and self._busy:  # a write is under way: let it finish
+        if self._thread.is_alive() and self._inflight:  # a write is under way: let it finish
             self._thread.join(30.0)
         with self._cond:
-            lost = len(self._queue)
+            lost = self._drop_oldest_locked(keep=0)
             if lost:
-                spans = self._queued_spans
-                self._queue.clear()
-                self._queued_spans = 0
-                self.dropped_traces += lost
-                self.dropped_spans += spans
                 _runtime.logger.warning(
                     "traceduck: %d traces were not written to %s before shutdown: %s",
                     lost,
@@ -176,11 +170,7 @@ class DuckDBSpanExporter(SpanExporter):
             for bundle in bundles:
                 self._queue.append(bundle)
                 self._queued_spans += len(bundle.spans)
-            while len(self._queue) > self.max_queue_traces:
-                old = self._queue.popleft()
-                self._queued_spans -= len(old.spans)
-                self.dropped_traces += 1
-                self.dropped_spans += len(old.spans)
+            self._drop_oldest_locked(keep=self.max_queue_traces)
             if was_empty or self._queued_spans >= EARLY_WRITE_SPANS:
                 self._cond.notify_all()
 
@@ -196,8 +186,8 @@ class DuckDBSpanExporter(SpanExporter):
             self._failed_at = None
             self._cond.notify_all()
             try:
-                while self._queue or self._busy:
-                    if self._failed_at is not None or (self._stopping and not self._busy):
+                while self._queue or self._inflight:
+                    if self._failed_at is not None or (self._stopping and not self._inflight):
                         return False
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
@@ -224,8 +214,8 @@ class DuckDBSpanExporter(SpanExporter):
                 deadline = time.monotonic() + max(self.interval_s, backoff)
                 while not self._stopping:
                     if not self._queue:
-                        if self._written_since_release and self.release_after_s is not None:
-                            self._cond.wait(self.release_after_s)
+                        if self._written_since_release:
+                            self._cond.wait(RELEASE_AFTER_S)
                             if not self._queue:
                                 self._written_since_release = False
                                 self.db.release_if_idle()
@@ -245,14 +235,12 @@ class DuckDBSpanExporter(SpanExporter):
                 if self._stopping:
                     return
                 batch = self._take()
-                self._busy = True
                 self._inflight = len(batch)
             outcome = "retry"
             try:
                 outcome = self._write(batch)
             finally:
                 with self._cond:
-                    self._busy = False
                     self._inflight = 0
                     if outcome in ("retry", "locked"):
                         self._requeue(batch)
@@ -281,11 +269,18 @@ class DuckDBSpanExporter(SpanExporter):
         for bundle in reversed(batch):
             self._queue.appendleft(bundle)
             self._queued_spans += len(bundle.spans)
-        while len(self._queue) > self.max_queue_traces:
+        self._drop_oldest_locked(keep=self.max_queue_traces)
+
+    def _drop_oldest_locked(self, keep: int) -> int:
+        """Drop (and count) the oldest queued traces beyond ``keep``; how many were dropped."""
+        dropped = 0
+        while len(self._queue) > keep:
             old = self._queue.popleft()
             self._queued_spans -= len(old.spans)
             self.dropped_traces += 1
             self.dropped_spans += len(old.spans)
+            dropped += 1
+        return dropped
 
     def _write(self, batch: list[Bundle]) -> str:
         """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store

@@ -22,6 +22,17 @@ SPAN_COLUMNS = (
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 
 
+def lookup_id(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> str:
+    """The id to query by: a full id as it is (the caller's own query then tells whether it
+    exists, saving a round trip; call ``resolve_id`` for the error if not), else the trace the
+    prefix names."""
+    if isinstance(id_or_prefix, str):
+        candidate = id_or_prefix.strip().lower()
+        if len(candidate) == 32 and _HEX.match(candidate):
+            return candidate
+    return resolve_id(cur, id_or_prefix)
+
+
 def resolve_id(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> str:
     """The full trace id for an id or unique prefix (case-insensitive)."""
     if not isinstance(id_or_prefix, str) or not id_or_prefix.strip():

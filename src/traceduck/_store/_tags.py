@@ -17,6 +17,7 @@ import pyarrow as pa
 from .. import _json
 from .._constants import ATTR_PREFIX, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_BYTES
 from ..errors import TagError
+from ._reader import lookup_id, resolve_id
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SCOPES = ("name", "global")
@@ -110,10 +111,7 @@ def load_for_edit(
 ) -> tuple[str, dict[str, Any], str | None, str | None]:
     """(full trace id, current tags, root name, the key's registered exclusive scope or None)
     for an edit: one query for a full id (each statement costs ~0.5 ms on a large store)."""
-    from ._reader import resolve_id  # a full id is resolved by this query itself
-
-    candidate = id_or_prefix.strip().lower() if isinstance(id_or_prefix, str) else ""
-    tid = candidate if len(candidate) == 32 else resolve_id(cur, id_or_prefix)
+    tid = lookup_id(cur, id_or_prefix)
     row = cur.execute(  # (a scalar subquery here costs DuckDB the primary-key lookup: 3 ms)
         "SELECT t.tags, t.name, k.scope FROM traces t "
         "LEFT JOIN tag_keys k ON k.key = ? AND k.exclusive WHERE t.trace_id = ?",
