@@ -26,13 +26,11 @@ from pathlib import Path
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from suites._common import BSP_SETTINGS, NoopSpanExporter  # noqa: E402
+from suites._common import raw_sdk_provider, traceduck_handle  # noqa: E402
 
 
 def cpu_us(fn: Callable[[int], None], n: int, repeats: int, flush: Callable[[], object]) -> float:
@@ -63,8 +61,7 @@ def _run(tmp: Path, n: int, repeats: int, with_cprofile: bool) -> int:
 
     traceduck.configure(db=str(tmp / "profile.duckdb"))
     td_threads = [t for t in threading.enumerate() if t is not threading.current_thread()]
-    raw_provider = TracerProvider()
-    raw_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+    raw_provider = raw_sdk_provider()
     raw = raw_provider.get_tracer("raw")
     td_tracer = _runtime.tracer
 
@@ -156,15 +153,7 @@ def _run(tmp: Path, n: int, repeats: int, with_cprofile: bool) -> int:
         print(f"{results[label]:8.2f}  {label}", flush=True)
 
     # traceduck's own spans, end to end: which background thread spends what, per span.
-    @traceduck.trace
-    def step(x: int) -> int:
-        return x + 1
-
-    @traceduck.trace
-    def handle(x: int) -> int:
-        for _ in range(9):
-            step(x)
-        return x
+    handle = traceduck_handle()
 
     handle(0)
     flush()

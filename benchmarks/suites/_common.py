@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 T = TypeVar("T")
 
@@ -227,6 +227,32 @@ class Workload:
     shutdown: Callable[[], None]
 
 
+def raw_sdk_provider() -> TracerProvider:
+    """The raw-SDK baseline: its own ``TracerProvider`` (not the global one) with a
+    ``BatchSpanProcessor`` using traceduck's settings and a no-op exporter."""
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+    return provider
+
+
+def traceduck_handle() -> Callable[[int], int]:
+    """The standard app's entry point decorated with ``@traceduck.trace``: one call makes a trace
+    of a root and ``SPANS_PER_TRACE - 1`` children, into wherever traceduck is configured."""
+    import traceduck
+
+    @traceduck.trace
+    def step(x: int) -> int:
+        return x + 1
+
+    @traceduck.trace
+    def handle(x: int) -> int:
+        for _ in range(SPANS_PER_TRACE - 1):
+            step(x)
+        return x
+
+    return handle
+
+
 def traced_workload(variant: str, db: str) -> Workload:
     """The same app traced by traceduck (``traceduck.configure(db=db)`` defaults, capture on)
     or, for ``variant="raw SDK"``, by the raw-SDK baseline: its own ``TracerProvider`` with a
@@ -235,24 +261,9 @@ def traced_workload(variant: str, db: str) -> Workload:
         import traceduck
 
         traceduck.configure(db=db)
+        return Workload(traceduck_handle(), traceduck.flush, traceduck.shutdown)
 
-        @traceduck.trace
-        def step(x: int) -> int:
-            return x + 1
-
-        @traceduck.trace
-        def handle(x: int) -> int:
-            for _ in range(SPANS_PER_TRACE - 1):
-                step(x)
-            return x
-
-        return Workload(handle, traceduck.flush, traceduck.shutdown)
-
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+    provider = raw_sdk_provider()
     tracer = provider.get_tracer("bench")
 
     def raw_step(x: int) -> int:

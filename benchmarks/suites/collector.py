@@ -26,7 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import Config, Section, SuiteResult, Target, median, num, progress
+from ._common import (
+    Config,
+    Section,
+    SuiteResult,
+    Target,
+    median,
+    num,
+    progress,
+    traceduck_handle,
+)
 
 NAME = "collector"
 TITLE = "Collector: OTLP ingest"
@@ -253,16 +262,7 @@ def _latency_app(port: int, conn: Any, samples: int) -> None:
     import traceduck
 
     traceduck.configure(db=None, otlp_endpoint=f"http://127.0.0.1:{port}")
-
-    @traceduck.trace
-    def step(x: int) -> int:
-        return x + 1
-
-    @traceduck.trace
-    def handle(x: int) -> int:
-        for _ in range(9):
-            step(x)
-        return x
+    handle = traceduck_handle()
 
     while conn.recv() == "go":
         handle(1)

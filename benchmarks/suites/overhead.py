@@ -18,13 +18,9 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
 from ._common import (
     BSP_SETTINGS,
     Config,
-    NoopSpanExporter,
     Section,
     SuiteResult,
     Target,
@@ -34,6 +30,7 @@ from ._common import (
     progress,
     quartiles,
     ratio,
+    raw_sdk_provider,
     round_robin,
     us,
 )
@@ -68,8 +65,7 @@ def run(cfg: Config) -> SuiteResult:
 
     traceduck.configure(db=str(cfg.workdir / "overhead.duckdb"))
 
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+    provider = raw_sdk_provider()
     tracer = provider.get_tracer("bench")
     raw_flush = provider.force_flush
     td_flush = traceduck.flush
