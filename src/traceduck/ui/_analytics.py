@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._compare import resolve_infos
 from ..query import compile_filter
 from ..store import TraceStore
 
@@ -19,7 +20,7 @@ _INFO_ROWS = ("name", "status", "execution_time_ms", "timestamp_ms", "span_count
 
 def count(store: TraceStore, filter_string: str | None) -> int:
     with store._db.lease() as cur:
-        where, params = compile_filter(filter_string or None, cur)
+        where, params = compile_filter(filter_string, cur)
         return int(
             cur.execute(f"SELECT count(*) FROM traces t WHERE {where}", params).fetchall()[0][0]
         )
@@ -53,7 +54,8 @@ def compare(
     """Rows of fields (info, then tags.*, then metadata.*), one value per trace, with
     ``differs`` set when the traces do not all hold the same value."""
     if ids:
-        infos = [store.get_trace(i).info for i in ids[:limit]]
+        # one query for the infos (no spans), where get_trace per id loaded every span
+        infos = resolve_infos(store, ids[:limit])
     else:
         infos = [t.info for t in store.search_traces(filter_string, max_results=limit)]
     rows: list[dict[str, Any]] = []

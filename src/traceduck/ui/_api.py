@@ -162,8 +162,10 @@ def keys(request: Request) -> JSONResponse:
 def stats(request: Request) -> JSONResponse:
     """``GET /api/stats?filter=&by=name|status|tags.KEY|metadata.KEY``"""
     q = request.query_params
-    groups = _analytics.stats(_store(request), q.get("filter") or None, q.get("by") or "name")
-    return JSONResponse({"by": q.get("by") or "name", "groups": groups})
+    by = q.get("by") or "name"
+    return JSONResponse(
+        {"by": by, "groups": _analytics.stats(_store(request), q.get("filter"), by)}
+    )
 
 
 def compare(request: Request) -> JSONResponse:
