@@ -112,13 +112,11 @@ def tag_add(
     store = open_store(db)
     if trace_id is not None:
         tid = store.resolve_trace_id(trace_id)
-        if not append:
-            _refuse_changes(tid, store.get_trace(tid).info.tags, pairs)
         if append:
             store.append_trace_tags(_only(tid), pairs, source=SOURCE)
         else:
-            items = [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
-            store.set_trace_tags(_only(tid), items, source=SOURCE)
+            _refuse_changes(tid, _tags_of(store, tid), pairs)
+            store.set_trace_tags(_only(tid), _tag_items(pairs, exclusive), source=SOURCE)
         _done(f"tagged {tid[:12]}: " + _pairs_text(pairs))
         return
     assert where is not None
@@ -131,8 +129,7 @@ def tag_add(
     if append:
         count = store.append_trace_tags(where, pairs, source=SOURCE)
     else:
-        items = [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
-        count = store.set_trace_tags(where, items, source=SOURCE)
+        count = store.set_trace_tags(where, _tag_items(pairs, exclusive), source=SOURCE)
     _done(f"tagged {count} trace{'s' if count != 1 else ''}: {_pairs_text(pairs)}")
 
 
@@ -157,9 +154,8 @@ def tag_update(
     store = open_store(db)
     if trace_id is not None:
         tid = store.resolve_trace_id(trace_id)
-        _refuse_missing(tid, store.get_trace(tid).info.tags, pairs)
-        items = [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
-        store.set_trace_tags(_only(tid), items, source=SOURCE)
+        _refuse_missing(tid, _tags_of(store, tid), pairs)
+        store.set_trace_tags(_only(tid), _tag_items(pairs, exclusive), source=SOURCE)
         _done(f"updated {tid[:12]}: " + _pairs_text(pairs))
         return
     assert where is not None
@@ -168,8 +164,7 @@ def tag_update(
         _refuse_missing(tid, tags, pairs, bulk=len(rows))
     if not _confirm(len(rows), where, f"set {_pairs_text(pairs)} on", yes):
         return
-    items = [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
-    count = store.set_trace_tags(where, items, source=SOURCE)
+    count = store.set_trace_tags(where, _tag_items(pairs, exclusive), source=SOURCE)
     _done(f"updated {count} trace{'s' if count != 1 else ''}: {_pairs_text(pairs)}")
 
 
@@ -199,7 +194,7 @@ def tag_rm(args: tuple[str, ...], where: str | None, yes: bool, db: str | None) 
     store = open_store(db)
     if trace_id is not None:
         tid = store.resolve_trace_id(trace_id)
-        tags = store.get_trace(tid).info.tags
+        tags = _tags_of(store, tid)
         for key in keys:
             if key not in tags:
                 raise TagError(f"trace {tid[:12]} has no tag {key!r}; nothing was removed")
@@ -235,21 +230,21 @@ def tag_history(trace_id: str, as_json: bool, db: str | None) -> None:
     if as_json:
         echo_json([_event_dict(e) for e in events])
         return
-    table = Table()
-    for column in ("time (UTC)", "key", "operation", "old", "new", "source"):
-        table.add_column(column, overflow="fold")
-    for e in events:
-        table.add_row(
-            f"{e.time:%Y-%m-%d %H:%M:%S}",
-            escape(e.key),
-            e.operation,
-            escape(_text(e.old_value)) if e.had_old else "",
-            escape(_text(e.new_value)) if e.has_new else "",
-            e.source,
-        )
-    console.print(table)
-    if not events:
-        console.print("no tag changes", style="dim")
+    _print_table(
+        ("time (UTC)", "key", "operation", "old", "new", "source"),
+        [
+            (
+                f"{e.time:%Y-%m-%d %H:%M:%S}",
+                escape(e.key),
+                e.operation,
+                escape(_text(e.old_value)) if e.had_old else "",
+                escape(_text(e.new_value)) if e.has_new else "",
+                e.source,
+            )
+            for e in events
+        ],
+        empty="no tag changes",
+    )
 
 
 def _event_dict(e: TagEvent) -> dict[str, Any]:
@@ -309,16 +304,14 @@ def metadata_history(trace_id: str, as_json: bool, db: str | None) -> None:
     if as_json:
         echo_json([_entry_dict(e) for e in entries])
         return
-    table = Table()
-    for column in ("time (UTC)", "key", "value", "source"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        table.add_row(
-            f"{e.time:%Y-%m-%d %H:%M:%S}", escape(e.key), escape(_text(e.value)), e.source
-        )
-    console.print(table)
-    if not entries:
-        console.print("no metadata", style="dim")
+    _print_table(
+        ("time (UTC)", "key", "value", "source"),
+        [
+            (f"{e.time:%Y-%m-%d %H:%M:%S}", escape(e.key), escape(_text(e.value)), e.source)
+            for e in entries
+        ],
+        empty="no metadata",
+    )
 
 
 def _entry_dict(e: MetadataEvent) -> dict[str, Any]:
@@ -345,6 +338,26 @@ def _done(message: str) -> None:
 def _only(trace_id: str) -> str:
     """A filter for one resolved trace id, so several keys change in one transaction."""
     return f"trace_id = '{trace_id}'"  # a resolved id is 32 hex characters
+
+
+def _tag_items(pairs: dict[str, Any], exclusive: bool) -> list[Tag]:
+    return [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
+
+
+def _tags_of(store: TraceStore, tid: str) -> dict[str, Any]:
+    """One resolved trace's tags, without loading its spans as ``get_trace`` would."""
+    return _matching_tags(store, _only(tid))[0][1]
+
+
+def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]], *, empty: str) -> None:
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if not rows:
+        console.print(empty, style="dim")
 
 
 def _matching_tags(store: TraceStore, where: str) -> list[tuple[str, dict[str, Any]]]:
