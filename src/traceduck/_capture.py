@@ -85,19 +85,19 @@ def encode(value: Any) -> str:
     return text
 
 
-def parameter_names(func: Callable[..., Any]) -> tuple[tuple[str, ...], bool]:
-    """(positional parameter names with '*name' for *args, whether the first is self/cls)."""
+def parameter_names(func: Callable[..., Any]) -> tuple[str, ...]:
+    """Positional parameter names, with '*name' for ``*args``."""
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
-        return (), False
+        return ()
     names: list[str] = []
     for p in params:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             names.append(p.name)
         elif p.kind is p.VAR_POSITIONAL:
             names.append("*" + p.name)
-    return tuple(names), bool(names) and names[0] in ("self", "cls")
+    return tuple(names)
 
 
 def _jsonable(value: Any, depth: int) -> Any:

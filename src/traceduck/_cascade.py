@@ -87,18 +87,17 @@ def _attributes(tags: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return attrs
 
 
-def _merge_json_keys(span: Any, attrs: dict[str, Any]) -> dict[str, Any]:
-    existing = span.attributes.get(JSON_KEYS_ATTR) or ()
-    merged = list(dict.fromkeys([*existing, *attrs[JSON_KEYS_ATTR]]))
-    return {**attrs, JSON_KEYS_ATTR: merged}
+def _set(span: Any, attrs: dict[str, Any]) -> None:
+    """Set tag attributes on an SDK span, adding to (not replacing) its json_keys list."""
+    if JSON_KEYS_ATTR in attrs and span.attributes and JSON_KEYS_ATTR in span.attributes:
+        merged = dict.fromkeys([*span.attributes[JSON_KEYS_ATTR], *attrs[JSON_KEYS_ATTR]])
+        attrs = {**attrs, JSON_KEYS_ATTR: list(merged)}
+    span.set_attributes(attrs)
 
 
 def _stamp(span: Any, tags: Iterable[tuple[str, Any]]) -> None:
     """Set ``traceduck.tag.<key>`` attributes on an SDK span."""
-    attrs = _attributes(tags)
-    if JSON_KEYS_ATTR in attrs and span.attributes and JSON_KEYS_ATTR in span.attributes:
-        attrs = _merge_json_keys(span, attrs)
-    span.set_attributes(attrs)
+    _set(span, _attributes(tags))
 
 
 def _baggage_attributes(entries: Any) -> dict[str, Any] | None:
@@ -164,9 +163,7 @@ def on_start(span: Any, parent_context: Any = None) -> None:
         if attrs is None:
             return
         STATE.active = True
-        if JSON_KEYS_ATTR in attrs and span.attributes and JSON_KEYS_ATTR in span.attributes:
-            attrs = _merge_json_keys(span, attrs)
-        span.set_attributes(attrs)
+        _set(span, attrs)
     except Exception as exc:
         _runtime.report_internal_error("cascade tags", exc)
 

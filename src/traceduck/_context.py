@@ -18,7 +18,8 @@ from typing import Any
 
 from opentelemetry import trace as otel_trace
 
-from . import _json
+from . import _json, _runtime
+from ._capture import snapshot
 from ._store import _tags
 from .errors import TagError
 
@@ -123,13 +124,6 @@ def _current_trace_int() -> int | None:
     return ctx.trace_id if ctx.is_valid else None
 
 
-def _collecting() -> bool:
-    """Whether the running trace is recorded and exported (else its labels have no home)."""
-    from . import _runtime
-
-    return _runtime.collecting and otel_trace.get_current_span().is_recording()
-
-
 def update_current_trace(
     tags: Any = None, metadata: Mapping[str, Any] | None = None, **_ignored: Any
 ) -> None:
@@ -145,21 +139,23 @@ def update_current_trace(
     trace, or with a bad key or value, this warns and does nothing: it never raises.
     """
     try:
-        trace_id = _current_trace_int()
-        if trace_id is None:
+        span = otel_trace.get_current_span()
+        span_context = span.get_span_context()
+        if not span_context.is_valid:
             _warn("update_current_trace() called outside a trace; nothing was recorded")
             return
+        trace_id = span_context.trace_id
         items = normalize_tags(tags)
         entries = _metadata_entries(metadata)
-        if not _collecting():  # sampled out, or no exporter: nothing to attach them to
-            return
+        if not (_runtime.collecting and span.is_recording()):
+            return  # sampled out, or no exporter: nothing to attach them to
         if items:
             apply_tags(trace_id, items)
             cascade = [tag for tag in items if tag.cascade]
             if cascade:
                 from . import _cascade
 
-                _cascade.stamp_current(otel_trace.get_current_span(), cascade)
+                _cascade.stamp_current(span, cascade)
         if entries:
             REGISTRY.get(trace_id).metadata.extend(entries)
     except TagError as exc:
@@ -180,8 +176,6 @@ def _metadata_entries(metadata: Mapping[str, Any] | None) -> list[tuple[str, Any
         try:
             _json.dumps(value)
         except (TypeError, ValueError):
-            from ._capture import snapshot
-
             value = snapshot(value)
         entries.append((key, value, now))
     return entries

@@ -120,9 +120,8 @@ class _Options:
         self.cascade = tuple(tag for tag in tags if tag.cascade)
         self.capture_inputs = capture_inputs
         self.capture_outputs = capture_outputs
-        names, _ = parameter_names(inner)
-        self.names = names
-        self.bound_names = names[1:]
+        self.names = parameter_names(inner)
+        self.bound_names = self.names[1:]
         if inspect.isasyncgenfunction(inner):
             self.kind = "asyncgen"
         elif inspect.iscoroutinefunction(inner):
