@@ -27,24 +27,12 @@ from .._constants import ENV_DB
 from .._context import normalize_tags
 from .._store import _tags
 from ..errors import TagError
-from ._common import err_console, friendly_errors
+from . import _common
+from ._common import err_console, friendly_errors, parse_value
 
 __all__ = ["run"]
 
-CONTEXT = {
-    "help_option_names": ["-h", "--help"],
-    "max_content_width": 100,
-    "ignore_unknown_options": True,
-    "allow_interspersed_args": False,
-}
-
-
-def _value(text: str) -> Any:
-    """JSON when it parses (``3.2``, ``true``, ``["a"]``), else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+CONTEXT = {**_common.CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False}
 
 
 def _pairs(items: tuple[str, ...], what: str, bare: Any = None) -> dict[str, Any]:
@@ -53,7 +41,7 @@ def _pairs(items: tuple[str, ...], what: str, bare: Any = None) -> dict[str, Any
         key, sep, text = item.partition("=")
         if not key or (not sep and bare is None):
             raise click.BadParameter(f"{item!r}: expected key=value", param_hint=f"--{what}")
-        out[key] = _value(text) if sep else bare
+        out[key] = parse_value(text) if sep else bare
     return out
 
 
