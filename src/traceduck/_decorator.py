@@ -209,25 +209,24 @@ class _Options:
     def _async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
             return wrapped(*args, **kwargs)
+        return self._traced_async(wrapped, instance, args, kwargs)
 
-        async def run() -> Any:
-            started = self._try_start(instance, args, kwargs)
-            if started is None:
-                return await wrapped(*args, **kwargs)
-            span, token, record = started
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                fail_span(span, exc, "@trace error")
-                raise
-            else:
-                if record is not None and self._wants_outputs():
-                    record[3] = _safe_snapshot(result)
-                return result
-            finally:
-                end_span(span, token, "@trace end")
-
-        return run()
+    async def _traced_async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        started = self._try_start(instance, args, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        span, token, record = started
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            fail_span(span, exc, "@trace error")
+            raise
+        else:
+            if record is not None and self._wants_outputs():
+                record[3] = _safe_snapshot(result)
+            return result
+        finally:
+            end_span(span, token, "@trace end")
 
     def _gen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
