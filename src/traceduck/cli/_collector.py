@@ -74,8 +74,9 @@ def collector(
     """
     from .._config import default_db_path
     from ..collector import Collector, serve
+    from ..ui import is_loopback
 
-    if not host.startswith("127.") and host not in ("::1", "localhost") and token is None:
+    if not is_loopback(host) and token is None:
         click.echo(
             f"traceduck collector: warning: listening on {host} without --token; anyone who "
             "can reach it can write traces",
