@@ -79,7 +79,6 @@ def create_app(
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.db_path = os.fspath(db_path)
-    app.state.token = token or None
     app.add_middleware(_Guard, token=token or None, hosts=hosts)
     return app
 
