@@ -155,3 +155,11 @@ def test_log_metadata_after_the_fact_keeps_history(store: td.TraceStore) -> None
         ("judge", "gpt"),
     ]
     assert [t.info.trace_id for t in store.search_traces("metadata.eval.accuracy > 0.92")] == [tid]
+
+
+def test_trace_info_alone_matches_the_full_trace(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace(keep="me"))
+    store.set_trace_tag(tid[:10], "reviewed", True)
+    assert store.get_trace_info(tid[:10]) == store.get_trace(tid).info
+    with pytest.raises(td.TraceNotFoundError):
+        store.get_trace_info("0" * 32)

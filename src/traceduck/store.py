@@ -17,7 +17,7 @@ from . import _json
 from ._store import _reader, _tags
 from ._store._connection import Database, get_database, query_arrow
 from .errors import TagError, TraceduckError
-from .model import MetadataEvent, PagedList, TagEvent, Trace
+from .model import MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 
 __all__ = ["TraceStore"]
 
@@ -50,6 +50,11 @@ class TraceStore:
         """The trace with that id or unique id prefix, with its spans."""
         with self._db.lease() as cur:
             return _reader.get_trace(cur, trace_id_or_prefix)
+
+    def get_trace_info(self, trace_id_or_prefix: str) -> TraceInfo:
+        """The trace's info (tags, metadata, status, latency...) without its spans."""
+        with self._db.lease() as cur:
+            return _reader.load_infos(cur, [_reader.resolve_id(cur, trace_id_or_prefix)])[0]
 
     def resolve_trace_id(self, trace_id_or_prefix: str) -> str:
         with self._db.lease() as cur:

@@ -194,7 +194,7 @@ async def set_tag(request: Request) -> JSONResponse:
     def run() -> dict[str, Any]:
         store = _store(request)
         store.set_trace_tag(tid, key, p["value"], exclusive=exclusive, append=append, source=SOURCE)
-        return {"ok": True, "tags": store.get_trace(tid).info.tags}
+        return {"ok": True, "tags": store.get_trace_info(tid).tags}
 
     return JSONResponse(await _threaded(run))
 
@@ -207,7 +207,7 @@ async def delete_tag(request: Request) -> JSONResponse:
     def run() -> dict[str, Any]:
         store = _store(request)
         store.delete_trace_tag(tid, key, source=SOURCE)
-        return {"ok": True, "tags": store.get_trace(tid).info.tags}
+        return {"ok": True, "tags": store.get_trace_info(tid).tags}
 
     return JSONResponse(await _threaded(run))
 
@@ -249,7 +249,7 @@ async def log_metadata(request: Request) -> JSONResponse:
     def run() -> dict[str, Any]:
         store = _store(request)
         store.log_metadata(tid, metadata, source=SOURCE)
-        return {"ok": True, "metadata": store.get_trace(tid).info.metadata}
+        return {"ok": True, "metadata": store.get_trace_info(tid).metadata}
 
     return JSONResponse(await _threaded(run))
 
