@@ -53,11 +53,12 @@ def create_server(ingest: Ingest, host: str, port: int, max_body_bytes: int) -> 
             ("grpc.so_reuseport", 0),
         ],
     )
-    bound = server.add_insecure_port(f"{_host(host)}:{port}")
+    bound = server.add_insecure_port(f"{url_host(host)}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")
     return server, bound
 
 
-def _host(host: str) -> str:
+def url_host(host: str) -> str:
+    """``host`` as it goes before ``:port`` in an address: IPv6 in brackets."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host

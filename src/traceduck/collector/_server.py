@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from ._grpc import create_server
+from ._grpc import create_server, url_host
 from ._http import create_app
 from ._ingest import DEFAULT_MAX_BODY_BYTES, Ingest
 
@@ -60,11 +60,11 @@ class Collector:
     def http_endpoint(self) -> str | None:
         if self.http_port is None:
             return None
-        return f"http://{_url_host(self.host)}:{self.http_port}/v1/traces"
+        return f"http://{url_host(self.host)}:{self.http_port}/v1/traces"
 
     @property
     def grpc_endpoint(self) -> str | None:
-        return None if self.grpc_port is None else f"{_url_host(self.host)}:{self.grpc_port}"
+        return None if self.grpc_port is None else f"{url_host(self.host)}:{self.grpc_port}"
 
     def start(self) -> Collector:
         try:
@@ -136,10 +136,6 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def serve(collector: Collector, announce: bool = True) -> int:
