@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.util.re import parse_env_headers
 
 from .. import _json, _runtime
 from .._capture import encode, encode_inputs
@@ -75,7 +76,8 @@ def resolve(
     if protocol not in PROTOCOLS:
         raise ConfigError(f"otlp_protocol must be 'http/protobuf' or 'grpc', not {protocol!r}")
     if isinstance(headers, str):
-        headers = _parse_headers(headers)
+        # k1=v1,k2=v2 read as the stock exporter reads OTEL_EXPORTER_OTLP_HEADERS
+        headers = parse_env_headers(headers, liberal=True)
     elif headers is not None and not isinstance(headers, Mapping):
         raise ConfigError(f"otlp_headers must be a dict of strings, not {headers!r}")
     return {"endpoint": endpoint, "protocol": protocol, "headers": dict(headers or {}) or None}
@@ -256,15 +258,3 @@ def _copy(span: ReadableSpan, attributes: dict[str, Any]) -> ReadableSpan:
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
-
-
-def _parse_headers(text: str) -> dict[str, str]:
-    """``k1=v1,k2=v2`` (the OTEL_EXPORTER_OTLP_HEADERS format, values URL-encoded)."""
-    from urllib.parse import unquote
-
-    out: dict[str, str] = {}
-    for item in text.split(","):
-        if "=" in item:
-            key, value = item.split("=", 1)
-            out[unquote(key.strip())] = unquote(value.strip())
-    return out
