@@ -5,21 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import traceduck as td
-from _support import PYTHON, SRC, child_env  # noqa: F401 - shared by this folder's tests
+from _support import PYTHON, SRC, child_env, last_trace  # noqa: F401 - shared by this folder's tests
 
 subprocess_env = child_env
 
 
 def flush() -> None:
     assert td.flush(timeout_s=10), td.stats()
-
-
-def last_trace() -> td.Trace:
-    """Flush, then read back the trace that finished last in this process."""
-    flush()
-    trace_id = td.get_last_trace_id()
-    assert trace_id is not None
-    return td.get_trace(trace_id)
 
 
 def user_metadata(info: td.TraceInfo) -> dict[str, Any]:
