@@ -115,7 +115,7 @@ def tag_add(
         if append:
             store.append_trace_tags(_only(tid), pairs, source=SOURCE)
         else:
-            _refuse_changes(tid, _tags_of(store, tid), pairs)
+            _refuse_changes(tid, store.get_trace_info(tid).tags, pairs)
             store.set_trace_tags(_only(tid), _tag_items(pairs, exclusive), source=SOURCE)
         _done(f"tagged {tid[:12]}: " + _pairs_text(pairs))
         return
@@ -154,7 +154,7 @@ def tag_update(
     store = open_store(db)
     if trace_id is not None:
         tid = store.resolve_trace_id(trace_id)
-        _refuse_missing(tid, _tags_of(store, tid), pairs)
+        _refuse_missing(tid, store.get_trace_info(tid).tags, pairs)
         store.set_trace_tags(_only(tid), _tag_items(pairs, exclusive), source=SOURCE)
         _done(f"updated {tid[:12]}: " + _pairs_text(pairs))
         return
@@ -194,7 +194,7 @@ def tag_rm(args: tuple[str, ...], where: str | None, yes: bool, db: str | None) 
     store = open_store(db)
     if trace_id is not None:
         tid = store.resolve_trace_id(trace_id)
-        tags = _tags_of(store, tid)
+        tags = store.get_trace_info(tid).tags
         for key in keys:
             if key not in tags:
                 raise TagError(f"trace {tid[:12]} has no tag {key!r}; nothing was removed")
@@ -342,11 +342,6 @@ def _only(trace_id: str) -> str:
 
 def _tag_items(pairs: dict[str, Any], exclusive: bool) -> list[Tag]:
     return [Tag(k, v, exclusive=exclusive) for k, v in pairs.items()]
-
-
-def _tags_of(store: TraceStore, tid: str) -> dict[str, Any]:
-    """One resolved trace's tags, without loading its spans as ``get_trace`` would."""
-    return _matching_tags(store, _only(tid))[0][1]
 
 
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]], *, empty: str) -> None:
