@@ -18,7 +18,6 @@ from ._decode import Decoded
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_QUEUED_TRACES = 200_000
 ACK_MODES = ("written", "queued")
-RELEASE_AFTER_S = 0.05
 
 
 class Unavailable(RuntimeError):
@@ -49,8 +48,6 @@ class Ingest:
         self.exporter = DuckDBSpanExporter(
             db, source="otlp", max_queue_traces=max_queued_traces * 4
         )
-        # Hand the file to other processes (readers: CLI, TraceStore, UI) soon after each write.
-        self.exporter.db.idle_s = min(self.exporter.db.idle_s, RELEASE_AFTER_S)
         self._lock = threading.Lock()
         self.accepted_spans = 0
         self.rejected_spans = 0
