@@ -78,7 +78,7 @@ class TraceStore:
         ``return_type="list"`` gives a ``PagedList`` of ``Trace`` (``.token`` is the next
         page's token, None on the last page); "pandas" and "arrow" give one row per trace.
         """
-        from .query import one_query_page, search, search_page
+        from .query import late_rows, search_page
 
         if return_type not in ("list", "pandas", "arrow"):
             raise ValueError(
@@ -93,15 +93,11 @@ class TraceStore:
                     columns=_reader.INFO_COLUMNS, arrow=True,
                 )  # fmt: skip
                 return table if return_type == "arrow" else table.to_pandas()
-            if one_query_page(filter_string, orders):  # one query, as written by hand
-                rows, token = search_page(
-                    cur, filter_string, orders, max_results, page_token,
-                    columns=_reader.INFO_COLUMNS,
-                )  # fmt: skip
-                infos = [_reader.info_from_row(r) for r in rows]
-            else:  # a JSON key to filter or sort by: a narrow sort, then the page's rows by id
-                ids, token = search(cur, filter_string, orders, max_results, page_token)
-                infos = _reader.load_infos(cur, ids)
+            rows, token = search_page(
+                cur, filter_string, orders, max_results, page_token,
+                columns=_reader.INFO_COLUMNS, late=late_rows(filter_string, orders),
+            )  # fmt: skip
+            infos = [_reader.info_from_row(r) for r in rows]
             ids = [i.trace_id for i in infos]
             spans = _reader.load_spans(cur, ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)

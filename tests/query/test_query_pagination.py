@@ -216,14 +216,16 @@ def test_order_by_accepts_mlflow_spellings(con: duckdb.DuckDBPyConnection) -> No
 
 
 @pytest.mark.parametrize(("order_by", "items"), ORDERS, ids=[str(o) for o, _ in ORDERS])
-@pytest.mark.parametrize("arrow", [False, True], ids=["rows", "arrow"])
+@pytest.mark.parametrize("mode", ["rows", "arrow", "late"])
 def test_search_page_gives_the_pages_of_search_with_their_columns(
     paged_store: tuple[duckdb.DuckDBPyConnection, list[TraceRow]],
     order_by: list[str] | str | None,
     items: list[tuple[str, str, bool]] | None,
-    arrow: bool,
+    mode: str,
 ) -> None:
-    """One query per page (columns included) pages exactly like search() (ids, then tokens)."""
+    """One query per page (columns included; "late": joined back by rowid after the sort)
+    pages exactly like search() (ids, then tokens)."""
+    arrow, late = mode == "arrow", mode == "late"
     con, traces = paged_store
     by_id = {t.trace_id: t for t in traces}
     columns = ("name", "trace_id", "timestamp_ms", "tags")
@@ -234,7 +236,7 @@ def test_search_page_gives_the_pages_of_search_with_their_columns(
             con, "status = 'OK'", order_by=order_by, max_results=9, page_token=wanted_token
         )
         page, token = search_page(
-            con, "status = 'OK'", order_by, 9, token, columns=columns, arrow=arrow
+            con, "status = 'OK'", order_by, 9, token, columns=columns, arrow=arrow, late=late
         )
         rows = [tuple(r.values()) for r in page.to_pylist()] if arrow else page
         if arrow:

@@ -61,6 +61,7 @@ def build_search(
     *,
     defer_probes: bool = False,
     columns: Sequence[str] = ("trace_id",),
+    late: bool = False,
 ) -> tuple[Frag, OrderPlan, int | None, CompiledFilter]:
     """The SQL of one page: ``SELECT <columns>, <sort values>`` ordered, one row past the page.
 
@@ -69,6 +70,11 @@ def build_search(
     more than the page query's top-N). Sorting only by built-in columns gives a flat query
     (DuckDB then prunes the scan for ``ORDER BY timestamp_ms DESC LIMIT n``); tag or metadata
     keys need nested queries so each JSON value is extracted once per trace.
+
+    ``late=True`` materialises the columns late: the page is found by sorting only the row ids
+    and sort values, then the page's rows are joined back by rowid (DuckDB skips the row groups
+    holding none of them). With a tag, metadata or span filter on a large store this beats
+    carrying every matching row's wide columns through the sort, and it is one query.
     """
     for column in columns:
         if not _IDENTIFIER.fullmatch(column):  # the caller's code names them, never a user
@@ -77,7 +83,7 @@ def build_search(
     compiled = compile_filter_deferred(filter_string, con, dialect, defer=defer_probes)
     plan = plan_order(order_by, dialect)
     after = decode_token(page_token, plan) if page_token is not None else None
-    shown = ", ".join(f"t.{c}" for c in columns)
+    shown = ", ".join(f"t.{c}" for c in (("rowid",) if late else columns))
     if plan.flat:
         refs = [key.direct or key.expr for key in plan.keys]
         names = ", ".join(f"{ref} AS _k{i}" for i, ref in enumerate(refs))
@@ -91,22 +97,39 @@ def build_search(
         inner = sql(f"SELECT {shown}, {{}} FROM traces t WHERE {{}}", values, compiled.frag)
         keys = ", ".join(f"{key.expr} AS _k{i}" for i, key in enumerate(plan.keys))
         refs = [f"r._k{i}" for i in range(len(plan.keys))]
-        outer = ", ".join(f"q.{c}" for c in columns)
+        picked = ("rowid",) if late else columns
+        outer = ", ".join(f"q.{c}" for c in picked)
         query = sql(
-            f"SELECT {', '.join(f'r.{c}' for c in columns)}, {', '.join(refs)} FROM "
+            f"SELECT {', '.join(f'r.{c}' for c in picked)}, {', '.join(refs)} FROM "
             f"(SELECT {outer}, {keys} FROM ({{}}) q) r",
             inner,
         )
         if after is not None:
             query = query + sql(" WHERE {}", _after(plan.keys, after, refs))
-    order = ", ".join(
-        f"{ref} {'DESC' if key.descending else 'ASC'} NULLS LAST"
-        for ref, key in zip(refs, plan.keys, strict=True)
-    )
-    query = query + Frag(" ORDER BY " + order)
+    query = query + Frag(" ORDER BY " + _order_by(refs, plan.keys))
     if limit is not None:
         query = query + sql(" LIMIT {}", Param(limit + 1, "BIGINT"))
+    if late:
+        query = _join_rows(query, plan, columns)
     return query, plan, limit, compiled
+
+
+def _join_rows(page: Frag, plan: OrderPlan, columns: Sequence[str]) -> Frag:
+    """``page`` (row ids and sort values, ordered) joined back to the ``columns`` of its rows."""
+    keys = [f"p._k{i}" for i in range(len(plan.keys))]
+    shown = ", ".join(f"t.{c}" for c in columns)
+    return sql(
+        f"SELECT {shown}, {', '.join(keys)} FROM ({{}}) p JOIN traces t ON t.rowid = p.rowid "
+        f"ORDER BY {_order_by(keys, plan.keys)}",
+        page,
+    )
+
+
+def _order_by(refs: Sequence[str], keys: tuple[SortKey, ...]) -> str:
+    return ", ".join(
+        f"{ref} {'DESC' if key.descending else 'ASC'} NULLS LAST"
+        for ref, key in zip(refs, keys, strict=True)
+    )
 
 
 def run_search(
@@ -127,11 +150,13 @@ def run_search_rows(
     max_results: int | None,
     page_token: str | None,
     columns: Sequence[str] = ("trace_id",),
+    late: bool = False,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """One page as tuples of ``columns`` values, and the next page token."""
     query, plan, limit, compiled = build_search(
-        con, filter_string, order_by, max_results, page_token, defer_probes=True, columns=columns
-    )
+        con, filter_string, order_by, max_results, page_token,
+        defer_probes=True, columns=columns, late=late,
+    )  # fmt: skip
     rows = run_user_query(con, query.text, query.params, filter_string or "")
     if not rows:
         compiled.finish()  # an empty result may hide a type mismatch: probe now
