@@ -1,16 +1,23 @@
 """Benchmark suites. Add one: a module with NAME, TITLE and run(cfg) -> SuiteResult, listed here.
 
-The order here is the order of a default run and of the sections in the report.
+The order here is the order of a default run and of the sections in the report. ``load(name)``
+imports a suite's module on demand: a worker process imports only the suite it runs (the
+others pull in numpy, pyarrow, MLflow or gRPC), and the parent only needs the names.
 """
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
-from . import collector, ingest, memory, overhead, search, transfer, ui
+SUITES: tuple[str, ...] = ("overhead", "ingest", "memory", "search", "ui", "collector", "transfer")
 
-SUITES: dict[str, ModuleType] = {
-    m.NAME: m for m in (overhead, ingest, memory, search, ui, collector, transfer)
-}
 
-__all__ = ["SUITES"]
+def load(name: str) -> ModuleType:
+    """The suite module called ``name`` (one of ``SUITES``)."""
+    if name not in SUITES:
+        raise KeyError(f"no benchmark suite {name!r}; one of {', '.join(SUITES)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+__all__ = ["SUITES", "load"]
