@@ -161,6 +161,34 @@ def copy_mlflow_store(n_traces: int, directory: Path) -> tuple[Path, int]:
     return dest, count
 
 
+def mlflow_empty_store(directory: Path) -> Path:
+    """A copy of an empty MLflow SQLite tracking store (schema created), as ``directory/mlflow.db``.
+
+    MLflow creates its schema on first use by running its Alembic migrations, ~4 s; the empty
+    store is made once per MLflow version by MLflow itself and cached. In the copy, the default
+    experiment's artifact location (where MLflow writes each trace's ``traces.json``) is
+    ``directory/mlruns/0``, as if MLflow had created the store with ``directory`` as its cwd.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    target = cache_dir() / f"mlflow-empty-{mlflow.__version__}.db"
+    with _build_lock(target):
+        if not target.exists():
+            partial = target.with_name(target.name + ".partial")
+            partial.unlink(missing_ok=True)
+            MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments()
+            os.replace(partial, target)
+    dest = Path(directory) / "mlflow.db"
+    shutil.copyfile(target, dest)
+    with contextlib.closing(sqlite3.connect(dest)) as con, con:
+        artifacts = str(Path(directory).resolve() / "mlruns" / "0")
+        con.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", [artifacts]
+        )
+    return dest
+
+
 MLFLOW_EXPERIMENT = "traceduck-bench"
 
 
