@@ -12,7 +12,9 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -281,12 +283,19 @@ def traced_workload(variant: str, db: str) -> Workload:
 
 def in_fresh_process(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in a new (spawned) interpreter: its own memory, threads and globals."""
+    with fresh_processes(1) as pool:
+        return pool.submit(fn, *args).result()
+
+
+@contextmanager
+def fresh_processes(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` new (spawned) interpreters, for calls that run side by side: submit
+    at most ``workers`` calls, and each runs in a fresh process of its own."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(fn, *args).result()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool
 
 
 # -- memory -----------------------------------------------------------------------------------
