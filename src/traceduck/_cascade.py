@@ -15,6 +15,12 @@ anything else as JSON, so ``cost=3.2`` arrives as a number and a hand-written
 
 Cost: ``_Switch.on_start`` calls ``on_start`` below for local roots, and for every span only
 once this process has seen a cascade tag (``STATE.active``); the check is one context lookup.
+What a span under a cascade tag pays is what a plain OpenTelemetry ``SpanProcessor`` stamping
+one attribute from baggage pays: the attributes of a baggage dict are worked out once (cached by
+the dict's identity; spans under one context share it) and set with ``set_attribute`` (a single
+tag) or ``set_attributes``. The span where tags are set uses a ``Cascade`` prepared once
+(``@trace`` prepares at decoration): its attributes and baggage texts, added to the context's
+baggage in one step.
 """
 
 from __future__ import annotations
@@ -29,12 +35,25 @@ from opentelemetry import context as otel_context
 from . import _runtime
 from ._constants import JSON_KEYS_ATTR, TAG_ATTR_PREFIX
 
-__all__ = ["STATE", "decode", "encode", "enter", "on_start", "stamp_current"]
+__all__ = [
+    "STATE",
+    "Cascade",
+    "Stamp",
+    "decode",
+    "encode",
+    "enter",
+    "on_start",
+    "prepare",
+    "stamp_current",
+    "with_baggage",
+]
 
 try:  # the key under which OpenTelemetry keeps baggage in a Context: one dict lookup
     from opentelemetry.baggage import _BAGGAGE_KEY as _KEY
 except ImportError:  # pragma: no cover - a future OpenTelemetry without it
     _KEY = None
+
+_get_current = otel_context.get_current
 
 
 class _State:
@@ -45,14 +64,20 @@ class _State:
 
 STATE = _State()
 
+# The first character (after JSON whitespace) of any text json.loads accepts: a string that
+# starts otherwise is not JSON, and is known so without json.loads raising (which is slow).
+_JSON_STARTS = frozenset('"{[-0123456789tfnNI')
+
 
 def encode(value: Any) -> str:
     """A tag value as baggage text (``decode`` reverses it)."""
     if isinstance(value, str):
+        if value.lstrip(" \t\n\r")[:1] not in _JSON_STARTS:
+            return value  # plain text stays readable in the header
         try:
             json.loads(value)
         except ValueError:
-            return value  # plain text stays readable in the header
+            return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -73,39 +98,78 @@ def _attribute(value: Any) -> tuple[Any, bool]:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")), True
 
 
-def _attributes(tags: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """``traceduck.tag.<key>`` attributes (typed: non-scalars as JSON listed in json_keys)."""
-    attrs: dict[str, Any] = {}
-    json_keys: list[str] = []
-    for key, value in tags:
-        name = TAG_ATTR_PREFIX + key
-        attrs[name], is_json = _attribute(value)
-        if is_json:
-            json_keys.append(name)
-    if json_keys:
-        attrs[JSON_KEYS_ATTR] = json_keys
-    return attrs
+class Stamp:
+    """The ``traceduck.tag.<key>`` attributes of some tags (typed: non-scalars as JSON text
+    listed in ``traceduck.json_keys``), worked out once and set on any number of spans."""
+
+    __slots__ = ("attrs", "json_names", "single", "with_json_keys")
+
+    def __init__(self, tags: Iterable[tuple[str, Any]]) -> None:
+        values = {TAG_ATTR_PREFIX + key: value for key, value in tags}  # last value per key
+        self.attrs: dict[str, Any] = {}
+        json_names: list[str] = []
+        for name, value in values.items():
+            self.attrs[name], is_json = _attribute(value)
+            if is_json:
+                json_names.append(name)
+        self.json_names = tuple(json_names)
+        self.with_json_keys = {**self.attrs, JSON_KEYS_ATTR: list(json_names)}
+        # One scalar tag (the common case): set_attribute skips the SDK's mapping validation.
+        single = len(values) == 1 and not json_names
+        self.single = next(iter(self.attrs.items())) if single else None
+
+    def set_on(self, span: Any, merge: bool) -> None:
+        """Set the attributes on an SDK span. ``merge``: the span may already hold a json_keys
+        list (tags stamped earlier): keep its other names rather than replace it."""
+        if not merge:
+            if self.single is not None:
+                span.set_attribute(*self.single)
+            elif self.json_names:
+                self.set_on(span, True)  # never overwrite a json_keys list unseen
+            else:
+                span.set_attributes(self.attrs)
+            return
+        existing = (getattr(span, "attributes", None) or {}).get(JSON_KEYS_ATTR)
+        if not existing:
+            span.set_attributes(self.with_json_keys if self.json_names else self.attrs)
+            return
+        # Names listed before and set again here are listed only if their new value is JSON.
+        keys = [k for k in existing if k not in self.attrs]
+        keys.extend(self.json_names)
+        span.set_attributes({**self.attrs, JSON_KEYS_ATTR: keys})
 
 
-def _set(span: Any, attrs: dict[str, Any]) -> None:
-    """Set tag attributes on an SDK span, adding to (not replacing) its json_keys list."""
-    if JSON_KEYS_ATTR in attrs and span.attributes and JSON_KEYS_ATTR in span.attributes:
-        merged = dict.fromkeys([*span.attributes[JSON_KEYS_ATTR], *attrs[JSON_KEYS_ATTR]])
-        attrs = {**attrs, JSON_KEYS_ATTR: list(merged)}
-    span.set_attributes(attrs)
+class Cascade:
+    """Cascade tags prepared for the span where they are set: its stamp and baggage entries."""
+
+    __slots__ = ("entries", "stamp")
+
+    def __init__(self, tags: Iterable[Any]) -> None:
+        pairs = [(tag.key, tag.value) for tag in tags]
+        self.stamp = Stamp(pairs)
+        # Shared by every context this makes (baggage dicts are never changed in place, only
+        # copied), so spans under any of them hit the stamp cache below by identity.
+        self.entries: dict[str, str] = {TAG_ATTR_PREFIX + k: encode(v) for k, v in pairs}
 
 
-def _stamp(span: Any, tags: Iterable[tuple[str, Any]]) -> None:
-    """Set ``traceduck.tag.<key>`` attributes on an SDK span."""
-    _set(span, _attributes(tags))
+def prepare(tags: Iterable[Any]) -> Cascade:
+    """Cascade ``Tag`` objects (validated) ready for ``enter`` / ``with_baggage``."""
+    return Cascade(tags)
 
 
-def _baggage_attributes(entries: Any) -> dict[str, Any] | None:
-    """The ``traceduck.tag.*`` attributes for a baggage dict (None when it has no cascade tag).
+def _entries(ctx: Any) -> Any:
+    """The baggage dict of a context (None or empty when it has none)."""
+    if _KEY is not None:
+        return ctx.get(_KEY)
+    return otel_baggage.get_all(ctx)  # pragma: no cover
 
-    Spans under one context share one baggage dict, so the answer is cached by identity; each
-    entry's decoded, validated form is cached by its text (a new trace makes a new dict with
-    the same entries)."""
+
+def _baggage_stamp(entries: Any) -> Stamp | None:
+    """The stamp for a baggage dict (None when it has no cascade tag).
+
+    Spans under one context share one baggage dict, so the answer is cached by identity (the
+    cache holds the dict, so its id cannot be reused); each entry's decoded, validated form is
+    cached by its text (a new trace makes a new dict with the same entries)."""
     cached = _last
     if cached[0] is entries:
         return cached[1]
@@ -121,9 +185,9 @@ def _baggage_attributes(entries: Any) -> dict[str, Any] | None:
             _ENTRIES[(name, text)] = found
         if found is not None:
             tags.append(found)
-    attrs = _attributes(tags) if tags else None
-    globals()["_last"] = (entries, attrs)  # one tuple swap: safe across threads
-    return attrs
+    stamp = Stamp(tags) if tags else None
+    globals()["_last"] = (entries, stamp)  # one tuple swap: safe across threads
+    return stamp
 
 
 def _entry(name: str, text: Any) -> tuple[str, Any] | None:
@@ -139,7 +203,7 @@ def _entry(name: str, text: Any) -> tuple[str, Any] | None:
 MAX_CACHED_ENTRIES = 1024
 _MISSING: Any = object()
 _ENTRIES: dict[tuple[str, Any], tuple[str, Any] | None] = {}
-_last: tuple[Any, dict[str, Any] | None] = (None, None)
+_last: tuple[Any, Stamp | None] = (None, None)
 
 
 def _check(key: str, value: Any) -> None:
@@ -152,38 +216,51 @@ def _check(key: str, value: Any) -> None:
 def on_start(span: Any, parent_context: Any = None) -> None:
     """Stamp a starting span with the cascade tags in its parent context's baggage."""
     try:
-        if _KEY is not None:
-            ctx = otel_context.get_current() if parent_context is None else parent_context
-            entries = ctx.get(_KEY)
-        else:  # pragma: no cover
-            entries = otel_baggage.get_all(parent_context)
+        entries = _entries(_get_current() if parent_context is None else parent_context)
         if not entries:
             return
-        attrs = _baggage_attributes(entries)
-        if attrs is None:
+        cached = _last
+        stamp = cached[1] if cached[0] is entries else _baggage_stamp(entries)
+        if stamp is None:
             return
         STATE.active = True
-        _set(span, attrs)
+        stamp.set_on(span, False)
     except Exception as exc:
         _runtime.report_internal_error("cascade tags", exc)
 
 
-def with_baggage(tags: Iterable[Any], ctx: Any = None) -> Any:
+def _add_entries(cascade: Cascade, ctx: Any, entries: Any) -> Any:
+    """``ctx`` (whose baggage dict is ``entries``) with the cascade's entries added."""
+    if _KEY is None:  # pragma: no cover
+        for name, text in cascade.entries.items():
+            ctx = otel_baggage.set_baggage(name, text, ctx)
+        return ctx
+    if entries and isinstance(entries, dict):
+        merged = {**entries, **cascade.entries}
+    else:
+        merged = cascade.entries
+    return otel_context.set_value(_KEY, merged, ctx)
+
+
+def with_baggage(cascade: Cascade, ctx: Any = None) -> Any:
     """``ctx`` (default: the current context) with the cascade tags added to its baggage."""
-    for tag in tags:
-        ctx = otel_baggage.set_baggage(TAG_ATTR_PREFIX + tag.key, encode(tag.value), ctx)
-    return ctx
+    if ctx is None:
+        ctx = _get_current()
+    return _add_entries(cascade, ctx, _entries(ctx))
 
 
-def enter(span: Any, tags: Iterable[Any], ctx: Any) -> Any:
-    """For ``@trace(tags=[Tag(..., cascade=True)])``: stamp ``span``, return ``ctx`` + baggage."""
+def enter(span: Any, cascade: Cascade, ctx: Any) -> Any:
+    """For ``@trace(tags=[Tag(..., cascade=True)])``: stamp ``span``, return ``ctx`` + baggage.
+
+    ``ctx`` is the span's own context, so its baggage is the parent's: when it holds cascade
+    tags, ``on_start`` has stamped those on the span already and the json_keys lists merge."""
     try:
         if not span.is_recording():
             return ctx
-        tags = list(tags)
         STATE.active = True
-        _stamp(span, ((t.key, t.value) for t in tags))
-        return with_baggage(tags, ctx)
+        entries = _entries(ctx)
+        cascade.stamp.set_on(span, bool(entries))
+        return _add_entries(cascade, ctx, entries)
     except Exception as exc:
         _runtime.report_internal_error("cascade tags", exc)
         return ctx
@@ -192,8 +269,9 @@ def enter(span: Any, tags: Iterable[Any], ctx: Any) -> Any:
 def stamp_current(span: Any, tags: list[Any]) -> None:
     """For ``update_current_trace``: stamp the running span and add the tags to the current
     context's baggage until that span's context is detached (the span's scope)."""
+    cascade = prepare(tags)
     STATE.active = True
-    _stamp(span, ((t.key, t.value) for t in tags))
+    cascade.stamp.set_on(span, True)
     # Never detached on purpose: leaving the span's scope resets the context to what it was
     # before the span, which drops this baggage with it.
-    otel_context.attach(with_baggage(tags))
+    otel_context.attach(with_baggage(cascade))

@@ -42,6 +42,17 @@ def _safe_snapshot(value: Any) -> Any:
         return None
 
 
+def _prepare_cascade(tags: list[Tag]) -> _cascade.Cascade | None:
+    """Cascade tags' attributes and baggage texts, worked out at decoration, not per call."""
+    if not tags:
+        return None
+    try:
+        return _cascade.prepare(tags)
+    except Exception as exc:
+        _runtime.report_internal_error("cascade tags", exc)
+        return None
+
+
 @overload
 def trace(func: F) -> F: ...
 @overload
@@ -117,7 +128,7 @@ class _Options:
         self.span_type = span_type
         self.attributes = {k: snapshot(v) for k, v in attributes.items()} if attributes else None
         self.tags = tags
-        self.cascade = tuple(tag for tag in tags if tag.cascade)
+        self.cascade = _prepare_cascade([tag for tag in tags if tag.cascade])
         self.capture_inputs = capture_inputs
         self.capture_outputs = capture_outputs
         self.names = parameter_names(inner)
@@ -152,7 +163,7 @@ class _Options:
 
             tracer = ensure_configured()
         span = tracer.start_span(self.name)
-        if self.cascade:  # Tag(..., cascade=True): stamp the span, carry the tags in baggage
+        if self.cascade is not None:  # Tag(..., cascade=True): stamp it, carry in baggage
             token = _attach(_cascade.enter(span, self.cascade, _in_context(span)))
         else:
             token = _attach(_in_context(span))
@@ -240,7 +251,7 @@ class _Options:
         span, token, record = started
         _detach(token)
         ctx = _in_context(span)
-        if self.cascade:
+        if self.cascade is not None:
             ctx = _cascade.with_baggage(self.cascade, ctx)
         items: list[Any] = []
         keep = record is not None and self._wants_outputs()
@@ -294,7 +305,7 @@ class _Options:
         span, token, record = started
         _detach(token)
         ctx = _in_context(span)
-        if self.cascade:
+        if self.cascade is not None:
             ctx = _cascade.with_baggage(self.cascade, ctx)
         items: list[Any] = []
         keep = record is not None and self._wants_outputs()
