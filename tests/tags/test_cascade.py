@@ -4,6 +4,7 @@ threads and to another process that receives the context in HTTP headers."""
 from __future__ import annotations
 
 import contextvars
+import json
 import subprocess
 import threading
 import urllib.request
@@ -189,3 +190,153 @@ def test_a_hand_written_baggage_entry_becomes_a_tag_and_foreign_entries_are_igno
     trace = last_trace()
     assert trace.info.tags == {"tenant": "acme", "n": 3}
     assert all(_tagged(s) == {"tenant": "acme", "n": 3} for s in trace.spans)
+
+
+def test_an_inner_cascade_tag_overrides_an_outer_one_with_its_own_type() -> None:
+    @td.trace
+    def leaf() -> None:
+        return None
+
+    @td.trace(tags=[td.Tag("cfg", "123", cascade=True), td.Tag("step", {"n": 2}, cascade=True)])
+    def inner() -> None:
+        leaf()
+
+    @td.trace(tags=[td.Tag("cfg", {"a": 1}, cascade=True), td.Tag("batch", [1, 2], cascade=True)])
+    def root() -> None:
+        inner()
+        leaf()
+
+    root()
+    trace = last_trace()
+    outer = {"cfg": {"a": 1}, "batch": [1, 2]}
+    under_inner = {"cfg": "123", "batch": [1, 2], "step": {"n": 2}}  # "123" stays a string
+    ids = {s.span_id: s.name for s in trace.spans}
+    stamped = sorted((s.name, ids.get(s.parent_id), _tagged(s)) for s in trace.spans)
+    assert stamped == [
+        ("inner", "root", under_inner),
+        ("leaf", "inner", under_inner),
+        ("leaf", "root", outer),
+        ("root", None, outer),
+    ]
+    assert trace.info.tags == under_inner  # the last value set per key
+
+
+def test_the_last_value_of_a_repeated_cascade_key_wins_with_its_type() -> None:
+    @td.trace
+    def leaf() -> None:
+        return None
+
+    @td.trace(tags=[td.Tag("k", [1], cascade=True), td.Tag("k", "7", cascade=True)])
+    def root() -> None:
+        leaf()
+
+    root()
+    trace = last_trace()
+    assert trace.info.tags == {"k": "7"}
+    assert [_tagged(s) for s in trace.spans] == [{"k": "7"}, {"k": "7"}]
+
+
+# Strings that json.loads would read as something else, plain strings, and non-strings.
+TRICKY_VALUES: list[object] = [
+    "acme", "123", " 42", "\t[1]", "NaN", "-Infinity", "null", "true", "", "-", "nul", "é ü",
+    '"q"', "{", 3.5, -2, True, None, [1, "a"], {"x": None},
+]  # fmt: skip
+
+
+def test_every_value_reaches_the_spans_under_the_tag_with_its_type() -> None:
+    tags = [td.Tag(f"v{i}", value, cascade=True) for i, value in enumerate(TRICKY_VALUES)]
+    expected = {f"v{i}": value for i, value in enumerate(TRICKY_VALUES)}
+
+    @td.trace
+    def leaf() -> None:
+        return None
+
+    @td.trace(tags=tags)
+    def root() -> None:
+        leaf()
+
+    root()
+    trace = last_trace()
+    assert trace.info.tags == expected
+    for span in trace.spans:
+        tagged = _tagged(span)
+        assert tagged == expected
+        assert [type(tagged[k]) for k in expected] == [type(v) for v in TRICKY_VALUES]
+
+
+def test_a_generators_cascade_tag_is_on_the_spans_it_starts() -> None:
+    import asyncio
+
+    @td.trace
+    def leaf() -> int:
+        return 1
+
+    @td.trace(tags=[td.Tag("stream", "sync", cascade=True)])
+    def numbers() -> object:
+        yield leaf()
+        yield leaf()
+
+    @td.trace(tags=[td.Tag("stream", "async", cascade=True)])
+    async def anumbers() -> object:
+        yield leaf()
+
+    assert list(numbers()) == [1, 1]
+    trace = last_trace()
+    assert [_tagged(s) for s in trace.spans] == [{"stream": "sync"}] * 3
+
+    async def consume() -> list[int]:
+        return [x async for x in anumbers()]
+
+    assert asyncio.run(consume()) == [1]
+    trace = last_trace()
+    assert [_tagged(s) for s in trace.spans] == [{"stream": "async"}] * 2
+
+
+OTHER_PROCESSOR = """
+import json
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+memory = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(memory))
+trace.set_tracer_provider(provider)
+
+import traceduck as td
+td.configure(db="t.duckdb")
+
+@td.trace
+def child():
+    with trace.get_tracer("app").start_as_current_span("app.span"):
+        pass
+
+@td.trace(tags=[td.Tag("tenant", "acme", cascade=True), td.Tag("ids", [1, 2], cascade=True)])
+def root():
+    child()
+
+root()
+assert td.flush(timeout_s=20)
+print(json.dumps({s.name: {k: v for k, v in s.attributes.items() if k.startswith("traceduck.")}
+                  for s in memory.get_finished_spans()}))
+"""
+
+
+def test_the_apps_own_span_processor_sees_the_cascade_attributes(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [PYTHON, "-c", OTHER_PROCESSOR],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    stamped = {
+        "traceduck.tag.tenant": "acme",
+        "traceduck.tag.ids": "[1,2]",
+        "traceduck.json_keys": ["traceduck.tag.ids"],
+    }
+    assert seen == {"root": stamped, "child": stamped, "app.span": stamped}
