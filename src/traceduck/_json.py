@@ -3,17 +3,51 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_LENIENT = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=repr
-)
+try:
+    from json.encoder import c_make_encoder as _c_make_encoder
+    from json.encoder import encode_basestring as _encode_str
+except ImportError:  # pragma: no cover - an interpreter without the C accelerator
+    _c_make_encoder = None
+
+
+def _encoder(default: Callable[[Any], Any] | None) -> Callable[[Any], str]:
+    """Compact JSON (no NaN) for any value, ``default`` for what JSON cannot hold.
+
+    ``JSONEncoder.encode`` spends most of a small value's time (~3 µs, per span at export)
+    setting up the C encoder; this makes that encoder directly (~1 µs), with the same settings
+    and a fresh circular-reference guard per call. Falls back to ``JSONEncoder`` where the C
+    encoder is missing or takes other arguments."""
+    fallback = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+    )
+    if _c_make_encoder is None:  # pragma: no cover
+        return fallback.encode
+    make, on_other, quote = _c_make_encoder, fallback.default, _encode_str
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return quote(value)
+        return "".join(make({}, on_other, quote, None, ":", ",", False, False, False)(value, 0))
+
+    try:
+        sample: Any = {"a": [1, 2.5, None, True, "é"], "b": {}}
+        if encode(sample) != fallback.encode(sample):  # pragma: no cover
+            return fallback.encode
+    except Exception:  # pragma: no cover - a C encoder with another signature
+        return fallback.encode
+    return encode
+
+
+_strict = _encoder(None)
+_lenient = _encoder(repr)
 
 
 def dumps(value: Any) -> str:
     """Strict compact JSON (raises TypeError/ValueError for values JSON cannot hold)."""
-    return _utf8(_ENCODER.encode(value))
+    return _utf8(_strict(value))
 
 
 def _utf8(text: str) -> str:
@@ -30,9 +64,9 @@ def _utf8(text: str) -> str:
 def dumps_lenient(value: Any) -> str:
     """Compact JSON; values JSON cannot hold become their repr, NaN/inf become strings."""
     try:
-        return _utf8(_LENIENT.encode(value))
+        return _utf8(_lenient(value))
     except ValueError:  # NaN or infinity somewhere
-        return _utf8(_LENIENT.encode(_finite(value)))
+        return _utf8(_lenient(_finite(value)))
 
 
 def loads(text: str | None) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import _json, _runtime
 from .._capture import encode, encode_inputs
@@ -109,12 +109,12 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
     failed = status.status_code is StatusCode.ERROR
     start = span.start_time or 0
     end = span.end_time or start
-    resource = span.resource
     is_root = parent is None or parent.is_remote
     row = (
         _trace_hex(ctx.trace_id),
-        format(ctx.span_id, "016x"),
-        format(parent.span_id, "016x") if parent is not None else None,
+        # "%" formats an int in half the time format() or an f-string takes
+        "%016x" % ctx.span_id,  # noqa: UP031
+        "%016x" % parent.span_id if parent is not None else None,  # noqa: UP031
         span.name,
         str(span_type) if span_type else DEFAULT_SPAN_TYPE,
         STATUS_ERROR if failed else STATUS_OK,
@@ -122,8 +122,8 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         start,
         end,
         (end - start) / 1e6,
-        span.kind.name,
-        resource.attributes.get("service.name") if resource is not None else None,
+        _KIND_NAMES.get(span.kind) or span.kind.name,
+        _service_name(span.resource),
         attributes,
         inputs,
         outputs,
@@ -139,6 +139,22 @@ def _attributes(span: ReadableSpan) -> Any:
     if raw is None:
         return span.attributes
     return getattr(raw, "_dict", raw)
+
+
+_KIND_NAMES = {kind: kind.name for kind in SpanKind}
+_last_resource: tuple[Any, str | None] = (None, None)
+
+
+def _service_name(resource: Any) -> str | None:
+    """``service.name`` of a span's resource; a provider's spans share one Resource object, so
+    the answer for the last one seen is kept (its attributes are read through a proxy)."""
+    global _last_resource
+    seen, name = _last_resource
+    if resource is seen:
+        return name
+    name = resource.attributes.get("service.name") if resource is not None else None
+    _last_resource = (resource, name)  # one tuple swap: safe across threads
+    return name
 
 
 _HEX: dict[int, str] = {}
