@@ -53,7 +53,8 @@ def _env() -> dict[str, str]:
 
 
 class Server:
-    """`traceduck collector` in a child process on free ports."""
+    """`traceduck collector` in a child process on free ports. The constructor starts it and
+    returns at once (the caller prepares meanwhile); ``wait_started()`` reads its ports."""
 
     def __init__(self, db: Path, ack: str) -> None:
         for p in (db, Path(f"{db}.wal")):
@@ -64,6 +65,9 @@ class Server:
              "--grpc-port", "0", "--ack", ack],
             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        self.http_port = self.grpc_port = 0
+
+    def wait_started(self) -> Server:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         http = re.search(r"OTLP/HTTP http://127\.0\.0\.1:(\d+)/", line)
@@ -72,6 +76,7 @@ class Server:
             self.proc.kill()
             raise RuntimeError(f"collector did not start: {line!r}")
         self.http_port, self.grpc_port = int(http.group(1)), int(grpc.group(1))
+        return self
 
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGTERM)
@@ -80,20 +85,50 @@ class Server:
 
 
 def _requests(count: int, seed: int) -> list[bytes]:
+    """``count`` pre-encoded OTLP requests of SPANS_PER_REQUEST spans (the ingest suite's).
+
+    Building and encoding them takes ~1.7 s per 25 requests, in every client of every case, so
+    they are cached beside the generated stores (keyed by the span builder's source and the
+    OpenTelemetry version); each seed is a different set of traces (random ids)."""
+    import hashlib
+    import importlib.metadata
+    import inspect
+    import struct
+
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
+    from . import _stores
     from .ingest import SPANS_PER_TRACE, build_spans
 
+    key = repr((inspect.getsource(build_spans), SPANS_PER_REQUEST,
+                importlib.metadata.version("opentelemetry-sdk")))  # fmt: skip
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    path = _stores.cache_dir() / f"otlp-requests-{count}-{seed}-{digest}.bin"
+    if path.exists():
+        data, bodies, at = path.read_bytes(), [], 0
+        while at < len(data):
+            (size,) = struct.unpack_from("<I", data, at)
+            bodies.append(data[at + 4 : at + 4 + size])
+            at += 4 + size
+        return bodies
     spans = build_spans(count * SPANS_PER_REQUEST // SPANS_PER_TRACE, seed)
-    return [
+    bodies = [
         encode_spans(spans[i : i + SPANS_PER_REQUEST]).SerializeToString()
         for i in range(0, len(spans), SPANS_PER_REQUEST)
     ]
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(b"".join(struct.pack("<I", len(b)) + b for b in bodies))
+    os.replace(partial, path)
+    return bodies
 
 
-def _client(transport: str, port: int, count: int, seed: int, ready: Any, go: Any) -> float:
-    """Send ``count`` pre-encoded requests one after another; seconds from ``go`` to the end."""
+def _client(transport: str, count: int, seed: int, ready: Any, go: Any, shared: Any) -> float:
+    """Send ``count`` pre-encoded requests one after another; seconds from ``go`` to the end.
+    The server's port is in ``shared["port"]`` once ``go`` is set."""
     bodies = _requests(count, seed)
+    ready.put(1)
+    go.wait()
+    port = shared["port"]
     if transport == "http":
         import http.client
 
@@ -126,15 +161,13 @@ def _client(transport: str, port: int, count: int, seed: int, ready: Any, go: An
                         raise
                     time.sleep(0.1)
 
-    ready.put(1)
-    go.wait()
     t0 = time.perf_counter()
     for body in bodies:
         send(body)
     return time.perf_counter() - t0
 
 
-def _stock_client(port: int, count: int, seed: int, ready: Any, go: Any) -> float:
+def _stock_client(count: int, seed: int, ready: Any, go: Any, shared: Any) -> float:
     """The stock OTLP/HTTP exporter exporting finished SDK spans (it encodes them itself)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
@@ -142,9 +175,10 @@ def _stock_client(port: int, count: int, seed: int, ready: Any, go: Any) -> floa
     from .ingest import SPANS_PER_TRACE, build_spans
 
     spans = build_spans(count * SPANS_PER_REQUEST // SPANS_PER_TRACE, seed)
-    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=120)
     ready.put(1)
     go.wait()
+    endpoint = f"http://127.0.0.1:{shared['port']}/v1/traces"
+    exporter = OTLPSpanExporter(endpoint=endpoint, timeout=120)
     t0 = time.perf_counter()
     for i in range(0, len(spans), SPANS_PER_REQUEST):
         if exporter.export(spans[i : i + SPANS_PER_REQUEST]) is not SpanExportResult.SUCCESS:
@@ -152,28 +186,42 @@ def _stock_client(port: int, count: int, seed: int, ready: Any, go: Any) -> floa
     return time.perf_counter() - t0
 
 
+class Clients:
+    """The client processes (spawned once, used by every case) and what they wait on."""
+
+    def __init__(self, count: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        self.count = count
+        self.manager = context.Manager()
+        self.ready, self.go, self.shared = (
+            self.manager.Queue(), self.manager.Event(), self.manager.dict(),
+        )  # fmt: skip
+        self.pool = ProcessPoolExecutor(count, mp_context=context)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        self.manager.shutdown()
+
+
 def throughput(
-    workdir: Path, transport: str, ack: str, clients: int, per_client: int
+    workdir: Path, transport: str, ack: str, clients: Clients, per_client: int
 ) -> dict[str, Any]:
     """One measurement: spans/s accepted and written, with the spans found in the store."""
     server = Server(workdir / f"collector-{transport}-{ack}.duckdb", ack)
-    context = multiprocessing.get_context("spawn")
-    manager = context.Manager()
-    ready, go = manager.Queue(), manager.Event()
-    port = server.grpc_port if transport == "grpc" else server.http_port
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(clients, mp_context=context) as pool:
-        if transport == "stock":
-            jobs = [
-                pool.submit(_stock_client, port, per_client, 1 + k * 1_000_000, ready, go)
-                for k in range(clients)
-            ]
-        else:
-            jobs = [
-                pool.submit(_client, transport, port, per_client, 1 + k * 1_000_000, ready, go)
-                for k in range(clients)
-            ]
+    # The clients load their requests while the collector starts.
+    seeds = [1 + k * 1_000_000 for k in range(clients.count)]
+    ready, go = clients.ready, clients.go
+    if transport == "stock":
+        jobs = [clients.pool.submit(_stock_client, per_client, seed, ready, go, clients.shared)
+                for seed in seeds]  # fmt: skip
+    else:
+        jobs = [clients.pool.submit(_client, transport, per_client, seed, ready, go,
+                                    clients.shared) for seed in seeds]  # fmt: skip
+    try:
+        server.wait_started()
+        clients.shared["port"] = server.grpc_port if transport == "grpc" else server.http_port
         for _ in jobs:
             ready.get(timeout=300)
         t0 = time.perf_counter()
@@ -181,11 +229,12 @@ def throughput(
         for job in jobs:
             job.result(timeout=600)
         answered = time.perf_counter() - t0
-        spans = clients * per_client * SPANS_PER_REQUEST
+        go.clear()
+        spans = clients.count * per_client * SPANS_PER_REQUEST
         _wait_written(server.http_port, spans)
         written = time.perf_counter() - t0
+    finally:
         code, err = server.stop()
-    manager.shutdown()
     stored = _count(server.db)
     if code != 0:
         raise RuntimeError(f"collector exited {code}: {err[-500:]}")
@@ -228,8 +277,9 @@ def latency(workdir: Path, samples: int) -> list[float]:
     server = Server(workdir / "latency.duckdb", "queued")
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    app = context.Process(target=_latency_app, args=(server.http_port, child, samples))
-    app.start()
+    app = context.Process(target=_latency_app, args=(child,))
+    app.start()  # it starts while the collector does, and gets the port when it is known
+    parent.send(server.wait_started().http_port)
     from traceduck import TraceStore
 
     store = TraceStore(str(server.db), read_only=True)
@@ -258,9 +308,10 @@ def latency(workdir: Path, samples: int) -> list[float]:
     return out
 
 
-def _latency_app(port: int, conn: Any, samples: int) -> None:
+def _latency_app(conn: Any) -> None:
     import traceduck
 
+    port = conn.recv()
     traceduck.configure(db=None, otlp_endpoint=f"http://127.0.0.1:{port}")
     handle = traceduck_handle()
 
@@ -284,12 +335,16 @@ def run(cfg: Config) -> SuiteResult:
     if quick:  # the gated case and gRPC; the others only in a full run
         cases = cases[:2]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(t, a): [] for t, a, _ in cases}
-    for rep in range(reps):
-        for transport, ack, _label in cases:
-            results[(transport, ack)].append(
-                throughput(cfg.workdir, transport, ack, clients, per_client)
-            )
-            progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
+    pool = Clients(clients)
+    try:
+        for rep in range(reps):
+            for transport, ack, _label in cases:
+                results[(transport, ack)].append(
+                    throughput(cfg.workdir, transport, ack, pool, per_client)
+                )
+                progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
+    finally:
+        pool.close()
     rows = []
     for transport, ack, label in cases:
         runs = results[(transport, ack)]
