@@ -102,6 +102,33 @@ class TraceStore:
             spans = _reader.load_spans(cur, ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
 
+    def count_traces(self, filter_string: str | None = None) -> int:
+        """How many traces match a filter (every trace without one).
+
+        >>> store.count_traces("status = 'ERROR' AND tags.env = 'prod'")
+        """
+        from .query import compile_filter
+
+        with self._db.lease() as cur:
+            where, params = compile_filter(filter_string, cur)
+            return int(
+                cur.execute(f"SELECT count(*) FROM traces t WHERE {where}", params).fetchall()[0][0]
+            )
+
+    def explain_search(
+        self,
+        filter_string: str | None = None,
+        order_by: list[str] | str | None = None,
+        max_results: int | None = 100,
+    ) -> tuple[str, list[Any]]:
+        """The SQL (and its bound parameters) that ``search_traces`` runs for the trace ids of
+        the first page: what ``traceduck search --show-sql`` prints."""
+        from .query import explain
+
+        orders = [order_by] if isinstance(order_by, str) else order_by
+        with self._db.lease() as cur:
+            return explain(cur, filter_string, orders, max_results)
+
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """Run a read-only SQL query over the documented tables; returns a pyarrow Table.
 

@@ -72,10 +72,7 @@ def search(
     filter_string = combine_filters(filter_string, tags, store)
     orders = list(order_by) or None
     if show_sql:
-        from ..query import explain
-
-        with store._db.lease() as cur:
-            query, params = explain(cur, filter_string, orders, limit)
+        query, params = store.explain_search(filter_string, orders, limit)
         click.echo(query, err=as_json or as_csv)
         click.echo(f"-- params: {params!r}", err=as_json or as_csv)
     traces = store.search_traces(filter_string, orders, max_results=limit)

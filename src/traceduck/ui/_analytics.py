@@ -3,7 +3,7 @@
 Stats are ``TraceStore.stats`` (the same numbers as ``traceduck stats``).
 Compare is built here from ``TraceInfo`` values, not from ``traceduck.compare_traces``: that
 returns a pandas DataFrame (pandas is optional) while the page wants rows with a ``differs``
-flag and typed values. Filters compile with the same ``compile_filter`` the search uses.
+flag and typed values.
 """
 
 from __future__ import annotations
@@ -12,18 +12,9 @@ import json
 from typing import Any
 
 from .._compare import resolve_infos
-from ..query import compile_filter
 from ..store import TraceStore
 
 _INFO_ROWS = ("name", "status", "execution_time_ms", "timestamp_ms", "span_count", "service_name")
-
-
-def count(store: TraceStore, filter_string: str | None) -> int:
-    with store._db.lease() as cur:
-        where, params = compile_filter(filter_string, cur)
-        return int(
-            cur.execute(f"SELECT count(*) FROM traces t WHERE {where}", params).fetchall()[0][0]
-        )
 
 
 def exclusive_keys(store: TraceStore) -> dict[str, str]:

@@ -119,9 +119,7 @@ def search(request: Request) -> JSONResponse:
 
 def count(request: Request) -> JSONResponse:
     """``GET /api/count?filter=``: how many traces match (shown before a bulk edit)."""
-    return JSONResponse(
-        {"count": _analytics.count(_store(request), request.query_params.get("filter"))}
-    )
+    return JSONResponse({"count": _store(request).count_traces(request.query_params.get("filter"))})
 
 
 def trace(request: Request) -> JSONResponse:
