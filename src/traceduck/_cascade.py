@@ -165,13 +165,14 @@ def _entries(ctx: Any) -> Any:
 
 
 def _baggage_stamp(entries: Any) -> Stamp | None:
-    """The stamp for a baggage dict (None when it has no cascade tag).
+    """The stamp for a baggage dict (None when it has no cascade tag), worked out once.
 
-    Spans under one context share one baggage dict, so the answer is cached by identity (the
-    cache holds the dict, so its id cannot be reused); each entry's decoded, validated form is
-    cached by its text (a new trace makes a new dict with the same entries)."""
-    cached = _last
-    if cached[0] is entries:
+    Spans under one context share one baggage dict, so the answer is cached by the dict's
+    identity (the cache holds the dict, so its id is not reused while cached); each entry's
+    decoded, validated form is cached by its text (a new trace makes a new dict with the same
+    entries). Several cached dicts: threads, tasks and nested tags alternate between them."""
+    cached = _STAMPS.get(id(entries))
+    if cached is not None and cached[0] is entries:
         return cached[1]
     tags = []
     for name, text in entries.items():
@@ -186,7 +187,9 @@ def _baggage_stamp(entries: Any) -> Stamp | None:
         if found is not None:
             tags.append(found)
     stamp = Stamp(tags) if tags else None
-    globals()["_last"] = (entries, stamp)  # one tuple swap: safe across threads
+    if len(_STAMPS) >= MAX_CACHED_STAMPS:
+        _STAMPS.clear()
+    _STAMPS[id(entries)] = (entries, stamp)
     return stamp
 
 
@@ -201,9 +204,10 @@ def _entry(name: str, text: Any) -> tuple[str, Any] | None:
 
 
 MAX_CACHED_ENTRIES = 1024
+MAX_CACHED_STAMPS = 256
 _MISSING: Any = object()
 _ENTRIES: dict[tuple[str, Any], tuple[str, Any] | None] = {}
-_last: tuple[Any, Stamp | None] = (None, None)
+_STAMPS: dict[int, tuple[Any, Stamp | None]] = {}
 
 
 def _check(key: str, value: Any) -> None:
@@ -219,8 +223,7 @@ def on_start(span: Any, parent_context: Any = None) -> None:
         entries = _entries(_get_current() if parent_context is None else parent_context)
         if not entries:
             return
-        cached = _last
-        stamp = cached[1] if cached[0] is entries else _baggage_stamp(entries)
+        stamp = _baggage_stamp(entries)
         if stamp is None:
             return
         STATE.active = True

@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MAX_YIELDED = 1000  # items of a generator's output kept in the span
 
 _attach = otel_context.attach
+_get_current = otel_context.get_current
 _detach = otel_context.detach
 _in_context = otel_trace.set_span_in_context
 _STASH = _runtime.STASH
@@ -162,11 +163,14 @@ class _Options:
             from ._config import ensure_configured
 
             tracer = ensure_configured()
-        span = tracer.start_span(self.name)
+        # The current context, looked up once: the SDK's start, sampler and span processors
+        # (cascade tags) would each look it up again when given none.
+        parent = _get_current()
+        span = tracer.start_span(self.name, parent)
         if self.cascade is not None:  # Tag(..., cascade=True): stamp it, carry in baggage
-            token = _attach(_cascade.enter(span, self.cascade, _in_context(span)))
+            token = _attach(_cascade.enter(span, self.cascade, _in_context(span, parent)))
         else:
-            token = _attach(_in_context(span))
+            token = _attach(_in_context(span, parent))
         record = None
         if _runtime.collecting and span.is_recording():
             record = [self.span_type, self.attributes, None, None]
