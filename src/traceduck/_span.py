@@ -137,11 +137,12 @@ def start_span(
     try:
         tracer = _runtime.tracer or ensure_configured()
         attrs = {k: snapshot(v) for k, v in (attributes or {}).items()} or None
-        span = tracer.start_span(str(name))
+        parent = otel_context.get_current()  # once, not again in the SDK and our processor
+        span = tracer.start_span(str(name), parent)
         record = new_record(span_type, attrs)
         if _runtime.collecting and span.is_recording():
             register(span, record)
-        token = otel_context.attach(otel_trace.set_span_in_context(span))
+        token = otel_context.attach(otel_trace.set_span_in_context(span, parent))
         started = True
     except Exception as exc:
         _runtime.report_internal_error("start_span", exc)
