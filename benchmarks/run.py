@@ -43,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         return _worker(args.worker, args.quick, Path(args.result))
     if args.build_stores:
-        from suites import _stores, search
+        from suites import _stores, search, transfer
 
         sizes, mlflow_sizes = search.stores(args.quick)
+        sizes += [n for n in transfer.stores(args.quick) if n not in sizes]
         _stores.build_all(sizes, mlflow_sizes)
         return 0
 
