@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ class Server:
         self.http_port = self.grpc_port = 0
 
     def wait_started(self) -> Server:
+        if self.http_port:
+            return self
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         http = re.search(r"OTLP/HTTP http://127\.0\.0\.1:(\d+)/", line)
@@ -79,6 +82,8 @@ class Server:
         return self
 
     def stop(self) -> tuple[int, str]:
+        if self.proc.returncode is not None:  # stopped already
+            return self.proc.returncode, ""
         self.proc.send_signal(signal.SIGTERM)
         _out, err = self.proc.communicate(timeout=300)
         return self.proc.returncode, err
@@ -206,10 +211,15 @@ class Clients:
 
 
 def throughput(
-    workdir: Path, transport: str, ack: str, clients: Clients, per_client: int
-) -> dict[str, Any]:
-    """One measurement: spans/s accepted and written, with the spans found in the store."""
-    server = Server(workdir / f"collector-{transport}-{ack}.duckdb", ack)
+    server: Server,
+    transport: str,
+    clients: Clients,
+    per_client: int,
+    start_next: Callable[[], Server],
+) -> tuple[dict[str, Any], Server]:
+    """One measurement on ``server`` (started, maybe not up yet): spans/s accepted and written,
+    with the spans found in the store. Once the clock has stopped, ``start_next()`` starts the
+    next collector, which boots while this one stops; returns (the figures, that collector)."""
     # The clients load their requests while the collector starts.
     seeds = [1 + k * 1_000_000 for k in range(clients.count)]
     ready, go = clients.ready, clients.go
@@ -233,17 +243,23 @@ def throughput(
         spans = clients.count * per_client * SPANS_PER_REQUEST
         _wait_written(server.http_port, spans)
         written = time.perf_counter() - t0
+        following = start_next()
     finally:
         code, err = server.stop()
-    stored = _count(server.db)
-    if code != 0:
-        raise RuntimeError(f"collector exited {code}: {err[-500:]}")
-    return {
+    try:
+        if code != 0:
+            raise RuntimeError(f"collector exited {code}: {err[-500:]}")
+        stored = _count(server.db)
+    except BaseException:
+        following.stop()
+        raise
+    figures = {
         "spans": spans,
         "accepted": spans / answered,
         "written": spans / written,
         "stored": stored,
     }
+    return figures, following
 
 
 def _wait_written(port: int, spans: int, limit_s: float = 300) -> None:
@@ -270,15 +286,28 @@ def _count(db: Path) -> int:
         con.close()
 
 
-def latency(workdir: Path, samples: int) -> list[float]:
-    """Seconds from a root's end (in an app sending OTLP) until another process finds it."""
+class LatencyApp:
+    """The app of the latency measurement, in its own (spawned) process. It starts at once
+    and then waits, idle, for the collector's port (``latency``)."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.proc = context.Process(target=_latency_app, args=(child,), daemon=True)
+        self.proc.start()
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.conn.send("stop")
+            self.proc.join(60)
+
+
+def latency(server: Server, app: LatencyApp, samples: int) -> list[float]:
+    """Seconds from a root's end (in ``app``, sending OTLP to ``server``, a collector with
+    ``--ack queued``) until another process finds it."""
     import random
 
-    server = Server(workdir / "latency.duckdb", "queued")
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    app = context.Process(target=_latency_app, args=(child,))
-    app.start()  # it starts while the collector does, and gets the port when it is known
+    parent = app.conn
     parent.send(server.wait_started().http_port)
     from traceduck import TraceStore
 
@@ -301,17 +330,20 @@ def latency(workdir: Path, samples: int) -> list[float]:
                     out.append(float("inf"))
                     break
                 time.sleep(0.1)
-        parent.send("stop")
-        app.join(60)
     finally:
+        app.stop()
         server.stop()
     return out
 
 
 def _latency_app(conn: Any) -> None:
+    import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401  (ahead of time)
+
     import traceduck
 
     port = conn.recv()
+    if port == "stop":
+        return
     traceduck.configure(db=None, otlp_endpoint=f"http://127.0.0.1:{port}")
     handle = traceduck_handle()
 
@@ -335,14 +367,29 @@ def run(cfg: Config) -> SuiteResult:
     if quick:  # the gated case and gRPC; the others only in a full run
         cases = cases[:2]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(t, a): [] for t, a, _ in cases}
+    plan = [(rep, transport, ack) for rep in range(reps) for transport, ack, _ in cases]
+
+    def server_for(step: int) -> Server:
+        """The collector of ``plan[step]``; past the plan, the latency measurement's."""
+        if step == len(plan):
+            return Server(cfg.workdir / "latency.duckdb", "queued")
+        rep, transport, ack = plan[step]
+        return Server(cfg.workdir / f"collector-{transport}-{ack}-{rep}.duckdb", ack)
+
+    app = LatencyApp()  # it boots with the first collector and the clients, then waits
     pool = Clients(clients)
+    server = server_for(0)
     try:
-        for rep in range(reps):
-            for transport, ack, _label in cases:
-                results[(transport, ack)].append(
-                    throughput(cfg.workdir, transport, ack, pool, per_client)
-                )
-                progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
+        for step, (rep, transport, ack) in enumerate(plan):
+            figures, server = throughput(
+                server, transport, pool, per_client, lambda step=step: server_for(step + 1)
+            )
+            results[(transport, ack)].append(figures)
+            progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
+    except BaseException:
+        server.stop()
+        app.stop()
+        raise
     finally:
         pool.close()
     rows = []
@@ -362,7 +409,7 @@ def run(cfg: Config) -> SuiteResult:
             ]
         )
     samples = 2 if quick else 8
-    waits = latency(cfg.workdir, samples)
+    waits = latency(server, app, samples)
     progress(f"[{NAME}] root end → searchable: {samples} samples")
     throughput_section = Section(
         title="Ingest through `traceduck collector` (spans/s)",
