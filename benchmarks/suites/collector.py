@@ -295,10 +295,17 @@ class LatencyApp:
         self.conn, child = context.Pipe()
         self.proc = context.Process(target=_latency_app, args=(child,), daemon=True)
         self.proc.start()
+        self.stopping = False
 
-    def stop(self) -> None:
-        if self.proc.is_alive():
-            self.conn.send("stop")
+    def stop(self, wait: bool = True) -> None:
+        """Ask the app to flush and exit (once); ``wait``: until it has."""
+        if not self.stopping and self.proc.is_alive():
+            self.stopping = True
+            try:
+                self.conn.send("stop")
+            except OSError:  # it has gone already
+                pass
+        if wait:
             self.proc.join(60)
 
 
@@ -331,8 +338,9 @@ def latency(server: Server, app: LatencyApp, samples: int) -> list[float]:
                     break
                 time.sleep(0.1)
     finally:
-        app.stop()
+        app.stop(wait=False)  # the app flushes and exits while the collector does
         server.stop()
+        app.stop()
     return out
 
 
