@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -296,6 +296,31 @@ def fresh_processes(workers: int) -> Iterator[ProcessPoolExecutor]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield pool
+
+
+class Signal:
+    """A one-way flag between a suite and its spawned children: a file in the suite's temp
+    dir. Picklable (it is a path) and needs no manager process; ``wait`` polls every 20 ms."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+
+    def set(self) -> None:
+        Path(self.path).touch()
+
+    def is_set(self) -> bool:
+        return os.path.exists(self.path)
+
+    def wait(self, timeout_s: float = 600.0, child: Future[Any] | None = None) -> None:
+        """Until the flag is set; raises if ``child`` (the setter's future) fails first."""
+        deadline = time.monotonic() + timeout_s
+        while not self.is_set():
+            if child is not None and child.done():
+                child.result()  # raises the child's error
+                raise RuntimeError(f"{self.path}: the child ended without setting it")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.path} not set within {timeout_s:.0f} s")
+            time.sleep(0.02)
 
 
 # -- memory -----------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ from ._common import (
     SPANS_PER_TRACE,
     Config,
     Section,
+    Signal,
     SuiteResult,
     Target,
     current_rss_mb,
-    in_fresh_process,
+    fresh_processes,
     num,
     peak_rss_mb,
     progress,
@@ -28,12 +29,15 @@ NAME = "memory"
 TITLE = "Peak memory while tracing"
 
 
-def _child(variant: str, traces: int, workdir: str) -> dict[str, Any]:
-    """Runs in a fresh process: trace ``traces`` traces and report memory and counters."""
+def _child(variant: str, traces: int, workdir: str, ready: Signal, go: Signal) -> dict[str, Any]:
+    """Runs in a fresh process: trace ``traces`` traces and report memory and counters. Sets
+    ``ready`` once configured and warmed up, then waits for ``go`` before the measured part."""
     app = traced_workload(variant, f"{workdir}/memory.duckdb")
     app.handle(0)
     app.flush()
     baseline = current_rss_mb()
+    ready.set()
+    go.wait()
     t0 = time.perf_counter()
     for i in range(traces):
         app.handle(i)
@@ -65,9 +69,19 @@ def run(cfg: Config) -> SuiteResult:
     results: dict[str, dict[str, Any]] = {}
     # The raw SDK's memory is bounded by its queue alone, so a smaller run shows it.
     counts = {"traceduck": traces, "raw SDK": (1_000 if cfg.quick else 10_000)}
-    for variant, count in counts.items():
-        progress(f"[{NAME}] {variant}: {count * SPANS_PER_TRACE:,} spans in a fresh process")
-        results[variant] = in_fresh_process(_child, variant, count, str(cfg.workdir))
+    # Both processes start (and warm up) together, then run one after the other: the waiting
+    # one sits idle (its span processor's timer only), so each run has the machine to itself.
+    signals = {v: (Signal(cfg.workdir / f"ready-{k}"), Signal(cfg.workdir / f"go-{k}"))
+               for k, v in enumerate(counts)}  # fmt: skip
+    with fresh_processes(len(counts)) as pool:
+        futures = {v: pool.submit(_child, v, n, str(cfg.workdir), *signals[v])
+                   for v, n in counts.items()}  # fmt: skip
+        for variant, future in futures.items():
+            signals[variant][0].wait(child=future)
+        for variant, count in counts.items():
+            progress(f"[{NAME}] {variant}: {count * SPANS_PER_TRACE:,} spans in a fresh process")
+            signals[variant][1].set()
+            results[variant] = futures[variant].result()
 
     rows = []
     for variant, r in results.items():
@@ -103,7 +117,8 @@ def run(cfg: Config) -> SuiteResult:
         ],
         rows=rows,
         notes=[
-            "Each variant in its own fresh process; peak = `ru_maxrss`, before/after = current "
+            "Each variant in its own fresh process (both start together, then run one after "
+            "the other); peak = `ru_maxrss`, before/after = current "
             "RSS (psutil, else /proc) after imports, configuration and a one-trace warm-up, and "
             "after the final flush.",
             "The raw-SDK reference runs fewer spans: its memory is bounded by its span "
