@@ -119,24 +119,23 @@ class Stamp:
         self.single = next(iter(self.attrs.items())) if single else None
 
     def set_on(self, span: Any, merge: bool) -> None:
-        """Set the attributes on an SDK span. ``merge``: the span may already hold a json_keys
-        list (tags stamped earlier): keep its other names rather than replace it."""
-        if not merge:
-            if self.single is not None:
-                span.set_attribute(*self.single)
-            elif self.json_names:
-                self.set_on(span, True)  # never overwrite a json_keys list unseen
-            else:
-                span.set_attributes(self.attrs)
-            return
-        existing = (getattr(span, "attributes", None) or {}).get(JSON_KEYS_ATTR)
-        if not existing:
-            span.set_attributes(self.with_json_keys if self.json_names else self.attrs)
-            return
-        # Names listed before and set again here are listed only if their new value is JSON.
-        keys = [k for k in existing if k not in self.attrs]
-        keys.extend(self.json_names)
-        span.set_attributes({**self.attrs, JSON_KEYS_ATTR: keys})
+        """Set the attributes on an SDK span. ``merge``: the span may hold a json_keys list
+        already (tags stamped earlier): keep its other names rather than replace it."""
+        if merge or self.json_names:
+            existing = (getattr(span, "attributes", None) or {}).get(JSON_KEYS_ATTR)
+            if existing:
+                # Names listed before and set again here stay listed only if JSON again.
+                keys = [k for k in existing if k not in self.attrs]
+                keys.extend(self.json_names)
+                span.set_attributes({**self.attrs, JSON_KEYS_ATTR: keys})
+                return
+            if self.json_names:
+                span.set_attributes(self.with_json_keys)
+                return
+        if self.single is not None:
+            span.set_attribute(*self.single)
+        else:
+            span.set_attributes(self.attrs)
 
 
 class Cascade:
