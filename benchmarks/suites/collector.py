@@ -67,6 +67,7 @@ class Server:
             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.http_port = self.grpc_port = 0
+        self.terminated = False
 
     def wait_started(self) -> Server:
         if self.http_port:
@@ -81,10 +82,18 @@ class Server:
         self.http_port, self.grpc_port = int(http.group(1)), int(grpc.group(1))
         return self
 
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM, once: it commits what it holds, then exits); ``stop``
+        waits. A second SIGTERM could land after it restored the default handler."""
+        if not self.terminated and self.proc.poll() is None:
+            self.terminated = True
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self) -> tuple[int, str]:
-        if self.proc.returncode is not None:  # stopped already
+        """Stop it and wait until it has exited: (exit status, its stderr)."""
+        if self.proc.returncode is not None:  # stopped and waited for already
             return self.proc.returncode, ""
-        self.proc.send_signal(signal.SIGTERM)
+        self.terminate()
         _out, err = self.proc.communicate(timeout=300)
         return self.proc.returncode, err
 
@@ -127,16 +136,34 @@ def _requests(count: int, seed: int) -> list[bytes]:
     return bodies
 
 
-def _client(transport: str, count: int, seed: int, ready: Any, go: Any, shared: Any) -> float:
-    """Send ``count`` pre-encoded requests one after another; seconds from ``go`` to the end.
-    The server's port is in ``shared["port"]`` once ``go`` is set."""
-    bodies = _requests(count, seed)
+# In a client process: (ready queue, go event, the collector's port), from Clients' initializer.
+_SHARED: tuple[Any, Any, Any] | None = None
+
+
+def _init_client(ready: Any, go: Any, port: Any) -> None:
+    global _SHARED
+    _SHARED = (ready, go, port)
+
+
+def _wait_for_go() -> int:
+    """Tell the suite this client is ready, wait for the start, return the collector's port."""
+    assert _SHARED is not None
+    ready, go, port = _SHARED
     ready.put(1)
     go.wait()
-    port = shared["port"]
-    if transport == "http":
-        import http.client
+    return int(port.value)
 
+
+def _client(transport: str, count: int, seed: int) -> float:
+    """Send ``count`` pre-encoded requests one after another; seconds from the start signal
+    to the last answer."""
+    import http.client
+
+    import grpc  # before the clock starts
+
+    bodies = _requests(count, seed)
+    port = _wait_for_go()
+    if transport == "http":
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
         def send(body: bytes) -> None:
@@ -151,8 +178,6 @@ def _client(transport: str, count: int, seed: int, ready: Any, go: Any, shared: 
                 time.sleep(0.1)  # the write queue is full: back off as an OTLP exporter would
 
     else:
-        import grpc
-
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
 
@@ -172,7 +197,7 @@ def _client(transport: str, count: int, seed: int, ready: Any, go: Any, shared: 
     return time.perf_counter() - t0
 
 
-def _stock_client(count: int, seed: int, ready: Any, go: Any, shared: Any) -> float:
+def _stock_client(count: int, seed: int) -> float:
     """The stock OTLP/HTTP exporter exporting finished SDK spans (it encodes them itself)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
@@ -180,9 +205,7 @@ def _stock_client(count: int, seed: int, ready: Any, go: Any, shared: Any) -> fl
     from .ingest import SPANS_PER_TRACE, build_spans
 
     spans = build_spans(count * SPANS_PER_REQUEST // SPANS_PER_TRACE, seed)
-    ready.put(1)
-    go.wait()
-    endpoint = f"http://127.0.0.1:{shared['port']}/v1/traces"
+    endpoint = f"http://127.0.0.1:{_wait_for_go()}/v1/traces"
     exporter = OTLPSpanExporter(endpoint=endpoint, timeout=120)
     t0 = time.perf_counter()
     for i in range(0, len(spans), SPANS_PER_REQUEST):
@@ -199,15 +222,14 @@ class Clients:
 
         context = multiprocessing.get_context("spawn")
         self.count = count
-        self.manager = context.Manager()
-        self.ready, self.go, self.shared = (
-            self.manager.Queue(), self.manager.Event(), self.manager.dict(),
+        self.ready, self.go, self.port = context.Queue(), context.Event(), context.Value("i", 0)
+        self.pool = ProcessPoolExecutor(
+            count, mp_context=context, initializer=_init_client,
+            initargs=(self.ready, self.go, self.port),
         )  # fmt: skip
-        self.pool = ProcessPoolExecutor(count, mp_context=context)
 
-    def close(self) -> None:
-        self.pool.shutdown()
-        self.manager.shutdown()
+    def close(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait)
 
 
 def throughput(
@@ -216,50 +238,47 @@ def throughput(
     clients: Clients,
     per_client: int,
     start_next: Callable[[], Server],
-) -> tuple[dict[str, Any], Server]:
-    """One measurement on ``server`` (started, maybe not up yet): spans/s accepted and written,
-    with the spans found in the store. Once the clock has stopped, ``start_next()`` starts the
-    next collector, which boots while this one stops; returns (the figures, that collector)."""
+) -> tuple[Callable[[], dict[str, Any]], Server]:
+    """One measurement on ``server`` (started, maybe not up yet): spans/s accepted and written.
+    Once the clock has stopped, ``start_next()`` starts the next collector, which boots while
+    this one is told to stop. Returns (a function that waits for this one to exit and adds
+    the spans found in its store to the figures, the next collector)."""
     # The clients load their requests while the collector starts.
     seeds = [1 + k * 1_000_000 for k in range(clients.count)]
-    ready, go = clients.ready, clients.go
     if transport == "stock":
-        jobs = [clients.pool.submit(_stock_client, per_client, seed, ready, go, clients.shared)
-                for seed in seeds]  # fmt: skip
+        jobs = [clients.pool.submit(_stock_client, per_client, seed) for seed in seeds]
     else:
-        jobs = [clients.pool.submit(_client, transport, per_client, seed, ready, go,
-                                    clients.shared) for seed in seeds]  # fmt: skip
+        jobs = [clients.pool.submit(_client, transport, per_client, seed) for seed in seeds]
     try:
         server.wait_started()
-        clients.shared["port"] = server.grpc_port if transport == "grpc" else server.http_port
+        clients.port.value = server.grpc_port if transport == "grpc" else server.http_port
         for _ in jobs:
-            ready.get(timeout=300)
+            clients.ready.get(timeout=300)
         t0 = time.perf_counter()
-        go.set()
+        clients.go.set()
         for job in jobs:
             job.result(timeout=600)
         answered = time.perf_counter() - t0
-        go.clear()
+        clients.go.clear()
         spans = clients.count * per_client * SPANS_PER_REQUEST
         _wait_written(server.http_port, spans)
         written = time.perf_counter() - t0
         following = start_next()
     finally:
+        server.terminate()  # it commits what it holds and exits, while the next one boots
+
+    def finish() -> dict[str, Any]:
         code, err = server.stop()
-    try:
         if code != 0:
             raise RuntimeError(f"collector exited {code}: {err[-500:]}")
-        stored = _count(server.db)
-    except BaseException:
-        following.stop()
-        raise
-    figures = {
-        "spans": spans,
-        "accepted": spans / answered,
-        "written": spans / written,
-        "stored": stored,
-    }
-    return figures, following
+        return {
+            "spans": spans,
+            "accepted": spans / answered,
+            "written": spans / written,
+            "stored": _count(server.db),
+        }
+
+    return finish, following
 
 
 def _wait_written(port: int, spans: int, limit_s: float = 300) -> None:
@@ -387,13 +406,21 @@ def run(cfg: Config) -> SuiteResult:
     app = LatencyApp()  # it boots with the first collector and the clients, then waits
     pool = Clients(clients)
     server = server_for(0)
+    samples = 2 if quick else 8
     try:
         for step, (rep, transport, ack) in enumerate(plan):
-            figures, server = throughput(
+            finish, server = throughput(
                 server, transport, pool, per_client, lambda step=step: server_for(step + 1)
             )
-            results[(transport, ack)].append(figures)
             progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
+            if step + 1 < len(plan):  # before the next clock starts
+                results[(transport, ack)].append(finish())
+        pool.close(wait=False)
+        # The last case's collector and the clients exit during the first latency sample: the
+        # sample mostly waits for the writer's 1 s interval, and is read at 100 ms polls.
+        waits = latency(server, app, samples)
+        progress(f"[{NAME}] root end → searchable: {samples} samples")
+        results[(transport, ack)].append(finish())
     except BaseException:
         server.stop()
         app.stop()
@@ -416,9 +443,6 @@ def run(cfg: Config) -> SuiteResult:
                 + ("" if lost == 0 else " **LOST**"),
             ]
         )
-    samples = 2 if quick else 8
-    waits = latency(server, app, samples)
-    progress(f"[{NAME}] root end → searchable: {samples} samples")
     throughput_section = Section(
         title="Ingest through `traceduck collector` (spans/s)",
         headers=["client → server", "accepted", "written (sustained)", "range", "spans stored"],
