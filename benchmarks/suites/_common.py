@@ -298,6 +298,26 @@ def fresh_processes(workers: int) -> Iterator[ProcessPoolExecutor]:
         yield pool
 
 
+def wait_quiet(pid: int, timeout_s: float = 10.0) -> None:
+    """Until process ``pid`` uses under 10% of a core over 100 ms: a server that has announced
+    itself may still be starting up (a collector keeps a core busy ~0.4 s longer), and a
+    clock started meanwhile would time that too. Without psutil: a fixed 1 s pause."""
+    try:
+        import psutil
+    except ImportError:
+        time.sleep(1.0)
+        return
+    proc = psutil.Process(pid)
+    deadline = time.monotonic() + timeout_s
+    before = sum(proc.cpu_times()[:2])
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = sum(proc.cpu_times()[:2])
+        if now - before < 0.01:
+            return
+        before = now
+
+
 class Signal:
     """A one-way flag between a suite and its spawned children: a file in the suite's temp
     dir. Picklable (it is a path) and needs no manager process; ``wait`` polls every 20 ms."""

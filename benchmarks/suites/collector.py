@@ -36,6 +36,7 @@ from ._common import (
     num,
     progress,
     traceduck_handle,
+    wait_quiet,
 )
 
 NAME = "collector"
@@ -250,7 +251,7 @@ def throughput(
     else:
         jobs = [clients.pool.submit(_client, transport, per_client, seed) for seed in seeds]
     try:
-        server.wait_started()
+        wait_quiet(server.wait_started().proc.pid)
         clients.port.value = server.grpc_port if transport == "grpc" else server.http_port
         for _ in jobs:
             clients.ready.get(timeout=300)
@@ -316,6 +317,11 @@ class LatencyApp:
         self.proc.start()
         self.stopping = False
 
+    def wait_ready(self) -> None:
+        """Until it has imported what it needs (it then waits, idle, for the port)."""
+        if not self.conn.poll(120) or self.conn.recv() != "ready":
+            raise RuntimeError("the latency app did not start")
+
     def stop(self, wait: bool = True) -> None:
         """Ask the app to flush and exit (once); ``wait``: until it has."""
         if not self.stopping and self.proc.is_alive():
@@ -368,6 +374,7 @@ def _latency_app(conn: Any) -> None:
 
     import traceduck
 
+    conn.send("ready")
     port = conn.recv()
     if port == "stop":
         return
@@ -399,15 +406,22 @@ def run(cfg: Config) -> SuiteResult:
     def server_for(step: int) -> Server:
         """The collector of ``plan[step]``; past the plan, the latency measurement's."""
         if step == len(plan):
-            return Server(cfg.workdir / "latency.duckdb", "queued")
+            return latency_server
         rep, transport, ack = plan[step]
         return Server(cfg.workdir / f"collector-{transport}-{ack}-{rep}.duckdb", ack)
 
-    app = LatencyApp()  # it boots with the first collector and the clients, then waits
-    pool = Clients(clients)
+    # The latency measurement's collector and app boot with the first collector and the
+    # clients, then wait idle (a collector without clients uses ~0.3% of a core).
     server = server_for(0)
+    latency_server = Server(cfg.workdir / "latency.duckdb", "queued")
+    app = LatencyApp()
+    pool = Clients(clients)
     samples = 2 if quick else 8
     try:
+        # Nothing may still be booting when a clock starts (the clients and each case's
+        # collector are waited for in ``throughput``).
+        wait_quiet(latency_server.wait_started().proc.pid)
+        app.wait_ready()
         for step, (rep, transport, ack) in enumerate(plan):
             finish, server = throughput(
                 server, transport, pool, per_client, lambda step=step: server_for(step + 1)
@@ -423,6 +437,7 @@ def run(cfg: Config) -> SuiteResult:
         results[(transport, ack)].append(finish())
     except BaseException:
         server.stop()
+        latency_server.stop()
         app.stop()
         raise
     finally:
