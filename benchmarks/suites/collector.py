@@ -11,7 +11,8 @@
    included, so the clients' CPU competes with the server's on 2 cores).
 3. Root end → searchable: an app configured with ``traceduck.configure(db=None,
    otlp_endpoint=...)`` ends a trace; another process polls ``TraceStore(path).sql`` until it
-   finds it, while the collector holds the file between writes.
+   finds it, while the collector holds the file between writes. The collector is the last
+   ingest case's (`--ack queued`), kept running once that case is measured.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,12 +239,13 @@ def throughput(
     transport: str,
     clients: Clients,
     per_client: int,
-    start_next: Callable[[], Server],
-) -> tuple[Callable[[], dict[str, Any]], Server]:
+    start_next: Callable[[], Server | None],
+) -> tuple[Callable[..., dict[str, Any]], Server]:
     """One measurement on ``server`` (started, maybe not up yet): spans/s accepted and written.
     Once the clock has stopped, ``start_next()`` starts the next collector, which boots while
-    this one is told to stop. Returns (a function that waits for this one to exit and adds
-    the spans found in its store to the figures, the next collector)."""
+    this one is told to stop; if it returns None, this one keeps running (and is returned).
+    Returns (a function that stops this one, waits for it to exit and adds the spans found in
+    its store to the figures, less those of the traces given; the next collector)."""
     # The clients load their requests while the collector starts.
     seeds = [1 + k * 1_000_000 for k in range(clients.count)]
     if transport == "stock":
@@ -265,10 +267,15 @@ def throughput(
         _wait_written(server.http_port, spans)
         written = time.perf_counter() - t0
         following = start_next()
-    finally:
+    except BaseException:
+        server.terminate()
+        raise
+    if following is None:
+        following = server
+    else:
         server.terminate()  # it commits what it holds and exits, while the next one boots
 
-    def finish() -> dict[str, Any]:
+    def finish(other_traces: Sequence[str] = ()) -> dict[str, Any]:
         code, err = server.stop()
         if code != 0:
             raise RuntimeError(f"collector exited {code}: {err[-500:]}")
@@ -276,7 +283,7 @@ def throughput(
             "spans": spans,
             "accepted": spans / answered,
             "written": spans / written,
-            "stored": _count(server.db),
+            "stored": _count(server.db, other_traces),
         }
 
     return finish, following
@@ -296,12 +303,14 @@ def _wait_written(port: int, spans: int, limit_s: float = 300) -> None:
     raise RuntimeError(f"the collector did not write {spans:,} spans within {limit_s:.0f} s")
 
 
-def _count(db: Path) -> int:
+def _count(db: Path, other_traces: Sequence[str] = ()) -> int:
+    """Spans in the store at ``db``, less those of ``other_traces``."""
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return int(con.execute("SELECT count(*) FROM spans").fetchall()[0][0])
+        query = "SELECT count(*) FROM spans WHERE NOT list_contains(?, trace_id)"
+        return int(con.execute(query, [list(other_traces)]).fetchall()[0][0])
     finally:
         con.close()
 
@@ -334,9 +343,9 @@ class LatencyApp:
             self.proc.join(60)
 
 
-def latency(server: Server, app: LatencyApp, samples: int) -> list[float]:
+def latency(server: Server, app: LatencyApp, samples: int) -> tuple[list[float], list[str]]:
     """Seconds from a root's end (in ``app``, sending OTLP to ``server``, a collector with
-    ``--ack queued``) until another process finds it."""
+    ``--ack queued``) until another process finds it; and the traces' ids."""
     import random
 
     parent = app.conn
@@ -345,12 +354,14 @@ def latency(server: Server, app: LatencyApp, samples: int) -> list[float]:
 
     store = TraceStore(str(server.db), read_only=True)
     out: list[float] = []
+    ids: list[str] = []
     rng = random.Random(4)
     try:
         for _ in range(samples):
             time.sleep(rng.uniform(0.0, 1.2))  # land anywhere in the writer's cycle
             parent.send("go")
             trace_id, ended = parent.recv()
+            ids.append(trace_id)
             while True:
                 # A fresh read each time: the reader process lets go of the file between polls.
                 found = store.sql("SELECT count(*) FROM traces WHERE trace_id = ?", [trace_id])
@@ -366,7 +377,7 @@ def latency(server: Server, app: LatencyApp, samples: int) -> list[float]:
         app.stop(wait=False)  # the app flushes and exits while the collector does
         server.stop()
         app.stop()
-    return out
+    return out, ids
 
 
 def _latency_app(conn: Any) -> None:
@@ -403,25 +414,25 @@ def run(cfg: Config) -> SuiteResult:
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(t, a): [] for t, a, _ in cases}
     plan = [(rep, transport, ack) for rep in range(reps) for transport, ack, _ in cases]
 
-    def server_for(step: int) -> Server:
-        """The collector of ``plan[step]``; past the plan, the latency measurement's."""
+    # The latency samples run on the last case's collector (--ack queued, as the default):
+    # it stays up after its measurement instead of another collector starting.
+    assert plan[-1][2] == "queued", "the last case's collector serves the latency samples"
+
+    def server_for(step: int) -> Server | None:
+        """The collector of ``plan[step]``; past the plan, None (keep the last one)."""
         if step == len(plan):
-            return latency_server
+            return None
         rep, transport, ack = plan[step]
         return Server(cfg.workdir / f"collector-{transport}-{ack}-{rep}.duckdb", ack)
 
-    # The latency measurement's collector and app boot with the first collector and the
-    # clients, then wait idle (a collector without clients uses ~0.3% of a core).
+    # The latency app boots with the first collector and the clients, then waits idle.
     server = server_for(0)
-    latency_server = Server(cfg.workdir / "latency.duckdb", "queued")
+    assert server is not None
     app = LatencyApp()
     pool = Clients(clients)
     samples = 2 if quick else 8
     try:
-        # Nothing may still be booting when a clock starts (the clients and each case's
-        # collector are waited for in ``throughput``).
-        wait_quiet(latency_server.wait_started().proc.pid)
-        app.wait_ready()
+        app.wait_ready()  # no clock starts while something boots (``throughput`` waits too)
         for step, (rep, transport, ack) in enumerate(plan):
             finish, server = throughput(
                 server, transport, pool, per_client, lambda step=step: server_for(step + 1)
@@ -429,15 +440,12 @@ def run(cfg: Config) -> SuiteResult:
             progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
             if step + 1 < len(plan):  # before the next clock starts
                 results[(transport, ack)].append(finish())
-        pool.close(wait=False)
-        # The last case's collector and the clients exit during the first latency sample: the
-        # sample mostly waits for the writer's 1 s interval, and is read at 100 ms polls.
-        waits = latency(server, app, samples)
+        pool.close(wait=False)  # the clients exit during the first latency sample
+        waits, latency_traces = latency(server, app, samples)
         progress(f"[{NAME}] root end → searchable: {samples} samples")
-        results[(transport, ack)].append(finish())
+        results[(transport, ack)].append(finish(latency_traces))
     except BaseException:
         server.stop()
-        latency_server.stop()
         app.stop()
         raise
     finally:
@@ -477,7 +485,8 @@ def run(cfg: Config) -> SuiteResult:
         rows=[[f"{median(waits) * 1000:.0f}", f"{max(waits) * 1000:.0f}", str(len(waits))]],
         notes=[
             "App: `traceduck.configure(db=None, otlp_endpoint=...)` (200 ms batch delay, then the "
-            "OTLP queue's 200 ms); collector `--ack queued` (writer interval 1 s); reader: "
+            "OTLP queue's 200 ms); collector `--ack queued` (writer interval 1 s; the last "
+            "ingest case's, once that case is measured and written); reader: "
             "`TraceStore(path, read_only=True).sql(...)` in the benchmark process, polled every "
             "100 ms, closing the file between polls."
         ],
