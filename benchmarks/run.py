@@ -1,14 +1,15 @@
 """Run traceduck's benchmarks; print a markdown report and write it to benchmarks/results.md.
 
-    PYTHONPATH=src python benchmarks/run.py                    # every suite (~5 min, 2 cores)
-    PYTHONPATH=src python benchmarks/run.py --quick            # smaller sizes (~1 min)
+    PYTHONPATH=src python benchmarks/run.py                    # every suite (~9 min, 2 cores)
+    PYTHONPATH=src python benchmarks/run.py --quick            # smaller sizes (~50 s, 2 cores)
     PYTHONPATH=src python benchmarks/run.py --suite overhead   # one suite (repeatable)
     PYTHONPATH=src python benchmarks/run.py --build-stores     # build the cached stores first
 
 Run from the repository root. Each suite runs in its own worker process whose working directory
 (and TMPDIR, and XDG_CONFIG_HOME) is a fresh temp dir that is removed afterwards, so a run leaves
-no files behind except the report. The exit status is 1 when a suite failed to run (a missed
-target is reported in the table, not by the exit status).
+no files behind except the report and the caches in benchmarks/.cache (generated stores, an empty
+MLflow store, pre-encoded OTLP requests; built on first use). The exit status is 1 when a suite
+failed to run (a missed target is reported in the table, not by the exit status).
 """
 
 from __future__ import annotations
