@@ -96,7 +96,7 @@ def store_path(n_traces: int) -> Path:
 
 
 @contextlib.contextmanager
-def _build_lock(target: Path) -> Iterator[None]:
+def build_lock(target: Path) -> Iterator[None]:
     """One builder per store at a time, across processes (the search and UI suites share it)."""
     with open(f"{target}.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -111,7 +111,7 @@ def ensure_store(n_traces: int) -> Path:
     target = store_path(n_traces)
     if target.exists():
         return target
-    with _build_lock(target):
+    with build_lock(target):
         if target.exists():  # another process built it while we waited
             return target
         partial = target.with_name(target.name + ".partial")
@@ -148,7 +148,7 @@ def copy_mlflow_store(n_traces: int, directory: Path) -> tuple[Path, int]:
 
     target = cache_dir() / f"mlflow-{n_traces}-{mlflow.__version__}-g{GENERATOR_VERSION}.db"
     dest = Path(directory) / "mlflow.db"
-    with _build_lock(target):
+    with build_lock(target):
         count = n_traces
         source = target
         if not target.exists():
@@ -173,7 +173,7 @@ def mlflow_empty_store(directory: Path) -> Path:
     from mlflow.tracking import MlflowClient
 
     target = cache_dir() / f"mlflow-empty-{mlflow.__version__}.db"
-    with _build_lock(target):
+    with build_lock(target):
         if not target.exists():
             partial = target.with_name(target.name + ".partial")
             partial.unlink(missing_ok=True)
