@@ -63,7 +63,7 @@ def _child(variant: str, traces: int, workdir: str, ready: Signal, go: Signal) -
 
 
 def run(cfg: Config) -> SuiteResult:
-    spans = 30_000 if cfg.quick else 1_000_000
+    spans = 20_000 if cfg.quick else 1_000_000
     traces = spans // SPANS_PER_TRACE
     started = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
