@@ -19,9 +19,15 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
 from ._common import (
     BSP_SETTINGS,
     Config,
+    NoopSpanExporter,
     Section,
     SuiteResult,
     Target,
@@ -229,7 +235,7 @@ def run(cfg: Config) -> SuiteResult:
         v.ops * rounds * (CHILDREN + 1 if v.key == "e_td" else 1)
         for v in variants
         if v.flush is td_flush
-    ) + sum(v.ops * rounds * SPANS_PER_OP.get(v.key, 1) for v in tag_variants)
+    ) + sum(v.ops * rounds * SPANS_PER_OP.get(v.key, 1) for v in tag_variants if v.key != RAW)
 
     # -- 2. deferred cost: bigger batches, then the flush -------------------------------------
     deferred_keys = ["b", "c", "d", "e_raw", "e_td"] + (["mlflow"] if "mlflow" in by_key else [])
@@ -436,7 +442,48 @@ def run(cfg: Config) -> SuiteResult:
     return result
 
 
-SPANS_PER_OP = {"casc_none": CHILDREN + 1, "casc_seen": CHILDREN + 1, "casc_tag": CHILDREN + 1}
+RAW = "casc_raw"  # the raw-SDK equivalent of a cascade tag: not traceduck's spans
+SPANS_PER_OP = dict.fromkeys(["casc_none", "casc_seen", "casc_tag", RAW], CHILDREN + 1)
+CASCADE_KEY = "traceduck.tag.tenant"
+
+
+class _StampFromBaggage(SpanProcessor):
+    """A cascade tag in plain OpenTelemetry: a processor copying one baggage entry onto every
+    span started under it as an attribute (what traceduck's does for ``traceduck.tag.*``)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        value = otel_baggage.get_baggage(self.key, parent_context)
+        if value is not None:
+            span.set_attribute(self.key, value)
+
+
+def _raw_cascade_root(f: Callable[[int], int]) -> tuple[Callable[[int], int], Callable[[], Any]]:
+    """The raw-SDK equivalent of a nested trace with a cascade tag on its root, and its flush:
+    the baseline's provider setup plus the stamping processor; the root gets the attribute at
+    creation and puts the baggage entry in its context, each child gets it from the processor."""
+    provider = TracerProvider()
+    provider.add_span_processor(_StampFromBaggage(CASCADE_KEY))
+    provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter(), **BSP_SETTINGS))
+    tracer = provider.get_tracer("bench")
+
+    def leaf(x: int) -> int:
+        with tracer.start_as_current_span("f"):
+            return f(x)
+
+    def root(x: int) -> int:
+        with tracer.start_as_current_span("root", attributes={CASCADE_KEY: "acme"}):
+            token = otel_context.attach(otel_baggage.set_baggage(CASCADE_KEY, "acme"))
+            try:
+                for _ in range(CHILDREN):
+                    leaf(x)
+                return x
+            finally:
+                otel_context.detach(token)
+
+    return root, provider.force_flush
 
 
 def _tag_variants(
@@ -484,6 +531,7 @@ def _tag_variants(
 
     one = sync_batch(leaf)
     tree = sync_batch(plain_root)
+    raw_root, raw_flush = _raw_cascade_root(f)
     return [
         Variant("ctx_off", "`@trace`, `auto_context=False`", switched(one, False, False),
                 calls, 1, flush_and_restore),
@@ -496,6 +544,9 @@ def _tag_variants(
         Variant("casc_tag", "nested, cascade tag on the root (stamped on all 11 spans)",
                 switched(sync_batch(cascade_root), True, True), nested, 1, flush_and_restore,
                 "casc_none"),
+        Variant(RAW, "raw SDK equivalent: nested, attribute + baggage entry on the root, "
+                "a processor stamping it on the children (× off: vs raw nested)",
+                sync_batch(raw_root), nested, 1, raw_flush, "e_raw"),
     ]  # fmt: skip
 
 
@@ -551,6 +602,14 @@ def _tag_report(
             "cascade: seen in process / tag on root vs none, nested trace caller CPU",
             f"{ratio(paired_ratio(by_key['casc_seen'], by_key['casc_none'], 'cpu_ns'))} / "
             f"{ratio(paired_ratio(by_key['casc_tag'], by_key['casc_none'], 'cpu_ns'))}",
+            "info",
+            None,
+        ),
+        Target(
+            "cascade tag on the root vs its raw SDK equivalent, nested caller CPU "
+            "(the raw SDK's own with / without)",
+            f"{ratio(paired_ratio(by_key['casc_tag'], by_key[RAW], 'cpu_ns'))} "
+            f"({ratio(paired_ratio(by_key[RAW], by_key['e_raw'], 'cpu_ns'))})",
             "info",
             None,
         ),

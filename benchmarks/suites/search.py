@@ -116,8 +116,8 @@ QUERIES = (
 def run(cfg: Config) -> SuiteResult:
     started = time.perf_counter()
     sizes = QUICK_SIZES if cfg.quick else SIZES
-    reps = dict.fromkeys(sizes, 5) if cfg.quick else {100_000: 9, 1_000_000: 5}
-    tag_reps = 10 if cfg.quick else 20
+    reps = dict.fromkeys(sizes, 3) if cfg.quick else {100_000: 9, 1_000_000: 5}
+    tag_reps = 5 if cfg.quick else 20
     mlflow_traces = QUICK_MLFLOW_TRACES if cfg.quick else MLFLOW_TRACES
 
     search_rows: list[list[str]] = []
