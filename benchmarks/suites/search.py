@@ -175,9 +175,11 @@ def run(cfg: Config) -> SuiteResult:
             [
                 "Each call on another trace (a random sample of the store), round-robin with "
                 "the plain-SQL reference, which writes different traces of the same store.",
-                "Plain SQL: the smallest statements a user could write for the same change, in "
-                "autocommit, without traceduck's checks, history rows or exclusive-tag handling "
-                "(info only; the gates are on traceduck's own figures).",
+                "Plain SQL (each row's notes say what it runs): for `set_trace_tag` and "
+                "`log_metadata` the same writes traceduck makes (the history row included) in "
+                "one transaction, without its checks or exclusive-tag handling; for the bulk "
+                "tag one `UPDATE` and no history rows (info only; the gates are on traceduck's "
+                "own figures).",
             ],
         ),
     ]
