@@ -44,6 +44,22 @@ def query_arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | No
     return fetch()
 
 
+@contextmanager
+def registered(cur: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
+    """``table`` (Arrow) visible to SQL on ``cur`` as ``name`` for the block.
+
+    Inside a transaction that a failed statement aborted, DuckDB refuses the unregister too;
+    the block's own error is the one to report (the rollback drops the name with the rest)."""
+    cur.register(name, table)
+    try:
+        yield
+    finally:
+        try:
+            cur.unregister(name)
+        except duckdb.TransactionException:
+            pass
+
+
 def is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and bool(_LOCK_RE.search(str(exc)))
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 from .. import _json
 from .._constants import ATTR_PREFIX, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_BYTES
 from ..errors import TagError
+from ._connection import registered
 from ._reader import lookup_id, resolve_id
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -175,11 +176,8 @@ def insert_events(cur: duckdb.DuckDBPyConnection, events: list[Event]) -> None:
     table = pa.table(
         {name: list(col) for name, col in zip(EVENT_SCHEMA.names, columns)}, schema=EVENT_SCHEMA
     )
-    cur.register("_td_events", table)
-    try:
+    with registered(cur, "_td_events", table):
         cur.execute(
             "INSERT INTO tag_events (ts, trace_id, key, old_value, new_value, operation, source) "
             "SELECT * FROM _td_events"
         )
-    finally:
-        cur.unregister("_td_events")
