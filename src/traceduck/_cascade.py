@@ -43,7 +43,6 @@ __all__ = [
     "encode",
     "enter",
     "on_start",
-    "prepare",
     "stamp_current",
     "with_baggage",
 ]
@@ -139,7 +138,8 @@ class Stamp:
 
 
 class Cascade:
-    """Cascade tags prepared for the span where they are set: its stamp and baggage entries."""
+    """Cascade ``Tag`` objects (validated) prepared for the span where they are set, ready for
+    ``enter`` / ``with_baggage``: its stamp and baggage entries."""
 
     __slots__ = ("entries", "stamp")
 
@@ -149,11 +149,6 @@ class Cascade:
         # Shared by every context this makes (baggage dicts are never changed in place, only
         # copied), so spans under any of them hit the stamp cache below by identity.
         self.entries: dict[str, str] = {TAG_ATTR_PREFIX + k: encode(v) for k, v in pairs}
-
-
-def prepare(tags: Iterable[Any]) -> Cascade:
-    """Cascade ``Tag`` objects (validated) ready for ``enter`` / ``with_baggage``."""
-    return Cascade(tags)
 
 
 def _entries(ctx: Any) -> Any:
@@ -271,7 +266,7 @@ def enter(span: Any, cascade: Cascade, ctx: Any) -> Any:
 def stamp_current(span: Any, tags: list[Any]) -> None:
     """For ``update_current_trace``: stamp the running span and add the tags to the current
     context's baggage until that span's context is detached (the span's scope)."""
-    cascade = prepare(tags)
+    cascade = Cascade(tags)
     STATE.active = True
     cascade.stamp.set_on(span, True)
     # Never detached on purpose: leaving the span's scope resets the context to what it was

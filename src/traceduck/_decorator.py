@@ -48,7 +48,7 @@ def _prepare_cascade(tags: list[Tag]) -> _cascade.Cascade | None:
     if not tags:
         return None
     try:
-        return _cascade.prepare(tags)
+        return _cascade.Cascade(tags)
     except Exception as exc:
         _runtime.report_internal_error("cascade tags", exc)
         return None

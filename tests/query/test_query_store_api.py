@@ -4,10 +4,10 @@ fixed dataset."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-import duckdb
 import pytest
-from querytest_data import TRACES, TraceRow, build_store
+from querytest_data import TRACES, TraceRow
 
 from traceduck import TraceStore
 from traceduck.errors import FilterError
@@ -22,12 +22,9 @@ FILTERS: dict[str | None, Callable[[TraceRow], bool]] = {
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> TraceStore:
-    path = tmp_path_factory.mktemp("api") / "fixed.duckdb"
-    con = duckdb.connect(str(path))
-    build_store(con, TRACES)
-    con.close()
-    return TraceStore(str(path))
+def store(store_path: Path) -> TraceStore:
+    """The fixed dataset (conftest's module store file) through the public store API."""
+    return TraceStore(str(store_path))
 
 
 @pytest.mark.parametrize("filter_string", FILTERS)

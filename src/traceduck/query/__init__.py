@@ -17,34 +17,10 @@ from typing import Any
 
 import duckdb
 
-from ._ast import iter_predicates
 from ._compiler import compile_filter_frag
-from ._dialect import DUCKDB
-from ._order import plan_order
-from ._parser import parse
 from ._search import build_search, run_search, run_search_rows, run_search_table
 
-__all__ = ["compile_filter", "explain", "late_rows", "search", "search_page"]
-
-
-def late_rows(filter_string: str | None, order_by: list[str] | str | None) -> bool:
-    """Whether a page of full rows is best found by row id and sort values first, its wide
-    columns joined back afterwards (``search_page(late=True)``), rather than as one would write
-    it by hand, the columns carried through the sort.
-
-    Late, when the filter or the order uses a tag, metadata or span (every matching row would
-    otherwise carry its wide columns through the sort), or there is no filter (the newest rows
-    by a narrow sort: the UI's first page). With only the trace's own columns in filter and
-    order, DuckDB scans just what the filter needs and the plain query wins (measured on 10k to
-    1M traces, benchmarks/suites/search.py). Bad input answers False: the search reports it.
-    """
-    try:
-        if not plan_order(order_by, DUCKDB).flat:
-            return True
-        node = parse(filter_string) if filter_string else None
-        return node is None or any(p.field.family != "builtin" for p in iter_predicates(node))
-    except Exception:
-        return False
+__all__ = ["compile_filter", "explain", "search", "search_page"]
 
 
 def compile_filter(filter_string: str | None, con: duckdb.DuckDBPyConnection) -> tuple[str, list]:
@@ -82,14 +58,15 @@ def search_page(
     *,
     columns: Sequence[str] = ("trace_id",),
     arrow: bool = False,
-    late: bool = False,
+    late: bool | None = False,
 ) -> tuple[Any, str | None]:
     """``search``, returning the page's ``traces`` columns themselves in one query.
 
     The page is a list of tuples of the ``columns`` values (``arrow=True``: a pyarrow Table
     of those columns), in order, with the next page token. Fetching the shown columns here
     instead of looking the ids up afterwards saves a query (``WHERE trace_id IN (<a page of
-    ids>)`` costs DuckDB a scan; see benchmarks/suites/search.py). ``late``: see ``late_rows``.
+    ids>)`` costs DuckDB a scan; see benchmarks/suites/search.py). ``late``: see
+    ``build_search`` (None: chosen from the filter and the order).
     """
     if arrow:
         return run_search_table(con, filter_string, order_by, max_results, page_token, columns)

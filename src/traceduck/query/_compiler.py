@@ -71,6 +71,8 @@ class CompiledFilter:
     frag: Frag
     pending: list[Predicate]
     prober: Prober | None
+    # Every predicate is on the trace's own columns (no tag, metadata or span); False for none.
+    builtin_only: bool = False
 
     def finish(self) -> None:
         """Run the deferred probes (call when the search returned no rows)."""
@@ -127,7 +129,8 @@ def compile_ast(
         for pred in probed:  # report the first error in source order, as without deferral
             prober.check(pred)
         raise
-    return CompiledFilter(compiler.node(node), pending, prober)
+    builtin_only = all(p.field.family == "builtin" for p in predicates)
+    return CompiledFilter(compiler.node(node), pending, prober, builtin_only)
 
 
 def _positive_conjuncts(node: Node) -> set[int]:

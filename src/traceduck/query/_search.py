@@ -61,7 +61,7 @@ def build_search(
     *,
     defer_probes: bool = False,
     columns: Sequence[str] = ("trace_id",),
-    late: bool = False,
+    late: bool | None = False,
 ) -> tuple[Frag, OrderPlan, int | None, CompiledFilter]:
     """The SQL of one page: ``SELECT <columns>, <sort values>`` ordered, one row past the page.
 
@@ -75,6 +75,10 @@ def build_search(
     and sort values, then the page's rows are joined back by rowid (DuckDB skips the row groups
     holding none of them). With a tag, metadata or span filter on a large store this beats
     carrying every matching row's wide columns through the sort, and it is one query.
+    ``late=None`` chooses: late unless filter and order use only the trace's own columns (then
+    DuckDB scans just what the filter needs and the plain query wins; without a filter, the
+    newest rows by a narrow sort are faster too), measured on 10k to 1M traces
+    (benchmarks/suites/search.py).
     """
     for column in columns:
         if not _IDENTIFIER.fullmatch(column):  # the caller's code names them, never a user
@@ -83,6 +87,8 @@ def build_search(
     compiled = compile_filter_deferred(filter_string, con, dialect, defer=defer_probes)
     plan = plan_order(order_by, dialect)
     after = decode_token(page_token, plan) if page_token is not None else None
+    if late is None:
+        late = not (plan.flat and compiled.builtin_only)
     shown = ", ".join(f"t.{c}" for c in (("rowid",) if late else columns))
     if plan.flat:
         refs = [key.direct or key.expr for key in plan.keys]
@@ -150,7 +156,7 @@ def run_search_rows(
     max_results: int | None,
     page_token: str | None,
     columns: Sequence[str] = ("trace_id",),
-    late: bool = False,
+    late: bool | None = False,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """One page as tuples of ``columns`` values, and the next page token."""
     query, plan, limit, compiled = build_search(
