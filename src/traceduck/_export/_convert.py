@@ -7,6 +7,7 @@ whichever way it arrived.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -69,13 +70,14 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
     """(row in SPAN_COLUMNS order, is a local root, the root's decoded attributes) of an SDK span.
 
     Pops the span's stashed type/inputs/outputs (``_runtime.STASH``) and encodes them here,
-    off the caller's thread. This runs once per span at export: it reads the SDK's attribute dict
-    directly and leaves JSON validation of attribute-borne inputs/outputs to the store's insert.
-    The attributes are returned only for a local root (whose tags and metadata they carry).
+    off the caller's thread. This runs once per span at export: it reads the SDK's fields and
+    attribute dict directly and leaves JSON validation of attribute-borne inputs/outputs to the
+    store's insert. The attributes are returned only for a local root (whose tags and metadata
+    they carry).
     """
-    ctx = span.context
+    ctx, parent, name, kind, start, end, status, resource, raw, events = _fields(span)
     record = _runtime.STASH.pop(ctx.span_id, None)
-    raw = _attributes(span)
+    raw = getattr(raw, "_dict", raw)  # the SDK's BoundedAttributes keeps a plain dict
     if raw:
         attrs = dict(raw)
         if JSON_KEYS_ATTR in attrs:
@@ -104,41 +106,46 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         attributes = _json.dumps_lenient(attrs) if attrs else EMPTY_OBJECT
     else:
         attributes = EMPTY_OBJECT
-    parent = span.parent
-    status = span.status
-    failed = status.status_code is StatusCode.ERROR
-    start = span.start_time or 0
-    end = span.end_time or start
+    failed = status.status_code is _ERROR
+    start = start or 0
+    end = end or start
     is_root = parent is None or parent.is_remote
     row = (
         _trace_hex(ctx.trace_id),
         # "%" formats an int in half the time format() or an f-string takes
         "%016x" % ctx.span_id,  # noqa: UP031
         "%016x" % parent.span_id if parent is not None else None,  # noqa: UP031
-        span.name,
+        name,
         str(span_type) if span_type else DEFAULT_SPAN_TYPE,
         STATUS_ERROR if failed else STATUS_OK,
         status.description if failed else None,
         start,
         end,
         (end - start) / 1e6,
-        _KIND_NAMES.get(span.kind) or span.kind.name,
-        _service_name(span.resource),
+        _KIND_NAMES.get(kind) or kind.name,
+        _service_name(resource),
         attributes,
         inputs,
         outputs,
-        _events(span) if getattr(span, "_events", True) else EMPTY_LIST,
+        _events(events) if events else EMPTY_LIST,
     )
     return row, is_root, (attrs if is_root else None)
 
 
-def _attributes(span: ReadableSpan) -> Any:
-    """The span's attributes as a plain dict when the SDK keeps one (``span.attributes`` wraps
-    its BoundedAttributes in a proxy; iterating either goes through the Mapping ABC, per key)."""
-    raw = getattr(span, "_attributes", None)
-    if raw is None:
-        return span.attributes
-    return getattr(raw, "_dict", raw)
+_ERROR = StatusCode.ERROR
+_FIELDS = ("context", "parent", "name", "kind", "start_time", "end_time", "status", "resource")
+# The SDK's ReadableSpan keeps each public property in a field of the same name with "_" before
+# it; one C-level getter reads all of them (each property costs a Python call). A span of
+# another class, without those fields, is read through its properties.
+_PRIVATE = attrgetter(*(f"_{f}" for f in _FIELDS), "_attributes", "_events")
+_PUBLIC = attrgetter(*_FIELDS, "attributes", "events")
+
+
+def _fields(span: ReadableSpan) -> tuple[Any, ...]:
+    try:
+        return _PRIVATE(span)
+    except AttributeError:
+        return _PUBLIC(span)
 
 
 _KIND_NAMES = {kind: kind.name for kind in SpanKind}
@@ -178,7 +185,7 @@ def json_text(value: Any) -> str | None:
     return encode(attribute_value(value))
 
 
-def _events(span: ReadableSpan) -> str:
+def _events(events: Any) -> str:
     return _json.dumps_lenient(
         [
             {
@@ -186,6 +193,6 @@ def _events(span: ReadableSpan) -> str:
                 "time_ns": e.timestamp,
                 "attributes": {k: attribute_value(v) for k, v in (e.attributes or {}).items()},
             }
-            for e in span.events
+            for e in events
         ]
     )
