@@ -76,8 +76,11 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
     they carry).
     """
     ctx, parent, name, kind, start, end, status, resource, raw, events = _fields(span)
-    record = _runtime.STASH.pop(ctx.span_id, None)
-    raw = getattr(raw, "_dict", raw)  # the SDK's BoundedAttributes keeps a plain dict
+    span_id = ctx.span_id
+    record = _runtime.STASH.pop(span_id, None)
+    # The SDK's BoundedAttributes and BoundedList keep a plain dict and deque (read in C)
+    raw = getattr(raw, "_dict", raw)
+    events = getattr(events, "_dq", events)
     if raw:
         attrs = dict(raw)
         if JSON_KEYS_ATTR in attrs:
@@ -99,10 +102,10 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         attr_out = attrs.pop(OUTPUTS_ATTR, None)
         attrs.pop(JSON_KEYS_ATTR, None)
         span_type = span_type or attr_type
-        if inputs is None:
-            inputs = json_text(attr_in)
-        if outputs is None:
-            outputs = json_text(attr_out)
+        if inputs is None and attr_in is not None:
+            inputs = attr_in if type(attr_in) is str else json_text(attr_in)
+        if outputs is None and attr_out is not None:
+            outputs = attr_out if type(attr_out) is str else json_text(attr_out)
         attributes = _json.dumps_lenient(attrs) if attrs else EMPTY_OBJECT
     else:
         attributes = EMPTY_OBJECT
@@ -110,10 +113,11 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
     start = start or 0
     end = end or start
     is_root = parent is None or parent.is_remote
+    trace_id = ctx.trace_id
     row = (
-        _trace_hex(ctx.trace_id),
+        _HEX.get(trace_id) or _trace_hex(trace_id),
         # "%" formats an int in half the time format() or an f-string takes
-        "%016x" % ctx.span_id,  # noqa: UP031
+        "%016x" % span_id,  # noqa: UP031
         "%016x" % parent.span_id if parent is not None else None,  # noqa: UP031
         name,
         str(span_type) if span_type else DEFAULT_SPAN_TYPE,
@@ -122,7 +126,7 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         start,
         end,
         (end - start) / 1e6,
-        _KIND_NAMES.get(kind) or kind.name,
+        "INTERNAL" if kind is _INTERNAL else _KIND_NAMES.get(kind) or kind.name,
         _service_name(resource),
         attributes,
         inputs,
@@ -133,6 +137,7 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
 
 
 _ERROR = StatusCode.ERROR
+_INTERNAL = SpanKind.INTERNAL  # most spans' kind (an enum member hashes in Python)
 _FIELDS = ("context", "parent", "name", "kind", "start_time", "end_time", "status", "resource")
 # The SDK's ReadableSpan keeps each public property in a field of the same name with "_" before
 # it; one C-level getter reads all of them (each property costs a Python call). A span of

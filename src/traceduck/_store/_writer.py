@@ -125,8 +125,8 @@ def _write(
             )
             metadata.append((ts, trace_id, key, _json.dumps(value), batch.source))
         merged = _merge(row, old, counts.get(trace_id))
-        merged["tags"] = _json.dumps(tags)
-        merged["metadata"] = _json.dumps(latest)
+        merged["tags"] = _json.dumps(tags) if tags else "{}"
+        merged["metadata"] = _json.dumps(latest) if latest else "{}"
         if old is None:
             new_rows.append(merged)
         else:
