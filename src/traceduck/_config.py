@@ -25,6 +25,7 @@ from ._cascade import STATE as _CASCADE
 from ._cascade import on_start as _cascade_on_start
 from ._constants import DEFAULT_DB, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
 from ._context import REGISTRY
+from ._export._batch import CountingBatchSpanProcessor
 from ._export._duckdb import DuckDBSpanExporter
 from ._export._otlp import OtlpFanOut, make_exporter, resolve
 from ._store._connection import close_all
@@ -163,7 +164,7 @@ def _install(options: dict[str, Any]) -> None:
     otlp = _otlp_fanout(options, exporter)
     inner = otlp if otlp is not None else exporter
     processor = (
-        BatchSpanProcessor(
+        CountingBatchSpanProcessor(
             ContextExporter(inner),
             max_queue_size=65_536,
             schedule_delay_millis=200,
@@ -290,6 +291,9 @@ def stats() -> dict[str, Any]:
     }
     if exporter is not None:
         base.update(exporter.stats())
+    processor = _S.switch.target if _S.switch is not None else None
+    if isinstance(processor, CountingBatchSpanProcessor):  # the span processor's full queue
+        base["dropped_spans"] += processor.dropped_spans
     return base
 
 

@@ -42,11 +42,6 @@ EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
 # Past this many queued spans the writer starts at once instead of waiting out its interval, so
 # under load DuckDB writes one batch (GIL released) while export() converts the next.
 EARLY_WRITE_SPANS = 8_192
-# While the writer is inside DuckDB, export() lets it have the GIL every this many spans: DuckDB's
-# Python client takes the GIL between its tasks (to check for Ctrl-C), and a thread that never
-# lets go makes each of those wait out the interpreter's switch interval (5 ms).
-YIELD_EVERY = 32
-_yield_gil = time.sleep
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 
 
@@ -106,9 +101,7 @@ class DuckDBSpanExporter(SpanExporter):
         failed = 0
         try:
             with self._assemble_lock:
-                for n, span in enumerate(spans, 1):
-                    if not n % YIELD_EVERY and self._inflight:
-                        _yield_gil(0)
+                for span in spans:
                     try:
                         row, is_root, attrs = _convert.span_row(span)
                         labels = None

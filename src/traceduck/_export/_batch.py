@@ -1,0 +1,59 @@
+"""The SDK's BatchSpanProcessor, with the spans its full queue drops counted.
+
+The SDK drops a span when its queue is full (the exporter fell behind a busy program) and only
+logs it; traceduck's ``stats()["dropped_spans"]`` must say so too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """A BatchSpanProcessor whose ``dropped_spans`` counts what it never handed on.
+
+    Spans given to it, less spans handed to the exporter, less spans waiting in its queue: the
+    spans its full queue (or a shutdown) turned away. Exact once the queue is idle; while a batch
+    is between the queue and the exporter it counts that batch too.
+    """
+
+    def __init__(self, exporter: SpanExporter, **options: Any) -> None:
+        self._received = 0
+        self._passed = 0
+        super().__init__(_Passing(exporter, self), **options)
+        inner = getattr(self, "_batch_processor", None)  # the SDK's queue, where it keeps one
+        self._queue: Sequence[Any] = getattr(inner, "_queue", ())
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context.trace_flags.sampled:
+            self._received += 1
+        super().on_end(span)
+
+    @property
+    def dropped_spans(self) -> int:
+        return max(self._received - self._passed - len(self._queue), 0)
+
+
+class _Passing(SpanExporter):
+    """The real exporter, counting the spans the processor hands it."""
+
+    def __init__(self, exporter: SpanExporter, counter: CountingBatchSpanProcessor) -> None:
+        self._exporter = exporter
+        self._counter = counter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._counter._passed += len(spans)
+        return self._exporter.export(spans)
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._exporter, name)
