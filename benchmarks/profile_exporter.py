@@ -1,0 +1,53 @@
+"""Exporter throughput alone, for comparing two versions of the code side by side.
+
+    PYTHONPATH=src python benchmarks/profile_exporter.py [--rounds 4]
+
+The ingest suite's exporter measurement (``suites.ingest.export_once``: 50,000 prebuilt spans,
+``export()`` + ``force_flush()`` into a fresh store file, at export batches of 1, 100 and
+10,000), without the rest of the suite: a run takes about 15 s, so runs of two checkouts
+(``PYTHONPATH=/tmp/old/src`` after ``git worktree add /tmp/old <commit>``) can alternate on a
+machine whose speed drifts. Prints the median, min and max spans/s per batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from suites.ingest import BATCH_SIZES, build_spans, export_once  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--traces", type=int, default=5_000, help="traces of a root + 9 children")
+    args = parser.parse_args()
+    spans = build_spans(args.traces, seed=1)
+    warm = build_spans(1, seed=0)
+    gc.collect()
+    gc.freeze()  # the prebuilt spans are the fixture, not the app's heap (as in the suite)
+    rates: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rnd in range(args.rounds):
+            for size in BATCH_SIZES:
+                seconds, written = export_once(spans, warm, size, Path(tmp) / f"{size}-{rnd}.db")
+                if written != len(spans):
+                    sys.exit(f"batch {size}: {written:,} of {len(spans):,} spans written")
+                rates[size].append(len(spans) / seconds)
+    gc.unfreeze()
+    for size, values in rates.items():
+        print(
+            f"batch {size:>6,}: median {statistics.median(values):>9,.0f} spans/s "
+            f"(min {min(values):,.0f}, max {max(values):,.0f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
