@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from . import _runtime
 from ._constants import TAG_ATTR_PREFIX
 from ._context import REGISTRY
+from ._export._batch import WrappedExporter
 
 __all__ = ["ENV_RUN", "ContextExporter", "base_context", "git_context", "run_settings"]
 
@@ -159,11 +160,11 @@ def _context_for(resource: Any, run_id: Any) -> dict[str, Any]:
     return cached
 
 
-class ContextExporter(SpanExporter):
+class ContextExporter(WrappedExporter):
     """Adds the automatic context and ``traceduck run``'s labels, then exports via ``inner``."""
 
     def __init__(self, inner: SpanExporter) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._run: dict[str, Any] | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -200,12 +201,3 @@ class ContextExporter(SpanExporter):
                 for key, value in run_tags.items():
                     if TAG_ATTR_PREFIX + key not in attrs:
                         state.tags.setdefault(key, value)
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)

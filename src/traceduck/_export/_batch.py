@@ -1,7 +1,10 @@
-"""The SDK's BatchSpanProcessor, with the spans its full queue drops counted.
+"""What stands between traceduck's span processor and its exporter.
 
-The SDK drops a span when its queue is full (the exporter fell behind a busy program) and only
-logs it; traceduck's ``stats()["dropped_spans"]`` must say so too.
+``CountingBatchSpanProcessor``: the SDK's BatchSpanProcessor, with the spans its full queue drops
+counted. The SDK drops a span when its queue is full (the exporter fell behind a busy program)
+and only logs it; traceduck's ``stats()["dropped_spans"]`` must say so too.
+``WrappedExporter``: the base of the exporters placed in front of another (counting, automatic
+context).
 """
 
 from __future__ import annotations
@@ -38,22 +41,33 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         return max(self._received - self._passed - len(self._queue), 0)
 
 
-class _Passing(SpanExporter):
+class WrappedExporter(SpanExporter):
+    """An exporter in front of ``inner``: exports, flushes and shuts down through it, and
+    answers any other attribute from it. Subclasses add their work to ``export``."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export(spans)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _Passing(WrappedExporter):
     """The real exporter, counting the spans the processor hands it."""
 
-    def __init__(self, exporter: SpanExporter, counter: CountingBatchSpanProcessor) -> None:
-        self._exporter = exporter
+    def __init__(self, inner: SpanExporter, counter: CountingBatchSpanProcessor) -> None:
+        super().__init__(inner)
         self._counter = counter
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._counter._passed += len(spans)
-        return self._exporter.export(spans)
-
-    def shutdown(self) -> None:
-        self._exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._exporter.force_flush(timeout_millis)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._exporter, name)
+        return self.inner.export(spans)

@@ -11,7 +11,7 @@ from operator import attrgetter
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 from .. import _json, _runtime
 from .._capture import encode, encode_inputs
@@ -102,10 +102,10 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         attr_out = attrs.pop(OUTPUTS_ATTR, None)
         attrs.pop(JSON_KEYS_ATTR, None)
         span_type = span_type or attr_type
-        if inputs is None and attr_in is not None:
-            inputs = attr_in if type(attr_in) is str else json_text(attr_in)
-        if outputs is None and attr_out is not None:
-            outputs = attr_out if type(attr_out) is str else json_text(attr_out)
+        if inputs is None:
+            inputs = json_text(attr_in)
+        if outputs is None:
+            outputs = json_text(attr_out)
         attributes = _json.dumps_lenient(attrs) if attrs else EMPTY_OBJECT
     else:
         attributes = EMPTY_OBJECT
@@ -113,9 +113,8 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
     start = start or 0
     end = end or start
     is_root = parent is None or parent.is_remote
-    trace_id = ctx.trace_id
     row = (
-        _HEX.get(trace_id) or _trace_hex(trace_id),
+        _trace_hex(ctx.trace_id),
         # "%" formats an int in half the time format() or an f-string takes
         "%016x" % span_id,  # noqa: UP031
         "%016x" % parent.span_id if parent is not None else None,  # noqa: UP031
@@ -126,7 +125,7 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         start,
         end,
         (end - start) / 1e6,
-        "INTERNAL" if kind is _INTERNAL else _KIND_NAMES.get(kind) or kind.name,
+        kind._name_,  # the enum member's own field: ``.name`` is a Python-level property
         _service_name(resource),
         attributes,
         inputs,
@@ -137,7 +136,6 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
 
 
 _ERROR = StatusCode.ERROR
-_INTERNAL = SpanKind.INTERNAL  # most spans' kind (an enum member hashes in Python)
 _FIELDS = ("context", "parent", "name", "kind", "start_time", "end_time", "status", "resource")
 # The SDK's ReadableSpan keeps each public property in a field of the same name with "_" before
 # it; one C-level getter reads all of them (each property costs a Python call). A span of
@@ -153,7 +151,6 @@ def _fields(span: ReadableSpan) -> tuple[Any, ...]:
         return _PUBLIC(span)
 
 
-_KIND_NAMES = {kind: kind.name for kind in SpanKind}
 _last_resource: tuple[Any, str | None] = (None, None)
 
 
