@@ -162,6 +162,20 @@ def release_exclusive(cur: duckdb.DuckDBPyConnection, trace_id: str, key: str) -
     cur.execute("DELETE FROM exclusive_holders WHERE key = ? AND trace_id = ?", [key, trace_id])
 
 
+INSERT_EVENTS_SQL = (
+    "INSERT INTO tag_events (ts, trace_id, key, old_value, new_value, operation, source) "
+    "SELECT * FROM _td_events"
+)
+
+
+def events_table(events: list[Event]) -> pa.Table:
+    """History events as an Arrow table for ``INSERT_EVENTS_SQL``."""
+    columns = list(zip(*events))
+    return pa.table(
+        {name: list(col) for name, col in zip(EVENT_SCHEMA.names, columns)}, schema=EVENT_SCHEMA
+    )
+
+
 def insert_events(cur: duckdb.DuckDBPyConnection, events: list[Event]) -> None:
     if not events:
         return
@@ -172,12 +186,5 @@ def insert_events(cur: duckdb.DuckDBPyConnection, events: list[Event]) -> None:
             list(events[0]),
         )
         return
-    columns = list(zip(*events))
-    table = pa.table(
-        {name: list(col) for name, col in zip(EVENT_SCHEMA.names, columns)}, schema=EVENT_SCHEMA
-    )
-    with registered(cur, "_td_events", table):
-        cur.execute(
-            "INSERT INTO tag_events (ts, trace_id, key, old_value, new_value, operation, source) "
-            "SELECT * FROM _td_events"
-        )
+    with registered(cur, "_td_events", events_table(events)):
+        cur.execute(INSERT_EVENTS_SQL)

@@ -56,116 +56,197 @@ def write_batch(db: Database, batch: WriteBatch, *, timeout_s: float | None = No
     rows = _combine(batch.traces)
     if all(row.from_root for row in rows.values()):
         try:
-            with db.transaction(timeout_s=timeout_s) as cur:
-                _write(cur, batch, rows, {})
+            with db.lease(write=True, timeout_s=timeout_s) as cur:
+                _Transaction(cur).write(batch, rows, merge=False)
             return
         except duckdb.ConstraintException:
             pass  # a trace of the batch is stored already: merge it below
-    with db.transaction(timeout_s=timeout_s) as cur:
-        _write(cur, batch, rows, _existing(cur, list(rows)))
+    with db.lease(write=True, timeout_s=timeout_s) as cur:
+        _Transaction(cur).write(batch, rows, merge=True)
 
 
-def _write(
-    cur: duckdb.DuckDBPyConnection,
-    batch: WriteBatch,
-    rows: dict[str, TraceRow],
-    existing: dict[str, dict[str, Any]],
-) -> None:
-    """Write ``batch`` (its traces combined into ``rows``); ``existing``: the stored rows of
-    those traces already in the store, merged with the new parts."""
-    now = _tags.utcnow()
-    counts: dict[str, int] = {}
-    with registered(cur, "_td_spans", batch.spans.to_arrow()):
+class _Transaction:
+    """One write transaction in as few calls into DuckDB as the batch allows.
+
+    Each call costs the writer thread several waits for the GIL (DuckDB's Python client
+    releases it and takes it back between a statement's steps); beside a busy Python thread
+    each wait lasts up to the interpreter's switch interval (5 ms). So BEGIN goes out with the
+    first statement, COMMIT with the last, and the inserts read their Arrow tables without a
+    register/unregister call apiece: DuckDB's replacement scan finds a table name it does not
+    know among the local variables of the Python function that calls ``execute`` (``run``).
+    A new batch without tags is one call.
+    """
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self.cur = cur
+        self.begun = False
+
+    def begin(self) -> duckdb.DuckDBPyConnection:
+        """The cursor, inside the transaction (for statements that need their own call)."""
+        if not self.begun:
+            self.cur.execute("BEGIN TRANSACTION")
+            self.begun = True
+        return self.cur
+
+    def run(
+        self,
+        statements: list[str],
+        *,
+        commit: bool = False,
+        _td_spans: pa.Table | None = None,
+        _td_traces: pa.Table | None = None,
+        _td_events: pa.Table | None = None,
+        _td_metadata: pa.Table | None = None,
+        _td_existing: pa.Table | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Run ``statements`` (reading the tables passed by name) in one call; the last one's
+        rows. ``commit`` ends the transaction with them."""
+        sql = list(statements)
+        if not self.begun:
+            sql.insert(0, "BEGIN TRANSACTION")
+            self.begun = True
+        if commit:
+            sql.append("COMMIT")
+        if not sql:
+            return []
+        result = self.cur.execute(";\n".join(sql))
+        return [] if commit else result.fetchall()
+
+    def rollback(self) -> None:
+        try:
+            self.cur.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # none under way (the failed call never began one, or COMMIT ended it)
+
+    def write(self, batch: WriteBatch, rows: dict[str, TraceRow], *, merge: bool) -> None:
+        try:
+            self._write(batch, rows, merge)
+        except BaseException:
+            self.rollback()
+            raise
+
+    def _write(self, batch: WriteBatch, rows: dict[str, TraceRow], merge: bool) -> None:
+        """Write ``batch`` (its traces combined into ``rows``); ``merge``: some of those traces
+        may be stored already, and are merged with the new parts."""
+        now = _tags.utcnow()
+        spans = batch.spans.to_arrow()
+        existing = _existing(self.begin(), list(rows)) if merge else {}
+        counts: dict[str, int] = {}
+        inserts: list[str] = []
         if existing:
-            with registered(cur, "_td_existing", pa.table({"trace_id": list(existing)})):
-                cur.execute(
+            stored = pa.table({"trace_id": list(existing)})
+            self.run(
+                [
                     f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b "
                     "WHERE b.trace_id NOT IN (SELECT trace_id FROM _td_existing) "
                     "OR NOT EXISTS (SELECT 1 FROM spans s "
                     "WHERE s.trace_id = b.trace_id AND s.span_id = b.span_id)"
-                )
-                counts = dict(
-                    cur.execute(
+                ],
+                _td_spans=spans,
+                _td_existing=stored,
+            )
+            counts = dict(
+                self.run(
+                    [
                         "SELECT trace_id, count(*) FROM spans WHERE trace_id IN "
                         "(SELECT trace_id FROM _td_existing) GROUP BY trace_id"
-                    ).fetchall()
+                    ],
+                    _td_existing=stored,
                 )
-        else:
-            cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b")
-
-    exclusive = _tags.exclusive_keys(cur) if any(t.tags for t in rows.values()) else {}
-    new_rows: list[dict[str, Any]] = []
-    events: list[_tags.Event] = []
-    metadata: list[tuple[Any, ...]] = []
-    claims: list[tuple[int, str, str, str | None, str]] = []
-    for trace_id, row in rows.items():
-        old = existing.get(trace_id)
-        old_tags = (_json.loads(old["tags"]) or {}) if old else {}
-        tags = dict(old_tags)
-        for key, value in row.tags.items():
-            text = _json.dumps(value)
-            had = key in old_tags
-            if had and _json.dumps(old_tags[key]) == text:
-                continue
-            tags[key] = value
-            before = _json.dumps(old_tags[key]) if had else None
-            events.append(
-                (now, trace_id, key, before, text, "update" if had else "set", batch.source)
             )
-            scope = row.exclusive.get(key) or exclusive.get(key)
-            if scope:
-                claims.append((row.end_time_ns, trace_id, key, row.name, scope))
-        latest = (_json.loads(old["metadata"]) or {}) if old else {}
-        for key, value, ts_ns in row.metadata:
-            latest[key] = value
-            ts = (
-                datetime.fromtimestamp(ts_ns / 1e9, timezone.utc).replace(tzinfo=None)
-                if ts_ns
-                else now
-            )
-            metadata.append((ts, trace_id, key, _json.dumps(value), batch.source))
-        merged = _merge(row, old, counts.get(trace_id))
-        merged["tags"] = _json.dumps(tags) if tags else "{}"
-        merged["metadata"] = _json.dumps(latest) if latest else "{}"
-        if old is None:
-            new_rows.append(merged)
         else:
-            _update(cur, merged)
+            inserts.append(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b")
 
-    if new_rows:
-        table = pa.table({c: [r[c] for r in new_rows] for c in _TRACE_COLUMNS})
-        with registered(cur, "_td_traces", table):
-            cur.execute(
+        tagged = any(t.tags for t in rows.values())
+        exclusive = _tags.exclusive_keys(self.begin()) if tagged else {}
+        new_rows: list[dict[str, Any]] = []
+        events: list[_tags.Event] = []
+        metadata: list[tuple[Any, ...]] = []
+        claims: list[tuple[int, str, str, str | None, str]] = []
+        for trace_id, row in rows.items():
+            old = existing.get(trace_id)
+            old_tags = (_json.loads(old["tags"]) or {}) if old else {}
+            tags = dict(old_tags)
+            for key, value in row.tags.items():
+                text = _json.dumps(value)
+                had = key in old_tags
+                if had and _json.dumps(old_tags[key]) == text:
+                    continue
+                tags[key] = value
+                before = _json.dumps(old_tags[key]) if had else None
+                events.append(
+                    (now, trace_id, key, before, text, "update" if had else "set", batch.source)
+                )
+                scope = row.exclusive.get(key) or exclusive.get(key)
+                if scope:
+                    claims.append((row.end_time_ns, trace_id, key, row.name, scope))
+            latest = (_json.loads(old["metadata"]) or {}) if old else {}
+            for key, value, ts_ns in row.metadata:
+                latest[key] = value
+                ts = (
+                    datetime.fromtimestamp(ts_ns / 1e9, timezone.utc).replace(tzinfo=None)
+                    if ts_ns
+                    else now
+                )
+                metadata.append((ts, trace_id, key, _json.dumps(value), batch.source))
+            merged = _merge(row, old, counts.get(trace_id))
+            merged["tags"] = _json.dumps(tags) if tags else "{}"
+            merged["metadata"] = _json.dumps(latest) if latest else "{}"
+            if old is None:
+                new_rows.append(merged)
+            else:
+                _update(self.begin(), merged)
+
+        traces = None
+        if new_rows:
+            traces = pa.table({c: [r[c] for r in new_rows] for c in _TRACE_COLUMNS})
+            inserts.append(
                 f"INSERT INTO traces ({', '.join(_TRACE_COLUMNS)}) SELECT * FROM _td_traces"
             )
-
-    # Exclusive tags: the trace whose root ended last wins, also within one batch.
-    for _, trace_id, key, name, scope in sorted(claims):
-        if key not in exclusive:  # set exclusive once: it stays exclusive (stored in tag_keys)
-            _tags.register(cur, key, True, scope)
-            exclusive[key] = scope
-        events.extend(
-            _tags.claim_exclusive(
-                cur,
-                trace_id=trace_id,
-                trace_name=name,
-                key=key,
-                scope=exclusive[key],
-                source=batch.source,
-                now=now,
+        if claims:
+            # An exclusive claim may take the tag from a trace of this very batch: the traces
+            # are stored first. The trace whose root ended last wins, also within one batch.
+            self.run(inserts, _td_spans=spans, _td_traces=traces)
+            inserts = []
+            cur = self.begin()
+            for _, trace_id, key, name, scope in sorted(claims):
+                if key not in exclusive:  # set exclusive once: it stays exclusive (in tag_keys)
+                    _tags.register(cur, key, True, scope)
+                    exclusive[key] = scope
+                events.extend(
+                    _tags.claim_exclusive(
+                        cur,
+                        trace_id=trace_id,
+                        trace_name=name,
+                        key=key,
+                        scope=exclusive[key],
+                        source=batch.source,
+                        now=now,
+                    )
+                )
+        history = None
+        if events:
+            history = _tags.events_table(events)
+            inserts.append(_tags.INSERT_EVENTS_SQL)
+        logged = None
+        if metadata:
+            columns = list(zip(*metadata))
+            logged = pa.table(
+                {n: list(c) for n, c in zip(_METADATA_SCHEMA.names, columns)},
+                schema=_METADATA_SCHEMA,
             )
-        )
-    _tags.insert_events(cur, events)
-    if metadata:
-        columns = list(zip(*metadata))
-        table = pa.table(
-            {n: list(c) for n, c in zip(_METADATA_SCHEMA.names, columns)}, schema=_METADATA_SCHEMA
-        )
-        with registered(cur, "_td_metadata", table):
-            cur.execute(
+            inserts.append(
                 "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
                 "SELECT * FROM _td_metadata"
             )
+        self.run(
+            inserts,
+            commit=True,
+            _td_spans=spans,
+            _td_traces=traces,
+            _td_events=history,
+            _td_metadata=logged,
+        )
 
 
 def _combine(traces: list[TraceRow]) -> dict[str, TraceRow]:
