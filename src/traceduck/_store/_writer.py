@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from .. import _json
 from . import _tags
-from ._connection import Database, registered
+from ._connection import Database
 from ._records import SPAN_COLUMNS, TraceRow, WriteBatch
 
 _TRACE_COLUMNS = (
@@ -83,9 +83,7 @@ class _Transaction:
 
     def begin(self) -> duckdb.DuckDBPyConnection:
         """The cursor, inside the transaction (for statements that need their own call)."""
-        if not self.begun:
-            self.cur.execute("BEGIN TRANSACTION")
-            self.begun = True
+        self.run([])
         return self.cur
 
     def run(
@@ -112,6 +110,17 @@ class _Transaction:
         result = self.cur.execute(";\n".join(sql))
         return [] if commit else result.fetchall()
 
+    def _existing(self, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored rows of those of ``trace_ids`` already in the store."""
+        found = self.run(
+            [
+                f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces "
+                "WHERE trace_id IN (SELECT trace_id FROM _td_existing)"
+            ],
+            _td_existing=pa.table({"trace_id": trace_ids}),
+        )
+        return {r[0]: dict(zip(_TRACE_COLUMNS, r)) for r in found}
+
     def rollback(self) -> None:
         try:
             self.cur.execute("ROLLBACK")
@@ -130,7 +139,7 @@ class _Transaction:
         may be stored already, and are merged with the new parts."""
         now = _tags.utcnow()
         spans = batch.spans.to_arrow()
-        existing = _existing(self.begin(), list(rows)) if merge else {}
+        existing = self._existing(list(rows)) if merge else {}
         counts: dict[str, int] = {}
         inserts: list[str] = []
         if existing:
@@ -275,19 +284,6 @@ def _combine(traces: list[TraceRow]) -> dict[str, TraceRow]:
 def _rank(row: TraceRow) -> tuple[bool, bool, int]:
     """Which part describes the trace: the true root, then a local root, then the earliest."""
     return (row.has_root, row.from_root, -row.start_time_ns)
-
-
-def _existing(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Stored rows of those of ``trace_ids`` already in the store."""
-    if not trace_ids:
-        return {}
-    with registered(cur, "_td_ids", pa.table({"trace_id": trace_ids})):
-        result = cur.execute(
-            f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces "
-            "WHERE trace_id IN (SELECT trace_id FROM _td_ids)"
-        )
-        names = [d[0] for d in result.description]
-        return {r[0]: dict(zip(names, r)) for r in result.fetchall()}
 
 
 def _merge(row: TraceRow, old: dict[str, Any] | None, span_count: int | None) -> dict[str, Any]:
