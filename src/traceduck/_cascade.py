@@ -250,13 +250,14 @@ def enter(span: Any, cascade: Cascade, ctx: Any) -> Any:
     """For ``@trace(tags=[Tag(..., cascade=True)])``: stamp ``span``, return ``ctx`` + baggage.
 
     ``ctx`` is the span's own context, so its baggage is the parent's: when it holds cascade
-    tags, ``on_start`` has stamped those on the span already and the json_keys lists merge."""
+    tags, ``on_start`` has stamped those on the span already and the json_keys lists merge.
+    A span that is not recorded (sampled out) is not stamped, but the tags still go into the
+    baggage: a service downstream that samples for itself records them on its own trace."""
     try:
-        if not span.is_recording():
-            return ctx
-        STATE.active = True
         entries = _entries(ctx)
-        cascade.stamp.set_on(span, bool(entries))
+        if span.is_recording():
+            STATE.active = True
+            cascade.stamp.set_on(span, bool(entries))
         return _add_entries(cascade, ctx, entries)
     except Exception as exc:
         _runtime.report_internal_error("cascade tags", exc)
@@ -264,11 +265,12 @@ def enter(span: Any, cascade: Cascade, ctx: Any) -> Any:
 
 
 def stamp_current(span: Any, tags: list[Any]) -> None:
-    """For ``update_current_trace``: stamp the running span and add the tags to the current
-    context's baggage until that span's context is detached (the span's scope)."""
+    """For ``update_current_trace``: stamp the running span (when it is recorded) and add the
+    tags to the current context's baggage until that span's context is detached (its scope)."""
     cascade = Cascade(tags)
-    STATE.active = True
-    cascade.stamp.set_on(span, True)
+    if span.is_recording():
+        STATE.active = True
+        cascade.stamp.set_on(span, True)
     # Never detached on purpose: leaving the span's scope resets the context to what it was
     # before the span, which drops this baggage with it.
     otel_context.attach(with_baggage(cascade))

@@ -147,15 +147,15 @@ def update_current_trace(
         trace_id = span_context.trace_id
         items = normalize_tags(tags)
         entries = _metadata_entries(metadata)
+        cascade = [tag for tag in items if tag.cascade]
+        if cascade:  # carried in baggage even when this trace is not recorded
+            from . import _cascade
+
+            _cascade.stamp_current(span, cascade)
         if not (_runtime.collecting and span.is_recording()):
             return  # sampled out, or no exporter: nothing to attach them to
         if items:
             apply_tags(trace_id, items)
-            cascade = [tag for tag in items if tag.cascade]
-            if cascade:
-                from . import _cascade
-
-                _cascade.stamp_current(span, cascade)
         if entries:
             REGISTRY.get(trace_id).metadata.extend(entries)
     except TagError as exc:

@@ -124,6 +124,25 @@ def test_the_cascade_tag_travels_in_the_baggage_header_typed() -> None:
     }
 
 
+def test_a_sampled_out_trace_still_carries_its_cascade_tags_downstream(db_path: str) -> None:
+    # A service downstream that samples for itself records the tags on its own trace.
+    td.configure(db=db_path, sample_ratio=0.0)
+    headers: dict[str, str] = {}
+
+    @td.trace(tags=[td.Tag("tenant", "acme", cascade=True)])
+    def client() -> None:
+        td.update_current_trace(tags=[td.Tag("tier", 2, cascade=True)])
+        propagate.inject(headers)
+
+    client()
+    td.flush()
+    assert baggage.get_all(propagate.extract(headers)) == {
+        "traceduck.tag.tenant": "acme",
+        "traceduck.tag.tier": "2",
+    }
+    assert td.search_traces(max_results=10) == []  # and nothing of it was recorded here
+
+
 def test_a_second_process_receiving_the_context_over_http_carries_the_tags(
     tmp_path: Path,
 ) -> None:
