@@ -338,3 +338,32 @@ def test_spans_the_span_processors_full_queue_drops_are_counted() -> None:
     assert processor.dropped_spans > 0
     assert len(exported) + processor.dropped_spans == 200
     assert len(set(exported)) == len(exported)
+
+
+def test_stats_counts_what_the_span_queue_turned_away(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exporter that falls behind a busy program: the span processor's queue (65,536 spans)
+    fills and turns spans away; ``stats()`` reports them, and memory stays bounded."""
+    import threading
+
+    from traceduck._export import _convert
+
+    gate = threading.Event()
+    convert = _convert.span_row
+
+    def slow(span):  # type: ignore[no-untyped-def]
+        gate.wait(30)  # the exporter's thread is held until every span has ended
+        return convert(span)
+
+    monkeypatch.setattr(_convert, "span_row", slow)
+    ended = 72_000  # more than the queue plus the batch being exported
+    for _ in range(ended):
+        with td.start_span("busy"):
+            pass
+    gate.set()
+    assert td.flush(60)
+    stats = td.stats()
+    assert stats["dropped_spans"] > 0
+    assert stats["written_spans"] + stats["dropped_spans"] == ended
+    assert count("spans") == stats["written_spans"]
