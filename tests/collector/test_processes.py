@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -78,6 +79,50 @@ def test_sigterm_writes_everything_accepted(tmp_path) -> None:
     assert "2,000 spans accepted, 2,000 written" in err
     stored = {r.as_py() for r in TraceStore(db).sql("SELECT trace_id FROM traces").column(0)}
     assert stored == set(sent)
+
+
+# serve() in a child whose main thread gets one more SIGTERM at each Python call its SIGTERM
+# handler makes (the handler found with signal.getsignal), as a second signal arriving at any
+# moment of the handling would: seen once under load, forced here.
+_SIGTERM_DURING_THE_HANDLER = """
+import os, signal, sys
+from traceduck.collector import Collector, serve
+sent = []
+def hook(frame, event, arg):
+    if event != "call" or len(sent) >= 20:
+        return None
+    handler = getattr(signal.getsignal(signal.SIGTERM), "__code__", None)
+    depth, f = 0, frame.f_back
+    while f is not None:
+        depth += f.f_code is handler
+        f = f.f_back
+    if depth == 1 and frame.f_code is not handler:  # inside the first handler only
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+    return None
+sys.settrace(hook)
+sys.exit(serve(Collector(sys.argv[1], http_port=0, grpc_port=0)))
+"""
+
+
+def test_a_second_sigterm_during_the_first_still_stops_it(tmp_path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SIGTERM_DURING_THE_HANDLER, str(tmp_path / "t.duckdb")],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "OTLP/HTTP" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("the collector did not exit within 20 s of two SIGTERMs") from None
+    assert proc.returncode == 0, err
+    assert "stopped; 0 spans accepted, 0 written" in err
 
 
 def test_live_queries_while_the_collector_receives(tmp_path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -97,4 +98,8 @@ def collector(
     except OSError as exc:
         click.echo(f"traceduck collector: cannot listen: {exc}", err=True)
         sys.exit(2)
+    # Everything accepted is written and serve() put the default handlers back: a late second
+    # SIGTERM or Ctrl-C while the interpreter exits must not turn exit 0 into death by signal.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
