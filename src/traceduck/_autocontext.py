@@ -49,6 +49,14 @@ _lock = threading.Lock()
 _cache: dict[Any, Any] = {}
 
 
+def _new_lock() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+
+
+_runtime.after_fork_in_child(_new_lock)
+
+
 def _git(args: list[str], cwd: str) -> str | None:
     try:
         done = subprocess.run(

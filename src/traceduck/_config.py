@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from typing import Any
 
@@ -193,6 +194,7 @@ def _install(options: dict[str, Any]) -> None:
     if not _S.atexit_registered:
         atexit.register(shutdown)
         _S.atexit_registered = True
+        _shutdown_with_multiprocessing_child()
 
 
 def _otlp_fanout(options: dict[str, Any], exporter: Any) -> OtlpFanOut | None:
@@ -274,6 +276,33 @@ def shutdown() -> None:
         close_all()
     except Exception as exc:
         _runtime.report_internal_error("shutdown", exc)
+
+
+def _shutdown_with_multiprocessing_child(*_: Any) -> None:
+    """In a multiprocessing child, also shut down when its target returns: such a child ends
+    with ``os._exit()``, which skips ``atexit`` (its queued traces would be lost). A child
+    ended by a signal (``Pool.terminate()``) still loses what it had not written. In a parent,
+    its children started by fork (which inherit this configuration) are given the same hook."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return
+    try:
+        import multiprocessing.util
+
+        if mp.parent_process() is not None:
+            multiprocessing.util.Finalize(None, shutdown, exitpriority=0)
+        else:
+            multiprocessing.util.register_after_fork(_S, _shutdown_with_multiprocessing_child)
+    except Exception as exc:
+        _runtime.report_internal_error("multiprocessing exit hook", exc)
+
+
+def _new_lock() -> None:
+    global _lock
+    _lock = threading.RLock()  # another thread may have held it at the fork
+
+
+_runtime.after_fork_in_child(_new_lock)
 
 
 def stats() -> dict[str, Any]:

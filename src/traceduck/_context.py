@@ -81,6 +81,13 @@ REGISTRY = _Registry()
 _last_trace_id: list[str | None] = [None]
 
 
+def _new_registry_lock() -> None:
+    REGISTRY.lock = threading.Lock()  # another thread may have held it at the fork
+
+
+_runtime.after_fork_in_child(_new_registry_lock)
+
+
 def normalize_tags(tags: Any) -> list[Tag]:
     """Tags given as a dict, a list of names / Tag objects / dicts, or one Tag; validated."""
     if tags is None:

@@ -6,7 +6,9 @@ Kept in one tiny module so the hot path does a couple of attribute lookups and n
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger("traceduck")
@@ -28,6 +30,23 @@ stash_dropped = 0
 
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
+
+
+def after_fork_in_child(reset: Callable[[], None]) -> None:
+    """Run ``reset`` in a child process right after ``os.fork()`` (where the platform forks).
+
+    Only the forking thread lives on in the child: a lock another thread held at the fork stays
+    held for ever there, and the threads that would have written or released are gone."""
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=reset)
+
+
+def _new_reported_lock() -> None:
+    global _reported_lock
+    _reported_lock = threading.Lock()
+
+
+after_fork_in_child(_new_reported_lock)
 
 
 def report_internal_error(where: str, exc: BaseException) -> None:

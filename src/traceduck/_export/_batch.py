@@ -9,11 +9,26 @@ context).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from .. import _runtime
+
+_LIVE: weakref.WeakSet[CountingBatchSpanProcessor] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    # The SDK empties its queue in a forked child (the parent exports those spans): counted
+    # from here, they would read as dropped.
+    for processor in list(_LIVE):
+        processor._received = processor._passed = 0
+
+
+_runtime.after_fork_in_child(_reset_in_child)
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
@@ -28,8 +43,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._received = 0
         self._passed = 0
         super().__init__(_Passing(exporter, self), **options)
-        inner = getattr(self, "_batch_processor", None)  # the SDK's queue, where it keeps one
-        self._queue: Sequence[Any] = getattr(inner, "_queue", ())
+        _LIVE.add(self)
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context.trace_flags.sampled:
@@ -38,7 +52,9 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
 
     @property
     def dropped_spans(self) -> int:
-        return max(self._received - self._passed - len(self._queue), 0)
+        inner = getattr(self, "_batch_processor", None)  # the SDK's queue, where it keeps one
+        queue: Sequence[Any] = getattr(inner, "_queue", ())
+        return max(self._received - self._passed - len(queue), 0)
 
 
 class WrappedExporter(SpanExporter):

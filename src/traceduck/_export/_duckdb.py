@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import _context, _runtime
 from .._constants import DEFAULT_QUEUE_TRACES
-from .._store._connection import Database, LockedError, close_all, get_database
+from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
 from .._store._records import SpanRows, WriteBatch
 from .._store._writer import write_batch
 from ..errors import StorageError
@@ -54,6 +54,23 @@ def _shutdown_all() -> None:
     close_all()
 
 
+def _before_fork() -> None:
+    # A writer still importing (its warm-up imports pandas, ~1 s) holds that module's import
+    # lock: a child forked meanwhile would wait for it for ever at its own first write.
+    for exporter in list(_LIVE):
+        exporter._warm.wait(FORK_WAIT_S)
+
+
+def _restart_in_child() -> None:
+    for exporter in list(_LIVE):
+        if not exporter._stopping:
+            exporter._start()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_restart_in_child)
+
+
 class DuckDBSpanExporter(SpanExporter):
     """Write finished traces into a DuckDB file.
 
@@ -74,6 +91,13 @@ class DuckDBSpanExporter(SpanExporter):
         self.max_queue_traces = max_queue_traces
         self.interval_s = interval_s
         self.source = source
+        self._stopping = False
+        self._start()
+        _LIVE.add(self)
+
+    def _start(self) -> None:
+        """Empty queue, fresh counters and locks, and a writer thread (also in a forked child:
+        the parent's queued traces are the parent's to write, and its writer is not here)."""
         self._written_since_release = False
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
@@ -82,16 +106,15 @@ class DuckDBSpanExporter(SpanExporter):
         self._cond = threading.Condition()
         self._inflight = 0  # traces taken from the queue by the write under way (0: idle)
         self._flush_waiters = 0
-        self._stopping = False
         self._failed_at: float | None = None
         self.written_traces = 0
         self.written_spans = 0
         self.dropped_traces = 0
         self.dropped_spans = 0
         self.last_error: str | None = None
+        self._warm = threading.Event()
         self._thread = threading.Thread(target=self._run, name="traceduck-writer", daemon=True)
         self._thread.start()
-        _LIVE.add(self)
 
     # -- SpanExporter -------------------------------------------------------------------------
 
@@ -208,6 +231,8 @@ class DuckDBSpanExporter(SpanExporter):
             pa.array(["warm-up"])
         except Exception:
             pass
+        finally:
+            self._warm.set()
         backoff = 0.0
         while True:
             with self._cond:

@@ -6,6 +6,11 @@ connection while it is busy (one cursor per thread) and closes it after ``idle_s
 or at the first moment without one after holding it ``max_hold_s``, giving other processes their
 turn; opening retries with backoff while another process holds the
 lock, and gives up with a clear ``StorageError`` after ``lock_timeout_s``.
+
+DuckDB is not fork-safe: a child that inherits an open database and closes it checkpoints the
+parent's state of that moment over the file (and crashes, its worker threads being gone). So
+before ``os.fork()`` every database is closed (waiting briefly for leases under way), and a
+child starts with none open; it opens the file for itself, as any other process would.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACEDUCK_LOCK_TIMEOUT_S", "10"))
 # A process that uses the file without pause (a UI polling, a busy writer) still lets go once it
 # has held it this long and no thread is using it, so other processes get their turn.
 DEFAULT_MAX_HOLD_S = float(os.environ.get("TRACEDUCK_MAX_HOLD_S", "1.0"))
+
+# How long a fork waits for a lease under way (a write, a query) so it can close the file first.
+FORK_WAIT_S = 5.0
 
 _LOCK_RE = re.compile(r"lock", re.IGNORECASE)
 
@@ -100,6 +108,8 @@ class Database:
         self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}  # thread id -> cursor
         self._reaper: threading.Thread | None = None
         self._closed = False
+        self._forking = False  # a fork is under way: new leases wait for it
+        self._inherited = False  # a forked child that inherited this database open (unusable)
         self._redirect: Database | None = None
         self.opens = 0  # how many times the file was opened (tests and stats read it)
 
@@ -179,6 +189,14 @@ class Database:
 
     def _acquire(self, write: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
         with self._state:
+            while self._forking:
+                self._state.wait()
+            if self._inherited:
+                raise StorageError(
+                    f"store {self.path} was in use by another thread when this process was "
+                    "forked from its parent; DuckDB cannot use it here. Open the store after the "
+                    "fork, or fork when no query or write is under way"
+                )
             if (
                 self._con is not None
                 and not self._con_is_file
@@ -278,6 +296,39 @@ class Database:
         self._con_is_file = True
         self._opened_at = time.monotonic()
 
+    # -- os.fork() ----------------------------------------------------------------------------
+
+    def _before_fork(self) -> None:
+        """Close the file before the fork, so the child inherits no open DuckDB (holding the
+        state lock through the fork: no thread opens it again meanwhile)."""
+        self._state.acquire()
+        self._forking = True
+        deadline = time.monotonic() + FORK_WAIT_S
+        while self._leases and time.monotonic() < deadline:
+            self._state.wait(max(deadline - time.monotonic(), 0.001))
+        if not self._leases:
+            self._close_locked()
+
+    def _after_fork_in_parent(self) -> None:
+        self._forking = False
+        self._state.notify_all()
+        self._state.release()
+
+    def _after_fork_in_child(self) -> None:
+        """Only the forking thread lives on: fresh locks, no cursors, no reaper. A database
+        still open (a lease outlived the fork's wait) is never touched, nor closed, here."""
+        if self._con is not None:
+            _keep_forever(self._con, *self._cursors.values())
+            self._inherited = True
+        self._con = None
+        self._con_is_file = False
+        self._cursors = {}
+        self._leases = 0
+        self._reaper = None
+        self._forking = False
+        self._state = threading.Condition()
+        self.write_lock = threading.RLock()
+
     def _close_locked(self) -> None:
         if self._con is None:
             return
@@ -364,6 +415,47 @@ def _storage_error(path: str, exc: BaseException) -> StorageError:
 
 _DATABASES: dict[tuple[str, bool], Database] = {}
 _DATABASES_LOCK = threading.Lock()
+_FORKING: list[Database] = []
+
+
+def _keep_forever(*objects: Any) -> None:
+    """Never free ``objects`` in this process: DuckDB objects inherited over a fork would
+    checkpoint and crash when freed (at the latest, at exit)."""
+    import ctypes
+
+    for obj in objects:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def _before_fork() -> None:
+    _DATABASES_LOCK.acquire()
+    for db in list(_DATABASES.values()):
+        db._before_fork()
+        _FORKING.append(db)
+
+
+def _after_fork_in_parent() -> None:
+    for db in _FORKING:
+        db._after_fork_in_parent()
+    _FORKING.clear()
+    _DATABASES_LOCK.release()
+
+
+def _after_fork_in_child() -> None:
+    global _DATABASES_LOCK, _EMPTY_LOCK
+    for db in _FORKING:
+        db._after_fork_in_child()
+    _FORKING.clear()
+    _DATABASES_LOCK = threading.Lock()
+    _EMPTY_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def close_all() -> None:

@@ -1,0 +1,141 @@
+"""A traced program that forks (gunicorn's preload, Celery's prefork, multiprocessing): the
+child writes its own traces, the parent's are written once, nobody hangs or crashes at exit.
+
+DuckDB is not fork-safe: a child that inherits the parent's open database and closes it at
+exit checkpoints the parent's state of the fork's moment over the file. Each scenario runs in
+a fresh interpreter (forking pytest itself would duplicate the test run).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ._helpers import PYTHON, child_env
+
+_FORK = """
+import json, os, sys, threading
+import traceduck as td
+
+td.configure(db=sys.argv[1])
+
+@td.trace
+def work(who):
+    return who
+
+work("parent-before")
+assert td.flush(10)
+td.search_traces(max_results=1)  # the store is open in this process when it forks
+stop, started = threading.Event(), threading.Event()
+busy = sys.argv[2] == "busy"
+def keep_tracing():
+    i = 0
+    while not stop.is_set():
+        work(f"thread-{i}")
+        i += 1
+        if i == 2000:
+            started.set()
+tracer = threading.Thread(target=keep_tracing, daemon=True)
+if busy:  # another thread traces (and the writer writes) while the process forks
+    tracer.start()
+    assert started.wait(60)
+pid = os.fork()
+if pid == 0:
+    for i in range(20):
+        work(f"child-{i}")
+    flushed = td.flush(10)
+    print(json.dumps({"child_flushed": flushed, "child_stats": td.stats()}), flush=True)
+    sys.exit(0)
+work("parent-after")
+_, status = os.waitpid(pid, 0)
+stop.set()
+if busy:
+    tracer.join()
+assert td.flush(10)
+rows = td.sql("SELECT request_preview AS who FROM traces").to_pylist()
+print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "who": [r["who"] for r in rows]}))
+"""
+
+
+@pytest.mark.parametrize("moment", ["idle", "busy"])
+def test_a_forked_child_writes_its_own_traces_and_the_parents_survive(
+    tmp_path: Path, moment: str
+) -> None:
+    done = subprocess.run(
+        [PYTHON, "-c", _FORK, str(tmp_path / "f.duckdb"), moment],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    child, parent = (json.loads(line) for line in done.stdout.splitlines()[-2:])
+    assert child["child_flushed"], child
+    assert child["child_stats"]["written_traces"] == 20
+    assert child["child_stats"]["dropped_spans"] == 0  # the parent's queue is not the child's
+    assert parent["exit"] == 0  # not killed by a signal (it crashed at exit before)
+    who = [json.loads(w)["who"] for w in parent["who"]]
+    assert len(who) == len(set(who))  # every trace once
+    names = set(who)
+    expected = {"parent-before", "parent-after"} | {f"child-{i}" for i in range(20)}
+    assert expected <= names
+    if moment == "busy":
+        traced = sorted(int(n[len("thread-") :]) for n in names if n.startswith("thread-"))
+        assert traced == list(range(len(traced)))  # none of the parent's thread's traces lost
+
+
+_MULTIPROCESSING = """
+import json, multiprocessing, sys
+import traceduck as td
+
+@td.trace
+def work(who):
+    return who
+
+def target(i):
+    work(f"child-{i}")
+
+if __name__ == "__main__":
+    td.configure(db=sys.argv[1])
+    work("parent")
+    ctx = multiprocessing.get_context(sys.argv[2])
+    processes = [ctx.Process(target=target, args=(i,)) for i in range(2)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(60)
+    with ctx.Pool(2) as pool:
+        pool.map(target, [10, 11, 12])
+        pool.close()
+        pool.join()
+    assert td.flush(10)
+    rows = td.sql("SELECT request_preview AS who FROM traces").to_pylist()
+    print(json.dumps({"exits": [p.exitcode for p in processes], "who": [r["who"] for r in rows]}))
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_multiprocessing_children_write_their_traces_before_they_end(
+    tmp_path: Path, start: str
+) -> None:
+    # A forked multiprocessing child ends with os._exit(), skipping atexit: traceduck shuts
+    # down with the child's own finalizers. A spawned child exits normally (atexit runs); it
+    # finds the store through TRACEDUCK_DB, and its target by importing the program (a file).
+    db = str(tmp_path / "m.duckdb")
+    program = tmp_path / "program.py"
+    program.write_text(_MULTIPROCESSING)
+    done = subprocess.run(
+        [PYTHON, str(program), db, start],
+        env=child_env(TRACEDUCK_DB=db),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["exits"] == [0, 0]
+    who = sorted(json.loads(w)["who"] for w in result["who"])
+    assert who == ["child-0", "child-1", "child-10", "child-11", "child-12", "parent"]
