@@ -12,6 +12,7 @@ import atexit
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from opentelemetry import trace as otel_trace
@@ -243,18 +244,28 @@ def _sampler(ratio: float) -> Any:
 
 
 def flush(timeout_s: float | None = None) -> bool:
-    """Block until every finished trace is written: True, or False on timeout or an unusable
-    store (then at once). Never raises, never hangs past ``timeout_s``."""
+    """Block until every trace finished before the call is written: True, or False on
+    timeout, an unusable store (then at once) or traces dropped meanwhile. Never raises.
+
+    ``timeout_s`` bounds the whole call, except the span processor's own flush, which the
+    OpenTelemetry SDK runs to the end (it hands its queue, at most 65,536 spans, to the
+    exporter)."""
     try:
         switch = _S.switch
         if switch is None or switch.target is None:
             return True
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
         switch.target.force_flush()
         otlp = _S.otlp
         if otlp is not None:
-            otlp.flush_otlp(int((timeout_s or 30) * 1000))
+            left = remaining()
+            otlp.flush_otlp(int((30.0 if left is None else left) * 1000))
         exporter = _S.exporter
-        return True if exporter is None else exporter.flush(timeout_s)
+        return True if exporter is None else exporter.flush(remaining())
     except Exception as exc:
         _runtime.report_internal_error("flush", exc)
         return False

@@ -367,3 +367,59 @@ def test_stats_counts_what_the_span_queue_turned_away(
     assert stats["dropped_spans"] > 0
     assert stats["written_spans"] + stats["dropped_spans"] == ended
     assert count("spans") == stats["written_spans"]
+
+
+def test_flush_is_false_when_the_full_queue_drops_a_trace_it_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is slow, the queue is full: traces queued before ``flush()`` are dropped to
+    make room for newer ones. The flush says so rather than report them written."""
+    import threading
+
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    from traceduck import DuckDBSpanExporter
+    from traceduck._export import _duckdb
+
+    finished = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span):  # type: ignore[no-untyped-def]
+            finished.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(Keep())
+    tracer = provider.get_tracer("t")
+    for i in range(30):
+        with tracer.start_as_current_span(f"trace-{i}"):
+            pass
+
+    gate, writing = threading.Event(), threading.Event()
+    write = _duckdb.write_batch
+
+    def slow_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        writing.set()
+        gate.wait(30)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(_duckdb, "write_batch", slow_write)
+    exporter = DuckDBSpanExporter(str(tmp_path / "q.duckdb"), max_queue_traces=5)
+    try:
+        exporter.export(finished[:1])
+        assert exporter.flush(0.01) is False  # the writer starts on it, and is held there
+        assert writing.wait(10)
+        exporter.export(finished[1:6])  # the queue is full: five traces wait behind the first
+        outcome: list[bool] = []
+        flushing = threading.Thread(target=lambda: outcome.append(exporter.flush(30)))
+        flushing.start()
+        time.sleep(0.2)  # the flush waits for those six
+        exporter.export(finished[6:])  # newer traces push the five waiting ones out
+        gate.set()
+        flushing.join(30)
+        assert outcome == [False]
+        assert exporter.dropped_traces == 24
+        assert exporter.flush(10)  # what is queued now gets written
+        assert exporter.written_traces == 6
+    finally:
+        gate.set()
+        exporter.shutdown()

@@ -498,6 +498,40 @@ def test_a_finished_trace_becomes_visible_without_flush() -> None:
         time.sleep(0.05)
 
 
+def test_flush_returns_while_another_thread_keeps_tracing() -> None:
+    # A request handler that flushes its own trace in a busy server: it waits for what was
+    # finished before it asked, not for a queue that other threads keep filling.
+    @td.trace
+    def work(i: int) -> int:
+        return i
+
+    stop, busy = threading.Event(), threading.Event()
+
+    def keep_tracing() -> None:
+        i = 0
+        while not stop.is_set():
+            work(i)
+            i += 1
+            if i == 200:
+                busy.set()
+            time.sleep(0.001)  # a steady stream: the queue is never empty for long
+
+    thread = threading.Thread(target=keep_tracing, daemon=True)
+    thread.start()
+    try:
+        assert busy.wait(60)
+        for _ in range(3):
+            with td.start_span("mine"):
+                mine = td.get_current_trace_id()
+            assert td.flush(timeout_s=10), td.stats()
+            assert td.sql(f"SELECT count(*) AS n FROM traces WHERE trace_id = '{mine}'")[
+                "n"
+            ].to_pylist() == [1]
+    finally:
+        stop.set()
+        thread.join(10)
+
+
 def test_inputs_outputs_and_type_set_as_plain_attributes_by_another_sdk() -> None:
     # What an app in another language (or plain OTel) sends: text that may or may not be JSON.
     from opentelemetry import trace as otel_trace

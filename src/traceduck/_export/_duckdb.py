@@ -105,6 +105,11 @@ class DuckDBSpanExporter(SpanExporter):
         self._queued_spans = 0
         self._cond = threading.Condition()
         self._inflight = 0  # traces taken from the queue by the write under way (0: idle)
+        # Traces ever queued, and traces written or dropped: they leave in the order they came
+        # (the queue is FIFO, a failed write goes back to its front), so a flush waits for the
+        # second count to reach what the first was when it was called.
+        self._queued_count = 0
+        self._finished_count = 0
         self._flush_waiters = 0
         self._failed_at: float | None = None
         self.written_traces = 0
@@ -193,30 +198,35 @@ class DuckDBSpanExporter(SpanExporter):
             for bundle in bundles:
                 self._queue.append(bundle)
                 self._queued_spans += len(bundle.spans)
+            self._queued_count += len(bundles)
             self._drop_oldest_locked(keep=self.max_queue_traces)
             if was_empty or self._queued_spans >= EARLY_WRITE_SPANS:
                 self._cond.notify_all()
 
     def flush(self, timeout_s: float | None = None) -> bool:
-        """Block until every queued trace is written (True), or False on timeout or failure.
+        """Block until every trace queued before the call is written (True), or False on
+        timeout or failure, or when the full queue dropped traces meanwhile. Traces queued
+        meanwhile (other threads tracing on) are not waited for.
 
         Returns False at once if the store is unusable (one immediate retry fails); a store that
         another process holds is waited for, until ``timeout_s``.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
+            target = self._queued_count
+            dropped = self.dropped_traces
             self._flush_waiters += 1
             self._failed_at = None
             self._cond.notify_all()
             try:
-                while self._queue or self._inflight:
+                while self._finished_count < target:
                     if self._failed_at is not None or (self._stopping and not self._inflight):
                         return False
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
                     self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
-                return True
+                return self.dropped_traces == dropped
             finally:
                 self._flush_waiters -= 1
 
@@ -267,6 +277,8 @@ class DuckDBSpanExporter(SpanExporter):
             finally:
                 with self._cond:
                     self._inflight = 0
+                    if outcome in ("ok", "drop"):
+                        self._finished_count += len(batch)
                     if outcome in ("retry", "locked"):
                         self._requeue(batch)
                     if outcome in ("retry", "drop"):
@@ -305,6 +317,7 @@ class DuckDBSpanExporter(SpanExporter):
             self.dropped_traces += 1
             self.dropped_spans += len(old.spans)
             dropped += 1
+        self._finished_count += dropped
         return dropped
 
     def _write(self, batch: list[Bundle]) -> str:
