@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any
 
 import duckdb
@@ -19,11 +20,31 @@ from . import _tags
 from ._connection import Database
 from ._records import SPAN_COLUMNS, TraceRow, WriteBatch
 
-_TRACE_COLUMNS = (
-    "trace_id", "name", "status", "status_message", "timestamp_ms", "execution_time_ms",
-    "start_time_ns", "end_time_ns", "span_count", "service_name", "root_span_id", "has_root",
-    "request_preview", "response_preview", "tags", "metadata",
-)  # fmt: skip
+_TRACE_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("name", pa.string()),
+        ("status", pa.string()),
+        ("status_message", pa.string()),
+        ("timestamp_ms", pa.int64()),
+        ("execution_time_ms", pa.float64()),
+        ("start_time_ns", pa.int64()),
+        ("end_time_ns", pa.int64()),
+        ("span_count", pa.int64()),
+        ("service_name", pa.string()),
+        ("root_span_id", pa.string()),
+        ("has_root", pa.bool_()),
+        ("request_preview", pa.string()),
+        ("response_preview", pa.string()),
+        ("tags", pa.string()),
+        ("metadata", pa.string()),
+    ]
+)
+_TRACE_COLUMNS = tuple(_TRACE_SCHEMA.names)
+_TRACE_STRUCT = pa.struct(list(_TRACE_SCHEMA))
+# A new trace without tags or metadata (most of them): its row straight from the TraceRow.
+_PLAIN_TRACE = attrgetter(*_TRACE_COLUMNS[:-2])
+_NO_LABELS = ("{}", "{}")
 # Inputs/outputs that arrived as span attributes from another SDK may be plain text: kept when
 # they are JSON, stored as a JSON string otherwise (checked here, vectorised, not per span).
 _SPAN_SELECT = ", ".join(
@@ -168,12 +189,15 @@ class _Transaction:
 
         tagged = any(t.tags for t in rows.values())
         exclusive = _tags.exclusive_keys(self.begin()) if tagged else {}
-        new_rows: list[dict[str, Any]] = []
+        new_rows: list[tuple[Any, ...]] = []
         events: list[_tags.Event] = []
         metadata: list[tuple[Any, ...]] = []
         claims: list[tuple[int, str, str, str | None, str]] = []
         for trace_id, row in rows.items():
             old = existing.get(trace_id)
+            if old is None and not row.tags and not row.metadata:
+                new_rows.append(_PLAIN_TRACE(row) + _NO_LABELS)
+                continue
             old_tags = (_json.loads(old["tags"]) or {}) if old else {}
             tags = dict(old_tags)
             for key, value in row.tags.items():
@@ -202,13 +226,16 @@ class _Transaction:
             merged["tags"] = _json.dumps(tags) if tags else "{}"
             merged["metadata"] = _json.dumps(latest) if latest else "{}"
             if old is None:
-                new_rows.append(merged)
+                new_rows.append(tuple(merged[c] for c in _TRACE_COLUMNS))
             else:
                 _update(self.begin(), merged)
 
         traces = None
         if new_rows:
-            traces = pa.table({c: [r[c] for r in new_rows] for c in _TRACE_COLUMNS})
+            traces = pa.Table.from_batches(
+                [pa.RecordBatch.from_struct_array(pa.array(new_rows, type=_TRACE_STRUCT))],
+                schema=_TRACE_SCHEMA,
+            )
             inserts.append(
                 f"INSERT INTO traces ({', '.join(_TRACE_COLUMNS)}) SELECT * FROM _td_traces"
             )
