@@ -185,3 +185,35 @@ def test_traceduck_run_passes_sigterm_on_to_the_program(tmp_path: Path) -> None:
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+# `traceduck run` with a SIGINT sent to itself exactly when Popen has reaped the program but
+# not yet recorded its status, as a second Ctrl-C arriving at that moment would.
+_SIGINT_AS_THE_PROGRAM_IS_REAPED = """
+import os, signal, subprocess, sys
+CODE, sent = subprocess.Popen._handle_exitstatus.__code__, []
+def hook(frame, event, arg):
+    if event == "call" and frame.f_code is CODE and not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+sys.settrace(hook)
+from traceduck.cli import main
+main()
+"""
+
+
+EXIT_3 = [PYTHON, "-c", "import sys; sys.exit(3)"]
+
+
+def test_traceduck_run_keeps_the_exit_code_when_ctrl_c_lands_as_the_program_ends(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "r.duckdb")
+    done = subprocess.run(
+        [PYTHON, "-c", _SIGINT_AS_THE_PROGRAM_IS_REAPED, "run", "--db", db, "--", *EXIT_3],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from uitest_data import N_TOTAL
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -70,3 +73,26 @@ def test_ui_command_refuses_a_port_in_use_with_one_line(store_path: str) -> None
         _, err = proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert "cannot listen on 127.0.0.1:" + port in err and "Traceback" not in err
+
+
+def test_sigterm_stops_the_ui_while_a_client_stalls_mid_request(store_path: str) -> None:
+    proc, line = _start("--db", store_path, "--port", "0")
+    try:
+        match = re.search(r"http://(127\.0\.0\.1):(\d+)/", line)
+        assert match, line
+        host, port = match.group(1), int(match.group(2))
+        # A client that sent a POST's headers and part of its body, then nothing (a slow or
+        # dead peer): the server waits for the rest of the body.
+        with socket.create_connection((host, port)) as client:
+            client.sendall(
+                f"POST /api/tags HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"trace'.encode()
+            )
+            client.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                client.recv(100)  # the server waits for the rest of the body
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)  # it used to wait for that client for ever
+        assert proc.returncode == -signal.SIGTERM  # uvicorn re-raises the signal once stopped
+    finally:
+        _stop(proc)

@@ -53,27 +53,26 @@ def _command(args: tuple[str, ...]) -> list[str]:
 
 
 def _wait(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for the child. Ctrl-C reaches it directly (same process group), so keep waiting;
-    SIGTERM/SIGHUP sent to this process are passed on to it."""
+    """Wait for the child. Ctrl-C reaches it directly (same process group), so this process
+    ignores SIGINT meanwhile, as ``os.system`` does: a KeyboardInterrupt raised after the child
+    was reaped but before its status was recorded would lose its exit code (waiting again says
+    0). SIGTERM/SIGHUP sent to this process are passed on to it."""
 
     def forward(signum: int, _frame: Any) -> None:
         if proc.poll() is None:
             proc.send_signal(signum)
 
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    handlers = (("SIGTERM", forward), ("SIGHUP", forward), ("SIGINT", signal.SIG_IGN))
+    for name, handler in handlers:
         signum = getattr(signal, name, None)
         if signum is not None:
             try:
-                previous[signum] = signal.signal(signum, forward)
+                previous[signum] = signal.signal(signum, handler)
             except (ValueError, OSError):  # not the main thread
                 pass
     try:
-        while True:
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:
-                continue
+        return proc.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -40,8 +40,19 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
+# How long a stop waits for requests under way: without a bound uvicorn waits for ever for a
+# client that stalls (a half-sent body, an unread response), and a second SIGTERM does not help.
+SHUTDOWN_GRACE_S = 3
+
+
 def _config(app: Any, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
 
 
 def serve(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
