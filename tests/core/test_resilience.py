@@ -353,7 +353,7 @@ def test_stats_counts_what_the_span_queue_turned_away(
     convert = _convert.span_row
 
     def slow(span):  # type: ignore[no-untyped-def]
-        gate.wait(30)  # the exporter's thread is held until every span has ended
+        gate.wait(60)  # the exporter's thread is held until every span has ended
         return convert(span)
 
     monkeypatch.setattr(_convert, "span_row", slow)
@@ -412,7 +412,10 @@ def test_flush_is_false_when_the_full_queue_drops_a_trace_it_waits_for(
         outcome: list[bool] = []
         flushing = threading.Thread(target=lambda: outcome.append(exporter.flush(30)))
         flushing.start()
-        time.sleep(0.2)  # the flush waits for those six
+        deadline = time.monotonic() + 30
+        while not exporter._flush_waiters:  # the flush has begun: it waits for those six
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         exporter.export(finished[6:])  # newer traces push the five waiting ones out
         gate.set()
         flushing.join(30)
