@@ -17,7 +17,7 @@ import pytest
 from ._helpers import PYTHON, child_env
 
 _FORK = """
-import json, os, sys, threading
+import json, os, sys, threading, time
 import traceduck as td
 
 td.configure(db=sys.argv[1])
@@ -36,8 +36,9 @@ def keep_tracing():
     while not stop.is_set():
         work(f"thread-{i}")
         i += 1
-        if i == 2000:
+        if i == 500:
             started.set()
+        time.sleep(0.0005)  # busy, not flooding: a full queue would drop (and count) traces
 tracer = threading.Thread(target=keep_tracing, daemon=True)
 if busy:  # another thread traces (and the writer writes) while the process forks
     tracer.start()
