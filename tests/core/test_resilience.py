@@ -362,7 +362,9 @@ def test_stats_counts_what_the_span_queue_turned_away(
         with td.start_span("busy"):
             pass
     gate.set()
-    assert td.flush(60)
+    deadline = time.monotonic() + 60
+    while not td.flush(10):  # False while the store's own full queue drops what arrives
+        assert time.monotonic() < deadline, td.stats()
     stats = td.stats()
     assert stats["dropped_spans"] > 0
     assert stats["written_spans"] + stats["dropped_spans"] == ended
