@@ -5,11 +5,11 @@ git: {commit, branch, dirty, origin_url}}`` (git only inside a work tree; ``run_
 ``traceduck run``). It is computed once per process, lazily, in the span processor's export
 thread: the caller's thread never pays for it, and a missing or broken git never fails anything.
 
-``ContextExporter`` wraps the DuckDB exporter: for each local root in a batch it adds the
-context (and the run's ``--tag``/``--metadata``) to the trace's live state in
-``_context.REGISTRY``, which the wrapped exporter pops for that root right after. Live values
-win: run tags only fill keys the trace did not set, and the context/run metadata entries come
-before the trace's own entries (the latest entry per key is the one shown).
+``AutoLabels.for_root(span)`` gives a local root's automatic labels: the context (and the run's
+``--metadata``) as metadata entries, and the run's ``--tag``s. The exporters (DuckDB, OTLP) add
+them as they convert the root, after the labels its attributes carry and before its live ones:
+live values win, run tags only fill keys the trace did not set, and the context/run metadata
+entries come before the trace's own entries (the latest entry per key is the one shown).
 """
 
 from __future__ import annotations
@@ -21,18 +21,13 @@ import platform
 import socket
 import subprocess
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _runtime
-from ._constants import TAG_ATTR_PREFIX
-from ._context import REGISTRY
-from ._export._batch import WrappedExporter
 
-__all__ = ["ENV_RUN", "ContextExporter", "base_context", "git_context", "run_settings"]
+__all__ = ["ENV_RUN", "AutoLabels", "base_context", "git_context", "run_settings"]
 
 ENV_RUN = "TRACEDUCK_RUN"  # JSON set by `traceduck run`: {"run_id", "tags", "metadata"}
 GIT_TIMEOUT_S = 5.0
@@ -168,44 +163,34 @@ def _context_for(resource: Any, run_id: Any) -> dict[str, Any]:
     return cached
 
 
-class ContextExporter(WrappedExporter):
-    """Adds the automatic context and ``traceduck run``'s labels, then exports via ``inner``."""
+# A root's automatic labels: metadata entries (key, value, unix ns) and tags.
+Labels = tuple[list[tuple[str, Any, int]], dict[str, Any]]
+_NONE: Labels = ([], {})
 
-    def __init__(self, inner: SpanExporter) -> None:
-        super().__init__(inner)
+
+class AutoLabels:
+    """The automatic context and ``traceduck run``'s labels of this process's local roots.
+
+    The run's settings are read once, on first use (``$TRACEDUCK_RUN`` is set before the
+    process starts); whether the context is on is read per call (``configure(auto_context=)``).
+    """
+
+    def __init__(self) -> None:
         self._run: dict[str, Any] | None = None
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            self._label(spans)
-        except Exception as exc:  # the trace is still written, without the context
-            _runtime.report_internal_error("automatic context", exc)
-        return self.inner.export(spans)
-
-    def _label(self, spans: Sequence[ReadableSpan]) -> None:
+    def for_root(self, span: ReadableSpan) -> Labels:
+        """(metadata entries, tags) to add to the trace whose local root is ``span``."""
         run = self._run
         if run is None:
             run = self._run = run_settings()
         if not SETTINGS.enabled and not run:
-            return
-        run_id = run.get("run_id")
-        run_tags = run.get("tags") or {}
-        run_meta = run.get("metadata") or {}
-        for span in spans:
-            parent = span.parent
-            if parent is not None and not parent.is_remote:
-                continue
-            ts = span.start_time or 0
-            entries: list[tuple[str, Any, int]] = []
-            context = _context_for(span.resource, run_id)
-            if context:
-                entries.append(("context", context, ts))
+            return _NONE
+        ts = span.start_time or 0
+        entries: list[tuple[str, Any, int]] = []
+        context = _context_for(span.resource, run.get("run_id"))
+        if context:
+            entries.append(("context", context, ts))
+        run_meta = run.get("metadata")
+        if run_meta:
             entries.extend((k, v, ts) for k, v in run_meta.items())
-            state = REGISTRY.get(span.context.trace_id)
-            if entries:
-                state.metadata[0:0] = entries
-            if run_tags:
-                attrs = span.attributes or {}
-                for key, value in run_tags.items():
-                    if TAG_ATTR_PREFIX + key not in attrs:
-                        state.tags.setdefault(key, value)
+        return entries, run.get("tags") or {}

@@ -18,18 +18,17 @@ from typing import Any
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
 from . import _autocontext, _runtime
-from ._autocontext import ContextExporter
+from ._autocontext import AutoLabels
 from ._cascade import STATE as _CASCADE
 from ._cascade import on_start as _cascade_on_start
-from ._constants import DEFAULT_DB, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
+from ._constants import DEFAULT_DB, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
 from ._context import REGISTRY
-from ._export._batch import CountingBatchSpanProcessor
 from ._export._duckdb import DuckDBSpanExporter
 from ._export._otlp import OtlpFanOut, make_exporter, resolve
+from ._export._processor import DEFAULT_BLOCK_TIMEOUT_S, BlockingSpanProcessor
 from ._store._connection import close_all
 from .errors import ConfigError
 
@@ -43,7 +42,7 @@ class _Switch(SpanProcessor):
     """The one processor traceduck adds to a provider; configure() swaps what it feeds."""
 
     def __init__(self) -> None:
-        self.target: BatchSpanProcessor | None = None
+        self.target: BlockingSpanProcessor | None = None
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         # Cascade tags (baggage -> traceduck.tag.* attributes): local roots always look, other
@@ -100,6 +99,8 @@ def configure(
     capture_outputs: bool = True,
     auto_context: bool = True,
     max_queue_traces: int = DEFAULT_QUEUE_TRACES,
+    max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
+    block_timeout_s: float = DEFAULT_BLOCK_TIMEOUT_S,
     flush_interval_s: float = 1.0,
 ) -> None:
     """Set where traces go and what is recorded; optional, and safe to call again.
@@ -108,9 +109,15 @@ def configure(
     >>> td.configure(db="traces.duckdb", service_name="search-api", sample_ratio=0.5)
 
     ``db``: the DuckDB file (default ``$TRACEDUCK_DB`` or ``./traceduck.duckdb``); ``None`` for no
-    local store. A locked, unwritable or corrupt path never makes this raise or stall: traces
-    wait in a bounded queue (``max_queue_traces``) and ``stats()`` says what went wrong. Bad
+    local store. A locked, unwritable or corrupt path never makes this raise or stall. Bad
     arguments raise ``ConfigError``.
+
+    Finished traces wait for the writer in a queue bounded by ``max_queue_traces`` and
+    ``max_queue_bytes``. When it is full while the store writes, the tracing thread waits for
+    room (nothing is lost); when the store cannot take traces (unwritable, corrupt, or no write
+    for ``block_timeout_s``, e.g. locked by another process that long), the oldest are dropped,
+    counted in ``stats()`` and reported on the ``traceduck`` logger once per episode. No call
+    waits longer than ``block_timeout_s``.
     """
     if not isinstance(sample_ratio, (int, float)) or not 0.0 <= float(sample_ratio) <= 1.0:
         raise ConfigError(f"sample_ratio must be a number from 0 to 1, not {sample_ratio!r}")
@@ -118,6 +125,10 @@ def configure(
         raise ConfigError(f"max_queue_traces must be a positive int, not {max_queue_traces!r}")
     if otlp_protocol not in (None, "http/protobuf", "grpc"):
         raise ConfigError(f"otlp_protocol must be 'http/protobuf' or 'grpc', not {otlp_protocol!r}")
+    if not isinstance(max_queue_bytes, int) or max_queue_bytes < 1:
+        raise ConfigError(f"max_queue_bytes must be a positive int, not {max_queue_bytes!r}")
+    if not isinstance(block_timeout_s, (int, float)) or block_timeout_s < 0:
+        raise ConfigError(f"block_timeout_s must be a number >= 0, not {block_timeout_s!r}")
     if flush_interval_s <= 0:
         raise ConfigError(f"flush_interval_s must be positive, not {flush_interval_s!r}")
     path = default_db_path() if db is _UNSET else db
@@ -130,6 +141,8 @@ def configure(
                 "service_name": service_name,
                 "sample_ratio": float(sample_ratio),
                 "max_queue_traces": max_queue_traces,
+                "max_queue_bytes": max_queue_bytes,
+                "block_timeout_s": float(block_timeout_s),
                 "flush_interval_s": flush_interval_s,
                 "auto_context": auto_context,
                 "otlp_endpoint": otlp_endpoint,
@@ -157,21 +170,20 @@ def _install(options: dict[str, Any]) -> None:
     provider = _provider(options)
     old = _S.exporter
     exporter = None
+    auto_labels = AutoLabels()
     if options["db"] is not None:
         exporter = DuckDBSpanExporter(
             options["db"],
             max_queue_traces=options["max_queue_traces"],
+            max_queue_bytes=options["max_queue_bytes"],
+            block_timeout_s=options["block_timeout_s"],
             interval_s=options["flush_interval_s"],
+            auto_labels=auto_labels,
         )
-    otlp = _otlp_fanout(options, exporter)
+    otlp = _otlp_fanout(options, exporter, auto_labels)
     inner = otlp if otlp is not None else exporter
     processor = (
-        CountingBatchSpanProcessor(
-            ContextExporter(inner),
-            max_queue_size=65_536,
-            schedule_delay_millis=200,
-            max_export_batch_size=4096,
-        )
+        BlockingSpanProcessor(inner, block_timeout_s=options["block_timeout_s"])
         if inner is not None
         else None
     )
@@ -198,14 +210,16 @@ def _install(options: dict[str, Any]) -> None:
         _shutdown_with_multiprocessing_child()
 
 
-def _otlp_fanout(options: dict[str, Any], exporter: Any) -> OtlpFanOut | None:
+def _otlp_fanout(
+    options: dict[str, Any], exporter: Any, auto_labels: AutoLabels
+) -> OtlpFanOut | None:
     """The OTLP exporter (configure()'s otlp_* or the OTEL_EXPORTER_OTLP_* variables) feeding
     beside ``exporter``; None when OTLP is off. A broken setup is reported, never raised."""
     target = resolve(options["otlp_endpoint"], options["otlp_protocol"], options["otlp_headers"])
     if target is None:
         return None
     try:
-        return OtlpFanOut(make_exporter(**target), exporter)
+        return OtlpFanOut(make_exporter(**target), exporter, auto_labels)
     except Exception as exc:
         _runtime.report_internal_error("OTLP exporter setup", exc)
         return None
@@ -245,11 +259,11 @@ def _sampler(ratio: float) -> Any:
 
 def flush(timeout_s: float | None = None) -> bool:
     """Block until every trace finished before the call is written: True, or False on
-    timeout, an unusable store (then at once) or traces dropped meanwhile. Never raises.
+    timeout, an unusable store (then at once), or when traces were dropped since the previous
+    flush (whether before or during this one). Never raises.
 
-    ``timeout_s`` bounds the whole call, except the span processor's own flush, which the
-    OpenTelemetry SDK runs to the end (it hands its queue, at most 65,536 spans, to the
-    exporter)."""
+    ``timeout_s`` bounds the whole call, except the span processor's hand-over of its queue
+    (at most 16,384 spans) to the exporter."""
     try:
         switch = _S.switch
         if switch is None or switch.target is None:
@@ -259,13 +273,15 @@ def flush(timeout_s: float | None = None) -> bool:
         def remaining() -> float | None:
             return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
-        switch.target.force_flush()
+        processor = switch.target
+        processor.export_queued()
         otlp = _S.otlp
         if otlp is not None:
             left = remaining()
             otlp.flush_otlp(int((30.0 if left is None else left) * 1000))
         exporter = _S.exporter
-        return True if exporter is None else exporter.flush(remaining())
+        written = True if exporter is None else exporter.flush(remaining())
+        return not processor.losses.unreported() and written
     except Exception as exc:
         _runtime.report_internal_error("flush", exc)
         return False
@@ -332,8 +348,9 @@ def stats() -> dict[str, Any]:
     if exporter is not None:
         base.update(exporter.stats())
     processor = _S.switch.target if _S.switch is not None else None
-    if isinstance(processor, CountingBatchSpanProcessor):  # the span processor's full queue
-        base["dropped_spans"] += processor.dropped_spans
+    if processor is not None:  # what the span processor's queue dropped
+        base["dropped_traces"] += processor.losses.traces
+        base["dropped_spans"] += processor.losses.spans
     return base
 
 

@@ -30,6 +30,7 @@ MAX_TAG_VALUE_BYTES = 64 * 1024
 MAX_CAPTURE_CHARS = 64 * 1024  # one captured input/output after JSON encoding
 PREVIEW_CHARS = 1000  # request/response previews on the trace row
 DEFAULT_QUEUE_TRACES = 10_000
+DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024  # what the write queue holds, estimated from its rows
 DEFAULT_SPAN_TYPE = "UNKNOWN"
 
 STATUS_OK = "OK"

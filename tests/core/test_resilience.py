@@ -109,36 +109,6 @@ def test_store_locked_by_another_process(tmp_path: Path) -> None:
     assert td.sql("SELECT count(*) AS n FROM holder_was_here").to_pylist() == [{"n": 0}]
 
 
-def test_bounded_queue_while_the_store_is_locked(tmp_path: Path) -> None:
-    path = tmp_path / "locked.duckdb"
-    with locked_by_another_process(path) as holder:
-        td.configure(db=str(path), max_queue_traces=50)
-        assert [double(i) for i in range(500)] == [i * 2 for i in range(500)]
-        assert td.flush(timeout_s=1) is False
-
-        # Every trace is either queued or dropped; a write attempt in flight holds a batch
-        # briefly, so wait (bounded) until all 500 are accounted for.
-        deadline = time.monotonic() + 10
-        while True:
-            stats = td.stats()
-            assert stats["queued_traces"] <= 50
-            assert stats["written_traces"] == 0
-            if stats["queued_traces"] + stats["dropped_traces"] == 500:
-                break
-            assert time.monotonic() < deadline, stats
-            time.sleep(0.02)
-        assert stats["queued_traces"] == 50
-        assert stats["dropped_traces"] == 450
-        assert stats["dropped_spans"] >= 450
-        holder.release()
-
-    assert td.flush(timeout_s=10) is True
-    assert count("traces") == 50
-    # the oldest were dropped: the newest 50 were kept
-    kept = sorted(r["inputs"] for r in td.sql("SELECT inputs FROM spans").to_pylist())
-    assert kept == sorted(f'{{"i":{i}}}' for i in range(450, 500))
-
-
 @pytest.mark.parametrize("where", ["missing directory", "path is a directory"])
 def test_unwritable_path_leaves_the_app_unaffected(tmp_path: Path, where: str) -> None:
     if where == "missing directory":
@@ -295,7 +265,8 @@ def test_a_span_the_exporter_cannot_read_costs_only_that_span(tmp_path: Path) ->
     try:
         spans = [finished[0], Unreadable(), finished[2]]
         assert exporter.export(spans) is SpanExportResult.FAILURE  # the SDK logs that
-        assert exporter.flush(10)
+        assert exporter.flush(10) is False  # a span was dropped: the flush says so, once
+        assert exporter.flush(10) is True
         assert exporter.written_traces == 2
         assert exporter.dropped_spans == 1
     finally:
@@ -304,47 +275,84 @@ def test_a_span_the_exporter_cannot_read_costs_only_that_span(tmp_path: Path) ->
     assert names.column("name").to_pylist() == ["good-1", "good-2"]
 
 
-def test_spans_the_span_processors_full_queue_drops_are_counted() -> None:
-    """A program that ends spans faster than they are exported: the SDK's batch processor
-    drops what its full queue cannot hold, and every span is either exported or counted."""
+def test_a_slow_exporter_makes_the_tracing_thread_wait_not_drop() -> None:
+    """A program that ends spans faster than they are exported: the span processor's full
+    queue makes ``on_end`` wait for room while the exporter takes batches; nothing is dropped."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from traceduck._export._processor import BlockingSpanProcessor
+
+    exported: list[str] = []
+
+    class Slow(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            time.sleep(0.02)
+            exported.extend(s.name for s in spans)
+            return SpanExportResult.SUCCESS
+
+    processor = BlockingSpanProcessor(
+        Slow(), max_queue_spans=20, max_batch_spans=5, schedule_delay_s=0.001
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("slow")
+    for i in range(200):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    assert processor.losses.spans == 0
+    assert exported == [f"s{i}" for i in range(200)]
+
+
+def test_an_exporter_stuck_past_the_bound_costs_drops_not_a_hang(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An export that hangs: each call waits at most ``block_timeout_s`` for room, once; then
+    spans are dropped, counted and reported, and every span is either exported or counted."""
     import threading
 
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-    from traceduck._export._batch import CountingBatchSpanProcessor
+    from traceduck._export._processor import BlockingSpanProcessor
 
     release = threading.Event()
     exported: list[str] = []
 
     class Stuck(SpanExporter):
         def export(self, spans):  # type: ignore[no-untyped-def]
-            release.wait(10)
+            release.wait(30)
             exported.extend(s.name for s in spans)
             return SpanExportResult.SUCCESS
 
-    processor = CountingBatchSpanProcessor(
-        Stuck(), max_queue_size=20, max_export_batch_size=5, schedule_delay_millis=1
+    processor = BlockingSpanProcessor(
+        Stuck(), max_queue_spans=20, max_batch_spans=5, schedule_delay_s=0.001, block_timeout_s=0.3
     )
     provider = TracerProvider()
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("drops")
-    for i in range(200):
-        with tracer.start_as_current_span(f"s{i}"):
-            pass
-    release.set()
-    assert provider.force_flush(10_000)
-    provider.shutdown()
-    assert processor.dropped_spans > 0
-    assert len(exported) + processor.dropped_spans == 200
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="traceduck"):
+        for i in range(200):
+            with tracer.start_as_current_span(f"s{i}"):
+                pass
+        assert time.monotonic() - started < 0.3 + 5
+        release.set()
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+    assert processor.losses.spans > 0
+    assert len(exported) + processor.losses.spans == 200
     assert len(set(exported)) == len(exported)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("dropping traces" in m for m in messages) == 1, messages
+    assert sum("were dropped" in m for m in messages) == 1, messages
 
 
-def test_stats_counts_what_the_span_queue_turned_away(
-    db_path: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An exporter that falls behind a busy program: the span processor's queue (65,536 spans)
-    fills and turns spans away; ``stats()`` reports them, and memory stays bounded."""
+def test_stats_counts_what_the_span_queue_turned_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporter hangs past ``block_timeout_s``: the span processor's queue turns spans
+    away, and ``stats()`` and ``flush()`` report them."""
     import threading
 
     from traceduck._export import _convert
@@ -352,32 +360,30 @@ def test_stats_counts_what_the_span_queue_turned_away(
     gate = threading.Event()
     convert = _convert.span_row
 
-    def slow(span):  # type: ignore[no-untyped-def]
-        gate.wait(60)  # the exporter's thread is held until every span has ended
+    def stuck(span):  # type: ignore[no-untyped-def]
+        gate.wait(60)
         return convert(span)
 
-    monkeypatch.setattr(_convert, "span_row", slow)
-    ended = 72_000  # more than the queue plus the batch being exported
+    td.configure(db=td.stats()["db"], block_timeout_s=0.2)
+    monkeypatch.setattr(_convert, "span_row", stuck)
+    ended = 10_000  # more than the span queue (4,096) plus the batch under export
     for _ in range(ended):
         with td.start_span("busy"):
             pass
     gate.set()
-    deadline = time.monotonic() + 60
-    while not td.flush(10):  # False while the store's own full queue drops what arrives
-        assert time.monotonic() < deadline, td.stats()
+    assert td.flush(30) is False  # spans were dropped
     stats = td.stats()
     assert stats["dropped_spans"] > 0
     assert stats["written_spans"] + stats["dropped_spans"] == ended
     assert count("spans") == stats["written_spans"]
+    assert td.flush(30) is True
 
 
-def test_flush_is_false_when_the_full_queue_drops_a_trace_it_waits_for(
+def test_a_slow_store_makes_export_wait_not_drop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The store is slow, the queue is full: traces queued before ``flush()`` are dropped to
-    make room for newer ones. The flush says so rather than report them written."""
-    import threading
-
+    """The store writes slowly but writes: ``export()`` waits for room in the full queue
+    instead of dropping the oldest traces, and the flush finds every trace written."""
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
     from traceduck import DuckDBSpanExporter
@@ -396,35 +402,20 @@ def test_flush_is_false_when_the_full_queue_drops_a_trace_it_waits_for(
         with tracer.start_as_current_span(f"trace-{i}"):
             pass
 
-    gate, writing = threading.Event(), threading.Event()
     write = _duckdb.write_batch
 
     def slow_write(*args, **kwargs):  # type: ignore[no-untyped-def]
-        writing.set()
-        gate.wait(30)
+        time.sleep(0.1)
         return write(*args, **kwargs)
 
     monkeypatch.setattr(_duckdb, "write_batch", slow_write)
     exporter = DuckDBSpanExporter(str(tmp_path / "q.duckdb"), max_queue_traces=5)
     try:
-        exporter.export(finished[:1])
-        assert exporter.flush(0.01) is False  # the writer starts on it, and is held there
-        assert writing.wait(10)
-        exporter.export(finished[1:6])  # the queue is full: five traces wait behind the first
-        outcome: list[bool] = []
-        flushing = threading.Thread(target=lambda: outcome.append(exporter.flush(30)))
-        flushing.start()
-        deadline = time.monotonic() + 30
-        while not exporter._flush_waiters:  # the flush has begun: it waits for those six
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        exporter.export(finished[6:])  # newer traces push the five waiting ones out
-        gate.set()
-        flushing.join(30)
-        assert outcome == [False]
-        assert exporter.dropped_traces == 24
-        assert exporter.flush(10)  # what is queued now gets written
-        assert exporter.written_traces == 6
+        for span in finished:
+            exporter.export([span])  # waits whenever five traces are already queued
+            assert exporter.queued_traces <= 6
+        assert exporter.flush(30) is True
+        assert exporter.dropped_traces == 0
+        assert exporter.written_traces == 30
     finally:
-        gate.set()
         exporter.shutdown()

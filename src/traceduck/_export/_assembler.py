@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from .._autocontext import Labels
 from .._constants import PREVIEW_CHARS, STATUS_ERROR
 from .._store._records import SpanRows, TraceRow
 from . import _convert
@@ -21,12 +22,23 @@ _COL = {name: i for i, name in enumerate(
 )}  # fmt: skip
 
 
+_ATTRS, _INPUTS, _OUTPUTS, _EVENTS = (
+    _COL[c] for c in ("attributes", "inputs", "outputs", "events")
+)
+# What one span row costs in memory beside its text columns (tuple, ints, small strings).
+SPAN_ROW_BYTES = 1_000
+
+
+_NO_LABELS: Labels = ([], {})
+
+
 @dataclass
 class Bundle:
-    """One trace (or part of one) ready to write."""
+    """One trace (or part of one) ready to write, and an estimate of the memory it holds."""
 
     row: TraceRow
     spans: SpanRows
+    nbytes: int = 0
 
 
 class Assembler:
@@ -114,14 +126,25 @@ def make_bundle(
         exclusive=exclusive,
         metadata=metadata,
     )
-    return Bundle(trace, spans)
+    nbytes = SPAN_ROW_BYTES * len(rows)
+    for r in rows:
+        nbytes += len(r[_ATTRS]) + len(r[_EVENTS]) + len(r[_INPUTS] or "") + len(r[_OUTPUTS] or "")
+    return Bundle(trace, spans, nbytes)
 
 
-def labels_for(attrs: dict[str, Any], state: Any) -> tuple[dict[str, Any], dict[str, str], list]:
-    """A root's tags/metadata: from its attributes (any SDK) then the in-process live state."""
+def labels_for(
+    attrs: dict[str, Any], state: Any, auto: Labels = _NO_LABELS
+) -> tuple[dict[str, Any], dict[str, str], list]:
+    """A root's tags/metadata: from its attributes (any SDK), then the automatic ones (context,
+    ``traceduck run``), then the in-process live state; run tags only fill missing keys."""
     tags, exclusive, metadata = _convert.root_labels(attrs) if attrs else ({}, {}, [])
+    entries, run_tags = auto
+    if entries:
+        metadata.extend(entries)
     if state is not None:
         tags.update(state.tags)
         exclusive.update(state.exclusive)
         metadata.extend(state.metadata)
+    for key, value in run_tags.items():
+        tags.setdefault(key, value)
     return tags, exclusive, metadata

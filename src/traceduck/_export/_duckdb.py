@@ -2,9 +2,13 @@
 
 ``export()`` only converts and groups spans (fast, never blocks on the database). A writer thread
 writes finished traces by Arrow in one transaction per batch, every ``interval_s`` or sooner
-when a batch fills. While the store is locked, unwritable or gone, traces wait in a bounded
-queue (``max_queue_traces``) and are retried with backoff; past the bound the oldest are dropped
-and counted. Nothing here ever raises into the application.
+when a batch fills. Traces wait in a queue bounded in traces (``max_queue_traces``) and in bytes
+(``max_queue_bytes``). When it is full while the store takes writes (another process's turn at
+the file included), ``export()`` waits for room: the span processor's queue fills in turn and
+the program's tracing thread waits too, so a program that traces faster than the store writes
+loses nothing. Only a store that cannot take traces (unwritable, corrupt, or not written for
+``block_timeout_s``, e.g. locked past that) makes the full queue drop its oldest traces, counted
+and reported once per episode. Nothing here ever raises into the application.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import _context, _runtime
-from .._constants import DEFAULT_QUEUE_TRACES
+from .._autocontext import AutoLabels
+from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
 from .._store._records import SpanRows, WriteBatch
 from .._store._writer import write_batch
 from ..errors import StorageError
 from . import _convert
 from ._assembler import Assembler, Bundle, labels_for
+from ._loss import Losses
+from ._processor import DEFAULT_BLOCK_TIMEOUT_S
 
 MAX_BATCH_SPANS = 50_000
 # The writer lets go of the file once its queue has stayed empty this long after a write (other
@@ -43,6 +50,7 @@ EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
 # under load DuckDB writes one batch (GIL released) while export() converts the next.
 EARLY_WRITE_SPANS = 8_192
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
+_NO_AUTO: Any = ([], {})
 
 
 @atexit.register
@@ -83,12 +91,20 @@ class DuckDBSpanExporter(SpanExporter):
         path: str,
         *,
         max_queue_traces: int = DEFAULT_QUEUE_TRACES,
+        max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        block_timeout_s: float = DEFAULT_BLOCK_TIMEOUT_S,
         interval_s: float = 1.0,
         source: str = "live",
+        auto_labels: AutoLabels | None = None,
     ) -> None:
         self.path = path
+        # The automatic context and run labels of this process's roots (configure() sets it).
+        self.auto_labels = auto_labels
         self.db: Database = get_database(path)
         self.max_queue_traces = max_queue_traces
+        self.max_queue_bytes = max_queue_bytes
+        self.block_timeout_s = block_timeout_s
+        self.losses = Losses(f"the write queue of {path}")
         self.interval_s = interval_s
         self.source = source
         self._stopping = False
@@ -103,6 +119,7 @@ class DuckDBSpanExporter(SpanExporter):
         self._assemble_lock = threading.Lock()
         self._queue: deque[Bundle] = deque()
         self._queued_spans = 0
+        self._queued_bytes = 0  # estimated, of the traces queued or in the write under way
         self._cond = threading.Condition()
         self._inflight = 0  # traces taken from the queue by the write under way (0: idle)
         # Traces ever queued, and traces written or dropped: they leave in the order they came
@@ -112,11 +129,15 @@ class DuckDBSpanExporter(SpanExporter):
         self._finished_count = 0
         self._flush_waiters = 0
         self._failed_at: float | None = None
+        # The store cannot take traces (unwritable, corrupt): a full queue drops, never waits.
+        self._dead = False
+        # Since when writes fail (another process's turn, or worse); None after a good write.
+        self._failing_since: float | None = None
+        self._wrote_at = time.monotonic()
         self.written_traces = 0
         self.written_spans = 0
-        self.dropped_traces = 0
-        self.dropped_spans = 0
         self.last_error: str | None = None
+        self.losses.reset()
         self._warm = threading.Event()
         self._thread = threading.Thread(target=self._run, name="traceduck-writer", daemon=True)
         self._thread.start()
@@ -124,6 +145,9 @@ class DuckDBSpanExporter(SpanExporter):
     # -- SpanExporter -------------------------------------------------------------------------
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.dropping and self._over_bound():
+            self._drop_unconverted(spans)  # they could only push out other dropped traces
+            return SpanExportResult.FAILURE
         ready: list[Bundle] = []
         ready_spans = 0
         failed = 0
@@ -135,11 +159,14 @@ class DuckDBSpanExporter(SpanExporter):
                         labels = None
                         if is_root:
                             state = _context.REGISTRY.pop(span.context.trace_id)
-                            labels = labels_for(attrs, state)
+                            auto = self.auto_labels
+                            labels = labels_for(
+                                attrs, state, auto.for_root(span) if auto else _NO_AUTO
+                            )
                     except Exception as exc:  # one span we cannot read costs only that span
                         failed += 1
-                        self.dropped_spans += 1
                         self.last_error = repr(exc)
+                        self.losses.dropped(0, 1, f"a span could not be read: {exc!r}")
                         _runtime.report_internal_error("DuckDB export", exc)
                         continue
                     bundle = self._assembler.add(row, is_root, labels)
@@ -157,8 +184,20 @@ class DuckDBSpanExporter(SpanExporter):
         self.enqueue(ready)
         return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
 
+    def _drop_unconverted(self, spans: Sequence[ReadableSpan]) -> None:
+        roots = 0
+        for span in spans:
+            ctx = span.context
+            _runtime.STASH.pop(ctx.span_id, None)
+            parent = span.parent
+            if parent is None or parent.is_remote:
+                roots += 1
+                _context.REGISTRY.pop(ctx.trace_id)
+        self.losses.dropped(roots, len(spans), self._cause())
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.flush(timeout_millis / 1000)
+        """The SDK's flush: True once every trace queued before the call is written."""
+        return self._wait_written(timeout_millis / 1000)
 
     def shutdown(self, timeout_millis: int | None = None) -> None:
         if self._stopping:
@@ -178,19 +217,15 @@ class DuckDBSpanExporter(SpanExporter):
         if self._thread.is_alive() and self._inflight:  # a write is under way: let it finish
             self._thread.join(30.0)
         with self._cond:
-            lost = self._drop_oldest_locked(keep=0)
-            if lost:
-                _runtime.logger.warning(
-                    "traceduck: %d traces were not written to %s before shutdown: %s",
-                    lost,
-                    self.path,
-                    self.last_error or "timed out",
-                )
+            cause = f"not written before shutdown ({self.last_error or 'timed out'})"
+            self._drop_oldest_locked(keep=0, cause=cause)
+        self.losses.end_episode()
 
     # -- queue and writer ---------------------------------------------------------------------
 
     def enqueue(self, bundles: list[Bundle]) -> None:
-        """Queue finished traces for writing; past the bound, the oldest are dropped."""
+        """Queue finished traces for writing. Past the bound, wait for room while the store
+        takes writes; drop the oldest (counted) when it cannot take them."""
         if not bundles:
             return
         with self._cond:
@@ -198,23 +233,67 @@ class DuckDBSpanExporter(SpanExporter):
             for bundle in bundles:
                 self._queue.append(bundle)
                 self._queued_spans += len(bundle.spans)
+                self._queued_bytes += bundle.nbytes
             self._queued_count += len(bundles)
-            self._drop_oldest_locked(keep=self.max_queue_traces)
             if was_empty or self._queued_spans >= EARLY_WRITE_SPANS:
                 self._cond.notify_all()
+            if self._over_bound():
+                self._wait_for_room_locked()
+
+    @property
+    def dropping(self) -> bool:
+        """True while the store cannot take traces: a full queue then drops instead of waiting
+        (the span processor in front reads this too)."""
+        failing = self._failing_since
+        return self._dead or (
+            failing is not None and time.monotonic() - failing >= self.block_timeout_s
+        )
+
+    def _over_bound(self) -> bool:
+        held = len(self._queue) + self._inflight
+        return held > self.max_queue_traces or (
+            self._queued_bytes > self.max_queue_bytes and held > 1
+        )
+
+    def _wait_for_room_locked(self) -> None:
+        """Wait (under ``_cond``) until the queue is within its bounds; drop the oldest when
+        the store cannot take traces or has written nothing for ``block_timeout_s``."""
+        if threading.current_thread() is self._thread:  # the writer never waits for itself
+            return
+        self._cond.notify_all()
+        started = time.monotonic()
+        while self._over_bound():
+            if self._stopping or self.dropping:
+                self._drop_oldest_locked(cause=self._cause())
+                return
+            stalled_for = time.monotonic() - max(self._wrote_at, started)
+            if stalled_for >= self.block_timeout_s:
+                self._dead = True
+                self.last_error = self.last_error or (
+                    f"no write for {self.block_timeout_s:g} s (block_timeout_s)"
+                )
+                self._drop_oldest_locked(cause=self._cause())
+                return
+            self._cond.wait(min(self.block_timeout_s - stalled_for, 0.1))
+
+    def _cause(self) -> str:
+        return f"the store cannot take traces: {self.last_error or 'it does not write'}"
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Block until every trace queued before the call is written (True), or False on
-        timeout or failure, or when the full queue dropped traces meanwhile. Traces queued
-        meanwhile (other threads tracing on) are not waited for.
+        timeout or failure, or when traces were dropped since the previous flush (before or
+        during this one). Traces queued meanwhile (other threads tracing on) are not waited for.
 
         Returns False at once if the store is unusable (one immediate retry fails); a store that
         another process holds is waited for, until ``timeout_s``.
         """
+        written = self._wait_written(timeout_s)
+        return not self.losses.unreported() and written
+
+    def _wait_written(self, timeout_s: float | None) -> bool:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             target = self._queued_count
-            dropped = self.dropped_traces
             self._flush_waiters += 1
             self._failed_at = None
             self._cond.notify_all()
@@ -226,7 +305,7 @@ class DuckDBSpanExporter(SpanExporter):
                     if remaining is not None and remaining <= 0:
                         return False
                     self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
-                return self.dropped_traces == dropped
+                return True
             finally:
                 self._flush_waiters -= 1
 
@@ -263,6 +342,7 @@ class DuckDBSpanExporter(SpanExporter):
                     if (
                         self._flush_waiters
                         or self._queued_spans >= EARLY_WRITE_SPANS
+                        or self._over_bound()  # export() waits for room
                         or time.monotonic() >= deadline
                     ):
                         break
@@ -274,15 +354,24 @@ class DuckDBSpanExporter(SpanExporter):
             outcome = "retry"
             try:
                 outcome = self._write(batch)
+                if outcome == "ok":  # said before a flush waiting for this write returns
+                    self.losses.end_episode()
             finally:
                 with self._cond:
                     self._inflight = 0
+                    now = time.monotonic()
                     if outcome in ("ok", "drop"):
                         self._finished_count += len(batch)
-                    if outcome in ("retry", "locked"):
+                        self._queued_bytes -= sum(bundle.nbytes for bundle in batch)
+                        self._wrote_at = now
+                        self._failing_since = None
+                        self._dead = False
+                    else:
+                        self._failing_since = self._failing_since or now
+                        self._dead = self._dead or outcome == "retry"
                         self._requeue(batch)
                     if outcome in ("retry", "drop"):
-                        self._failed_at = time.monotonic()
+                        self._failed_at = now
                     self._cond.notify_all()
             if outcome == "ok":
                 backoff = 0.0
@@ -295,9 +384,11 @@ class DuckDBSpanExporter(SpanExporter):
     def _take(self) -> list[Bundle]:
         batch: list[Bundle] = []
         spans = 0
-        while self._queue and spans < MAX_BATCH_SPANS:
+        nbytes = 0
+        while self._queue and spans < MAX_BATCH_SPANS and nbytes < self.max_queue_bytes:
             bundle = self._queue.popleft()
             spans += len(bundle.spans)
+            nbytes += bundle.nbytes
             batch.append(bundle)
         self._queued_spans -= spans
         return batch
@@ -306,19 +397,22 @@ class DuckDBSpanExporter(SpanExporter):
         for bundle in reversed(batch):
             self._queue.appendleft(bundle)
             self._queued_spans += len(bundle.spans)
-        self._drop_oldest_locked(keep=self.max_queue_traces)
+        if self.dropping and self._over_bound():
+            self._drop_oldest_locked(cause=self._cause())
 
-    def _drop_oldest_locked(self, keep: int) -> int:
-        """Drop (and count) the oldest queued traces beyond ``keep``; how many were dropped."""
-        dropped = 0
-        while len(self._queue) > keep:
+    def _drop_oldest_locked(self, *, cause: str, keep: int | None = None) -> None:
+        """Drop (and count) the oldest queued traces until the queue is within its bounds
+        (or holds ``keep`` traces)."""
+        traces = spans = 0
+        while self._queue and (len(self._queue) > keep if keep is not None else self._over_bound()):
             old = self._queue.popleft()
             self._queued_spans -= len(old.spans)
-            self.dropped_traces += 1
-            self.dropped_spans += len(old.spans)
-            dropped += 1
-        self._finished_count += dropped
-        return dropped
+            self._queued_bytes -= old.nbytes
+            traces += 1
+            spans += len(old.spans)
+        if traces:
+            self._finished_count += traces
+            self.losses.dropped(traces, spans, cause)
 
     def _write(self, batch: list[Bundle]) -> str:
         """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store
@@ -346,8 +440,7 @@ class DuckDBSpanExporter(SpanExporter):
                     if worst in outcomes:
                         return worst
                 return "ok"
-            self.dropped_traces += 1
-            self.dropped_spans += len(spans)
+            self.losses.dropped(1, len(spans), f"DuckDB refused the trace: {exc!r}")
             return "drop"
         self.written_traces += len(batch)
         self.written_spans += len(spans)
@@ -364,3 +457,11 @@ class DuckDBSpanExporter(SpanExporter):
             "dropped_spans": self.dropped_spans + _runtime.stash_dropped,
             "last_error": self.last_error,
         }
+
+    @property
+    def dropped_traces(self) -> int:
+        return self.losses.traces
+
+    @property
+    def dropped_spans(self) -> int:
+        return self.losses.spans

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.util.re import parse_env_headers
 
 from .. import _json, _runtime
+from .._autocontext import AutoLabels
 from .._capture import encode, encode_inputs
 from .._constants import (
     EXCLUSIVE_KEYS_ATTR,
@@ -111,9 +112,12 @@ def make_exporter(endpoint: str | None, protocol: str, headers: dict[str, str] |
 class OtlpFanOut(SpanExporter):
     """Enrich spans with traceduck's in-process data; send them by OTLP and to DuckDB."""
 
-    def __init__(self, otlp: SpanExporter, duckdb: SpanExporter | None) -> None:
+    def __init__(
+        self, otlp: SpanExporter, duckdb: SpanExporter | None, auto_labels: AutoLabels | None = None
+    ) -> None:
         self.otlp = otlp
         self.duckdb = duckdb
+        self.auto_labels = auto_labels
         self.queue = BatchSpanProcessor(
             otlp, max_queue_size=65_536, schedule_delay_millis=200, max_export_batch_size=512
         )
@@ -123,7 +127,7 @@ class OtlpFanOut(SpanExporter):
         restore: list[tuple[int, TraceState]] = []
         try:
             for span in spans:
-                enriched, state = _enrich(span)
+                enriched, state = _enrich(span, self.auto_labels)
                 out.append(enriched)
                 if state is not None and self.duckdb is not None:
                     restore.append((span.context.trace_id, state))
@@ -162,13 +166,17 @@ class OtlpFanOut(SpanExporter):
                 self.duckdb.shutdown()
 
 
-def _enrich(span: ReadableSpan) -> tuple[ReadableSpan, TraceState | None]:
+def _enrich(
+    span: ReadableSpan, auto: AutoLabels | None = None
+) -> tuple[ReadableSpan, TraceState | None]:
     """(the span with traceduck's data as attributes, the root's live state if it had one)."""
     ctx = span.context
     record = _runtime.STASH.pop(ctx.span_id, None)
     parent = span.parent
-    state = REGISTRY.pop(ctx.trace_id) if parent is None or parent.is_remote else None
-    if record is None and state is None:
+    is_root = parent is None or parent.is_remote
+    state = REGISTRY.pop(ctx.trace_id) if is_root else None
+    labels = _with_auto_labels(span, state, auto) if is_root and auto is not None else state
+    if record is None and labels is None:
         return span, None
     attrs = dict(span.attributes or {})
     if record is not None:
@@ -182,13 +190,28 @@ def _enrich(span: ReadableSpan) -> tuple[ReadableSpan, TraceState | None]:
         if deferred_out is not None:
             attrs[OUTPUTS_ATTR] = encode(deferred_out)
     base = _copy(span, attrs)
-    if state is None:
+    if labels is None:
         return base, None
     labelled = dict(attrs)
-    labelled.update(label_attributes(state, attrs.get(JSON_KEYS_ATTR)))
+    labelled.update(label_attributes(labels, attrs.get(JSON_KEYS_ATTR)))
     enriched = _copy(span, labelled)
     enriched._traceduck_base = base  # type: ignore[attr-defined]
     return enriched, state
+
+
+def _with_auto_labels(
+    span: ReadableSpan, state: TraceState | None, auto: AutoLabels
+) -> TraceState | None:
+    """The root's live state with its automatic labels added (a copy: the DuckDB exporter
+    adds them itself), or ``state`` when there are none."""
+    entries, run_tags = auto.for_root(span)
+    if not entries and not run_tags:
+        return state
+    state = state or TraceState()
+    attrs = span.attributes or {}
+    tags = {k: v for k, v in run_tags.items() if TAG_ATTR_PREFIX + k not in attrs}
+    tags.update(state.tags)
+    return TraceState(tags=tags, exclusive=state.exclusive, metadata=entries + state.metadata)
 
 
 def _without_labels(span: ReadableSpan) -> ReadableSpan:

@@ -8,12 +8,13 @@ count recounted, the true root's fields win over a stand-in's, and tags/metadata
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import timezone
 from operator import attrgetter
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import _json
 from . import _tags
@@ -193,10 +194,19 @@ class _Transaction:
         events: list[_tags.Event] = []
         metadata: list[tuple[Any, ...]] = []
         claims: list[tuple[int, str, str, str | None, str]] = []
+        encode = _SharedEncoder()
+        now_ns = int(now.replace(tzinfo=timezone.utc).timestamp() * 1e9)
         for trace_id, row in rows.items():
             old = existing.get(trace_id)
-            if old is None and not row.tags and not row.metadata:
-                new_rows.append(_PLAIN_TRACE(row) + _NO_LABELS)
+            if old is None and not row.tags:  # a new trace: its row straight from the TraceRow
+                if not row.metadata:
+                    new_rows.append(_PLAIN_TRACE(row) + _NO_LABELS)
+                    continue
+                latest: dict[str, Any] = {}
+                for key, value, ts_ns in row.metadata:
+                    latest[key] = value
+                    metadata.append((ts_ns or now_ns, trace_id, key, encode(value), batch.source))
+                new_rows.append((*_PLAIN_TRACE(row), "{}", encode.object(latest)))
                 continue
             old_tags = (_json.loads(old["tags"]) or {}) if old else {}
             tags = dict(old_tags)
@@ -216,15 +226,10 @@ class _Transaction:
             latest = (_json.loads(old["metadata"]) or {}) if old else {}
             for key, value, ts_ns in row.metadata:
                 latest[key] = value
-                ts = (
-                    datetime.fromtimestamp(ts_ns / 1e9, timezone.utc).replace(tzinfo=None)
-                    if ts_ns
-                    else now
-                )
-                metadata.append((ts, trace_id, key, _json.dumps(value), batch.source))
+                metadata.append((ts_ns or now_ns, trace_id, key, encode(value), batch.source))
             merged = _merge(row, old, counts.get(trace_id))
             merged["tags"] = _json.dumps(tags) if tags else "{}"
-            merged["metadata"] = _json.dumps(latest) if latest else "{}"
+            merged["metadata"] = encode.object(latest)
             if old is None:
                 new_rows.append(tuple(merged[c] for c in _TRACE_COLUMNS))
             else:
@@ -266,9 +271,12 @@ class _Transaction:
             inserts.append(_tags.INSERT_EVENTS_SQL)
         logged = None
         if metadata:
-            columns = list(zip(*metadata))
-            logged = pa.table(
-                {n: list(c) for n, c in zip(_METADATA_SCHEMA.names, columns)},
+            ts, *columns = zip(*metadata)
+            logged = pa.Table.from_arrays(
+                [
+                    pc.cast(pa.array(ts, pa.timestamp("ns")), pa.timestamp("us"), safe=False),
+                    *(pa.array(c, pa.string()) for c in columns),
+                ],
                 schema=_METADATA_SCHEMA,
             )
             inserts.append(
@@ -283,6 +291,37 @@ class _Transaction:
             _td_events=history,
             _td_metadata=logged,
         )
+
+
+class _SharedEncoder:
+    """JSON text of metadata values, each object encoded once per batch: the automatic context
+    is one dict shared by every trace of a process (and encoding it is most of a plain trace's
+    write cost). The batch's rows keep the objects alive, so their ids are not reused."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, str] = {}
+        self._keys: dict[str, str] = {}  # key -> its JSON text and the colon
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, (dict, list)):
+            return _json.dumps(value)
+        text = self._done.get(id(value))
+        if text is None:
+            text = self._done[id(value)] = _json.dumps(value)
+        return text
+
+    def object(self, values: dict[str, Any]) -> str:
+        """``_json.dumps(values)``, from the values' own encodings."""
+        if not values:
+            return "{}"
+        keys = self._keys
+        parts = []
+        for key, value in values.items():
+            prefix = keys.get(key)
+            if prefix is None:
+                prefix = keys[key] = _json.dumps(key) + ":"
+            parts.append(prefix + self(value))
+        return "{" + ",".join(parts) + "}"
 
 
 def _combine(traces: list[TraceRow]) -> dict[str, TraceRow]:
