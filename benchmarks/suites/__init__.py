@@ -10,7 +10,16 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SUITES: tuple[str, ...] = ("overhead", "ingest", "memory", "search", "ui", "collector", "transfer")
+SUITES: tuple[str, ...] = (
+    "overhead",
+    "ingest",
+    "memory",
+    "busy",
+    "search",
+    "ui",
+    "collector",
+    "transfer",
+)
 
 
 def load(name: str) -> ModuleType:

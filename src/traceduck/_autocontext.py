@@ -116,6 +116,31 @@ def run_settings() -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def report_to_run(stats: dict[str, Any]) -> None:
+    """Under ``traceduck run``, append this process's final counters to the run's report file
+    (one JSON line per process), so the run's summary can say what was written and dropped."""
+    path = run_settings().get("report")
+    if not isinstance(path, str):
+        return
+    line = json.dumps(
+        {
+            "pid": os.getpid(),
+            "written_traces": stats.get("written_traces", 0),
+            "dropped_traces": stats.get("dropped_traces", 0),
+            "dropped_spans": stats.get("dropped_spans", 0),
+            "last_error": stats.get("last_error"),
+        }
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)  # the run created it; never create one
+    except OSError:
+        return
+    try:
+        os.write(fd, (line + "\n").encode())  # one write: lines of processes do not interleave
+    finally:
+        os.close(fd)
+
+
 def base_context() -> dict[str, Any]:
     """The per-process part of the context (cached per pid: a forked child recomputes)."""
     pid = os.getpid()

@@ -296,6 +296,7 @@ def shutdown() -> None:
                 target, switch.target = switch.target, None
                 _runtime.collecting = False
                 target.shutdown()
+                _autocontext.report_to_run(_stats_of(_S.exporter, target))
             _S.exporter = None
             _S.otlp = None
             _runtime.STASH.clear()
@@ -334,7 +335,10 @@ _runtime.after_fork_in_child(_new_lock)
 
 def stats() -> dict[str, Any]:
     """Counters: queued_traces, written_traces, dropped_traces, dropped_spans, last_error, ..."""
-    exporter = _S.exporter
+    return _stats_of(_S.exporter, _S.switch.target if _S.switch is not None else None)
+
+
+def _stats_of(exporter: DuckDBSpanExporter | None, processor: Any) -> dict[str, Any]:
     base = {
         "db": _S.options.get("db"),
         "queued_traces": 0,
@@ -347,7 +351,6 @@ def stats() -> dict[str, Any]:
     }
     if exporter is not None:
         base.update(exporter.stats())
-    processor = _S.switch.target if _S.switch is not None else None
     if processor is not None:  # what the span processor's queue dropped
         base["dropped_traces"] += processor.losses.traces
         base["dropped_spans"] += processor.losses.spans

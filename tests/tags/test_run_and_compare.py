@@ -59,6 +59,7 @@ def test_traceduck_run_tags_every_trace_and_passes_the_program_through(tmp_path:
     assert done.stdout == "result: 12 args: ['7', '--flag']\n"
     assert done.stderr.startswith("to stderr\n")
     summary = done.stderr.splitlines()[1:]
+    assert len(summary) == 2  # no line about dropped traces: nothing was dropped
     assert "4 traces recorded" in summary[0]
     run_id = summary[0].split()[2].rstrip(":")
     assert f"metadata.context.run_id = '{run_id}'" in summary[1]
@@ -77,6 +78,26 @@ def test_traceduck_run_tags_every_trace_and_passes_the_program_through(tmp_path:
     # the search printed in the summary lists them
     listed = _cli("search", f"metadata.context.run_id = '{run_id}'", "--db", str(db), "--json")
     assert len(json.loads(listed.stdout)) == 4
+
+
+def test_traceduck_run_says_how_many_traces_were_dropped(tmp_path: Path) -> None:
+    """A run whose store cannot take traces: the summary counts what its processes dropped
+    (a run that lost nothing, above, says nothing of drops)."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import traceduck as td\n"
+        "td.configure(max_queue_traces=5)\n"
+        "@td.trace\ndef f(i):\n    return i\n"
+        "for i in range(300):\n    f(i)\n"
+    )
+    db = tmp_path / "no-such-dir" / "run.duckdb"
+    done = _cli("run", "--db", str(db), "--", str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    dropped = [line for line in done.stderr.splitlines() if " dropped, the store" in line]
+    assert len(dropped) == 1, done.stderr
+    count = int(dropped[0].split(": ", 1)[1].split()[0])
+    assert 250 <= count <= 300, dropped
+    assert "does not exist" in dropped[0]
 
 
 def test_traceduck_run_keeps_exit_code_zero_and_a_missing_program_fails_clearly(

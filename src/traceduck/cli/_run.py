@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from typing import Any
 
@@ -129,18 +130,55 @@ def run(
         raise click.BadParameter(str(exc)) from None
     run_id = run_id or uuid.uuid4().hex[:16]
     path = os.path.abspath(db or default_db_path())
+    fd, report = tempfile.mkstemp(prefix=f"traceduck-run-{run_id}-", suffix=".jsonl")
+    os.close(fd)
     env = dict(os.environ)
     env[ENV_DB] = path
-    env[ENV_RUN] = json.dumps({"run_id": run_id, "tags": tag_values, "metadata": meta_values})
+    env[ENV_RUN] = json.dumps(
+        {"run_id": run_id, "tags": tag_values, "metadata": meta_values, "report": report}
+    )
     args = _command(command)
     try:
-        proc = subprocess.Popen(args, env=env)
-    except OSError as exc:
-        err_console.print(f"traceduck run: cannot start {args[0]!r}: {exc}", highlight=False)
-        sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
-    code = _wait(proc)
-    _summary(path, run_id)
+        try:
+            proc = subprocess.Popen(args, env=env)
+        except OSError as exc:
+            err_console.print(f"traceduck run: cannot start {args[0]!r}: {exc}", highlight=False)
+            sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
+        code = _wait(proc)
+        _summary(path, run_id)
+        _losses(run_id, report)
+    finally:
+        os.unlink(report)
     sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128+N, as shells say
+
+
+def _losses(run_id: str, report: str) -> None:
+    """Say what the run's processes dropped (each appended its counters to ``report``)."""
+    traces = spans = 0
+    errors: list[str] = []
+    try:
+        with open(report, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    counts = json.loads(line)
+                    traces += int(counts.get("dropped_traces") or 0)
+                    spans += int(counts.get("dropped_spans") or 0)
+                except (ValueError, TypeError, AttributeError):
+                    continue
+                if counts.get("last_error"):
+                    errors.append(str(counts["last_error"]))
+    except OSError:
+        return
+    if traces or spans:
+        why = f": {errors[-1]}" if errors else ""
+        err_console.print(
+            f"traceduck run {run_id}: {traces} {'trace' if traces == 1 else 'traces'} "
+            f"({spans} {'span' if spans == 1 else 'spans'}) dropped, the store could not take "
+            f"them{why}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _summary(path: str, run_id: str) -> None:

@@ -1,0 +1,304 @@
+"""Programs that trace as fast as they can: is every trace stored, and what does it cost?
+
+Each program runs in a fresh (spawned) process with ``traceduck.configure(db=<tmp>)`` defaults:
+a tight loop, the same loop doing ~10 µs of work per call, 4 threads, asyncio tasks, traces of
+4 spans with tags and metadata, and 4 processes tracing into one file. Each reports traces
+stored / traces made (read back from the store after ``flush()``), what ``flush()`` said and
+what ``stats()`` counts as dropped.
+
+All-in: a tight loop of 50,000 traced calls, calls + ``flush()`` (everything stored), against
+the same loop on a raw SDK span with a BatchSpanProcessor and a no-op exporter (calls +
+``force_flush()``), fresh processes alternating, paired ratios. Dead store: traced calls against
+a store that can never be written (its directory does not exist); peak RSS growth.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ._common import (
+    Config,
+    NoopSpanExporter,
+    Section,
+    SuiteResult,
+    Target,
+    current_rss_mb,
+    fresh_processes,
+    in_fresh_process,
+    median,
+    num,
+    peak_rss_mb,
+    progress,
+)
+
+NAME = "busy"
+TITLE = "Busy programs: nothing lost, all-in cost"
+
+
+def _program(kind: str, n: int, db: str, worker: int = 0) -> dict[str, Any]:
+    """Runs in a fresh process: one of the programs; its timings, flush() and stats()."""
+    import asyncio
+    import threading
+
+    import traceduck as td
+
+    td.configure(db=db)
+
+    @td.trace
+    def f(x: int) -> int:
+        return x + 1
+
+    @td.trace
+    def work(x: int) -> int:
+        end = time.perf_counter() + 10e-6  # ~10 µs of the app's own work
+        while time.perf_counter() < end:
+            pass
+        return x
+
+    @td.trace
+    async def task(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
+
+    @td.trace
+    def leaf(x: int) -> int:
+        return x
+
+    @td.trace
+    def tagged(x: int) -> int:
+        td.update_current_trace(tags={"i": x, "even": x % 2 == 0}, metadata={"n": x})
+        return leaf(x) + leaf(x) + leaf(x)
+
+    started = time.perf_counter()
+    if kind in ("loop", "processes"):
+        for i in range(n):
+            f(i)
+    elif kind == "work":
+        for i in range(n):
+            work(i)
+    elif kind == "threads":
+        threads = [threading.Thread(target=lambda: [f(i) for i in range(n // 4)]) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    elif kind == "asyncio":
+
+        async def main() -> None:
+            await asyncio.gather(*(task(i) for i in range(n)))
+
+        asyncio.run(main())
+    elif kind == "tagged":
+        for i in range(n):
+            tagged(i)
+    calls = time.perf_counter() - started
+    flushed = td.flush()
+    total = time.perf_counter() - started
+    stats = td.stats()
+    td.shutdown()
+    return {"calls_s": calls, "total_s": total, "flush": flushed, "stats": stats}
+
+
+def _raw_loop(n: int) -> float:
+    """Runs in a fresh process: the tight loop on a raw SDK span; calls + force_flush() s."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
+    tracer = provider.get_tracer("bench")
+
+    def f(x: int) -> int:
+        with tracer.start_as_current_span("f"):
+            return x + 1
+
+    f(0)
+    started = time.perf_counter()
+    for i in range(n):
+        f(i)
+    provider.force_flush()
+    return time.perf_counter() - started
+
+
+def _dead_store(n: int, db: str) -> dict[str, Any]:
+    """Runs in a fresh process: ``n`` traced calls against a store that cannot be written."""
+    import duckdb  # noqa: F401 - the writer loads them anyway: not what this measures
+    import pyarrow  # noqa: F401
+
+    import traceduck as td
+
+    td.configure(db=db)
+
+    @td.trace
+    def f(text: str, x: int) -> int:
+        return len(text) + x
+
+    f("warm-up", 0)
+    td.flush(timeout_s=2)
+    before = current_rss_mb()
+    started = time.perf_counter()
+    for i in range(n):
+        f(f"request {i}", i)
+    calls = time.perf_counter() - started
+    stats = td.stats()
+    return {"growth_mb": peak_rss_mb() - before, "calls_s": calls, "stats": stats}
+
+
+def _stored(db: str) -> int:
+    import traceduck as td
+
+    return td.TraceStore(db).count_traces()
+
+
+def run(cfg: Config) -> SuiteResult:
+    quick = cfg.quick
+    started = time.perf_counter()
+    programs = [
+        ("loop", "tight loop", 20_000 if quick else 100_000),
+        ("work", "tight loop, ~10 µs of work per call", 10_000 if quick else 50_000),
+        ("threads", "4 threads", 8_000 if quick else 80_000),
+        ("asyncio", "asyncio tasks", 5_000 if quick else 20_000),
+        ("tagged", "traces of 4 spans with tags and metadata", 5_000 if quick else 20_000),
+    ]
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+    all_stored = True
+    loop_rate = None
+    for kind, label, n in programs:
+        progress(f"[{NAME}] {label}: {n:,} traces")
+        db = str(cfg.workdir / f"{kind}.duckdb")
+        r = in_fresh_process(_program, kind, n, db)
+        stored = in_fresh_process(_stored, db)
+        all_stored &= stored == n and r["flush"]
+        if kind == "loop":
+            loop_rate = stored / r["total_s"]
+        rows.append(_row(label, n, stored, r))
+    # A worker pool: 4 processes tracing flat out into one file, taking turns at it.
+    per = 5_000 if quick else 25_000
+    progress(f"[{NAME}] 4 processes x {per:,} calls into one file")
+    db = str(cfg.workdir / "pool.duckdb")
+    t0 = time.perf_counter()
+    with fresh_processes(4) as pool:
+        futures = [pool.submit(_program, "processes", per, db, w) for w in range(4)]
+        results = [fut.result() for fut in futures]
+    wall = time.perf_counter() - t0
+    stored = in_fresh_process(_stored, db)
+    merged = {
+        "calls_s": max(r["calls_s"] for r in results),
+        "total_s": wall,
+        "flush": all(r["flush"] for r in results),
+        "stats": {"dropped_traces": sum(r["stats"]["dropped_traces"] for r in results)},
+    }
+    all_stored &= stored == 4 * per and merged["flush"]
+    rows.append(_row(f"4 processes x {per:,} calls into one file", 4 * per, stored, merged))
+
+    # All-in: the tight loop against the raw SDK, alternating fresh processes.
+    n = 50_000
+    pairs = 2 if quick else 4
+    ratios, ours, raws = [], [], []
+    for k in range(pairs):
+        progress(f"[{NAME}] all-in, {n:,} calls: pair {k + 1} of {pairs}")
+        raw = in_fresh_process(_raw_loop, n)
+        db = str(cfg.workdir / f"allin-{k}.duckdb")
+        r = in_fresh_process(_program, "loop", n, db)
+        all_stored &= in_fresh_process(_stored, db) == n and r["flush"]
+        ratios.append(r["total_s"] / raw)
+        ours.append(r["total_s"])
+        raws.append(raw)
+
+    dead_n = 30_000 if quick else 150_000
+    progress(f"[{NAME}] dead store: {dead_n:,} calls")
+    dead_r = in_fresh_process(_dead_store, dead_n, str(cfg.workdir / "missing" / "t.duckdb"))
+
+    allin = median(ratios)
+    sections = [
+        Section(
+            title="Traces stored / traces made, each program in a fresh process",
+            headers=[
+                "program",
+                "traces made",
+                "stored",
+                "stored / made",
+                "flush()",
+                "dropped (stats)",
+                "calls s",
+                "calls + flush s",
+                "traces stored / s",
+            ],
+            rows=rows,
+            notes=[
+                "`traceduck.configure(db=<tmp>)` defaults (span queue 4,096 spans, write queue "
+                "10,000 traces / 32 MiB, block_timeout_s 10 s), capture on. Stored: "
+                "`TraceStore(db).count_traces()` after `flush()`.",
+                "traces stored / s: stored / (calls + flush) seconds, the rate the store keeps "
+                "while the app's thread is busy.",
+            ],
+        ),
+        Section(
+            title=f"All-in: {n:,} traced calls + flush, against the raw SDK",
+            headers=["", "median s", "each pair"],
+            rows=[
+                [
+                    "`@traceduck.trace` → DuckDB, calls + `flush()`",
+                    f"{median(ours):.2f}",
+                    ", ".join(f"{v:.2f}" for v in ours),
+                ],
+                [
+                    "raw SDK span, BatchSpanProcessor, no-op exporter, calls + `force_flush()`",
+                    f"{median(raws):.2f}",
+                    ", ".join(f"{v:.2f}" for v in raws),
+                ],
+                [
+                    "ratio (median of pairs)",
+                    f"{allin:.2f}×",
+                    ", ".join(f"{v:.2f}×" for v in ratios),
+                ],
+            ],
+            notes=[
+                "Each side in a fresh spawned process, alternating, one after the other: "
+                "`def f(x): return x + 1` decorated, called in a loop.",
+            ],
+        ),
+        Section(
+            title=f"Dead store: {dead_n:,} traced calls, the store can never be written",
+            headers=["peak RSS growth MB", "calls s", "dropped traces", "queued traces"],
+            rows=[
+                [
+                    f"{dead_r['growth_mb']:.0f}",
+                    f"{dead_r['calls_s']:.1f}",
+                    f"{dead_r['stats']['dropped_traces']:,}",
+                    f"{dead_r['stats']['queued_traces']:,}",
+                ]
+            ],
+            notes=[
+                "Growth of peak RSS over the RSS after configuration and a warm-up call "
+                "(duckdb and pyarrow imported before it)."
+            ],
+        ),
+    ]
+    targets = [
+        Target("busy programs: traces stored / made", "100%" if all_stored else "< 100%",
+               "100%", all_stored),
+        Target(f"all-in, {n:,} traced calls + flush vs raw SDK", f"{allin:.2f}×",
+               "≤ 2× (goal 1.6×)", allin <= 2.0),
+        Target("traces stored / s beside a busy thread (tight loop)",
+               num(loop_rate or 0), "info", None),
+        Target(f"peak RSS growth, dead store, {dead_n:,} calls", f"{dead_r['growth_mb']:.0f} MB",
+               "< 150 MB", dead_r["growth_mb"] < 150),
+    ]  # fmt: skip
+    return SuiteResult(NAME, TITLE, time.perf_counter() - started, sections, targets)
+
+
+def _row(label: str, n: int, stored: int, r: dict[str, Any]) -> list[str]:
+    return [
+        label,
+        f"{n:,}",
+        f"{stored:,}",
+        f"{100 * stored / n:.1f}%",
+        str(r["flush"]),
+        f"{r['stats']['dropped_traces']:,}",
+        f"{r['calls_s']:.2f}",
+        f"{r['total_s']:.2f}",
+        num(stored / r["total_s"]),
+    ]
