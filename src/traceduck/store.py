@@ -36,6 +36,15 @@ class TraceStore:
     a corrupt file raises ``StorageError`` and is left as it is.
     """
 
+    def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # A ClickHouse URL (chdb://, clickhouse://) gives the ClickHouse engine's store.
+        if cls is TraceStore and path is not None:
+            from ._storename import parse_store_name
+
+            if parse_store_name(path).engine != "duckdb":
+                return object.__new__(_clickhouse_store_class())
+        return super().__new__(cls)
+
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = os.fspath(path)
         self.read_only = read_only
@@ -441,6 +450,19 @@ class TraceStore:
         return cur.execute(
             f"SELECT t.trace_id, t.tags, t.name, t.rowid FROM traces t WHERE {where}", params
         ).fetchall()
+
+
+def _clickhouse_store_class() -> type[TraceStore]:
+    try:
+        from ._clickhouse import ClickHouseStore
+    except ImportError as exc:
+        from .errors import StorageError
+
+        raise StorageError(
+            f"ClickHouse stores need the clickhouse extra: pip install 'traceduck[clickhouse]' "
+            f"({exc})"
+        ) from None
+    return ClickHouseStore
 
 
 def _appended(old: Any, value: Any, had: bool) -> list[Any]:

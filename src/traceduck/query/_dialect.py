@@ -88,12 +88,12 @@ class Dialect:
         """The SQL text and parameters in the form the engine's client takes."""
         return frag.text, list(frag.params)
 
-    def probe_source(self, field: FieldRef) -> tuple[str, Frag]:
+    def probe_source(self, field: FieldRef) -> tuple[Frag, Frag]:
         """(FROM item, JSON value) over which the type probes of a keyed field run."""
         from ._values import field_value
 
         table = "spans s" if field.family == "span_attr" else "traces t"
-        return table, field_value(field, self)
+        return Frag(table), field_value(field, self)
 
     def keyed_condition(self, pred: Predicate) -> Frag | None:
         """The SQL of a tag, metadata or span attribute predicate, or None for the default

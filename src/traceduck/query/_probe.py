@@ -72,7 +72,7 @@ class Prober:
             raise FilterError(f"invalid regular expression: {detail}", self.text, lit.start)
 
     # -- queries ---------------------------------------------------------------------------
-    def _source(self, field: FieldRef) -> tuple[str, Frag]:
+    def _source(self, field: FieldRef) -> tuple[Frag, Frag]:
         return self.dialect.probe_source(field)
 
     def _first_type(self, field: FieldRef) -> str | None:
@@ -84,10 +84,10 @@ class Prober:
         table, value = self._source(field)
         var = Frag("v")
         query = sql(
-            f"SELECT {{}} FROM (SELECT {{}} AS v FROM {table}) WHERE v IS NOT NULL "
-            "AND NOT {} LIMIT 1",
+            "SELECT {} FROM (SELECT {} AS v FROM {}) WHERE v IS NOT NULL AND NOT {} LIMIT 1",
             self.dialect.json_type_of(var),
             value,
+            table,
             self.dialect.json_is(var, "null"),
         )
         rows = self._run(query)
@@ -102,9 +102,10 @@ class Prober:
         if cache_key not in self._held:
             table, value = self._source(field)
             query = sql(
-                f"SELECT DISTINCT {{}} FROM (SELECT {{}} AS v FROM {table}) WHERE v IS NOT NULL",
+                "SELECT DISTINCT {} FROM (SELECT {} AS v FROM {}) WHERE v IS NOT NULL",
                 self.dialect.json_type_of(Frag("v")),
                 value,
+                table,
             )
             rows = self._run(query)
             held = {self.dialect.json_type_from_engine(str(r[0])) for r in rows if r[0]}
