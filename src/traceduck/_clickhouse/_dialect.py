@@ -41,15 +41,22 @@ def _path(field: FieldRef) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _json_at(doc: Frag, parts: tuple[str, ...]) -> Frag:
-    """The JSON text at ``parts`` in ``doc``; NULL when absent."""
-    if not parts:
-        return doc
-    holes = ", ".join(["{}"] * len(parts))
-    args = [Param(p, "VARCHAR") for p in parts]
-    return sql(
-        f"if(JSONHas({{}}, {holes}), JSONExtractRaw({{}}, {holes}), NULL)",
-        doc, *args, doc, *args,
-    )  # fmt: skip
+    """The JSON text at ``parts`` in ``doc`` (NULL when absent), step by step as a JSON pointer
+    reads it: a part of digits is an array index (from 0) in an array, a key in an object."""
+    value = sql("toNullable({})", doc)
+    for part in parts:
+        key = Param(part, "VARCHAR")
+        by_key = sql("if(JSONHas({}, {}), JSONExtractRaw({}, {}), NULL)", value, key, value, key)
+        if part.isdigit() and part.isascii() and (part == "0" or not part.startswith("0")):
+            index = Param(int(part) + 1, "BIGINT")
+            value = sql(
+                "if(JSONType({}) = 'Array', if(JSONLength({}) >= {}, JSONExtractRaw({}, {}), "
+                "NULL), {})",
+                value, value, index, value, index, by_key,
+            )  # fmt: skip
+        else:
+            value = by_key
+    return value
 
 
 class TagAccess(JsonAccess):
@@ -113,7 +120,7 @@ class ClickHouseDialect(Dialect):
         return sql("if(JSONType({}) = 'String', JSONExtractString({}), {})", value, value, value)
 
     def json_array_has(self, array: Frag, json_type: JsonType, value: Any) -> Frag:
-        items = sql("JSONExtractArrayRaw({})", array)
+        items = sql("JSONExtractArrayRaw(ifNull({}, ''))", array)
         if json_type == "null":
             return sql("has(arrayMap(x -> JSONType(x), {}), 'Null')", items)
         if json_type == "number":

@@ -31,7 +31,8 @@ def current_tags(key_filter: str = "") -> str:
     the events read; the claims are narrowed the same way."""
     where = f" AND {key_filter}" if key_filter else ""
     return (
-        "SELECT trace_id, key, tupleElement(cur, 1) AS value, tupleElement(cur, 2) AS value_type, "
+        "SELECT trace_id, key, ifNull(tupleElement(cur, 1), '') AS value, "
+        "tupleElement(cur, 2) AS value_type, "
         "tupleElement(cur, 3) AS value_str, tupleElement(cur, 4) AS value_num, "
         "tupleElement(cur, 5) AS value_bool FROM ("
         "SELECT trace_id, key, argMax(tuple(new_value, value_type, value_str, value_num, "

@@ -104,8 +104,9 @@ def build_search(
             ", ", [sql("{} AS _c" + str(i), column) for i, column in enumerate(plan.columns)]
         )
         joins = Frag.join("", list(plan.joins))
+        named = ", ".join(f"t.{c} AS {c}" for c in (("rowid",) if late else columns))
         inner = sql(
-            f"SELECT {shown}, {{}} FROM {traces}{{}} WHERE {{}}", values, joins, compiled.frag
+            f"SELECT {named}, {{}} FROM {traces}{{}} WHERE {{}}", values, joins, compiled.frag
         )
         keys = ", ".join(f"{key.expr} AS _k{i}" for i, key in enumerate(plan.keys))
         refs = [f"r._k{i}" for i in range(len(plan.keys))]
