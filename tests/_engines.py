@@ -73,3 +73,31 @@ def write_rows(store: Any, traces: list[Any]) -> None:
             )  # fmt: skip
         )
     store.write_batch(WriteBatch(spans, rows))
+
+
+def write_traces(store: Any, specs: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[str]:
+    """Write one batch of one-span traces ``(name, tags, exclusive scopes)``, ending in the
+    order given; their ids."""
+    import secrets
+    import time
+
+    from traceduck._store._records import SpanRows, TraceRow, WriteBatch
+
+    spans = SpanRows()
+    rows = []
+    ids = []
+    now = time.time_ns()
+    for i, (name, tags, exclusive) in enumerate(specs):
+        tid, sid = secrets.token_hex(16), secrets.token_hex(8)
+        start, end = now + i * 1000, now + i * 1000 + 500
+        spans.append((tid, sid, None, name, "UNKNOWN", "OK", None, start, end, 0.0005,
+                      "INTERNAL", "svc", "{}", None, None, None))  # fmt: skip
+        rows.append(TraceRow(tid, name, "OK", None, start, end, 1, "svc", sid, True, True,
+                             tags=dict(tags), exclusive=dict(exclusive)))  # fmt: skip
+        ids.append(tid)
+    store.write_batch(WriteBatch(spans, rows))
+    return ids
+
+
+def write_trace(store: Any, name: str, tags: dict[str, Any]) -> str:
+    return write_traces(store, [(name, tags, {})])[0]
