@@ -224,6 +224,15 @@ class TraceStore:
 
         return compare_traces(ids_or_filter, keys, limit=limit, store=self)
 
+    def write_batch(self, batch: Any) -> None:
+        """Write a ``WriteBatch`` (the records the exporter and the collector hand to any
+        engine) in one transaction."""
+        from ._store._writer import write_batch
+
+        if self.read_only:
+            raise TraceduckError(f"store {self.path} was opened read-only; it cannot be changed")
+        write_batch(self._db, batch)
+
     # -- tags ---------------------------------------------------------------------------------
 
     def set_trace_tag(
