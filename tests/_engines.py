@@ -66,11 +66,20 @@ def write_rows(store: Any, traces: list[Any]) -> None:
             ))  # fmt: skip
         rows.append(
             TraceRow(
-                t.trace_id, t.name, t.status, None, start,
-                start + int(round(t.execution_time_ms * 1e6)), t.span_count, t.service_name,
-                f"{0:016x}", True, True, tags=dict(t.tags or {}),
+                t.trace_id,
+                t.name,
+                t.status,
+                None,
+                start,
+                start + round(t.execution_time_ms * 1e6),
+                t.span_count,
+                t.service_name,
+                f"{0:016x}",
+                True,
+                True,
+                tags=dict(t.tags or {}),
                 metadata=[(k, v, 0) for k, v in (t.metadata or {}).items()],
-            )  # fmt: skip
+            )
         )
     store.write_batch(WriteBatch(spans, rows))
 

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _engines import ENGINES, SERVER_URL, chdb_dir, new_store_name, write_rows, write_trace
-from _support import PYTHON, child_env
 
 import traceduck as td
+from _engines import ENGINES, SERVER_URL, chdb_dir, new_store_name, write_rows, write_trace
+from _support import PYTHON, child_env
 from traceduck._storename import parse_store_name
 from traceduck.errors import ConfigError, StorageError, TraceduckError
 
 sys.path.insert(0, str(Path(__file__).parent / "query"))
-from querytest_data import TRACES, tid  # noqa: E402
+from querytest_data import TRACES, tid
 
 
 @pytest.fixture(scope="module", params=ENGINES)

@@ -10,7 +10,6 @@ import pytest
 import traceduck as td
 from _engines import ENGINES, new_store_name, write_trace, write_traces
 
-
 # The store of the running test when it is not DuckDB: traces are written to it as write
 # batches (the records the exporter hands to any engine), since tracing writes DuckDB only.
 _BATCH_STORE: list[td.TraceStore] = []

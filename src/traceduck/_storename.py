@@ -95,7 +95,9 @@ def parse_store_name(name: str | os.PathLike[str]) -> StoreName:
         return StoreName("duckdb", text, path=text)
     scheme = match.group(1).lower()
     if scheme not in _SCHEMES:
-        raise ConfigError(f"unknown store URL scheme {scheme + '://'!r} in {text!r}; use {_EXAMPLES}")
+        raise ConfigError(
+            f"unknown store URL scheme {scheme + '://'!r} in {text!r}; use {_EXAMPLES}"
+        )
     if scheme == "chdb":
         return _parse_chdb(text)
     return _parse_server(text, secure=scheme == "clickhouses")

@@ -19,9 +19,9 @@ if importlib.util.find_spec("traceduck") is None:  # not pip-installed: use the 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_engines.py
 
-from _engines import ENGINES, HAVE_CHDB, new_store_name, write_rows
 from querytest_data import TRACES, build_store
 
+from _engines import ENGINES, HAVE_CHDB, new_store_name, write_rows
 from traceduck.query import as_runner
 
 

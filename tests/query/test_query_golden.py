@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import pytest
@@ -35,9 +34,7 @@ def _numbers(expected: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("filter_text", "expected"), VALID, ids=[f for f, _ in VALID])
-def test_valid_filter_matches(
-    con: Any, filter_text: str, expected: str
-) -> None:
+def test_valid_filter_matches(con: Any, filter_text: str, expected: str) -> None:
     ids, token = search(con, filter_text, max_results=None)
     assert sorted(ids) == _numbers(expected)
     assert token is None

@@ -10,10 +10,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from _engines import new_store_name, write_rows
 from querytest_data import SpanRow, TraceRow, build_store, insert_traces
 from querytest_reference import sort_key
 
+from _engines import new_store_name, write_rows
 from traceduck.errors import FilterError
 from traceduck.query import search, search_page
 

@@ -4,6 +4,7 @@ fixed dataset."""
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import pytest
 from querytest_data import TRACES, TraceRow
 

@@ -22,8 +22,8 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from ..errors import StorageError
 from .._storename import StoreName
+from ..errors import StorageError
 
 __all__ = ["Connection", "connect", "storage_error"]
 
@@ -48,7 +48,9 @@ class Connection:
     def query(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> list:
         """Rows of a SELECT, as tuples."""
         try:
-            return self.client.query(sql, parameters=params or None, settings=settings or None).result_rows
+            return self.client.query(
+                sql, parameters=params or None, settings=settings or None
+            ).result_rows
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
@@ -73,9 +75,7 @@ class Connection:
         each; ``wait_for_async_insert`` returns only when the rows are written (and visible).
         chdb has one writer: a plain insert."""
         settings = (
-            {"async_insert": 0}
-            if self.chdb
-            else {"async_insert": 1, "wait_for_async_insert": 1}
+            {"async_insert": 0} if self.chdb else {"async_insert": 1, "wait_for_async_insert": 1}
         )
         try:
             self.client.insert_arrow(table, data, settings=settings)

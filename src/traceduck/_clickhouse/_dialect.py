@@ -172,16 +172,17 @@ class ClickHouseDialect(Dialect):
         repeat = template.count("{}") // len(keys)
         latest = sql(template, *[_key(k) for k in keys] * repeat)
         if len(candidates) == 1:
-            key, parts = candidates[0]
+            _, parts = candidates[0]
             value = _json_at(Frag("m.value"), parts)
-            table = sql(
-                "(SELECT m.trace_id AS trace_id, {} AS value FROM {} AS m)", value, latest
-            )
+            table = sql("(SELECT m.trace_id AS trace_id, {} AS value FROM {} AS m)", value, latest)
             return sql("(SELECT * FROM {} WHERE value IS NOT NULL)", table), Frag("c.value")
         # metadata.a.b: the flat key "a.b" where a trace has it, else key "a", path "b".
         per_key = [
-            sql("argMaxIf({}, length(m.key), m.key = {})", _json_at(Frag("m.value"), parts),
-                _key(key))  # fmt: skip
+            sql(
+                "argMaxIf({}, length(m.key), m.key = {})",
+                _json_at(Frag("m.value"), parts),
+                _key(key),
+            )
             for key, parts in candidates
         ]
         value = sql("coalesce(" + ", ".join(["{}"] * len(per_key)) + ")", *per_key)

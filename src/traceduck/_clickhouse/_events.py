@@ -189,8 +189,7 @@ def exclusive_keys(conn: Connection) -> dict[str, str]:
 def register(conn: Connection, key: str, exclusive: bool, scope: str) -> None:
     s = stamp()
     conn.command(
-        "INSERT INTO td_tag_keys VALUES ({k:String}, {e:Bool}, {s:String}, {v:UInt64}, "
-        "{i:UInt64})",
+        "INSERT INTO td_tag_keys VALUES ({k:String}, {e:Bool}, {s:String}, {v:UInt64}, {i:UInt64})",
         {"k": key, "e": exclusive, "s": scope, "v": s.version, "i": s.edit_id},
     )
 

@@ -15,9 +15,9 @@ from typing import Any
 import pyarrow as pa
 
 from .. import _json
-from .._storename import StoreName, parse_store_name
 from .._store._reader import tree_order
 from .._store._tags import check_key, check_scope, encode_value, scope_value
+from .._storename import StoreName, parse_store_name
 from ..errors import (
     AmbiguousTraceIdError,
     FilterError,
@@ -92,7 +92,9 @@ class ClickHouseStore(TraceStore):
 
     def resolve_trace_id(self, trace_id_or_prefix: str) -> str:
         if not isinstance(trace_id_or_prefix, str) or not trace_id_or_prefix.strip():
-            raise TraceNotFoundError(f"a trace id or prefix is required, got {trace_id_or_prefix!r}")
+            raise TraceNotFoundError(
+                f"a trace id or prefix is required, got {trace_id_or_prefix!r}"
+            )
         prefix = trace_id_or_prefix.strip().lower()
         if prefix.startswith("tr-"):
             prefix = prefix[3:]
@@ -216,14 +218,20 @@ class ClickHouseStore(TraceStore):
                 "change tags with set_trace_tag/set_trace_tags"
             )
         if isinstance(params, (list, tuple)):
-            raise TraceduckError("ClickHouse queries bind parameters by name: {name:Type}, params={...}")
+            raise TraceduckError(
+                "ClickHouse queries bind parameters by name: {name:Type}, params={...}"
+            )
         try:
             return self.conn.query_arrow(query.strip().rstrip(";"), params, readonly=2,
                                          **QUERY_SETTINGS)  # fmt: skip
         except StorageError as exc:
-            raise TraceduckError(f"SQL error: {str(exc.__cause__ or exc).splitlines()[0]}") from None
+            raise TraceduckError(
+                f"SQL error: {str(exc.__cause__ or exc).splitlines()[0]}"
+            ) from None
 
-    def stats(self, filter_string: str | None = None, by: str | None = None) -> list[dict[str, Any]]:
+    def stats(
+        self, filter_string: str | None = None, by: str | None = None
+    ) -> list[dict[str, Any]]:
         from ..query import compile_filter
 
         runner = self.runner
@@ -274,10 +282,16 @@ class ClickHouseStore(TraceStore):
         )
         return [
             TagEvent(
-                time=_naive(r[0]), trace_id=r[1], key=r[2], old_value=_json.loads(r[3]),
-                new_value=_json.loads(r[4]), operation=r[5], source=r[6],
-                had_old=r[3] is not None, has_new=r[4] is not None,
-            )  # fmt: skip
+                time=_naive(r[0]),
+                trace_id=r[1],
+                key=r[2],
+                old_value=_json.loads(r[3]),
+                new_value=_json.loads(r[4]),
+                operation=r[5],
+                source=r[6],
+                had_old=r[3] is not None,
+                has_new=r[4] is not None,
+            )
             for r in rows
         ]
 

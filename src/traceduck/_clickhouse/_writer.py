@@ -106,7 +106,9 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
     if stored_spans:
         keep = [
             (t, s) not in stored_spans
-            for t, s in zip(spans.column("trace_id").to_pylist(), spans.column("span_id").to_pylist())
+            for t, s in zip(
+                spans.column("trace_id").to_pylist(), spans.column("span_id").to_pylist()
+            )
         ]
         spans = spans.filter(pa.array(keep, pa.bool_()))
     added: dict[str, int] = {}
@@ -146,9 +148,13 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
     trace_rows = []
     for tid, row in rows.items():
         merged = _merge(row, existing.get(tid), added.get(tid, 0))
-        trace_rows.append(tuple(merged[c] for c in TRACE_COLUMNS) + (version,))
+        trace_rows.append((*(merged[c] for c in TRACE_COLUMNS), version))
     table = pa.Table.from_batches(
-        [pa.RecordBatch.from_struct_array(pa.array(trace_rows, type=pa.struct(list(TRACE_SCHEMA))))],
+        [
+            pa.RecordBatch.from_struct_array(
+                pa.array(trace_rows, type=pa.struct(list(TRACE_SCHEMA)))
+            )
+        ],
         schema=TRACE_SCHEMA,
     )
     conn.insert_arrow("td_traces", table)

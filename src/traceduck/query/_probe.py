@@ -30,6 +30,8 @@ _TYPE_WORDS = {
     "object": "objects",
     "null": "nulls",
 }
+
+
 def run_user_query(
     con: Any, query: str, params: list[Any] | tuple[Any, ...], text: str
 ) -> list[tuple[Any, ...]]:
