@@ -44,6 +44,7 @@ class Connection:
         self.client = client
         self.chdb = name.engine == "chdb"
         self.database = name.database
+        self._reader: Any = None
 
     def query(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> list:
         """Rows of a SELECT, as tuples."""
@@ -79,6 +80,27 @@ class Connection:
         )
         try:
             self.client.insert_arrow(table, data, settings=settings)
+        except ClickHouseError as exc:
+            raise storage_error(self.name, exc) from exc
+
+    def query_arrow_read_only(self, sql: str, params: dict[str, Any] | None = None,
+                              **settings: Any) -> Any:  # fmt: skip
+        """A user's query, which the engine refuses to let write (``readonly = 2``).
+
+        chdb keeps a setting for the session, and a session in readonly mode cannot leave it:
+        there the query runs on a second handle of the same engine that stays read-only."""
+        client = self.client
+        if self.chdb:
+            with _LOCK:
+                if self._reader is None:
+                    self._reader = clickhouse_connect.get_client(dsn=f"chdb://{self.name.path}")
+                    self._reader.database = self.database
+                    self._reader.command("SET readonly = 2")
+                client = self._reader
+        else:
+            settings = {**settings, "readonly": 2}
+        try:
+            return client.query_arrow(sql, parameters=params or None, settings=settings or None)
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 

@@ -199,7 +199,8 @@ def load_tags(conn: Connection, trace_ids: list[str]) -> dict[str, dict[str, Any
     if not trace_ids:
         return {}
     rows = conn.query(
-        f"SELECT trace_id, key, value FROM ({current_tags('trace_id IN {ids:Array(String)}')}) "
+        "SELECT trace_id, key, value FROM "
+        f"({current_tags('trace_id IN {ids:Array(String)}', by_key=False)}) "
         "ORDER BY trace_id, key",
         {"ids": trace_ids},
     )

@@ -13,23 +13,29 @@ __all__ = ["LATEST", "current_metadata", "current_tags", "stale_claims"]
 LATEST = "tuple(version, edit_id, seq)"
 
 
-def stale_claims(key_filter: str = "") -> str:
-    """(key, trace_id) of claims that a later claim of the same (key, scope) superseded."""
-    where = f" AND {key_filter}" if key_filter else ""
+def stale_claims(claim_filter: str = "", holder_filter: str = "") -> str:
+    """(key, trace_id) of claims that a later claim of the same (key, scope) superseded.
+
+    ``claim_filter`` narrows the claims looked at; ``holder_filter`` (by key only: a holder is
+    decided among every claim of its key) narrows the holders computed."""
+    where = f" AND {claim_filter}" if claim_filter else ""
+    holders = f" AND {holder_filter}" if holder_filter else ""
     return (
         "SELECT key, trace_id FROM td_tag_events WHERE kind = 'claim'" + where + " AND "
         "(key, claim_scope, trace_id) NOT IN (SELECT key, claim_scope, tupleElement(h, 1) FROM "
         f"(SELECT key, claim_scope, argMax(tuple(trace_id, kind), {LATEST}) AS h "
-        f"FROM td_tag_events WHERE kind != 'event'{where} GROUP BY key, claim_scope) "
+        f"FROM td_tag_events WHERE kind != 'event'{holders} GROUP BY key, claim_scope) "
         "WHERE tupleElement(h, 2) = 'claim')"
     )
 
 
-def current_tags(key_filter: str = "") -> str:
+def current_tags(key_filter: str = "", *, by_key: bool = True) -> str:
     """Current tags: trace_id, key, value (JSON text), value_type, value_str, value_num,
     value_bool. ``key_filter`` (SQL over td_tag_events, e.g. ``key = {k:String}``) narrows
-    the events read; the claims are narrowed the same way."""
+    the events read; ``by_key``: it names keys only (then it narrows the holders computed too;
+    a filter by trace must not, since a holder is decided among every claim of its key)."""
     where = f" AND {key_filter}" if key_filter else ""
+    stale = stale_claims(key_filter, key_filter if by_key else "")
     return (
         "SELECT trace_id, key, ifNull(tupleElement(cur, 1), '') AS value, "
         "tupleElement(cur, 2) AS value_type, "
@@ -38,7 +44,7 @@ def current_tags(key_filter: str = "") -> str:
         "SELECT trace_id, key, argMax(tuple(new_value, value_type, value_str, value_num, "
         f"value_bool), {LATEST}) AS cur FROM td_tag_events WHERE kind = 'event'{where} "
         "GROUP BY trace_id, key) "
-        f"WHERE tupleElement(cur, 2) != '' AND (key, trace_id) NOT IN ({stale_claims(key_filter)})"
+        f"WHERE tupleElement(cur, 2) != '' AND (key, trace_id) NOT IN ({stale})"
     )
 
 

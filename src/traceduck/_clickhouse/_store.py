@@ -222,8 +222,9 @@ class ClickHouseStore(TraceStore):
                 "ClickHouse queries bind parameters by name: {name:Type}, params={...}"
             )
         try:
-            return self.conn.query_arrow(query.strip().rstrip(";"), params, readonly=2,
-                                         **QUERY_SETTINGS)  # fmt: skip
+            return self.conn.query_arrow_read_only(
+                query.strip().rstrip(";"), params, **QUERY_SETTINGS
+            )
         except StorageError as exc:
             raise TraceduckError(
                 f"SQL error: {str(exc.__cause__ or exc).splitlines()[0]}"
