@@ -49,8 +49,9 @@ def batches(n: int, size: int = 10_000):
                 cost = str(cost)
             tags = {"env": rng.choice(["prod", "staging", "dev"]),
                     "user_id": f"user_{rng.randrange(10_000)}", "cost": cost}  # fmt: skip
-            spans.append((tid, sid, None, "answer", "CHAIN", status, None, begin, end,
-                          (end - begin) / 1e6, "INTERNAL", "svc", "{}", None, None, None))  # fmt: skip
+            ms = (end - begin) / 1e6
+            span = (tid, sid, None, "answer", "CHAIN", status, None, begin, end, ms)
+            spans.append((*span, "INTERNAL", "svc", "{}", None, None, None))
             rows.append(TraceRow(tid, "answer", status, None, begin, end, 1, "svc", sid, True,
                                  True, tags=tags))  # fmt: skip
         yield WriteBatch(spans, rows)

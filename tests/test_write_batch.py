@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _engines import ENGINES, new_store_name, write_traces
 
 import traceduck as td
+from _engines import ENGINES, new_store_name, write_traces
 from traceduck._store._records import SpanRows, TraceRow, WriteBatch
 from traceduck.errors import StorageError
 
