@@ -21,7 +21,7 @@ from typing import Any
 from ..query._ast import FieldRef, Predicate
 from ..query._dialect import Dialect, Frag, JsonType, Param, sql
 from ..query._values import JsonAccess, value_condition
-from ._sql import current_metadata, current_tags
+from ._sql import current_metadata, current_tags, stale_claims
 
 __all__ = ["CLICKHOUSE", "ClickHouseDialect"]
 
@@ -60,19 +60,19 @@ def _json_at(doc: Frag, parts: tuple[str, ...]) -> Frag:
 
 
 class TagAccess(JsonAccess):
-    """A current tag row (alias ``c``): typed columns instead of JSON parsing."""
+    """A tag event row of ``td_tag_events``: typed columns instead of JSON parsing."""
 
     def is_type(self, json_type: str) -> Frag:
-        return sql("(c.value_type = {})", Param(json_type, "VARCHAR"))
+        return sql("(value_type = {})", Param(json_type, "VARCHAR"))
 
     def string(self) -> Frag:
-        return Frag("c.value_str")
+        return Frag("value_str")
 
     def number(self) -> Frag:
-        return Frag("c.value_num")
+        return Frag("value_num")
 
     def text(self) -> Frag:
-        return Frag("if(c.value_type = 'string', c.value_str, c.value)")
+        return Frag("if(value_type = 'string', value_str, ifNull(new_value, ''))")
 
 
 @dataclass(frozen=True)
@@ -196,15 +196,33 @@ class ClickHouseDialect(Dialect):
         field = pred.field
         if field.family == "span_attr":
             return self._span_attr(pred)
+        if field.family == "tag":
+            return self._tag(pred)
         source, value = self._source(field)
         if pred.op == "IS":
             word = "IN" if pred.negated else "NOT IN"
             return sql("(t.trace_id " + word + " (SELECT c.trace_id FROM {} AS c))", source)
-        access: JsonAccess = (
-            TagAccess(self, value) if field.family == "tag" else JsonAccess(self, value)
-        )
-        cond = value_condition(access, pred, self)
+        cond = value_condition(JsonAccess(self, value), pred, self)
         return sql("(t.trace_id IN (SELECT c.trace_id FROM {} AS c WHERE {}))", source, cond)
+
+    def _tag(self, pred: Predicate) -> Frag:
+        """The traces whose current value of the key satisfies ``pred``: the condition is
+        evaluated on every event of the key and the latest event's answer kept
+        (``argMax(cond, ord)``, a number per trace, not the row)."""
+        key = _key(pred.field.key or "")
+        if pred.op == "IS":
+            cond = Frag("1")
+        else:
+            cond = value_condition(TagAccess(self, Frag("ifNull(new_value, '')")), pred, self)
+        stale = stale_claims("key = {}", "key = {}")
+        held = sql(
+            "(SELECT trace_id FROM td_tag_events WHERE kind = 'event' AND key = {} "
+            "GROUP BY trace_id HAVING argMax(value_type != '' AND {}, ord) "
+            "AND trace_id NOT IN (SELECT trace_id FROM (" + stale + ")))",
+            key, cond, key, key,
+        )  # fmt: skip
+        word = "NOT IN" if pred.op == "IS" and not pred.negated else "IN"
+        return sql("(t.trace_id " + word + " {})", held)
 
     def _span_attr(self, pred: Predicate) -> Frag:
         key = _key(pred.field.key or "")

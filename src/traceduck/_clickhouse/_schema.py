@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ..errors import StorageError
 from ._client import Connection
-from ._sql import current_metadata, current_tags
+from ._sql import ORD, current_metadata, current_tags
 
 SCHEMA_VERSION = 1
 
@@ -89,9 +89,10 @@ _V1 = [
         source      LowCardinality(String),
         old_value   Nullable(String),{_TAG_VALUE},
         claim_scope String,                  -- claims: '' (global) or 'name:<root name>'
+        ord         UInt128 MATERIALIZED {ORD},  -- (version, edit_id, seq) in one number
         INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1
     ) ENGINE = MergeTree ORDER BY (key, trace_id, version, edit_id, seq)""",
-    """
+    f"""
     CREATE TABLE IF NOT EXISTS td_metadata (
         trace_id  String,
         key       String,
@@ -101,6 +102,7 @@ _V1 = [
         ts        DateTime64(6, 'UTC'),
         value     String,
         source    LowCardinality(String),
+        ord       UInt128 MATERIALIZED {ORD},
         INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1
     ) ENGINE = MergeTree ORDER BY (key, trace_id, version, edit_id, seq)""",
     """

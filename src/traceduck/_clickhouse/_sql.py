@@ -8,9 +8,16 @@ the later claim holds it and the reader never sees two holders.
 
 from __future__ import annotations
 
-__all__ = ["LATEST", "current_metadata", "current_tags", "stale_claims"]
+__all__ = ["LATEST", "ORD", "current_metadata", "current_tags", "stale_claims"]
 
-LATEST = "tuple(version, edit_id, seq)"
+# The order of events as one UInt128 (a materialised column, ``ord``): the version, then 32 bits
+# of the edit id (two edits stamped in the same nanosecond by two processes), then the row's
+# place in its edit. argMax over one fixed-size number is ~4x faster than over the tuple.
+ORD = (
+    "bitOr(bitShiftLeft(toUInt128(version), 64), "
+    "bitOr(bitShiftLeft(toUInt128(bitAnd(edit_id, 4294967295)), 32), toUInt128(seq)))"
+)
+LATEST = "ord"
 
 
 def stale_claims(claim_filter: str = "", holder_filter: str = "") -> str:
