@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -53,6 +53,10 @@ TRACE_SCHEMA = pa.schema(
     ]
 )
 TRACE_COLUMNS = tuple(TRACE_SCHEMA.names[:-1])
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
 
 
 class BusyError(StorageError):
@@ -137,11 +141,13 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
             if scope:
                 claims.append((row.end_time_ns, tid, key, row.name, scope))
         for key, value, ts_ns in row.metadata:
-            ts = datetime.fromtimestamp(ts_ns / 1e9, timezone.utc) if ts_ns else None
+            ts = _EPOCH + timedelta(microseconds=ts_ns // 1000) if ts_ns else None
             metadata.add(tid, key, _json.dumps(value), ts)
     if claims:
         _claim(conn, edit, claims, exclusive, rows)
     edit.insert(conn)
+    if metadata.rows:
+        metadata.rows = _not_stored(conn, metadata.rows)
     metadata.insert(conn)
 
     version = when.version
@@ -186,6 +192,21 @@ def _claim(
                 edit.event(old, key, _json.dumps(tags.pop(key)), None, "moved", deleted=True)
         edit.claim(tid, key, where)
         holder[(key, where)] = tid
+
+
+def _not_stored(conn: Connection, entries: list[tuple[str, str, str, Any]]) -> list[Any]:
+    """The live metadata entries not stored yet: a batch written again after a failure (its
+    entries carry the times they were logged) adds none twice."""
+    stored = conn.query(
+        "SELECT trace_id, key, value, toUnixTimestamp64Micro(ts) FROM td_metadata "
+        "WHERE trace_id IN {ids:Array(String)} AND source != 'api'",
+        {"ids": sorted({e[0] for e in entries})},
+    )
+    seen = {tuple(r) for r in stored}
+    return [
+        e for e in entries
+        if e[3] is None or (e[0], e[1], e[2], (e[3] - _EPOCH) // _MICRO) not in seen
+    ]  # fmt: skip
 
 
 def _existing(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
