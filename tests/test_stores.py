@@ -182,6 +182,20 @@ def test_the_documented_tables_exist_with_their_columns(fixed: Any) -> None:
         assert tuple(got) == columns, table
 
 
+def test_the_readmes_clickhouse_example_runs(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Stores: DuckDB and ClickHouse") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", 20)]
+    assert "chdb:///tmp/traceduck-readme" in code
+    code = code.replace("/tmp/traceduck-readme", str(tmp_path / "readme"))
+    code += "\nprint(store.count_traces(), store.sql('SELECT 1 AS x').to_pylist())\n"
+    done = subprocess.run(
+        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 [{'x': 1}]"
+
+
 # -- a real server ----------------------------------------------------------------------------
 @pytest.mark.skipif(not SERVER_URL, reason="set TRACEDUCK_TEST_CLICKHOUSE_URL to a server")
 def test_a_real_server_over_http() -> None:
