@@ -36,6 +36,15 @@ class TraceStore:
     a corrupt file raises ``StorageError`` and is left as it is.
     """
 
+    def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # A ClickHouse URL (chdb://, clickhouse://) gives the ClickHouse engine's store.
+        if cls is TraceStore and path is not None:
+            from ._storename import parse_store_name
+
+            if parse_store_name(path).engine != "duckdb":
+                return object.__new__(_clickhouse_store_class())
+        return super().__new__(cls)
+
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = os.fspath(path)
         self.read_only = read_only
@@ -214,6 +223,15 @@ class TraceStore:
         from ._compare import compare_traces
 
         return compare_traces(ids_or_filter, keys, limit=limit, store=self)
+
+    def write_batch(self, batch: Any) -> None:
+        """Write a ``WriteBatch`` (the records the exporter and the collector hand to any
+        engine) in one transaction."""
+        from ._store._writer import write_batch
+
+        if self.read_only:
+            raise TraceduckError(f"store {self.path} was opened read-only; it cannot be changed")
+        write_batch(self._db, batch)
 
     # -- tags ---------------------------------------------------------------------------------
 
@@ -441,6 +459,19 @@ class TraceStore:
         return cur.execute(
             f"SELECT t.trace_id, t.tags, t.name, t.rowid FROM traces t WHERE {where}", params
         ).fetchall()
+
+
+def _clickhouse_store_class() -> type[TraceStore]:
+    try:
+        from ._clickhouse import ClickHouseStore
+    except ImportError as exc:
+        from .errors import StorageError
+
+        raise StorageError(
+            f"ClickHouse stores need the clickhouse extra: pip install 'traceduck[clickhouse]' "
+            f"({exc})"
+        ) from None
+    return ClickHouseStore
 
 
 def _appended(old: Any, value: Any, had: bool) -> list[Any]:

@@ -6,12 +6,14 @@ import base64
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 from querytest_data import SpanRow, TraceRow, build_store, insert_traces
 from querytest_reference import sort_key
 
+from _engines import new_store_name, write_rows
 from traceduck.errors import FilterError
 from traceduck.query import search, search_page
 
@@ -38,13 +40,35 @@ def _trace(n: int, rng: random.Random) -> TraceRow:
 
 
 @pytest.fixture
-def paged_store(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, list[TraceRow]]:
+def duck_paged_store(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, list[TraceRow]]:
     rng = random.Random(7)
     traces = [_trace(n, rng) for n in range(1, 201)]
     con = duckdb.connect(str(tmp_path / "paged.duckdb"))
     build_store(con, traces)
     yield con, traces
     con.close()
+
+
+def _store_of(engine: str, tmp_path: Path, traces: list[TraceRow]) -> tuple[Any, Any]:
+    """(what the query functions take, a function that writes more traces) on ``engine``."""
+    if engine == "duckdb":
+        con = duckdb.connect(str(tmp_path / "paged.duckdb"))
+        build_store(con, traces)
+        return con, lambda more: insert_traces(con, more)
+    from traceduck import TraceStore
+
+    store = TraceStore(new_store_name(engine, tmp_path))
+    write_rows(store, traces)
+    return store.runner, lambda more: write_rows(store, more)
+
+
+@pytest.fixture
+def paged(engine: str, tmp_path: Path) -> tuple[Any, list[TraceRow], Any]:
+    """200 traces with many ties, on each engine, and a way to write more."""
+    rng = random.Random(7)
+    traces = [_trace(n, rng) for n in range(1, 201)]
+    con, add = _store_of(engine, tmp_path, traces)
+    return con, traces, add
 
 
 ORDERS = [
@@ -61,11 +85,11 @@ ORDERS = [
 
 @pytest.mark.parametrize(("order_by", "items"), ORDERS, ids=[str(o) for o, _ in ORDERS])
 def test_pages_neither_skip_nor_repeat_while_traces_are_written(
-    paged_store: tuple[duckdb.DuckDBPyConnection, list[TraceRow]],
+    paged: tuple[Any, list[TraceRow], Any],
     order_by: list[str] | str | None,
     items: list[tuple[str, str, bool]] | None,
 ) -> None:
-    con, traces = paged_store
+    con, traces, add = paged
     rng = random.Random(11)
     if items is None:  # timestamp ascending, then trace id descending: compare ids by hand
         key = lambda t: (t.timestamp_ms, [-ord(c) for c in t.trace_id])  # noqa: E731
@@ -87,7 +111,7 @@ def test_pages_neither_skip_nor_repeat_while_traces_are_written(
         cursor = key(by_id[page[-1]])
         new = [_trace(next_n + i, rng) for i in range(3)]
         next_n += 3
-        insert_traces(con, new)
+        add(new)
         for t in new:
             by_id[t.trace_id] = t
             (must_appear if key(t) > cursor else must_not_appear).add(t.trace_id)
@@ -98,15 +122,14 @@ def test_pages_neither_skip_nor_repeat_while_traces_are_written(
     assert [key(by_id[i]) for i in seen] == sorted(key(by_id[i]) for i in seen)
 
 
-def test_tag_order_is_numeric_and_missing_tags_go_last(tmp_path: Path) -> None:
+def test_tag_order_is_numeric_and_missing_tags_go_last(engine: str, tmp_path: Path) -> None:
     values: list[object] = [10, 9, 2, "b", "a", True, None]
     traces = [
         TraceRow(i + 1, "t", "OK", 1000 * i, 1.0, "api", {"cost": v}, {}, [SpanRow("r")])
         for i, v in enumerate(values)
     ]
     traces.append(TraceRow(20, "t", "OK", 99_000, 1.0, "api", {}, {}, [SpanRow("r")]))
-    con = duckdb.connect(str(tmp_path / "order.duckdb"))
-    build_store(con, traces)
+    con, _ = _store_of(engine, tmp_path, traces)
     by_value = {t.trace_id: (t.tags or {}).get("cost", "missing") for t in traces}
     desc, _ = search(con, None, order_by=["tags.cost DESC"], max_results=None)
     asc, _ = search(con, None, order_by=["tags.cost ASC"], max_results=None)
@@ -114,10 +137,8 @@ def test_tag_order_is_numeric_and_missing_tags_go_last(tmp_path: Path) -> None:
     assert [by_value[i] for i in asc] == [2, 9, 10, "a", "b", True, None, "missing"]
 
 
-def test_exactly_full_last_page_has_no_token(
-    paged_store: tuple[duckdb.DuckDBPyConnection, list[TraceRow]],
-) -> None:
-    con, _ = paged_store
+def test_exactly_full_last_page_has_no_token(paged: tuple[Any, list[TraceRow], Any]) -> None:
+    con, _, _ = paged
     ids, token = search(con, "trace_id <= '00000000000000000000000000000014'", max_results=10)
     assert len(ids) == 10 and token is not None
     more, token = search(
@@ -127,10 +148,8 @@ def test_exactly_full_last_page_has_no_token(
     assert not set(ids) & set(more)
 
 
-def test_max_results_none_returns_everything(
-    paged_store: tuple[duckdb.DuckDBPyConnection, list[TraceRow]],
-) -> None:
-    con, traces = paged_store
+def test_max_results_none_returns_everything(paged: tuple[Any, list[TraceRow], Any]) -> None:
+    con, traces, _ = paged
     ids, token = search(con, None, max_results=None)
     assert len(ids) == len(traces) and token is None
     first, token = search(con, None, max_results=50)
@@ -218,15 +237,15 @@ def test_order_by_accepts_mlflow_spellings(con: duckdb.DuckDBPyConnection) -> No
 @pytest.mark.parametrize(("order_by", "items"), ORDERS, ids=[str(o) for o, _ in ORDERS])
 @pytest.mark.parametrize("mode", ["rows", "arrow", "late"])
 def test_search_page_gives_the_pages_of_search_with_their_columns(
-    paged_store: tuple[duckdb.DuckDBPyConnection, list[TraceRow]],
+    duck_paged_store: tuple[duckdb.DuckDBPyConnection, list[TraceRow]],
     order_by: list[str] | str | None,
     items: list[tuple[str, str, bool]] | None,
     mode: str,
 ) -> None:
     """One query per page (columns included; "late": joined back by rowid after the sort)
-    pages exactly like search() (ids, then tokens)."""
+    pages exactly like search() (ids, then tokens). DuckDB's own columns (``traces.tags``)."""
     arrow, late = mode == "arrow", mode == "late"
-    con, traces = paged_store
+    con, traces = duck_paged_store
     by_id = {t.trace_id: t for t in traces}
     columns = ("name", "trace_id", "timestamp_ms", "tags")
     token = wanted_token = None

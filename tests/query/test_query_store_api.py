@@ -4,7 +4,6 @@ fixed dataset."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from querytest_data import TRACES, TraceRow
@@ -22,9 +21,9 @@ FILTERS: dict[str | None, Callable[[TraceRow], bool]] = {
 
 
 @pytest.fixture(scope="module")
-def store(store_path: Path) -> TraceStore:
-    """The fixed dataset (conftest's module store file) through the public store API."""
-    return TraceStore(str(store_path))
+def store(fixed_store: TraceStore) -> TraceStore:
+    """The fixed dataset through the public store API, on each engine."""
+    return fixed_store
 
 
 @pytest.mark.parametrize("filter_string", FILTERS)

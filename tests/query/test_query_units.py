@@ -7,7 +7,7 @@ import pytest
 from querytest_data import tid
 
 from traceduck.errors import FilterError
-from traceduck.query import compile_filter, explain, search
+from traceduck.query import as_runner, compile_filter, explain, search
 from traceduck.query._ast import And, Not, Or, Predicate
 from traceduck.query._dialect import json_pointer
 from traceduck.query._fields import SPELLINGS
@@ -216,7 +216,8 @@ def test_user_text_is_always_bound(con: duckdb.DuckDBPyConnection) -> None:
     ):
         sql, params = compile_filter(text, con)
         assert marker not in sql, text
-        assert any(marker in str(p) for p in params)
+        values = params.values() if isinstance(params, dict) else params
+        assert any(marker in str(p) for p in values)
         query, _ = explain(con, text, order_by=[f"tags.{marker} DESC", f"metadata.{marker}"])
         assert marker not in query
 
@@ -226,15 +227,16 @@ def test_explain_runs_the_same_query_as_search(con: duckdb.DuckDBPyConnection) -
     query, params = explain(
         con, "status = 'OK'", order_by=["tags.cost DESC"], max_results=3, page_token=token
     )
-    rows = con.execute(query, params).fetchall()
+    rows = as_runner(con).rows(query, params, "")
     ids, _ = search(
         con, "status = 'OK'", order_by=["tags.cost DESC"], max_results=3, page_token=token
     )
     assert [r[0] for r in rows][:3] == ids
 
 
-def test_tag_string_equality_uses_no_lambda(con: duckdb.DuckDBPyConnection) -> None:
-    """The hot path stays one extraction and one comparison (see _values)."""
+def test_tag_string_equality_uses_no_lambda(duck_con: duckdb.DuckDBPyConnection) -> None:
+    """The hot path stays one extraction and one comparison (see _values). DuckDB's SQL."""
+    con = duck_con
     sql, params = compile_filter("tags.env = 'prod'", con)
     assert sql == "(json_extract_string(t.tags, CAST(? AS VARCHAR)) = CAST(? AS VARCHAR))"
     assert params == ["/env", "prod"]
@@ -250,10 +252,15 @@ def test_tag_string_equality_uses_no_lambda(con: duckdb.DuckDBPyConnection) -> N
 
 def test_compiled_sql_is_a_boolean_over_traces(con: duckdb.DuckDBPyConnection) -> None:
     sql, params = compile_filter("tags.env = 'prod' AND NOT span.type = 'LLM'", con)
-    count = con.execute(f"SELECT count(*) FROM traces t WHERE {sql}", params).fetchone()
-    assert count == (4,)
-    flag = con.execute(f"SELECT bool_and({sql}) FROM traces t WHERE {sql}", params + params)
-    assert flag.fetchone() == (True,)
+    runner = as_runner(con)
+    table = runner.dialect.traces_from
+    count = runner.rows(f"SELECT count(*) FROM {table} WHERE {sql}", params, "")
+    assert [tuple(r) for r in count] == [(4,)]
+    if isinstance(params, dict):  # ClickHouse: named parameters, usable twice
+        flag = runner.rows(f"SELECT min({sql}) FROM {table} WHERE {sql}", params, "")
+    else:
+        flag = runner.rows(f"SELECT bool_and({sql}) FROM {table} WHERE {sql}", params * 2, "")
+    assert [bool(r[0]) for r in flag] == [True]
 
 
 # -- type probes -------------------------------------------------------------------------------

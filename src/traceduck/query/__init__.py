@@ -15,27 +15,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
-
 from ._compiler import compile_filter_frag
+from ._runner import Runner, as_runner
 from ._search import build_search, run_search, run_search_rows, run_search_table
 
-__all__ = ["compile_filter", "explain", "search", "search_page"]
+__all__ = ["Runner", "as_runner", "compile_filter", "explain", "search", "search_page"]
 
 
-def compile_filter(filter_string: str | None, con: duckdb.DuckDBPyConnection) -> tuple[str, list]:
+def compile_filter(filter_string: str | None, con: Any) -> tuple[str, Any]:
     """A boolean SQL expression over the table alias ``t`` (= traces) and its bound params.
 
     An empty or None filter gives ``("TRUE", [])``. ``con`` is used to probe the store (the
     JSON types a tag key holds, regex validity), never to change it. Use as
     ``SELECT ... FROM traces t WHERE <sql>`` with the params in order.
     """
-    frag = compile_filter_frag(filter_string, con)
-    return frag.text, list(frag.params)
+    runner = as_runner(con)
+    return runner.dialect.render(compile_filter_frag(filter_string, runner))
 
 
 def search(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     filter_string: str | None = None,
     order_by: list[str] | str | None = None,
     max_results: int | None = 100,
@@ -50,7 +49,7 @@ def search(
 
 
 def search_page(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     filter_string: str | None = None,
     order_by: list[str] | str | None = None,
     max_results: int | None = 100,
@@ -74,12 +73,13 @@ def search_page(
 
 
 def explain(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     filter_string: str | None = None,
     order_by: list[str] | str | None = None,
     max_results: int | None = 100,
     page_token: str | None = None,
 ) -> tuple[str, list]:
     """The SQL and params ``search`` would run (for ``--show-sql``)."""
-    query, *_ = build_search(con, filter_string, order_by, max_results, page_token)
-    return query.text, list(query.params)
+    runner = as_runner(con)
+    query, *_ = build_search(runner, filter_string, order_by, max_results, page_token)
+    return runner.dialect.render(query)

@@ -16,15 +16,15 @@ them) are one ``EXISTS``-style semi-join over one span; OR separates; NOT negate
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import duckdb
+from typing import Any
 
 from ..errors import FilterError
 from ._ast import And, Literal, Node, Not, Or, Predicate, iter_predicates
-from ._dialect import DUCKDB, Dialect, Frag, Param, sql
+from ._dialect import Dialect, Frag, Param, sql
 from ._fields import FieldSpec, spec_of, suggest
 from ._parser import PATTERN_OPS, parse
 from ._probe import Prober
+from ._runner import as_runner
 from ._tokens import number_value
 from ._values import field_document, field_value, json_predicate, single_path
 
@@ -50,7 +50,7 @@ _TYPE_NAMES = {"string": "a string", "number": "a number", "boolean": "a boolean
 
 
 def compile_filter_frag(
-    filter_string: str | None, con: duckdb.DuckDBPyConnection, dialect: Dialect = DUCKDB
+    filter_string: str | None, con: Any, dialect: Dialect | None = None
 ) -> Frag:
     """Parse and compile a filter string, probing the store now; ``TRUE`` for an empty one."""
     compiled = compile_filter_deferred(filter_string, con, dialect, defer=False)
@@ -84,12 +84,16 @@ class CompiledFilter:
 
 def compile_filter_deferred(
     filter_string: str | None,
-    con: duckdb.DuckDBPyConnection,
-    dialect: Dialect = DUCKDB,
+    con: Any,
+    dialect: Dialect | None = None,
     *,
     defer: bool = True,
 ) -> CompiledFilter:
-    """Parse and compile; with ``defer``, probes that a non-empty result proves unneeded wait."""
+    """Parse and compile; with ``defer``, probes that a non-empty result proves unneeded wait.
+
+    ``con`` is a Runner (or a DuckDB connection); ``dialect`` defaults to the runner's."""
+    con = as_runner(con)
+    dialect = dialect or con.dialect
     if filter_string is None:
         return CompiledFilter(Frag("TRUE"), [], None)
     if not isinstance(filter_string, str):
@@ -103,12 +107,13 @@ def compile_filter_deferred(
 def compile_ast(
     node: Node,
     text: str,
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     dialect: Dialect,
     *,
     defer: bool = False,
 ) -> CompiledFilter:
     """Compile a parsed filter (see the module docstring for the three passes)."""
+    con = as_runner(con)
     compiler = _Compiler(text, con, dialect)
     predicates = list(iter_predicates(node))
     for pred in predicates:
@@ -143,7 +148,7 @@ def _positive_conjuncts(node: Node) -> set[int]:
 
 
 class _Compiler:
-    def __init__(self, text: str, con: duckdb.DuckDBPyConnection, dialect: Dialect) -> None:
+    def __init__(self, text: str, con: Any, dialect: Dialect) -> None:
         self.text = text
         self.con = con
         self.dialect = dialect
@@ -292,6 +297,9 @@ class _Compiler:
 
     def json_condition(self, pred: Predicate) -> Frag:
         """A tag, metadata or span attribute predicate (``s`` is the span alias)."""
+        own = self.dialect.keyed_condition(pred)
+        if own is not None:
+            return own
         field = pred.field
         pointer = single_path(field)
         doc_path = (field_document(field), pointer) if pointer is not None else None

@@ -11,7 +11,10 @@ second engine (ClickHouse, say) is a second Dialect, not a second compiler.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._ast import FieldRef, Predicate
 
 __all__ = ["DUCKDB", "Dialect", "Frag", "JsonType", "json_pointer", "sql"]
 
@@ -76,6 +79,32 @@ class Dialect:
     name: str
     # The engine's names for each JSON type, as reported by its json-type function.
     json_type_names: dict[str, tuple[str, ...]]
+    # The FROM item of the trace table, aliased ``t``.
+    traces_from: str = "traces t"
+    # Whether rows can be fetched back by ``rowid`` (late materialisation of a page).
+    has_rowid: bool = True
+
+    def render(self, frag: Frag) -> tuple[str, Any]:
+        """The SQL text and parameters in the form the engine's client takes."""
+        return frag.text, list(frag.params)
+
+    def probe_source(self, field: FieldRef) -> tuple[Frag, Frag]:
+        """(FROM item, JSON value) over which the type probes of a keyed field run."""
+        from ._values import field_value
+
+        table = "spans s" if field.family == "span_attr" else "traces t"
+        return Frag(table), field_value(field, self)
+
+    def keyed_condition(self, pred: Predicate) -> Frag | None:
+        """The SQL of a tag, metadata or span attribute predicate, or None for the default
+        (one JSON extraction per predicate, see ``_values.json_predicate``)."""
+        return None
+
+    def order_value(self, field: FieldRef, index: int) -> tuple[Frag, Frag | None]:
+        """(JSON value of a tag or metadata field to sort by, a join it needs or None)."""
+        from ._values import field_value
+
+        return field_value(field, self), None
 
     def json_get(self, doc: Frag, pointer: str) -> Frag:
         """The JSON value at ``pointer`` in ``doc``; SQL NULL when absent, JSON null kept."""

@@ -26,7 +26,6 @@ from ._ast import FieldRef
 from ._dialect import Dialect, Frag
 from ._fields import spec_of
 from ._parser import parse_order_items
-from ._values import field_value
 
 __all__ = ["OrderPlan", "SortKey", "plan_order"]
 
@@ -48,6 +47,7 @@ class OrderPlan:
     keys: tuple[SortKey, ...]
     signature: str  # identifies the order_by, so a page token cannot be reused with another
     flat: bool  # only built-in columns: no nested query needed
+    joins: tuple[Frag, ...] = ()  # joins the columns need (ClickHouse: tag and metadata values)
 
 
 def plan_order(order_by: list[str] | tuple[str, ...] | str | None, dialect: Dialect) -> OrderPlan:
@@ -81,6 +81,7 @@ def plan_order(order_by: list[str] | tuple[str, ...] | str | None, dialect: Dial
         items.append((_builtin("trace_id"), False))
 
     columns: list[Frag] = []
+    joins: list[Frag] = []
     keys: list[SortKey] = []
     described: list[list[object]] = []
     for field, descending in items:
@@ -93,11 +94,14 @@ def plan_order(order_by: list[str] | tuple[str, ...] | str | None, dialect: Dial
             nullable = spec.canonical != "trace_id"  # the primary key is never NULL
             keys.append(SortKey(column, descending, spec.sql_type, nullable, direct))
         else:
-            columns.append(field_value(field, dialect))
+            value, join = dialect.order_value(field, len(columns))
+            columns.append(value)
+            if join is not None:
+                joins.append(join)
             keys.extend(_json_keys(column, descending, dialect))
     signature = hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
     flat = all(field.family == "builtin" for field, _ in items)
-    return OrderPlan(tuple(columns), tuple(keys), signature, flat)
+    return OrderPlan(tuple(columns), tuple(keys), signature, flat, tuple(joins))
 
 
 def _builtin(name: str) -> FieldRef:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from ..errors import FilterError
 from ._ast import FieldRef, Literal, Predicate
 from ._dialect import Dialect, Frag, sql
+from ._runner import Runner, as_runner
 from ._tokens import NUMBER_RE as _NUMBER
-from ._values import field_value
 
 __all__ = ["Prober", "run_user_query", "run_user_query_arrow"]
 
@@ -31,43 +30,26 @@ _TYPE_WORDS = {
     "object": "objects",
     "null": "nulls",
 }
-# DuckDB errors that a user's value can cause (a bad regex, an out-of-range cast); anything
-# else (I/O, a locked file, a missing table) is not the filter's fault and is not rewrapped.
-_USER_ERRORS: tuple[type[BaseException], ...] = (
-    duckdb.InvalidInputException,
-    duckdb.ConversionException,
-    duckdb.OutOfRangeException,
-)
 
 
 def run_user_query(
-    con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | tuple[Any, ...], text: str
+    con: Any, query: str, params: list[Any] | tuple[Any, ...], text: str
 ) -> list[tuple[Any, ...]]:
-    """Run a query built from a filter; a value-caused DuckDB error becomes a FilterError."""
-    try:
-        return con.execute(query, list(params)).fetchall()
-    except _USER_ERRORS as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise FilterError(f"the filter could not be run: {first}", text, None) from exc
+    """Run a query built from a filter; a value-caused engine error becomes a FilterError."""
+    return as_runner(con).rows(query, params, text)
 
 
 def run_user_query_arrow(
-    con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | tuple[Any, ...], text: str
+    con: Any, query: str, params: list[Any] | tuple[Any, ...], text: str
 ) -> pa.Table:
     """``run_user_query`` with the result as a pyarrow Table (no Python objects per row)."""
-    try:
-        relation = con.sql(query, params=list(params) or None)
-        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # DuckDB 2 / 1
-        return fetch()
-    except _USER_ERRORS as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise FilterError(f"the filter could not be run: {first}", text, None) from exc
+    return as_runner(con).arrow(query, params, text)
 
 
 class Prober:
     """Runs (and caches, for one compile) the type probes of a filter's predicates."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, dialect: Dialect, text: str) -> None:
+    def __init__(self, con: Runner, dialect: Dialect, text: str) -> None:
         self.con = con
         self.dialect = dialect
         self.text = text
@@ -87,18 +69,13 @@ class Prober:
             raise FilterError(_mismatch(pred, held, self.text), self.text, lit.start)
 
     def check_regex(self, lit: Literal) -> None:
-        try:
-            self.con.execute(self.dialect.regex_check(), [lit.value]).fetchall()
-        except duckdb.Error as exc:
-            detail = str(exc).splitlines()[0].split("Error: ", 1)[-1]
-            raise FilterError(
-                f"invalid regular expression: {detail}", self.text, lit.start
-            ) from None
+        detail = self.con.regex_error(str(lit.value))
+        if detail is not None:
+            raise FilterError(f"invalid regular expression: {detail}", self.text, lit.start)
 
     # -- queries ---------------------------------------------------------------------------
-    def _source(self, field: FieldRef) -> tuple[str, Frag]:
-        table = "spans s" if field.family == "span_attr" else "traces t"
-        return table, field_value(field, self.dialect)
+    def _source(self, field: FieldRef) -> tuple[Frag, Frag]:
+        return self.dialect.probe_source(field)
 
     def _first_type(self, field: FieldRef) -> str | None:
         """The type of the first non-null value found (the scan stops there); None if none.
@@ -109,25 +86,30 @@ class Prober:
         table, value = self._source(field)
         var = Frag("v")
         query = sql(
-            f"SELECT {{}} FROM (SELECT {{}} AS v FROM {table}) WHERE v IS NOT NULL "
-            "AND NOT {} LIMIT 1",
+            "SELECT {} FROM (SELECT {} AS v FROM {}) WHERE v IS NOT NULL AND NOT {} LIMIT 1",
             self.dialect.json_type_of(var),
             value,
+            table,
             self.dialect.json_is(var, "null"),
         )
-        rows = run_user_query(self.con, query.text, query.params, self.text)
+        rows = self._run(query)
         return self.dialect.json_type_from_engine(str(rows[0][0])) if rows else None
+
+    def _run(self, query: Frag) -> list[tuple[Any, ...]]:
+        text, params = self.dialect.render(query)
+        return self.con.rows(text, params, self.text)
 
     def _types_held(self, field: FieldRef) -> set[str]:
         cache_key = (field.family, repr(field.candidates) if field.candidates else field.key)
         if cache_key not in self._held:
             table, value = self._source(field)
             query = sql(
-                f"SELECT DISTINCT {{}} FROM (SELECT {{}} AS v FROM {table}) WHERE v IS NOT NULL",
+                "SELECT DISTINCT {} FROM (SELECT {} AS v FROM {}) WHERE v IS NOT NULL",
                 self.dialect.json_type_of(Frag("v")),
                 value,
+                table,
             )
-            rows = run_user_query(self.con, query.text, query.params, self.text)
+            rows = self._run(query)
             held = {self.dialect.json_type_from_engine(str(r[0])) for r in rows if r[0]}
             self._held[cache_key] = held
         return self._held[cache_key]

@@ -17,14 +17,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from ..errors import FilterError
 from ._compiler import CompiledFilter, compile_filter_deferred
-from ._dialect import DUCKDB, Dialect, Frag, Param, sql
+from ._dialect import Dialect, Frag, Param, sql
 from ._order import OrderPlan, SortKey, plan_order
-from ._probe import run_user_query, run_user_query_arrow
+from ._runner import as_runner
 
 __all__ = [
     "build_search",
@@ -52,12 +51,12 @@ def check_max_results(max_results: object) -> int | None:
 
 
 def build_search(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     filter_string: str | None,
     order_by: list[str] | tuple[str, ...] | str | None,
     max_results: int | None,
     page_token: str | None,
-    dialect: Dialect = DUCKDB,
+    dialect: Dialect | None = None,
     *,
     defer_probes: bool = False,
     columns: Sequence[str] = ("trace_id",),
@@ -84,23 +83,31 @@ def build_search(
         if not _IDENTIFIER.fullmatch(column):  # the caller's code names them, never a user
             raise ValueError(f"not a column name: {column!r}")
     limit = check_max_results(max_results)
+    con = as_runner(con)
+    dialect = dialect or con.dialect
     compiled = compile_filter_deferred(filter_string, con, dialect, defer=defer_probes)
     plan = plan_order(order_by, dialect)
     after = decode_token(page_token, plan) if page_token is not None else None
     if late is None:
         late = not (plan.flat and compiled.builtin_only)
+    late = late and dialect.has_rowid
+    traces = dialect.traces_from
     shown = ", ".join(f"t.{c}" for c in (("rowid",) if late else columns))
     if plan.flat:
         refs = [key.direct or key.expr for key in plan.keys]
         names = ", ".join(f"{ref} AS _k{i}" for i, ref in enumerate(refs))
-        query = sql(f"SELECT {shown}, {names} FROM traces t WHERE {{}}", compiled.frag)
+        query = sql(f"SELECT {shown}, {names} FROM {traces} WHERE {{}}", compiled.frag)
         if after is not None:
             query = query + sql(" AND {}", _after(plan.keys, after, refs))
     else:
         values = Frag.join(
             ", ", [sql("{} AS _c" + str(i), column) for i, column in enumerate(plan.columns)]
         )
-        inner = sql(f"SELECT {shown}, {{}} FROM traces t WHERE {{}}", values, compiled.frag)
+        joins = Frag.join("", list(plan.joins))
+        named = ", ".join(f"t.{c} AS {c}" for c in (("rowid",) if late else columns))
+        inner = sql(
+            f"SELECT {named}, {{}} FROM {traces}{{}} WHERE {{}}", values, joins, compiled.frag
+        )
         keys = ", ".join(f"{key.expr} AS _k{i}" for i, key in enumerate(plan.keys))
         refs = [f"r._k{i}" for i in range(len(plan.keys))]
         picked = ("rowid",) if late else columns
@@ -139,7 +146,7 @@ def _order_by(refs: Sequence[str], keys: tuple[SortKey, ...]) -> str:
 
 
 def run_search(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     filter_string: str | None,
     order_by: list[str] | tuple[str, ...] | str | None,
     max_results: int | None,
@@ -150,7 +157,7 @@ def run_search(
 
 
 def run_search_rows(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     filter_string: str | None,
     order_by: list[str] | tuple[str, ...] | str | None,
     max_results: int | None,
@@ -163,7 +170,9 @@ def run_search_rows(
         con, filter_string, order_by, max_results, page_token,
         defer_probes=True, columns=columns, late=late,
     )  # fmt: skip
-    rows = run_user_query(con, query.text, query.params, filter_string or "")
+    con = as_runner(con)
+    text, params = con.dialect.render(query)
+    rows = con.rows(text, params, filter_string or "")
     if not rows:
         compiled.finish()  # an empty result may hide a type mismatch: probe now
     width = len(columns)
@@ -174,7 +183,7 @@ def run_search_rows(
 
 
 def run_search_table(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     filter_string: str | None,
     order_by: list[str] | tuple[str, ...] | str | None,
     max_results: int | None,
@@ -185,7 +194,9 @@ def run_search_table(
     query, plan, limit, compiled = build_search(
         con, filter_string, order_by, max_results, page_token, defer_probes=True, columns=columns
     )
-    table = run_user_query_arrow(con, query.text, query.params, filter_string or "")
+    con = as_runner(con)
+    text, params = con.dialect.render(query)
+    table = con.arrow(text, params, filter_string or "")
     if table.num_rows == 0:
         compiled.finish()
     token = None

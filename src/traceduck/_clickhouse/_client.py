@@ -1,0 +1,192 @@
+"""One clickhouse-connect client per store per process, for a server and for chdb alike.
+
+clickhouse-connect speaks HTTP to a server and, through chdb's backend, to ClickHouse embedded
+in this process (``get_client(dsn="chdb:///dir")``): the same client API, the same SQL and the
+same ``{name:Type}`` parameters, so everything above this module has one code path.
+
+chdb runs one engine directory per process and, like DuckDB, one process per directory: a
+second process gets a ``StorageError`` (the engine refuses it; nothing crashes). Several
+databases in one directory are fine (``chdb:///dir?database=x``).
+
+A client is shared by the threads of the process: clickhouse-connect serialises calls on a chdb
+handle and pools HTTP connections, and binds parameters per call (a raw ``chdb.Session`` shared
+by threads mixes up parameters: see shared notes).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+
+from .._storename import StoreName
+from ..errors import StorageError
+
+__all__ = ["Connection", "connect", "storage_error"]
+
+# Server error codes that mean "who you are" is wrong (not the store).
+_AUTH_CODES = {"192", "193", "194", "516", "497"}
+_CODE = re.compile(r"Code: (\d+)")
+
+_CLIENTS: dict[tuple[object, ...], Connection] = {}
+_LOCK = threading.Lock()
+_CHDB_PATH: list[str] = []  # the one chdb directory this process has open, if any
+
+
+class Connection:
+    """A client bound to one store's database, with the store's name for messages."""
+
+    def __init__(self, name: StoreName, client: Any) -> None:
+        self.name = name
+        self.client = client
+        self.chdb = name.engine == "chdb"
+        self.database = name.database
+        self._reader: Any = None
+
+    def query(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> list:
+        """Rows of a SELECT, as tuples."""
+        try:
+            return self.client.query(
+                sql, parameters=params or None, settings=settings or None
+            ).result_rows
+        except ClickHouseError as exc:
+            raise storage_error(self.name, exc) from exc
+
+    def query_arrow(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> Any:
+        try:
+            return self.client.query_arrow(
+                sql, parameters=params or None, settings=settings or None
+            )
+        except ClickHouseError as exc:
+            raise storage_error(self.name, exc) from exc
+
+    def command(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> Any:
+        try:
+            return self.client.command(sql, parameters=params or None, settings=settings or None)
+        except ClickHouseError as exc:
+            raise storage_error(self.name, exc) from exc
+
+    def insert_arrow(self, table: str, data: Any) -> None:
+        """One INSERT of an Arrow table: one block, so atomic (it lands whole or not at all).
+
+        On a server, ``async_insert`` lets many writers insert at once without making one part
+        each; ``wait_for_async_insert`` returns only when the rows are written (and visible).
+        chdb has one writer: a plain insert."""
+        settings = (
+            {"async_insert": 0} if self.chdb else {"async_insert": 1, "wait_for_async_insert": 1}
+        )
+        try:
+            self.client.insert_arrow(table, data, settings=settings)
+        except ClickHouseError as exc:
+            raise storage_error(self.name, exc) from exc
+
+    def query_arrow_read_only(self, sql: str, params: dict[str, Any] | None = None,
+                              **settings: Any) -> Any:  # fmt: skip
+        """A user's query, which the engine refuses to let write (``readonly = 2``).
+
+        chdb keeps a setting for the session, and a session in readonly mode cannot leave it:
+        there the query runs on a second handle of the same engine that stays read-only."""
+        client = self.client
+        if self.chdb:
+            with _LOCK:
+                if self._reader is None:
+                    self._reader = clickhouse_connect.get_client(dsn=f"chdb://{self.name.path}")
+                    self._reader.database = self.database
+                    self._reader.command("SET readonly = 2")
+                client = self._reader
+        else:
+            settings = {**settings, "readonly": 2}
+        try:
+            return client.query_arrow(sql, parameters=params or None, settings=settings or None)
+        except ClickHouseError as exc:
+            raise storage_error(self.name, exc) from exc
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:
+            pass
+
+
+def storage_error(name: StoreName, exc: BaseException) -> StorageError:
+    """A ClickHouse failure as a StorageError that says what to do."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    code = _CODE.search(str(exc))
+    if code and code.group(1) in _AUTH_CODES:
+        return StorageError(
+            f"ClickHouse at {name.display} refused the credentials ({text}); check the user "
+            "and password in the URL (clickhouse://user:password@host:port/database)"
+        )
+    if isinstance(exc, OperationalError) and not code:
+        return StorageError(
+            f"cannot reach ClickHouse at {name.display} ({text}); is the server running and "
+            "the host and port right?"
+        )
+    return StorageError(f"ClickHouse store {name.display}: {text}")
+
+
+def connect(name: StoreName) -> Connection:
+    """The process-wide connection of a ClickHouse store (created on first use)."""
+    with _LOCK:
+        conn = _CLIENTS.get(name.key)
+        if conn is None:
+            conn = _CLIENTS[name.key] = Connection(name, _open(name))
+        return conn
+
+
+def _open(name: StoreName) -> Any:
+    if name.engine == "chdb":
+        return _open_chdb(name)
+    try:
+        client = clickhouse_connect.get_client(
+            host=name.host,
+            port=name.port,
+            username=name.user or "default",
+            password=name.password or "",
+            secure=name.secure,
+            connect_timeout=5,
+            send_receive_timeout=30,
+            autogenerate_session_id=False,
+        )
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{name.database}`")
+        client.database = name.database
+        return client
+    except ClickHouseError as exc:
+        raise storage_error(name, exc) from exc
+    except Exception as exc:  # DNS and socket errors from urllib3 before the driver wraps them
+        raise StorageError(f"cannot reach ClickHouse at {name.display} ({exc})") from exc
+
+
+def _open_chdb(name: StoreName) -> Any:
+    path = name.path or ""
+    if _CHDB_PATH and _CHDB_PATH[0] != path:
+        raise StorageError(
+            f"cannot open {name.display}: this process already runs chdb on {_CHDB_PATH[0]}, and "
+            "chdb runs one directory per process. Keep several stores in one directory with "
+            "chdb:///dir?database=NAME"
+        )
+    try:
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+    except DatabaseError as exc:
+        if "Unable to open the chdb engine" in str(exc):
+            raise StorageError(
+                f"cannot open {name.display}: the directory is in use by another process (chdb, "
+                "like DuckDB, admits one process per directory), or it is not a chdb directory. "
+                "Stop the other process, or use a ClickHouse server for many processes"
+            ) from exc
+        raise storage_error(name, exc) from exc
+    except ImportError as exc:
+        raise StorageError(
+            f"{name.display} needs chdb: pip install 'traceduck[clickhouse]'"
+        ) from exc
+    if not _CHDB_PATH:
+        _CHDB_PATH.append(path)
+    try:
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{name.database}`")
+        client.database = name.database
+    except ClickHouseError as exc:
+        raise storage_error(name, exc) from exc
+    return client

@@ -1,0 +1,265 @@
+"""The filter language in ClickHouse SQL: the same rules, the same matches as on DuckDB.
+
+JSON values are JSON text here (``Nullable(String)``), read with ClickHouse's ``JSON*``
+functions (``JSONType`` guards every read, since ``JSONExtractFloat`` also reads numeric
+strings). Tags are not JSON documents but events (``_sql.current_tags``) with typed columns, so
+a tag predicate is a semi-join on the current tag rows of one key whose condition reads the
+column of the literal's type: ``tags.cost > 3`` is ``value_type = 'number' AND value_num > 3``
+and a trace without the key is in no row, so a missing key is never 0 or ''. Metadata is the
+latest entry per key (``_sql.current_metadata``), read by JSON path.
+
+Bound parameters: the compiler's ``CAST(? AS TYPE)`` placeholders become ClickHouse's
+server-side ``{pN:Type}`` parameters in ``render``; no user text is pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..query._ast import FieldRef, Predicate
+from ..query._dialect import Dialect, Frag, JsonType, Param, sql
+from ..query._values import JsonAccess, value_condition
+from ._sql import current_metadata, current_tags, stale_claims
+
+__all__ = ["CLICKHOUSE", "ClickHouseDialect"]
+
+_TYPES = {"VARCHAR": "String", "DOUBLE": "Float64", "BIGINT": "Int64"}
+_PLACEHOLDER = re.compile(r"CAST\(\? AS (VARCHAR|DOUBLE|BIGINT)\)")
+_NUMBER_TYPES = "('Int64', 'UInt64', 'Double')"
+
+
+def _key(key: str) -> Param:
+    return Param(key, "VARCHAR")
+
+
+def _path(field: FieldRef) -> list[tuple[str, tuple[str, ...]]]:
+    if field.family == "metadata":
+        return list(field.candidates)
+    return [(field.key or "", ())]
+
+
+def _json_at(doc: Frag, parts: tuple[str, ...]) -> Frag:
+    """The JSON text at ``parts`` in ``doc`` (NULL when absent), step by step as a JSON pointer
+    reads it: a part of digits is an array index (from 0) in an array, a key in an object."""
+    value = sql("toNullable({})", doc)
+    for part in parts:
+        key = Param(part, "VARCHAR")
+        by_key = sql("if(JSONHas({}, {}), JSONExtractRaw({}, {}), NULL)", value, key, value, key)
+        if part.isdigit() and part.isascii() and (part == "0" or not part.startswith("0")):
+            index = Param(int(part) + 1, "BIGINT")
+            value = sql(
+                "if(JSONType({}) = 'Array', if(JSONLength({}) >= {}, JSONExtractRaw({}, {}), "
+                "NULL), {})",
+                value, value, index, value, index, by_key,
+            )  # fmt: skip
+        else:
+            value = by_key
+    return value
+
+
+class TagAccess(JsonAccess):
+    """A tag event row of ``td_tag_events``: typed columns instead of JSON parsing."""
+
+    def is_type(self, json_type: str) -> Frag:
+        return sql("(value_type = {})", Param(json_type, "VARCHAR"))
+
+    def string(self) -> Frag:
+        return Frag("value_str")
+
+    def number(self) -> Frag:
+        return Frag("value_num")
+
+    def text(self) -> Frag:
+        return Frag("if(value_type = 'string', value_str, ifNull(new_value, ''))")
+
+
+@dataclass(frozen=True)
+class ClickHouseDialect(Dialect):
+    def render(self, frag: Frag) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {}
+        values = iter(frag.params)
+
+        def bind(match: re.Match[str]) -> str:
+            name = f"p{len(params)}"
+            params[name] = next(values)
+            return "{" + name + ":" + _TYPES[match.group(1)] + "}"
+
+        text = _PLACEHOLDER.sub(bind, frag.text)
+        if len(params) != len(frag.params) or "?" in _PLACEHOLDER.sub("", frag.text):
+            raise AssertionError(f"unbound placeholder in {frag.text!r}")  # our bug, not user's
+        return text, params
+
+    # -- JSON text --------------------------------------------------------------------------
+    def json_get(self, doc: Frag, pointer: str) -> Frag:
+        raise NotImplementedError("ClickHouse reads keyed fields through keyed_condition")
+
+    def json_is(self, value: Frag, json_type: JsonType) -> Frag:
+        if json_type == "number":
+            return sql("(JSONType({}) IN " + _NUMBER_TYPES + ")", value)
+        name = {"string": "String", "boolean": "Bool", "null": "Null", "array": "Array",
+                "object": "Object"}[json_type]  # fmt: skip
+        return sql("(JSONType({}) = '" + name + "')", value)
+
+    def json_type_of(self, value: Frag) -> Frag:
+        return sql("JSONType({})", value)
+
+    def json_string(self, value: Frag) -> Frag:
+        return sql("JSONExtractString({})", value)
+
+    def json_number(self, value: Frag) -> Frag:
+        return sql("JSONExtractFloat({})", value)
+
+    def json_number_exact(self, value: Frag) -> Frag:
+        return sql(
+            "if(JSONType({}) IN " + _NUMBER_TYPES + ", JSONExtractFloat({}), NULL)", value, value
+        )
+
+    def json_text(self, value: Frag) -> Frag:
+        return sql("if(JSONType({}) = 'String', JSONExtractString({}), {})", value, value, value)
+
+    def json_array_has(self, array: Frag, json_type: JsonType, value: Any) -> Frag:
+        items = sql("JSONExtractArrayRaw(ifNull({}, ''))", array)
+        if json_type == "null":
+            return sql("has(arrayMap(x -> JSONType(x), {}), 'Null')", items)
+        if json_type == "number":
+            return sql(
+                "has(arrayMap(x -> JSONExtractFloat(x), arrayFilter(x -> JSONType(x) IN "
+                + _NUMBER_TYPES + ", {})), {})",
+                items, Param(float(value), "DOUBLE"),
+            )  # fmt: skip
+        if json_type == "boolean":
+            return sql(
+                "has(arrayFilter(x -> JSONType(x) = 'Bool', {}), {})",
+                items, Param("true" if value else "false", "VARCHAR"),
+            )  # fmt: skip
+        return sql(
+            "has(arrayMap(x -> JSONExtractString(x), arrayFilter(x -> JSONType(x) = 'String', "
+            "{})), {})",
+            items, Param(value, "VARCHAR"),
+        )  # fmt: skip
+
+    def pattern(self, op: str, text: Frag, pattern: str) -> Frag:
+        if op in ("LIKE", "ILIKE"):
+            # ClickHouse's LIKE escapes with a backslash; the language has no escape character,
+            # so a backslash in the pattern stands for itself.
+            p = Param(pattern.replace("\\", "\\\\"), "VARCHAR")
+            return sql("like({}, {})" if op == "LIKE" else "ilike({}, {})", text, p)
+        template = {
+            "RLIKE": "match({}, {})",
+            "CONTAINS": "(position({}, {}) > 0)",
+            "STARTSWITH": "startsWith({}, {})",
+            "ENDSWITH": "endsWith({}, {})",
+        }[op]
+        return sql(template, text, Param(pattern, "VARCHAR"))
+
+    def regex_check(self) -> str:
+        return "SELECT match('', CAST(? AS VARCHAR))"
+
+    # -- keyed fields ------------------------------------------------------------------------
+    def _source(self, field: FieldRef) -> tuple[Frag, Frag]:
+        """(a subquery of (trace_id, v) with a row per trace holding the field, v as JSON text)
+        for tags and metadata."""
+        if field.family == "tag":
+            template = f"({current_tags('key = {}')})"
+            rows = sql(template, *[_key(field.key or "")] * template.count("{}"))
+            return rows, Frag("c.value")
+        candidates = _path(field)
+        keys = [key for key, _ in candidates]
+        holes = ", ".join(["{}"] * len(keys))
+        template = f"({current_metadata('key IN (' + holes + ')')})"
+        repeat = template.count("{}") // len(keys)
+        latest = sql(template, *[_key(k) for k in keys] * repeat)
+        if len(candidates) == 1:
+            _, parts = candidates[0]
+            value = _json_at(Frag("m.value"), parts)
+            table = sql("(SELECT m.trace_id AS trace_id, {} AS value FROM {} AS m)", value, latest)
+            return sql("(SELECT * FROM {} WHERE value IS NOT NULL)", table), Frag("c.value")
+        # metadata.a.b: the flat key "a.b" where a trace has it, else key "a", path "b".
+        per_key = [
+            sql(
+                "argMaxIf({}, length(m.key), m.key = {})",
+                _json_at(Frag("m.value"), parts),
+                _key(key),
+            )
+            for key, parts in candidates
+        ]
+        value = sql("coalesce(" + ", ".join(["{}"] * len(per_key)) + ")", *per_key)
+        table = sql(
+            "(SELECT m.trace_id AS trace_id, {} AS value FROM {} AS m GROUP BY m.trace_id)",
+            value, latest,
+        )  # fmt: skip
+        return sql("(SELECT * FROM {} WHERE value IS NOT NULL)", table), Frag("c.value")
+
+    def keyed_condition(self, pred: Predicate) -> Frag | None:
+        field = pred.field
+        if field.family == "span_attr":
+            return self._span_attr(pred)
+        if field.family == "tag":
+            return self._tag(pred)
+        source, value = self._source(field)
+        if pred.op == "IS":
+            word = "IN" if pred.negated else "NOT IN"
+            return sql("(t.trace_id " + word + " (SELECT c.trace_id FROM {} AS c))", source)
+        cond = value_condition(JsonAccess(self, value), pred, self)
+        return sql("(t.trace_id IN (SELECT c.trace_id FROM {} AS c WHERE {}))", source, cond)
+
+    def _tag(self, pred: Predicate) -> Frag:
+        """The traces whose current value of the key satisfies ``pred``: the condition is
+        evaluated on every event of the key and the latest event's answer kept
+        (``argMax(cond, ord)``, a number per trace, not the row)."""
+        key = _key(pred.field.key or "")
+        if pred.op == "IS":
+            cond = Frag("1")
+        else:
+            cond = value_condition(TagAccess(self, Frag("ifNull(new_value, '')")), pred, self)
+        stale = stale_claims("key = {}", "key = {}")
+        held = sql(
+            "(SELECT trace_id FROM td_tag_events WHERE kind = 'event' AND key = {} "
+            "GROUP BY trace_id HAVING argMax(value_type != '' AND {}, ord) "
+            "AND trace_id NOT IN (SELECT trace_id FROM (" + stale + ")))",
+            key, cond, key, key,
+        )  # fmt: skip
+        word = "NOT IN" if pred.op == "IS" and not pred.negated else "IN"
+        return sql("(t.trace_id " + word + " {})", held)
+
+    def _span_attr(self, pred: Predicate) -> Frag:
+        key = _key(pred.field.key or "")
+        present = sql("JSONHas(s.attributes, {})", key)
+        if pred.op == "IS":
+            return sql("(NOT {})" if not pred.negated else "({})", present)
+        value = sql("JSONExtractRaw(s.attributes, {})", key)
+        cond = value_condition(JsonAccess(self, value), pred, self)
+        return sql("({} AND {})", present, cond)
+
+    def probe_source(self, field: FieldRef) -> tuple[Frag, Frag]:
+        if field.family == "span_attr":
+            key = _key(field.key or "")
+            value = sql(
+                "if(JSONHas(s.attributes, {}), JSONExtractRaw(s.attributes, {}), NULL)", key, key
+            )
+            return Frag("spans s"), value
+        source, value = self._source(field)
+        return sql("{} AS c", source), value
+
+    def order_value(self, field: FieldRef, index: int) -> tuple[Frag, Frag | None]:
+        source, _ = self._source(field)
+        alias = f"o{index}"
+        join = sql(f" LEFT JOIN {{}} AS {alias} ON {alias}.trace_id = t.trace_id", source)
+        return Frag(f"{alias}.value"), join
+
+
+CLICKHOUSE = ClickHouseDialect(
+    name="clickhouse",
+    json_type_names={
+        "string": ("String",),
+        "number": ("Int64", "UInt64", "Double"),
+        "boolean": ("Bool",),
+        "null": ("Null",),
+        "array": ("Array",),
+        "object": ("Object",),
+    },
+    traces_from="td_traces AS t FINAL",
+    has_rowid=False,
+)

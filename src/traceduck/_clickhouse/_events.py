@@ -1,0 +1,244 @@
+"""Tag and metadata events: built in Python, written as ONE insert per edit.
+
+Every change of a tag is a row of ``td_tag_events``; an edit (one tag, a bulk edit, an
+exclusive move with the old holder's ``moved`` event and the claim, the live tags of a write
+batch) is one ``EditRows`` inserted with one Arrow insert, so it lands whole or not at all and
+a reader sees all of it or none of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from .. import _json
+from ._client import Connection
+from ._clock import Stamp, stamp
+from ._sql import LATEST, current_metadata, current_tags
+
+__all__ = [
+    "EditRows",
+    "MetadataRows",
+    "exclusive_keys",
+    "holders",
+    "load_metadata",
+    "load_tags",
+    "typed",
+]
+
+TAG_EVENT_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("key", pa.string()),
+        ("version", pa.uint64()),
+        ("edit_id", pa.uint64()),
+        ("seq", pa.uint32()),
+        ("kind", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("operation", pa.string()),
+        ("source", pa.string()),
+        ("old_value", pa.string()),
+        ("new_value", pa.string()),
+        ("value_type", pa.string()),
+        ("value_str", pa.string()),
+        ("value_num", pa.float64()),
+        ("value_bool", pa.bool_()),
+        ("claim_scope", pa.string()),
+    ]
+)
+METADATA_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("key", pa.string()),
+        ("version", pa.uint64()),
+        ("edit_id", pa.uint64()),
+        ("seq", pa.uint32()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("value", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+_NO_VALUE = ("", "", 0.0, False)
+
+
+def typed(value: Any) -> tuple[str, str, float, bool]:
+    """(JSON type, string value, number value, boolean value) of a JSON value."""
+    if isinstance(value, bool):
+        return ("boolean", "", 0.0, value)
+    if isinstance(value, (int, float)):
+        return ("number", "", float(value), False)
+    if isinstance(value, str):
+        return ("string", value, 0.0, False)
+    if value is None:
+        return ("null", "", 0.0, False)
+    if isinstance(value, list):
+        return ("array", "", 0.0, False)
+    return ("object", "", 0.0, False)
+
+
+class EditRows:
+    """The rows of one edit (all share its version and edit id)."""
+
+    def __init__(self, source: str, when: Stamp | None = None) -> None:
+        self.source = source
+        self.stamp = when or stamp()
+        self.rows: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def events(self) -> int:
+        return sum(1 for r in self.rows if r[0] == "event")
+
+    def event(
+        self,
+        trace_id: str,
+        key: str,
+        old_text: str | None,
+        new_value: Any,
+        operation: str,
+        *,
+        deleted: bool = False,
+    ) -> None:
+        """A change of (trace, key); ``deleted`` for delete and moved (no new value)."""
+        if deleted:
+            self.rows.append(("event", trace_id, key, operation, old_text, None, _NO_VALUE, ""))
+        else:
+            text = _json.dumps(new_value)
+            self.rows.append(
+                ("event", trace_id, key, operation, old_text, text, typed(new_value), "")
+            )
+
+    def claim(self, trace_id: str, key: str, scope_value: str) -> None:
+        self.rows.append(("claim", trace_id, key, "", None, None, _NO_VALUE, scope_value))
+
+    def release(self, trace_id: str, key: str, scope_value: str) -> None:
+        self.rows.append(("release", trace_id, key, "", None, None, _NO_VALUE, scope_value))
+
+    def table(self) -> pa.Table:
+        n = len(self.rows)
+        s = self.stamp
+        cols: dict[str, list[Any]] = {name: [] for name in TAG_EVENT_SCHEMA.names}
+        for seq, (kind, tid, key, op, old, new, value, scope) in enumerate(self.rows):
+            cols["trace_id"].append(tid)
+            cols["key"].append(key)
+            cols["seq"].append(seq)
+            cols["kind"].append(kind)
+            cols["operation"].append(op)
+            cols["old_value"].append(old)
+            cols["new_value"].append(new)
+            cols["value_type"].append(value[0])
+            cols["value_str"].append(value[1])
+            cols["value_num"].append(value[2])
+            cols["value_bool"].append(value[3])
+            cols["claim_scope"].append(scope)
+        cols["version"] = [s.version] * n
+        cols["edit_id"] = [s.edit_id] * n
+        cols["ts"] = [s.ts] * n
+        cols["source"] = [self.source] * n
+        return pa.table(cols, schema=TAG_EVENT_SCHEMA)
+
+    def insert(self, conn: Connection) -> None:
+        if self.rows:
+            conn.insert_arrow("td_tag_events", self.table())
+
+
+class MetadataRows:
+    """Metadata entries of one write (one insert)."""
+
+    def __init__(self, source: str, when: Stamp | None = None) -> None:
+        self.source = source
+        self.stamp = when or stamp()
+        self.rows: list[tuple[str, str, str, Any]] = []  # trace, key, JSON text, ts or None
+
+    def add(self, trace_id: str, key: str, text: str, ts: Any = None) -> None:
+        self.rows.append((trace_id, key, text, ts))
+
+    def insert(self, conn: Connection) -> None:
+        if not self.rows:
+            return
+        s = self.stamp
+        n = len(self.rows)
+        table = pa.table(
+            {
+                "trace_id": [r[0] for r in self.rows],
+                "key": [r[1] for r in self.rows],
+                "version": [s.version] * n,
+                "edit_id": [s.edit_id] * n,
+                "seq": list(range(n)),
+                "ts": [r[3] or s.ts for r in self.rows],
+                "value": [r[2] for r in self.rows],
+                "source": [self.source] * n,
+            },
+            schema=METADATA_SCHEMA,
+        )
+        conn.insert_arrow("td_metadata", table)
+
+
+def exclusive_keys(conn: Connection) -> dict[str, str]:
+    """Registered exclusive keys and their scopes (the latest registration of each key)."""
+    rows = conn.query(
+        "SELECT key, tupleElement(r, 2) FROM (SELECT key, argMax(tuple(exclusive, scope), "
+        "tuple(version, edit_id)) AS r FROM td_tag_keys GROUP BY key) WHERE tupleElement(r, 1)"
+    )
+    return dict(rows)
+
+
+def register(conn: Connection, key: str, exclusive: bool, scope: str) -> None:
+    s = stamp()
+    conn.command(
+        "INSERT INTO td_tag_keys VALUES ({k:String}, {e:Bool}, {s:String}, {v:UInt64}, {i:UInt64})",
+        {"k": key, "e": exclusive, "s": scope, "v": s.version, "i": s.edit_id},
+    )
+
+
+def load_tags(conn: Connection, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Current tags of each trace (traces without tags are left out)."""
+    if not trace_ids:
+        return {}
+    rows = conn.query(
+        "SELECT trace_id, key, value FROM "
+        f"({current_tags('trace_id IN {ids:Array(String)}', by_key=False)}) "
+        "ORDER BY trace_id, key",
+        {"ids": trace_ids},
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for tid, key, value in rows:
+        out.setdefault(tid, {})[key] = _json.loads(value)
+    return out
+
+
+def load_metadata(conn: Connection, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Latest metadata value per key of each trace, keys in the order they were first logged."""
+    if not trace_ids:
+        return {}
+    rows = conn.query(
+        "SELECT trace_id, key, argMax(value, " + LATEST + ") AS v, min(" + LATEST + ") AS first "
+        "FROM td_metadata WHERE trace_id IN {ids:Array(String)} GROUP BY trace_id, key "
+        "ORDER BY trace_id, first",
+        {"ids": trace_ids},
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for tid, key, value, _ in rows:
+        out.setdefault(tid, {})[key] = _json.loads(value)
+    return out
+
+
+def holders(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The current holder of each (key, scope value) that has one."""
+    if not pairs:
+        return {}
+    rows = conn.query(
+        "SELECT key, claim_scope, tupleElement(h, 1) FROM (SELECT key, claim_scope, "
+        f"argMax(tuple(trace_id, kind), {LATEST}) AS h FROM td_tag_events "
+        "WHERE kind != 'event' AND key IN {keys:Array(String)} GROUP BY key, claim_scope) "
+        "WHERE tupleElement(h, 2) = 'claim'",
+        {"keys": sorted({k for k, _ in pairs})},
+    )
+    wanted = set(pairs)
+    return {(k, s): t for k, s, t in rows if (k, s) in wanted}
+
+
+__all__ += ["current_metadata", "register"]

@@ -1,0 +1,299 @@
+"""Write a WriteBatch into ClickHouse by Arrow: spans, live tags, metadata, then the traces.
+
+The same records and the same semantics as the DuckDB writer (``_store/_writer.py``): whole
+traces are inserted; a trace already stored (late spans of a long or distributed trace, an
+OTLP retry) is merged (duplicate spans skipped, span count recounted, the true root's fields
+win over a stand-in's, tags and metadata combined); live tags make history events; exclusive
+live tags move to the trace whose root ended last, also within one batch.
+
+Without transactions, the order of the inserts is what keeps readers right: spans, tag events
+(one insert for the batch) and metadata (one insert) go first and the trace rows last, and
+every read goes through the trace rows, so a trace shows up with its spans, tags and metadata
+already there. A batch that fails part way is written again by the exporter: spans already
+stored are skipped then, and tag events repeat nothing the trace already has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from .. import _json
+from .._store._records import TraceRow, WriteBatch
+from .._store._tags import scope_value
+from ..errors import StorageError
+from ._client import Connection, connect
+from ._clock import stamp
+from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
+from ._schema import migrate
+
+__all__ = ["BusyError", "ClickHouseWriter", "write_batch"]
+
+TRACE_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("name", pa.string()),
+        ("status", pa.string()),
+        ("status_message", pa.string()),
+        ("timestamp_ms", pa.int64()),
+        ("execution_time_ms", pa.float64()),
+        ("start_time_ns", pa.int64()),
+        ("end_time_ns", pa.int64()),
+        ("span_count", pa.int64()),
+        ("service_name", pa.string()),
+        ("root_span_id", pa.string()),
+        ("has_root", pa.bool_()),
+        ("request_preview", pa.string()),
+        ("response_preview", pa.string()),
+        ("version", pa.uint64()),
+    ]
+)
+TRACE_COLUMNS = tuple(TRACE_SCHEMA.names[:-1])
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
+
+
+class BusyError(StorageError):
+    """The server is busy (too many parts, a timeout, memory): retry the batch later."""
+
+
+_BUSY_CODES = ("Code: 252.", "Code: 159.", "Code: 241.", "Code: 202.", "Code: 209.", "Code: 210.")
+
+
+class ClickHouseWriter:
+    """The exporter's handle on a ClickHouse store: ``write_batch(batch, timeout_s)``.
+
+    Raises ``StorageError`` when the store cannot be used (unreachable, bad credentials, a
+    chdb directory held by another process) and ``BusyError`` (a StorageError) when the server
+    asks to be tried again later; anything else is a problem with the batch's data.
+    """
+
+    def __init__(self, name: Any) -> None:
+        from .._storename import parse_store_name
+
+        self.name = parse_store_name(name)
+        self._conn: Connection | None = None
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            conn = connect(self.name)
+            migrate(conn)
+            self._conn = conn
+        return self._conn
+
+    def write_batch(self, batch: WriteBatch, timeout_s: float | None = None) -> None:
+        try:
+            write_batch(self.connection(), batch)
+        except BusyError:
+            raise
+        except StorageError as exc:
+            if any(code in str(exc) for code in _BUSY_CODES):
+                raise BusyError(str(exc)) from exc
+            raise
+
+
+def write_batch(conn: Connection, batch: WriteBatch) -> None:
+    """Write every span and trace of ``batch`` (see the module docstring for the order)."""
+    if not batch.traces and not len(batch.spans):
+        return
+    rows = _combine(batch.traces)
+    ids = list(rows)
+    existing = _existing(conn, ids)
+    spans = batch.spans.to_arrow()
+    stored_spans = _stored_span_ids(conn, ids)
+    if stored_spans:
+        keep = [
+            (t, s) not in stored_spans
+            for t, s in zip(
+                spans.column("trace_id").to_pylist(), spans.column("span_id").to_pylist()
+            )
+        ]
+        spans = spans.filter(pa.array(keep, pa.bool_()))
+    added: dict[str, int] = {}
+    for tid in spans.column("trace_id").to_pylist():
+        added[tid] = added.get(tid, 0) + 1
+    if spans.num_rows:
+        conn.insert_arrow("spans", _fix_json_columns(spans))
+
+    when = stamp()
+    edit = EditRows(batch.source, when)
+    metadata = MetadataRows(batch.source, when)
+    tagged = any(r.tags for r in rows.values())
+    exclusive = exclusive_keys(conn) if tagged else {}
+    old_tags = load_tags(conn, ids) if tagged else {}  # (a retried batch repeats no event)
+    claims: list[tuple[int, str, str, str | None, str]] = []
+    for tid, row in rows.items():
+        before = old_tags.get(tid, {})
+        for key, value in row.tags.items():
+            text = _json.dumps(value)
+            had = key in before
+            if had and _json.dumps(before[key]) == text:
+                continue
+            edit.event(tid, key, _json.dumps(before[key]) if had else None, value,
+                       "update" if had else "set")  # fmt: skip
+            scope = row.exclusive.get(key) or exclusive.get(key)
+            if scope:
+                claims.append((row.end_time_ns, tid, key, row.name, scope))
+        for key, value, ts_ns in row.metadata:
+            ts = _EPOCH + timedelta(microseconds=ts_ns // 1000) if ts_ns else None
+            metadata.add(tid, key, _json.dumps(value), ts)
+    if claims:
+        _claim(conn, edit, claims, exclusive, rows)
+    edit.insert(conn)
+    if metadata.rows:
+        metadata.rows = _not_stored(conn, metadata.rows)
+    metadata.insert(conn)
+
+    version = when.version
+    trace_rows = []
+    for tid, row in rows.items():
+        merged = _merge(row, existing.get(tid), added.get(tid, 0))
+        trace_rows.append((*(merged[c] for c in TRACE_COLUMNS), version))
+    table = pa.Table.from_batches(
+        [
+            pa.RecordBatch.from_struct_array(
+                pa.array(trace_rows, type=pa.struct(list(TRACE_SCHEMA)))
+            )
+        ],
+        schema=TRACE_SCHEMA,
+    )
+    conn.insert_arrow("td_traces", table)
+
+
+def _claim(
+    conn: Connection,
+    edit: EditRows,
+    claims: list[tuple[int, str, str, str | None, str]],
+    exclusive: dict[str, str],
+    rows: dict[str, TraceRow],
+) -> None:
+    """Exclusive live tags: in order of root end time, each claim takes the key from the holder
+    before it (stored, or earlier in this batch); the holder loses the tag (``moved``)."""
+    for _, _, key, _, scope in claims:
+        if key not in exclusive:  # set exclusive once: it stays exclusive
+            register(conn, key, True, scope)
+            exclusive[key] = scope
+    pairs = [(key, scope_value(exclusive[key], name)) for _, _, key, name, _ in claims]
+    holder = holders(conn, pairs)
+    held_tags = load_tags(conn, sorted(set(holder.values()) - set(rows)))
+    batch_tags = {tid: dict(r.tags) for tid, r in rows.items()}
+    for _, tid, key, name, _ in sorted(claims):
+        where = scope_value(exclusive[key], name)
+        old = holder.get((key, where))
+        if old is not None and old != tid:
+            tags = batch_tags.get(old) if old in batch_tags else held_tags.get(old, {})
+            if tags is not None and key in tags:
+                edit.event(old, key, _json.dumps(tags.pop(key)), None, "moved", deleted=True)
+        edit.claim(tid, key, where)
+        holder[(key, where)] = tid
+
+
+def _not_stored(conn: Connection, entries: list[tuple[str, str, str, Any]]) -> list[Any]:
+    """The live metadata entries not stored yet: a batch written again after a failure (its
+    entries carry the times they were logged) adds none twice."""
+    stored = conn.query(
+        "SELECT trace_id, key, value, toUnixTimestamp64Micro(ts) FROM td_metadata "
+        "WHERE trace_id IN {ids:Array(String)} AND source != 'api'",
+        {"ids": sorted({e[0] for e in entries})},
+    )
+    seen = {tuple(r) for r in stored}
+    return [
+        e for e in entries
+        if e[3] is None or (e[0], e[1], e[2], (e[3] - _EPOCH) // _MICRO) not in seen
+    ]  # fmt: skip
+
+
+def _existing(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = conn.query(
+        f"SELECT {', '.join(TRACE_COLUMNS)} FROM td_traces FINAL "
+        "WHERE trace_id IN {ids:Array(String)}",
+        {"ids": ids},
+    )
+    return {r[0]: dict(zip(TRACE_COLUMNS, r)) for r in rows}
+
+
+def _stored_span_ids(conn: Connection, ids: list[str]) -> set[tuple[str, str]]:
+    if not ids:
+        return set()
+    rows = conn.query(
+        "SELECT trace_id, span_id FROM spans WHERE trace_id IN {ids:Array(String)}", {"ids": ids}
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
+def _fix_json_columns(spans: pa.Table) -> pa.Table:
+    """Inputs/outputs that arrived as plain text from another SDK become JSON strings (as the
+    DuckDB writer does): the columns hold JSON text only."""
+    for name in ("inputs", "outputs"):
+        values = spans.column(name).to_pylist()
+        fixed = [v if v is None or _is_json(v) else _json.dumps(v) for v in values]
+        if fixed != values:
+            index = spans.schema.get_field_index(name)
+            spans = spans.set_column(index, name, pa.array(fixed, pa.string()))
+    return spans
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _combine(traces: list[TraceRow]) -> dict[str, TraceRow]:
+    """One row per trace id (as the DuckDB writer combines them; the batch is left as it is)."""
+    rows: dict[str, TraceRow] = {}
+    copies: set[int] = set()
+    for row in traces:
+        seen = rows.get(row.trace_id)
+        if seen is None:
+            rows[row.trace_id] = row
+            continue
+        first, second = (seen, row) if _rank(seen) >= _rank(row) else (row, seen)
+        if id(first) not in copies:
+            first = dataclasses.replace(first)
+            copies.add(id(first))
+        first.span_count += second.span_count
+        first.tags = {**second.tags, **first.tags}
+        first.exclusive = {**second.exclusive, **first.exclusive}
+        first.metadata = second.metadata + first.metadata
+        rows[row.trace_id] = first
+    return rows
+
+
+def _rank(row: TraceRow) -> tuple[bool, bool, int]:
+    return (row.has_root, row.from_root, -row.start_time_ns)
+
+
+def _merge(row: TraceRow, old: dict[str, Any] | None, added: int) -> dict[str, Any]:
+    new = {
+        "trace_id": row.trace_id,
+        "name": row.name,
+        "status": row.status,
+        "status_message": row.status_message,
+        "timestamp_ms": row.timestamp_ms,
+        "execution_time_ms": row.execution_time_ms,
+        "start_time_ns": row.start_time_ns,
+        "end_time_ns": row.end_time_ns,
+        "span_count": row.span_count,
+        "service_name": row.service_name,
+        "root_span_id": row.root_span_id,
+        "has_root": row.has_root,
+        "request_preview": row.request_preview,
+        "response_preview": row.response_preview,
+    }
+    if old is None:
+        return new
+    keep_old = old["has_root"] or (not row.has_root and old["start_time_ns"] <= row.start_time_ns)
+    merged = dict(old) if keep_old else new
+    merged["span_count"] = old["span_count"] + added
+    return merged

@@ -1,0 +1,210 @@
+"""Store names (path, chdb://, clickhouse://), and what holds on every engine: reads by prefix,
+stats, compare, read-only SQL, clear errors for bad URLs, unreachable servers and a chdb
+directory held by another process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import traceduck as td
+from _engines import ENGINES, SERVER_URL, chdb_dir, new_store_name, write_rows, write_trace
+from _support import PYTHON, child_env
+from traceduck._storename import parse_store_name
+from traceduck.errors import ConfigError, StorageError, TraceduckError
+
+sys.path.insert(0, str(Path(__file__).parent / "query"))
+from querytest_data import TRACES, tid
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def fixed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The query tests' fixed dataset, written through each engine's batch writer."""
+    store = td.TraceStore(new_store_name(request.param, tmp_path_factory.mktemp("fixed")))
+    write_rows(store, TRACES)
+    return store
+
+
+# -- names ------------------------------------------------------------------------------------
+def test_a_path_is_duckdb_and_urls_name_clickhouse(tmp_path: Path) -> None:
+    assert parse_store_name("traces.duckdb").engine == "duckdb"
+    assert parse_store_name(tmp_path / "x.duckdb").path == str(tmp_path / "x.duckdb")
+    assert parse_store_name(r"C:\data\t.duckdb").engine == "duckdb"
+    local = parse_store_name("chdb:///var/lib/td?database=team_a")
+    assert (local.engine, local.path, local.database) == ("chdb", "/var/lib/td", "team_a")
+    relative = parse_store_name("chdb://data/ch")
+    assert relative.path == os.path.abspath("data/ch")
+    assert relative.database == "traceduck"
+    server = parse_store_name("clickhouse://ann:p%40ss@ch.internal:9123/prod")
+    assert (server.host, server.port, server.user, server.password, server.database) == (
+        "ch.internal", 9123, "ann", "p@ss", "prod",
+    )  # fmt: skip
+    assert "p@ss" not in server.display
+    tls = parse_store_name("clickhouses://ch.example.com")
+    assert (tls.secure, tls.port, tls.database) == (True, 8443, "traceduck")
+    assert parse_store_name("clickhouse://h/").port == 8123
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("clickhous://h/db", "unknown store URL scheme"),
+        ("http://h:8123/db", "unknown store URL scheme"),
+        ("clickhouse://", "names no host"),
+        ("clickhouse://u:secret@/db", "names no host"),
+        ("clickhouse://h:port/db", "port must be a number"),
+        ("clickhouse://h:0/db", "port must be 1-65535"),
+        ("clickhouse://h/a/b", "one database name"),
+        ("clickhouse://h/bad-name", "letters, digits and underscores"),
+        ("clickhouse://h/db?x=1", "unknown option"),
+        ("chdb://", "names no directory"),
+        ("chdb:///dir?table=t", "unknown option"),
+        ("", "empty"),
+    ],
+)
+def test_a_bad_store_url_is_a_config_error_saying_what_to_write(name: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        td.TraceStore(name)
+    assert "secret" not in str(info.value)
+
+
+def test_trace_store_of_a_url_is_the_clickhouse_store_and_of_a_path_duckdb(tmp_path: Path) -> None:
+    chdb = td.TraceStore(new_store_name("chdb", tmp_path))
+    assert isinstance(chdb, td.TraceStore)
+    assert type(chdb).__name__ == "ClickHouseStore"
+    assert type(td.TraceStore(tmp_path / "x.duckdb")) is td.TraceStore
+    assert chdb.count_traces() == 0  # created on first use, empty
+
+
+def test_an_unreachable_server_is_a_storage_error_that_says_so() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = td.TraceStore(f"clickhouse://user:secret@127.0.0.1:{port}/db")
+    with pytest.raises(StorageError, match="cannot reach ClickHouse") as info:
+        store.count_traces()
+    assert "secret" not in str(info.value)
+
+
+def test_a_second_process_on_a_chdb_directory_gets_a_storage_error(tmp_path: Path) -> None:
+    td.TraceStore(new_store_name("chdb", tmp_path)).count_traces()  # this process holds it
+    code = (
+        "import traceduck as td\n"
+        "from traceduck.errors import StorageError\n"
+        f"store = td.TraceStore('chdb://{chdb_dir()}?database=other')\n"
+        "try:\n"
+        "    store.count_traces()\n"
+        "except StorageError as exc:\n"
+        "    print('StorageError:', exc)\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "StorageError:" in done.stdout
+    assert "in use by another process" in done.stdout
+
+
+def test_one_process_runs_one_chdb_directory(tmp_path: Path) -> None:
+    td.TraceStore(new_store_name("chdb", tmp_path)).count_traces()
+    with pytest.raises(StorageError, match="one directory per process"):
+        td.TraceStore(f"chdb://{tmp_path / 'elsewhere'}").count_traces()
+
+
+# -- the same answers on every engine --------------------------------------------------------
+def test_get_trace_by_unique_ambiguous_and_unknown_prefix(fixed: Any) -> None:
+    trace = fixed.get_trace("0101")
+    assert trace.info.trace_id == tid(1)
+    assert [s.name for s in trace.spans] == ["chat", "llm", "search"]
+    assert trace.info.tags["cost"] == 3.2 and trace.info.metadata["user"] == "u1"
+    assert fixed.get_trace(f"tr-{tid(2)}").info.trace_id == tid(2)
+    with pytest.raises(td.AmbiguousTraceIdError):
+        fixed.get_trace("1")
+    with pytest.raises(td.TraceNotFoundError):
+        fixed.get_trace("ffff")
+    with pytest.raises(td.TraceNotFoundError):
+        fixed.get_trace("not-hex")
+
+
+def test_stats_per_group(fixed: Any) -> None:
+    rows = fixed.stats("status = 'ERROR' OR tags.env = 'prod'", by="tags.env")
+    summary = [(r["group"], r["count"], r["errors"]) for r in rows]
+    assert summary == [("prod", 5, 0), ("PROD", 1, 1), ("dev", 1, 1), (None, 1, 1)]
+    (everything,) = fixed.stats()
+    assert everything["count"] == 12 and everything["p50_ms"] == pytest.approx(75.0)
+    by_name = {r["group"]: r["count"] for r in fixed.stats(by="name")}
+    assert by_name["chat"] == 7
+    by_path = fixed.stats("name = 'chat'", by="metadata.eval.accuracy")
+    nested = {(type(r["group"]).__name__, r["group"]): r["count"] for r in by_path}
+    assert nested == {
+        ("float", 0.93): 1, ("float", 0.5): 1, ("float", 0.75): 1, ("str", "0.75"): 1,
+        ("float", 0.99): 1, ("NoneType", None): 2,
+    }  # fmt: skip
+
+
+def test_compare_side_by_side(fixed: Any) -> None:
+    frame = fixed.compare_traces([tid(1), tid(2)], keys=["tags.cost", "status"])
+    assert frame.loc["tags.cost"].tolist() == [3.2, 10]
+    assert frame.loc["status"].tolist() == ["OK", "ERROR"]
+
+
+def test_search_tables_and_spans(fixed: Any) -> None:
+    table = fixed.search_traces("tags.cost >= 7", order_by=["tags.cost"], return_type="arrow")
+    assert table.column("trace_id").to_pylist() == [tid(7), tid(8), tid(2)]
+    listed = fixed.search_traces("span.name = 'search'", include_spans=True)
+    assert [len(t.spans) for t in listed] == [3]
+
+
+def test_sql_is_read_only(fixed: Any) -> None:
+    assert fixed.sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 12}]
+    for statement in (
+        "DROP TABLE traces",
+        "INSERT INTO spans (trace_id) VALUES ('x')",
+        "SELECT 1; DROP TABLE traces",
+        "DELETE FROM spans WHERE 1",
+    ):
+        with pytest.raises(TraceduckError):
+            fixed.sql(statement)
+    assert fixed.count_traces() == 12
+
+
+def test_the_documented_tables_exist_with_their_columns(fixed: Any) -> None:
+    from traceduck._store._schema import SQL_SURFACE
+
+    for table, columns in SQL_SURFACE.items():
+        got = fixed.sql(f"SELECT * FROM {table} LIMIT 0").column_names
+        assert tuple(got) == columns, table
+
+
+def test_the_readmes_clickhouse_example_runs(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Stores: DuckDB and ClickHouse") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", 20)]
+    assert "chdb:///tmp/traceduck-readme" in code
+    code = code.replace("/tmp/traceduck-readme", str(tmp_path / "readme"))
+    code += "\nprint(store.count_traces(), store.sql('SELECT 1 AS x').to_pylist())\n"
+    done = subprocess.run(
+        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 [{'x': 1}]"
+
+
+# -- a real server ----------------------------------------------------------------------------
+@pytest.mark.skipif(not SERVER_URL, reason="set TRACEDUCK_TEST_CLICKHOUSE_URL to a server")
+def test_a_real_server_over_http() -> None:
+    name = parse_store_name(SERVER_URL)
+    store = td.TraceStore(SERVER_URL)
+    trace_id = write_trace(store, "server-check", {"cost": 4, "env": "prod"})
+    assert store.get_trace(trace_id).info.tags == {"cost": 4, "env": "prod"}
+    store.set_trace_tag(trace_id, "reviewed", True)
+    assert trace_id in [t.info.trace_id for t in store.search_traces("tags.cost > 3", None, None)]
+    wrong = f"clickhouse://{name.user or 'default'}:wrong-password@{name.host}:{name.port}/x"
+    with pytest.raises(StorageError, match="refused the credentials"):
+        td.TraceStore(wrong).count_traces()
