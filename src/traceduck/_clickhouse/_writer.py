@@ -100,6 +100,7 @@ class ClickHouseWriter:
 
 def write_batch(conn: Connection, batch: WriteBatch) -> None:
     """Write every span and trace of ``batch`` (see the module docstring for the order)."""
+    batch = batch.expanded()  # plain traces as TraceRows
     if not batch.traces and not len(batch.spans):
         return
     rows = _combine(batch.traces)

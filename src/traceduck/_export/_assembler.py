@@ -7,12 +7,14 @@ parts; the store merges parts into one trace, so it still ends complete.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _json
 from .._autocontext import Labels
 from .._constants import PREVIEW_CHARS, STATUS_ERROR
-from .._store._records import SpanRows, TraceRow
+from .._store._records import PlainTrace, SpanRows, TraceRow
 from . import _convert
 
 _COL = {name: i for i, name in enumerate(
@@ -22,6 +24,13 @@ _COL = {name: i for i, name in enumerate(
 )}  # fmt: skip
 
 
+_NAME, _PARENT, _SPAN_ID, _STATUS, _MESSAGE, _START, _END, _SERVICE = (
+    _COL[c]
+    for c in (
+        "name", "parent_id", "span_id", "status", "status_message", "start_time_ns",
+        "end_time_ns", "service_name",
+    )
+)  # fmt: skip
 _ATTRS, _INPUTS, _OUTPUTS, _EVENTS = (
     _COL[c] for c in ("attributes", "inputs", "outputs", "events")
 )
@@ -56,8 +65,8 @@ class Assembler:
         row: tuple[Any, ...],
         is_root: bool,
         labels: tuple[dict[str, Any], dict[str, str], list[tuple]] | None = None,
-    ) -> Bundle | None:
-        """Add one span row; returns a Bundle when this completes (or extends) a trace."""
+    ) -> Bundle | PlainTrace | None:
+        """Add one span row; what to write when this completes (or extends) a trace."""
         trace_id = row[0]
         if is_root:
             rows = self.pending.pop(trace_id, [])
@@ -99,8 +108,15 @@ def make_bundle(
     rows: list[tuple[Any, ...]],
     root: tuple[Any, ...] | None,
     labels: tuple[dict[str, Any], dict[str, str], list[tuple]] | None,
-) -> Bundle:
-    """A Bundle for ``rows``; the trace row comes from ``root``, else the earliest span."""
+) -> Bundle | PlainTrace:
+    """What the writer takes for ``rows``: a whole new trace without tags (its true root is
+    here) as a ``PlainTrace``, anything else as a Bundle, whose trace row comes from ``root``,
+    else from the earliest span."""
+    if root is not None and root[_PARENT] is None and (not labels or not (labels[0] or labels[1])):
+        try:
+            return _plain(rows, root, labels[2] if labels else ())
+        except (TypeError, ValueError):
+            pass  # metadata JSON cannot hold: the writer's general path reports it
     spans = SpanRows(rows)
     head = root if root is not None else min(rows, key=lambda r: r[_COL["start_time_ns"]])
     tags, exclusive, metadata = labels or ({}, {}, [])
@@ -126,10 +142,86 @@ def make_bundle(
         exclusive=exclusive,
         metadata=metadata,
     )
+    return Bundle(trace, spans, _nbytes(rows))
+
+
+def _plain(
+    rows: list[tuple[Any, ...]], root: tuple[Any, ...], metadata: Sequence[tuple[str, Any, int]]
+) -> PlainTrace:
+    trace_id = root[0]
+    start, end, status = root[_START], root[_END], root[_STATUS]
+    inputs, outputs = root[_INPUTS], root[_OUTPUTS]
+    logged: tuple[tuple[Any, ...], ...] = ()
+    latest = "{}"
+    if metadata:
+        logged = tuple((ts, trace_id, key, _shared_json(value)) for key, value, ts in metadata)
+        last = {key: text for _, _, key, text in logged}  # first key order, latest value
+        latest = "{" + ",".join(f"{_key_json(k)}:{text}" for k, text in last.items()) + "}"
+    trace = (
+        trace_id,
+        root[_NAME],
+        status,
+        root[_MESSAGE] if status == STATUS_ERROR else None,
+        start // 1_000_000,
+        (end - start) / 1e6,
+        start,
+        end,
+        len(rows),
+        root[_SERVICE],
+        root[_SPAN_ID],
+        True,
+        inputs[:PREVIEW_CHARS] if inputs else None,
+        outputs[:PREVIEW_CHARS] if outputs else None,
+        "{}",
+        latest,
+    )
+    return (tuple(rows), trace, logged, _nbytes(rows))
+
+
+def _nbytes(rows: list[tuple[Any, ...]]) -> int:
     nbytes = SPAN_ROW_BYTES * len(rows)
     for r in rows:
         nbytes += len(r[_ATTRS]) + len(r[_EVENTS]) + len(r[_INPUTS] or "") + len(r[_OUTPUTS] or "")
-    return Bundle(trace, spans, nbytes)
+    return nbytes
+
+
+# JSON text of recently seen objects: the automatic context is one dict shared by every trace
+# of a process, encoded once here instead of once per trace. An entry keeps its object alive,
+# so its id cannot be reused by another object while it is cached.
+_SHARED: dict[int, tuple[Any, str]] = {}
+_KEYS: dict[str, str] = {}
+
+
+def _shared_json(value: Any) -> str:
+    if not isinstance(value, (dict, list)):
+        return _json.dumps(value)
+    hit = _SHARED.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    text = _json.dumps(value)
+    if len(_SHARED) >= 64:
+        _SHARED.clear()
+    _SHARED[id(value)] = (value, text)
+    return text
+
+
+def _key_json(key: str) -> str:
+    text = _KEYS.get(key)
+    if text is None:
+        if len(_KEYS) >= 4096:
+            _KEYS.clear()
+        text = _KEYS[key] = _json.dumps(key)
+    return text
+
+
+def span_count(bundle: Bundle | PlainTrace) -> int:
+    """How many spans a Bundle or PlainTrace carries."""
+    return len(bundle[0]) if type(bundle) is tuple else len(bundle.spans)  # type: ignore[union-attr]
+
+
+def byte_size(bundle: Bundle | PlainTrace) -> int:
+    """The estimated memory a Bundle or PlainTrace holds."""
+    return bundle[3] if type(bundle) is tuple else bundle.nbytes  # type: ignore[union-attr, return-value]
 
 
 def labels_for(

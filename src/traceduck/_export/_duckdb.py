@@ -31,11 +31,11 @@ from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
-from .._store._records import SpanRows, WriteBatch
+from .._store._records import PlainTrace, SpanRows, TraceRow, WriteBatch
 from .._store._writer import write_batch
 from ..errors import StorageError
 from . import _convert
-from ._assembler import Assembler, Bundle, labels_for
+from ._assembler import Assembler, Bundle, byte_size, labels_for, span_count
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
 
@@ -117,7 +117,7 @@ class DuckDBSpanExporter(SpanExporter):
         self._written_since_release = False
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
-        self._queue: deque[Bundle] = deque()
+        self._queue: deque[Bundle | PlainTrace] = deque()
         self._queued_spans = 0
         self._queued_bytes = 0  # estimated, of the traces queued or in the write under way
         self._cond = threading.Condition()
@@ -148,7 +148,7 @@ class DuckDBSpanExporter(SpanExporter):
         if self.dropping and self._over_bound():
             self._drop_unconverted(spans)  # they could only push out other dropped traces
             return SpanExportResult.FAILURE
-        ready: list[Bundle] = []
+        ready: list[Bundle | PlainTrace] = []
         ready_spans = 0
         failed = 0
         try:
@@ -172,7 +172,7 @@ class DuckDBSpanExporter(SpanExporter):
                     bundle = self._assembler.add(row, is_root, labels)
                     if bundle is not None:
                         ready.append(bundle)
-                        ready_spans += len(bundle.spans)
+                        ready_spans += span_count(bundle)
                         if ready_spans >= EARLY_WRITE_SPANS:  # a big export: let the writer
                             self.enqueue(ready)  # start on this part while we convert the rest
                             ready, ready_spans = [], 0
@@ -223,7 +223,7 @@ class DuckDBSpanExporter(SpanExporter):
 
     # -- queue and writer ---------------------------------------------------------------------
 
-    def enqueue(self, bundles: list[Bundle]) -> None:
+    def enqueue(self, bundles: Sequence[Bundle | PlainTrace]) -> None:
         """Queue finished traces for writing. Past the bound, wait for room while the store
         takes writes; drop the oldest (counted) when it cannot take them."""
         if not bundles:
@@ -232,8 +232,8 @@ class DuckDBSpanExporter(SpanExporter):
             was_empty = not self._queue
             for bundle in bundles:
                 self._queue.append(bundle)
-                self._queued_spans += len(bundle.spans)
-                self._queued_bytes += bundle.nbytes
+                self._queued_spans += span_count(bundle)
+                self._queued_bytes += byte_size(bundle)
             self._queued_count += len(bundles)
             if was_empty or self._queued_spans >= EARLY_WRITE_SPANS:
                 self._cond.notify_all()
@@ -362,7 +362,7 @@ class DuckDBSpanExporter(SpanExporter):
                     now = time.monotonic()
                     if outcome in ("ok", "drop"):
                         self._finished_count += len(batch)
-                        self._queued_bytes -= sum(bundle.nbytes for bundle in batch)
+                        self._queued_bytes -= sum(byte_size(bundle) for bundle in batch)
                         self._wrote_at = now
                         self._failing_since = None
                         self._dead = False
@@ -373,6 +373,7 @@ class DuckDBSpanExporter(SpanExporter):
                     if outcome in ("retry", "drop"):
                         self._failed_at = now
                     self._cond.notify_all()
+            del batch  # not held while the writer waits for the next one
             if outcome == "ok":
                 backoff = 0.0
                 self._written_since_release = True
@@ -381,22 +382,22 @@ class DuckDBSpanExporter(SpanExporter):
             else:
                 backoff = min(max(backoff * 2, 0.05), 2.0)
 
-    def _take(self) -> list[Bundle]:
-        batch: list[Bundle] = []
+    def _take(self) -> list[Bundle | PlainTrace]:
+        batch: list[Bundle | PlainTrace] = []
         spans = 0
         nbytes = 0
         while self._queue and spans < MAX_BATCH_SPANS and nbytes < self.max_queue_bytes:
             bundle = self._queue.popleft()
-            spans += len(bundle.spans)
-            nbytes += bundle.nbytes
+            spans += span_count(bundle)
+            nbytes += byte_size(bundle)
             batch.append(bundle)
         self._queued_spans -= spans
         return batch
 
-    def _requeue(self, batch: list[Bundle]) -> None:
+    def _requeue(self, batch: list[Bundle | PlainTrace]) -> None:
         for bundle in reversed(batch):
             self._queue.appendleft(bundle)
-            self._queued_spans += len(bundle.spans)
+            self._queued_spans += span_count(bundle)
         if self.dropping and self._over_bound():
             self._drop_oldest_locked(cause=self._cause())
 
@@ -406,19 +407,29 @@ class DuckDBSpanExporter(SpanExporter):
         traces = spans = 0
         while self._queue and (len(self._queue) > keep if keep is not None else self._over_bound()):
             old = self._queue.popleft()
-            self._queued_spans -= len(old.spans)
-            self._queued_bytes -= old.nbytes
+            self._queued_spans -= span_count(old)
+            self._queued_bytes -= byte_size(old)
             traces += 1
-            spans += len(old.spans)
+            spans += span_count(old)
         if traces:
             self._finished_count += traces
             self.losses.dropped(traces, spans, cause)
 
-    def _write(self, batch: list[Bundle]) -> str:
+    def _write(self, batch: list[Bundle | PlainTrace]) -> str:
         """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store
         unusable) or 'drop' (unexpected error)."""
-        spans = SpanRows([row for bundle in batch for row in bundle.spans.rows])
-        write = WriteBatch(spans=spans, traces=[b.row for b in batch], source=self.source)
+        rows: list[tuple[Any, ...]] = []
+        traces: list[TraceRow] = []
+        plain: list[PlainTrace] = []
+        for bundle in batch:
+            if type(bundle) is tuple:
+                rows.extend(bundle[0])
+                plain.append(bundle)
+            else:
+                rows.extend(bundle.spans.rows)
+                traces.append(bundle.row)
+        spans = SpanRows(rows)
+        write = WriteBatch(spans=spans, traces=traces, source=self.source, plain=plain)
         try:
             write_batch(self.db, write, timeout_s=0.2)
         except LockedError as exc:

@@ -6,6 +6,7 @@ in one transaction by Arrow.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,34 @@ SPAN_SCHEMA = pa.schema(
     ]
 )
 SPAN_COLUMNS = tuple(SPAN_SCHEMA.names)
+TRACE_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("name", pa.string()),
+        ("status", pa.string()),
+        ("status_message", pa.string()),
+        ("timestamp_ms", pa.int64()),
+        ("execution_time_ms", pa.float64()),
+        ("start_time_ns", pa.int64()),
+        ("end_time_ns", pa.int64()),
+        ("span_count", pa.int64()),
+        ("service_name", pa.string()),
+        ("root_span_id", pa.string()),
+        ("has_root", pa.bool_()),
+        ("request_preview", pa.string()),
+        ("response_preview", pa.string()),
+        ("tags", pa.string()),
+        ("metadata", pa.string()),
+    ]
+)
+TRACE_COLUMNS = tuple(TRACE_SCHEMA.names)
+
+# A whole new trace without tags (most traces), as plain tuples of plain values: Python's
+# cyclic GC stops tracking such tuples, so thousands of them waiting for the writer cost no
+# collection time (a dataclass per trace made every full collection walk them all).
+# (span rows, trace row in TRACE_COLUMNS order with tags and metadata as JSON text,
+#  metadata rows (unix ns or 0 for "now", trace_id, key, JSON text), estimated bytes)
+PlainTrace = tuple[tuple[tuple[Any, ...], ...], tuple[Any, ...], tuple[tuple[Any, ...], ...], int]
 
 
 class SpanRows:
@@ -100,9 +129,43 @@ class TraceRow:
 
 @dataclass
 class WriteBatch:
+    """Spans and traces to write in one transaction. ``traces`` describe traces (or parts of
+    them) to insert or merge; ``plain`` whole new traces already in row form (their spans are
+    in ``spans`` too)."""
+
     spans: SpanRows
     traces: list[TraceRow]
     source: str = "live"
+    plain: list[PlainTrace] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.spans)
+
+    def expanded(self) -> WriteBatch:
+        """The same batch with its plain traces as TraceRows (for merging, and for writers
+        that take TraceRows only)."""
+        if not self.plain:
+            return self
+        rows = [plain_trace_row(trace, metadata) for _, trace, metadata, _ in self.plain]
+        return WriteBatch(self.spans, [*self.traces, *rows], self.source)
+
+
+def plain_trace_row(trace: tuple[Any, ...], metadata: tuple[tuple[Any, ...], ...]) -> TraceRow:
+    """The TraceRow of a plain trace's row and metadata rows."""
+    values = dict(zip(TRACE_COLUMNS, trace))
+    return TraceRow(
+        trace_id=values["trace_id"],
+        name=values["name"],
+        status=values["status"],
+        status_message=values["status_message"],
+        start_time_ns=values["start_time_ns"],
+        end_time_ns=values["end_time_ns"],
+        span_count=values["span_count"],
+        service_name=values["service_name"],
+        root_span_id=values["root_span_id"],
+        has_root=True,
+        from_root=True,
+        request_preview=values["request_preview"],
+        response_preview=values["response_preview"],
+        metadata=[(key, json.loads(text), ts_ns) for ts_ns, _, key, text in metadata],
+    )

@@ -19,28 +19,9 @@ import pyarrow.compute as pc
 from .. import _json
 from . import _tags
 from ._connection import Database
-from ._records import SPAN_COLUMNS, TraceRow, WriteBatch
+from ._records import SPAN_COLUMNS, TRACE_SCHEMA, TraceRow, WriteBatch
 
-_TRACE_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("name", pa.string()),
-        ("status", pa.string()),
-        ("status_message", pa.string()),
-        ("timestamp_ms", pa.int64()),
-        ("execution_time_ms", pa.float64()),
-        ("start_time_ns", pa.int64()),
-        ("end_time_ns", pa.int64()),
-        ("span_count", pa.int64()),
-        ("service_name", pa.string()),
-        ("root_span_id", pa.string()),
-        ("has_root", pa.bool_()),
-        ("request_preview", pa.string()),
-        ("response_preview", pa.string()),
-        ("tags", pa.string()),
-        ("metadata", pa.string()),
-    ]
-)
+_TRACE_SCHEMA = TRACE_SCHEMA
 _TRACE_COLUMNS = tuple(_TRACE_SCHEMA.names)
 _TRACE_STRUCT = pa.struct(list(_TRACE_SCHEMA))
 # A new trace without tags or metadata (most of them): its row straight from the TraceRow.
@@ -73,16 +54,20 @@ def write_batch(db: Database, batch: WriteBatch, *, timeout_s: float | None = No
     primary key refuses a trace that is already stored. Then (another process wrote part of
     it, or a resent request) the transaction is rolled back and the batch merged instead.
     """
-    if not batch.traces and not len(batch.spans):
+    if not batch.traces and not batch.plain and not len(batch.spans):
         return
     rows = _combine(batch.traces)
-    if all(row.from_root for row in rows.values()):
+    if all(row.from_root for row in rows.values()) and not any(
+        plain[1][0] in rows for plain in batch.plain
+    ):
         try:
             with db.lease(write=True, timeout_s=timeout_s) as cur:
                 _Transaction(cur).write(batch, rows, merge=False)
             return
         except duckdb.ConstraintException:
             pass  # a trace of the batch is stored already: merge it below
+    batch = batch.expanded()
+    rows = _combine(batch.traces)
     with db.lease(write=True, timeout_s=timeout_s) as cur:
         _Transaction(cur).write(batch, rows, merge=True)
 
@@ -196,6 +181,11 @@ class _Transaction:
         claims: list[tuple[int, str, str, str | None, str]] = []
         encode = _SharedEncoder()
         now_ns = int(now.replace(tzinfo=timezone.utc).timestamp() * 1e9)
+        source = batch.source
+        for _, trace, logged_rows, _ in batch.plain:  # whole new traces, already rows
+            new_rows.append(trace)
+            for ts_ns, *entry in logged_rows:
+                metadata.append((ts_ns or now_ns, *entry, source))
         for trace_id, row in rows.items():
             old = existing.get(trace_id)
             if old is None and not row.tags:  # a new trace: its row straight from the TraceRow
