@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -104,3 +105,19 @@ def test_readers_in_other_threads_keep_reading_while_the_file_is_rewritten(
     assert os.stat(db_path).st_ino != inode  # it was rewritten
     assert seen and set(seen) == {60}
     assert store.count_traces() == 60
+
+
+def test_a_symlinked_store_is_rewritten_where_the_link_points(
+    db_path: str, tmp_path: Path
+) -> None:
+    _fill(db_path, 300)
+    real = tmp_path / "real.duckdb"
+    shutil.copyfile(db_path, real)
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(real)
+    inode = real.stat().st_ino
+    store = td.TraceStore(link)  # the first to open it, by the link's name
+    assert store.delete_traces("tags.n >= 30") == 270
+    get_database(str(link)).close()
+    assert link.is_symlink() and real.stat().st_ino != inode  # the target was rewritten
+    assert td.TraceStore(real).count_traces() == 30

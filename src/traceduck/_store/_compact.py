@@ -56,7 +56,7 @@ def reclaim_space(db: Database, deleted: int, *, threshold: float = COMPACT_FRAC
 def compact(db: Database, con: duckdb.DuckDBPyConnection) -> bool:
     """Inside ``db.exclusive()``: copy the database into a new file and put it in the old one's
     place. False (store untouched) when that cannot be done here."""
-    path = db.path
+    path = os.path.realpath(db.path)  # a symlinked store: rewrite the file it points to
     tmp = f"{path}.compacting"
     for stale in (tmp, f"{tmp}.wal"):  # a rewrite that died half-way (we hold the store now)
         if os.path.exists(stale):

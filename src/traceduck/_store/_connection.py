@@ -197,7 +197,7 @@ class Database:
         with self._state:
             if self._exclusive != threading.get_ident():
                 raise RuntimeError("replace_file() is only for the thread holding exclusive()")
-            os.replace(new_path, self.path)
+            os.replace(new_path, os.path.realpath(self.path))
             self._close_locked()
 
     def close(self) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import duckdb
 
-from .. import _json
+from .. import _json, _runtime
 from .._selection import Selection
+from ..errors import StorageError
 from ._connection import Database, query_arrow, registered
 from ._reader import resolve_id
 from ._tags import utcnow
@@ -60,7 +61,15 @@ def delete_selected(
     if count and reclaim:
         from ._compact import reclaim_space
 
-        reclaim_space(db, count)
+        try:
+            reclaim_space(db, count)
+        except (StorageError, duckdb.Error, OSError) as exc:  # the deletion itself stands
+            _runtime.logger.warning(
+                "traceduck: deleted %d traces from %s, but could not give the space back: %s",
+                count,
+                db.path,
+                exc,
+            )
     return count
 
 
