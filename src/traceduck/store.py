@@ -427,9 +427,9 @@ class TraceStore:
         without). ``max_traces`` caps the count, oldest first. A full trace id that is not in
         the store is skipped; a prefix must name one trace. One transaction; an exclusive tag a
         deleted trace held has no holder afterwards; the deletion is recorded in the
-        ``deletions`` table. When the deletion took at least a quarter of the traces (or
-        leaves a quarter of the file free), the file is rewritten to give the space back
-        (README, "Deleting traces").
+        ``deletions`` table. A deletion of at least a tenth of the traces copies the traces
+        that stay into a new file that replaces the store, so the file shrinks (README,
+        "Deleting traces and retention").
         """
         from ._selection import Selection
         from ._store._delete import delete_selected

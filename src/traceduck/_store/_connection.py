@@ -157,9 +157,9 @@ class Database:
 
     @contextmanager
     def exclusive(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The file's connection itself, with no other lease in this process: new leases of
-        other threads wait until the block ends. For work that needs the whole database to
-        itself (CHECKPOINT, rewriting the file); the caller must hold no lease of its own."""
+        """A cursor for this thread with no other lease in this process: new leases of other
+        threads wait until the block ends. For work that needs the whole database to itself
+        (CHECKPOINT, rewriting the file); the caller must hold no lease of its own."""
         if self.read_only:
             raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
         if self._redirect is not None:
@@ -176,15 +176,20 @@ class Database:
                         self._close_locked()
                         timeout = self.lock_timeout_s if timeout_s is None else timeout_s
                         self._open_locked(True, timeout)
+                    assert self._con is not None
+                    _end_pending_result(self._con)  # an open result holds off a CHECKPOINT
+                    cursor = self._cursors.get(threading.get_ident())
+                    if cursor is None:
+                        cursor = self._cursors[threading.get_ident()] = self._con.cursor()
                     self._leases += 1
                 except BaseException:
                     self._exclusive = None
                     self._state.notify_all()
                     raise
             try:
-                assert self._con is not None
-                yield self._con
+                yield cursor
             finally:
+                _end_pending_result(cursor)  # (closed already if the file was replaced)
                 with self._state:
                     self._exclusive = None
                 self._release()

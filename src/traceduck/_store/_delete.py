@@ -1,18 +1,21 @@
-"""Delete traces from a DuckDB store: spans, tags, metadata, both histories, in one transaction.
+"""Delete traces from a DuckDB store: spans, tags, metadata, both histories, all or nothing.
 
 The traces to delete come from a ``Selection`` (engine-neutral: filter, ids, cutoff, cap). Their
-ids and rowids are read once, inside the transaction, then every table loses their rows by a
-semi-join on that list; an exclusive tag a deleted trace held is left without a holder. The
-deletion is recorded in ``deletions`` in the same transaction, so data never leaves silently.
+ids are read once; then either every table keyed by ``trace_id`` loses their rows in one
+transaction (a semi-join on that list), or, for a deletion of at least a tenth of the store,
+what stays is copied into a new file that replaces the store (``_compact``: the only way the
+file shrinks). Either way an exclusive tag a deleted trace held is left without a holder, and
+the deletion is recorded in ``deletions`` together with it, so data never leaves silently.
 """
 
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 
-from .. import _json, _runtime
+from .. import _json
 from .._selection import Selection
-from ..errors import StorageError
+from ._compact import REWRITE_FRACTION, rewrite_without
 from ._connection import Database, query_arrow, registered
 from ._reader import resolve_id
 from ._tags import utcnow
@@ -20,8 +23,6 @@ from ._tags import utcnow
 __all__ = ["SOURCES", "count_selected", "delete_selected"]
 
 SOURCES = ("api", "cli", "ui", "retention")
-# Tables keyed by trace_id that lose the deleted traces' rows (traces itself goes last, by rowid).
-_TRACE_TABLES = ("spans", "tag_events", "trace_metadata", "exclusive_holders")
 
 
 def delete_selected(
@@ -29,48 +30,51 @@ def delete_selected(
     selection: Selection,
     *,
     source: str,
-    reclaim: bool = True,
+    rewrite: bool = True,
     timeout_s: float | None = None,
 ) -> int:
-    """Delete the selected traces in one transaction and record it; how many were deleted.
+    """Delete the selected traces and record it; how many were deleted.
 
-    ``reclaim``: afterwards, give the file's space back when enough of it is free (see
-    ``_compact``). ``timeout_s``: how long to wait for a store another process holds.
+    ``rewrite=False`` (retention's small steps): always one short transaction in place. Else
+    the whole deletion holds the store (``Database.exclusive``: other threads of this process
+    wait, other processes find it locked), and a big one rewrites the file. ``timeout_s``: how
+    long to wait for a store another process holds.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
-    with db.transaction(timeout_s=timeout_s) as cur:
-        selection = _resolve_prefixes(cur, selection)
-        where = selection.where(cur)
-        query = (
-            "SELECT t.trace_id, t.rowid AS rid FROM traces t WHERE "
-            + where.text
-            + selection.order_and_limit().text
-        )
-        doomed = query_arrow(cur, query, list(where.params + selection.order_and_limit().params))
+    if not rewrite:
+        with db.transaction(timeout_s=timeout_s) as cur:
+            selection = _resolve_prefixes(cur, selection)
+            doomed = _doomed(cur, selection)
+            if doomed.num_rows:
+                _delete_in_place(cur, doomed)
+                _record(cur, "", selection, doomed, source)
+            return doomed.num_rows
+    with db.exclusive(timeout_s=timeout_s) as con:
+        selection = _resolve_prefixes(con, selection)
+        doomed = _doomed(con, selection)
         count = doomed.num_rows
-        if count:
-            with registered(cur, "_td_doomed", doomed):
-                for table in _TRACE_TABLES:
-                    cur.execute(
-                        f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM _td_doomed)"
-                    )
-                cur.execute("DELETE FROM traces WHERE rowid IN (SELECT rid FROM _td_doomed)")
-            ids = doomed.column("trace_id").to_pylist() if selection.trace_ids is not None else None
-            _record(cur, selection, count, ids, source)
-    if count and reclaim:
-        from ._compact import reclaim_space
+        if not count:
+            return 0
+        total = con.execute("SELECT count(*) FROM traces").fetchall()[0][0]
 
+        def record(cur: duckdb.DuckDBPyConnection, catalog: str) -> None:
+            _record(cur, f"{catalog}.", selection, doomed, source)
+
+        if count >= REWRITE_FRACTION * total and rewrite_without(db, con, doomed, record):
+            return count
+        con.execute("BEGIN TRANSACTION")
         try:
-            reclaim_space(db, count)
-        except (StorageError, duckdb.Error, OSError) as exc:  # the deletion itself stands
-            _runtime.logger.warning(
-                "traceduck: deleted %d traces from %s, but could not give the space back: %s",
-                count,
-                db.path,
-                exc,
-            )
-    return count
+            _delete_in_place(con, doomed)
+            _record(con, "", selection, doomed, source)
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        return count
 
 
 def count_selected(cur: duckdb.DuckDBPyConnection, selection: Selection) -> int:
@@ -89,20 +93,50 @@ def _resolve_prefixes(cur: duckdb.DuckDBPyConnection, selection: Selection) -> S
     return selection.resolved({p: resolve_id(cur, p) for p in selection.prefixes})
 
 
+def _doomed(cur: duckdb.DuckDBPyConnection, selection: Selection) -> pa.Table:
+    """The selected traces' ids and rowids."""
+    where = selection.where(cur)
+    limit = selection.order_and_limit()
+    query = f"SELECT t.trace_id, t.rowid AS rid FROM traces t WHERE {where.text}{limit.text}"
+    return query_arrow(cur, query, list(where.params + limit.params))
+
+
+def _delete_in_place(cur: duckdb.DuckDBPyConnection, doomed: pa.Table) -> None:
+    """Inside a transaction: every table keyed by trace_id loses the doomed traces' rows (the
+    trace rows last, by rowid)."""
+    tables = [
+        name
+        for (name,) in cur.execute(
+            "SELECT table_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND column_name = 'trace_id' AND table_name != 'traces' "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database()) ORDER BY table_name"
+        ).fetchall()
+    ]
+    with registered(cur, "_td_doomed", doomed):
+        for table in tables:
+            cur.execute(
+                f'DELETE FROM "{table}" WHERE trace_id IN (SELECT trace_id FROM _td_doomed)'
+            )
+        cur.execute("DELETE FROM traces WHERE rowid IN (SELECT rid FROM _td_doomed)")
+
+
 def _record(
     cur: duckdb.DuckDBPyConnection,
+    prefix: str,
     selection: Selection,
-    count: int,
-    ids: list[str] | None,
+    doomed: pa.Table,
     source: str,
 ) -> None:
+    """The deletion's row in ``{prefix}deletions``."""
+    ids = doomed.column("trace_id").to_pylist() if selection.trace_ids is not None else None
     what = selection.record(ids)
     cur.execute(
-        "INSERT INTO deletions (ts, trace_count, filter, trace_ids, max_timestamp_ms, "
+        f"INSERT INTO {prefix}deletions (ts, trace_count, filter, trace_ids, max_timestamp_ms, "
         "max_traces, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             utcnow(),
-            count,
+            doomed.num_rows,
             what["filter"],
             None if what["trace_ids"] is None else _json.dumps(what["trace_ids"]),
             what["max_timestamp_ms"],

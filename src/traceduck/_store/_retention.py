@@ -74,7 +74,7 @@ class Expiry:
             chunk = Selection(max_timestamp_ms=cutoff, max_traces=CHUNK_TRACES)
             while True:
                 n = delete_selected(
-                    self.db, chunk, source="retention", reclaim=False, timeout_s=LOCK_TIMEOUT_S
+                    self.db, chunk, source="retention", rewrite=False, timeout_s=LOCK_TIMEOUT_S
                 )
                 deleted += n
                 if n < CHUNK_TRACES:

@@ -169,12 +169,14 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     Asks the table directly (about 0.1 ms); information_schema would take 10 ms on every open.
     """
     try:
-        row = con.execute(
+        # fetchall, not fetchone: a result left unfinished keeps its transaction open on the
+        # connection, and a CHECKPOINT (compaction after a deletion) then refuses to run.
+        rows = con.execute(
             "SELECT value FROM traceduck_meta WHERE key = 'schema_version'"
-        ).fetchone()
+        ).fetchall()
     except duckdb.CatalogException:
         return 0
-    return int(row[0]) if row else 0
+    return int(rows[0][0]) if rows else 0
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
