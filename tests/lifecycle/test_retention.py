@@ -119,3 +119,16 @@ def test_the_collector_expires_what_it_received(
         wait_for(lambda: store.count_traces() == 1)
         assert [t.info.trace_id for t in store.search_traces()] == [young]
         assert store.sql("SELECT source FROM deletions").to_pylist() == [{"source": "retention"}]
+
+
+def test_a_backlog_expires_in_small_steps(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_retention, "CHUNK_TRACES", 2)  # a chunk per transaction...
+    monkeypatch.setattr(_retention, "STEP_BUDGET_S", 0.0)  # ...and one chunk per run
+    td.configure(db=db_path, retention="1h", auto_context=False)
+    for hours in (9, 8, 7, 6, 5):
+        trace_at("job", hours_ago(hours))
+    assert td.flush(10)
+    store = td.TraceStore(db_path)
+    wait_for(lambda: store.count_traces() == 0)
+    steps = [r["trace_count"] for r in store.sql("SELECT trace_count FROM deletions").to_pylist()]
+    assert sum(steps) == 5 and len(steps) >= 3 and max(steps) <= 2

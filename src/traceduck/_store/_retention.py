@@ -5,9 +5,12 @@ when idle, never a traced call. A run happens at most every ``check_s`` seconds
 (``$TRACEDUCK_RETENTION_CHECK_S``, default 60). It deletes the oldest expired traces in chunks
 of ``CHUNK_TRACES``, each chunk one short transaction recorded in ``deletions`` with source
 ``retention``, and stops after ``STEP_BUDGET_S`` so the traces queued meanwhile get written; a
-backlog (a store that has just been given a retention) is worked off in further runs one
-``BACKLOG_PAUSE_S`` apart. Space freed this way is reused by new traces (the file is not
-rewritten: that would hold a busy store for long).
+backlog (a store that has just been given a retention) is worked off in further runs, the next
+one ``BACKLOG_PAUSE_S`` later or ``BACKLOG_IDLE_FACTOR`` times as long as this run took, so
+retention holds the store at most a fifth of the time. A chunk costs a scan of the ``trace_id``
+column of every table holding rows per trace (no index), so its time grows with the store: see
+the delete benchmark. Space freed this way is reused by new traces (the file is not rewritten:
+that would hold a busy store for long).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ DEFAULT_CHECK_S = 60.0
 CHUNK_TRACES = 5_000
 STEP_BUDGET_S = 0.25
 BACKLOG_PAUSE_S = 1.0
+BACKLOG_IDLE_FACTOR = 4.0
 LOCK_TIMEOUT_S = 0.2  # as for a write: another process holding the file means "later"
 
 
@@ -79,8 +83,9 @@ class Expiry:
                 deleted += n
                 if n < CHUNK_TRACES:
                     break
-                if time.monotonic() - started >= STEP_BUDGET_S:
-                    pause = min(BACKLOG_PAUSE_S, self.check_s)  # more to do: come back soon
+                if time.monotonic() - started >= STEP_BUDGET_S:  # more to do: come back soon
+                    took = time.monotonic() - started
+                    pause = min(max(BACKLOG_PAUSE_S, BACKLOG_IDLE_FACTOR * took), self.check_s)
                     break
         except LockedError:
             pause = min(BACKLOG_PAUSE_S, self.check_s)  # another process's turn
