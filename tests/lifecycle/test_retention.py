@@ -132,3 +132,10 @@ def test_a_backlog_expires_in_small_steps(db_path: str, monkeypatch: pytest.Monk
     wait_for(lambda: store.count_traces() == 0)
     steps = [r["trace_count"] for r in store.sql("SELECT trace_count FROM deletions").to_pylist()]
     assert sum(steps) == 5 and len(steps) >= 3 and max(steps) <= 2
+
+
+def test_retention_creates_no_store_by_itself(tmp_path: Path) -> None:
+    path = tmp_path / "never-written.duckdb"
+    td.configure(db=str(path), retention="1h")
+    time.sleep(0.6)  # three checks
+    assert not path.exists()

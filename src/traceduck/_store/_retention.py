@@ -70,6 +70,9 @@ class Expiry:
         if not self.due():
             return 0
         assert self.retention_s is not None
+        if not os.path.exists(self.db.path):  # nothing stored yet: creating the file is a write's
+            self.next_at = time.monotonic() + self.check_s
+            return 0
         started = time.monotonic()
         pause = self.check_s
         deleted = 0
