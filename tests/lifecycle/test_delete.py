@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import traceduck as td
+from _engines import HAVE_CHDB, new_store_name
 from _old_traces import hours_ago, trace_at
 
 
@@ -172,3 +173,11 @@ def test_a_read_only_store_refuses_to_delete(db_path: str, tmp_path: Path) -> No
     with pytest.raises(td.StorageError, match="read-only"):
         store.delete_traces("tags.env = 'dev'")
     assert store.count_traces() == 6
+
+
+@pytest.mark.skipif(not HAVE_CHDB, reason="needs the clickhouse extra")
+def test_a_clickhouse_store_says_deleting_is_not_there_yet(tmp_path: Path) -> None:
+    store = td.TraceStore(new_store_name("chdb", tmp_path))
+    with pytest.raises(td.StorageError, match="not available yet"):
+        store.delete_traces("name = 'job'")
+    assert store.sql("SELECT count(*) AS n FROM deletions").to_pylist() == [{"n": 0}]
