@@ -19,6 +19,7 @@ SUITES: tuple[str, ...] = (
     "ui",
     "collector",
     "transfer",
+    "delete",
 )
 
 

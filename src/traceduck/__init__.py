@@ -68,6 +68,7 @@ __all__ = [
     "configure",
     "delete_trace_tag",
     "delete_trace_tags",
+    "delete_traces",
     "flush",
     "get_current_span",
     "get_current_trace_id",
@@ -146,6 +147,28 @@ def set_trace_tags(filter_string: str, tags: Mapping[str, Any] | Iterable[Any]) 
 def delete_trace_tags(filter_string: str, keys: Iterable[str] | str) -> int:
     """Delete tag keys from every trace matching a filter; returns how many lost a tag."""
     return _store().delete_trace_tags(filter_string, keys)
+
+
+def delete_traces(
+    filter_string: str | None = None,
+    *,
+    trace_ids: Iterable[str] | None = None,
+    max_timestamp_millis: int | None = None,
+    older_than: Any = None,
+    max_traces: int | None = None,
+) -> int:
+    """Delete traces from the default store; returns how many (see ``TraceStore.delete_traces``).
+
+    >>> td.delete_traces("tags.env = 'dev'")
+    >>> td.delete_traces(older_than="30d")
+    """
+    return _store().delete_traces(
+        filter_string,
+        trace_ids=trace_ids,
+        max_timestamp_millis=max_timestamp_millis,
+        older_than=older_than,
+        max_traces=max_traces,
+    )
 
 
 def register_tag(key: str, exclusive: bool = True, scope: str = "name") -> None:

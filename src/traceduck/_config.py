@@ -26,6 +26,7 @@ from ._cascade import STATE as _CASCADE
 from ._cascade import on_start as _cascade_on_start
 from ._constants import DEFAULT_DB, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
 from ._context import REGISTRY
+from ._duration import parse_duration
 from ._export._duckdb import DuckDBSpanExporter
 from ._export._otlp import OtlpFanOut, make_exporter, resolve
 from ._export._processor import DEFAULT_BLOCK_TIMEOUT_S, BlockingSpanProcessor
@@ -102,6 +103,7 @@ def configure(
     max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
     block_timeout_s: float = DEFAULT_BLOCK_TIMEOUT_S,
     flush_interval_s: float = 1.0,
+    retention: Any = None,
 ) -> None:
     """Set where traces go and what is recorded; optional, and safe to call again.
 
@@ -118,6 +120,10 @@ def configure(
     for ``block_timeout_s``, e.g. locked by another process that long), the oldest are dropped,
     counted in ``stats()`` and reported on the ``traceduck`` logger once per episode. No call
     waits longer than ``block_timeout_s``.
+
+    ``retention``: a duration ("30d", "12h", "90m", "45s"); traces whose root started longer
+    ago are deleted in the background by the writer thread (README, "Deleting traces and
+    retention").
     """
     if not isinstance(sample_ratio, (int, float)) or not 0.0 <= float(sample_ratio) <= 1.0:
         raise ConfigError(f"sample_ratio must be a number from 0 to 1, not {sample_ratio!r}")
@@ -131,6 +137,7 @@ def configure(
         raise ConfigError(f"block_timeout_s must be a number >= 0, not {block_timeout_s!r}")
     if flush_interval_s <= 0:
         raise ConfigError(f"flush_interval_s must be positive, not {flush_interval_s!r}")
+    retention_s = None if retention is None else parse_duration(retention, "retention")
     path = default_db_path() if db is _UNSET else db
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"db must be a path or None, not {path!r}")
@@ -148,6 +155,7 @@ def configure(
                 "otlp_endpoint": otlp_endpoint,
                 "otlp_protocol": otlp_protocol,
                 "otlp_headers": otlp_headers,
+                "retention_s": retention_s,
             }
         )
         _runtime.capture_inputs = bool(capture_inputs)
@@ -179,6 +187,7 @@ def _install(options: dict[str, Any]) -> None:
             block_timeout_s=options["block_timeout_s"],
             interval_s=options["flush_interval_s"],
             auto_labels=auto_labels,
+            retention_s=options.get("retention_s"),
         )
     otlp = _otlp_fanout(options, exporter, auto_labels)
     inner = otlp if otlp is not None else exporter

@@ -16,7 +16,7 @@ import pyarrow as pa
 from . import _json
 from ._store import _reader, _tags
 from ._store._connection import Database, get_database, query_arrow
-from .errors import TagError, TraceduckError
+from .errors import StorageError, TagError, TraceduckError
 from .model import MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 
 __all__ = ["TraceStore"]
@@ -402,6 +402,63 @@ class TraceStore:
             changed, events = _rewrite_tags(cur, rows, delete)
             _tags.insert_events(cur, events)
             return len(changed)
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    def delete_traces(
+        self,
+        filter_string: str | None = None,
+        *,
+        trace_ids: Iterable[str] | None = None,
+        max_timestamp_millis: int | None = None,
+        older_than: Any = None,
+        max_traces: int | None = None,
+        source: str = "api",
+    ) -> int:
+        """Delete traces with their spans, tags, metadata and histories; returns how many.
+
+        >>> store.delete_traces("tags.env = 'dev'")
+        >>> store.delete_traces(trace_ids=["3fa2c1", "b81c07"])
+        >>> store.delete_traces(older_than="30d", max_traces=10_000)   # the oldest first
+
+        MLflow's arguments; the ones given are ANDed, and at least one of ``filter_string``,
+        ``trace_ids``, ``max_timestamp_millis`` (roots that started before it) and
+        ``older_than`` (a duration: "30d", "12h", "90m", "45s") is required (``FilterError``
+        without). ``max_traces`` caps the count, oldest first. A full trace id that is not in
+        the store is skipped; a prefix must name one trace. One transaction; an exclusive tag a
+        deleted trace held has no holder afterwards; the deletion is recorded in the
+        ``deletions`` table. A deletion of at least a tenth of the traces copies the traces
+        that stay into a new file that replaces the store, so the file shrinks (README,
+        "Deleting traces and retention").
+        """
+        from ._selection import Selection
+        from ._store._delete import delete_selected
+
+        if self.read_only:
+            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
+        selection = Selection.of(
+            filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
+        )
+        return delete_selected(self._db, selection, source=source)
+
+    def count_deletable(
+        self,
+        filter_string: str | None = None,
+        *,
+        trace_ids: Iterable[str] | None = None,
+        max_timestamp_millis: int | None = None,
+        older_than: Any = None,
+        max_traces: int | None = None,
+    ) -> int:
+        """How many traces ``delete_traces`` with the same arguments would delete now."""
+        from ._selection import Selection
+        from ._store._delete import count_selected
+
+        selection = Selection.of(
+            filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
+        )
+        with self._db.lease() as cur:
+            return count_selected(cur, selection)
 
     def register_tag(self, key: str, exclusive: bool = True, scope: str = "name") -> None:
         """Declare a key exclusive (one holder per scope: same root name, or "global")."""

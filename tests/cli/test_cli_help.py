@@ -26,7 +26,7 @@ def test_the_documented_commands_are_registered() -> None:
     names = {" ".join(p) for p in COMMANDS}
     for expected in (
         "search", "show", "sql", "stats", "export", "import", "demo", "tag add", "tag update",
-        "tag rm", "tag history", "metadata log", "metadata history",
+        "tag rm", "tag history", "metadata log", "metadata history", "delete", "prune",
     ):  # fmt: skip
         assert expected in names
 

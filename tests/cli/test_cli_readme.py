@@ -35,7 +35,8 @@ def test_the_section_has_examples_of_every_command() -> None:
     used = {" ".join(words[1:3]) if words[1] in ("tag", "metadata") else words[1]
             for words in readme_commands()}  # fmt: skip
     expected = ["search", "show", "stats", "sql", "export", "import", "tag add", "tag update",
-                "tag rm", "tag history", "metadata log", "metadata history"]  # fmt: skip
+                "tag rm", "tag history", "metadata log", "metadata history", "delete",
+                "prune"]  # fmt: skip
     assert not set(expected) - used
 
 
@@ -65,3 +66,7 @@ def test_readme_examples_run(db: str, tmp_path: Path, monkeypatch: pytest.Monkey
     assert store.search_traces("tags.triage IS NOT NULL") == []
     lines = (tmp_path / "all.jsonl").read_text().splitlines()
     assert len(lines) == 1 + len(REQUESTS) + 2 and json.loads(lines[0])["traceduck_export"] == 1
+    assert store.count_traces("name = 'ingest'") == 0  # deleted, and the deletion recorded
+    assert store.sql("SELECT source, trace_count FROM deletions").to_pylist() == [
+        {"source": "cli", "trace_count": 2}
+    ]

@@ -17,7 +17,8 @@ from inserts that are atomic on their own (one INSERT block into one table):
 * ``td_tag_keys`` - exclusive-key registrations, latest per key.
 
 The documented SQL surface (``traces``, ``spans``, ``trace_tags``, ``tag_events``,
-``trace_metadata``, ``tag_keys``) is views over these, with the DuckDB store's columns.
+``trace_metadata``, ``tag_keys``) is views over these, with the DuckDB store's columns, and
+``deletions`` a table of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..errors import StorageError
 from ._client import Connection
 from ._sql import ORD, current_metadata, current_tags
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Tag value columns: the JSON text, its JSON type ('' for a deleted key), and the value in the
 # column of its type, so `tags.cost > 3` compares Float64s and never parses JSON per row.
@@ -155,7 +156,23 @@ _V1 = [
     SETTINGS join_use_nulls = 1""",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+# Version 2: the record of deletions, in the SQL surface as on DuckDB. Deleting from a ClickHouse
+# store is not built yet (``ClickHouseStore.delete_traces`` says so); the table stays empty.
+_V2 = [
+    """
+    CREATE TABLE IF NOT EXISTS deletions (
+        deletion_id      Int64,
+        ts               DateTime64(6, 'UTC'),
+        trace_count      Int64,
+        filter           Nullable(String),
+        trace_ids        Nullable(String),
+        max_timestamp_ms Nullable(Int64),
+        max_traces       Nullable(Int64),
+        source           LowCardinality(String)
+    ) ENGINE = MergeTree ORDER BY (ts, deletion_id)""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 
 META = (
     "CREATE TABLE IF NOT EXISTS traceduck_meta (key String, value String, version UInt64) "

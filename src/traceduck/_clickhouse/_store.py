@@ -311,6 +311,12 @@ class ClickHouseStore(TraceStore):
     def import_traces(self, *args: Any, **kwargs: Any) -> Any:
         raise StorageError("import into a ClickHouse store is not available yet")
 
+    def delete_traces(self, *args: Any, **kwargs: Any) -> int:
+        raise StorageError("deleting from a ClickHouse store is not available yet")
+
+    def count_deletable(self, *args: Any, **kwargs: Any) -> int:
+        raise StorageError("deleting from a ClickHouse store is not available yet")
+
     # -- writing ------------------------------------------------------------------------------
 
     def write_batch(self, batch: Any) -> None:

@@ -32,6 +32,7 @@ from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
 from .._store._records import PlainTrace, SpanRows, TraceRow, WriteBatch
+from .._store._retention import Expiry
 from .._store._writer import write_batch
 from ..errors import StorageError
 from . import _convert
@@ -96,11 +97,13 @@ class DuckDBSpanExporter(SpanExporter):
         interval_s: float = 1.0,
         source: str = "live",
         auto_labels: AutoLabels | None = None,
+        retention_s: float | None = None,
     ) -> None:
         self.path = path
         # The automatic context and run labels of this process's roots (configure() sets it).
         self.auto_labels = auto_labels
         self.db: Database = get_database(path)
+        self._expiry = Expiry(self.db, retention_s)  # older traces expire on this writer thread
         self.max_queue_traces = max_queue_traces
         self.max_queue_bytes = max_queue_bytes
         self.block_timeout_s = block_timeout_s
@@ -324,6 +327,8 @@ class DuckDBSpanExporter(SpanExporter):
             self._warm.set()
         backoff = 0.0
         while True:
+            if not self._stopping:
+                self._expiry.run()  # retention: at most once a minute, a short step
             with self._cond:
                 deadline = time.monotonic() + max(self.interval_s, backoff)
                 while not self._stopping:
@@ -336,7 +341,9 @@ class DuckDBSpanExporter(SpanExporter):
                             continue
                         # Sleep until enqueue() has work (no polling while the app is idle);
                         # the batch interval counts from the first queued trace.
-                        self._cond.wait()
+                        if self._expiry.due():
+                            break
+                        self._cond.wait(self._expiry.wait_s())
                         deadline = max(deadline, time.monotonic() + self.interval_s)
                         continue
                     if (
@@ -349,6 +356,8 @@ class DuckDBSpanExporter(SpanExporter):
                     self._cond.wait(max(deadline - time.monotonic(), 0.001))
                 if self._stopping:
                     return
+                if not self._queue:  # woken for retention only
+                    continue
                 batch = self._take()
                 self._inflight = len(batch)
             outcome = "retry"

@@ -109,6 +109,7 @@ class Database:
         self._reaper: threading.Thread | None = None
         self._closed = False
         self._forking = False  # a fork is under way: new leases wait for it
+        self._exclusive: int | None = None  # the thread holding exclusive(): others' leases wait
         self._inherited = False  # a forked child that inherited this database open (unusable)
         self._redirect: Database | None = None
         self.opens = 0  # how many times the file was opened (tests and stats read it)
@@ -154,6 +155,56 @@ class Database:
                 raise
             cur.execute("COMMIT")
 
+    @contextmanager
+    def exclusive(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for this thread with no other lease in this process: new leases of other
+        threads wait until the block ends. For work that needs the whole database to itself
+        (CHECKPOINT, rewriting the file); the caller must hold no lease of its own."""
+        if self.read_only:
+            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
+        if self._redirect is not None:
+            with self._redirect.exclusive(timeout_s=timeout_s) as con:
+                yield con
+            return
+        with self.write_lock:
+            with self._state:
+                self._exclusive = threading.get_ident()
+                try:
+                    while self._leases:
+                        self._state.wait(0.05)
+                    if self._con is None or not self._con_is_file:
+                        self._close_locked()
+                        timeout = self.lock_timeout_s if timeout_s is None else timeout_s
+                        self._open_locked(True, timeout)
+                    assert self._con is not None
+                    _end_pending_result(self._con)  # an open result holds off a CHECKPOINT
+                    cursor = self._cursors.get(threading.get_ident())
+                    if cursor is None:
+                        cursor = self._cursors[threading.get_ident()] = self._con.cursor()
+                    self._leases += 1
+                except BaseException:
+                    self._exclusive = None
+                    self._state.notify_all()
+                    raise
+            try:
+                yield cursor
+            finally:
+                _end_pending_result(cursor)  # (closed already if the file was replaced)
+                with self._state:
+                    self._exclusive = None
+                self._release()
+
+    def replace_file(self, new_path: str) -> None:
+        """Inside ``exclusive()``: make the finished, closed DuckDB file at ``new_path`` this
+        store. It replaces the file while this process still holds the old one open (and
+        locked), so no other process can open the old file in between; then the old one is
+        closed. The next lease opens the new file."""
+        with self._state:
+            if self._exclusive != threading.get_ident():
+                raise RuntimeError("replace_file() is only for the thread holding exclusive()")
+            os.replace(new_path, os.path.realpath(self.path))
+            self._close_locked()
+
     def close(self) -> None:
         """Close the connection now (it reopens on the next lease)."""
         with self._state:
@@ -189,7 +240,7 @@ class Database:
 
     def _acquire(self, write: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
         with self._state:
-            while self._forking:
+            while self._forking or self._exclusive not in (None, threading.get_ident()):
                 self._state.wait()
             if self._inherited:
                 raise StorageError(

@@ -1,8 +1,8 @@
 """The store's schema, versioned and migrated in place.
 
 The tables are also the documented SQL surface (``traceduck.sql``): ``traces``, ``spans``,
-``trace_tags``, ``trace_metadata``, ``tag_events`` and ``tag_keys``. Columns may be added by later
-versions; none is renamed or dropped without a migration.
+``trace_tags``, ``trace_metadata``, ``tag_events``, ``tag_keys`` and ``deletions``. Columns may
+be added by later versions; none is renamed or dropped without a migration.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = [
     """
@@ -118,8 +118,24 @@ _V1 = [
     )""",
 ]
 
+# Version 2: deletion is the only way data leaves a store, and each one is recorded here.
+_V2 = [
+    "CREATE SEQUENCE IF NOT EXISTS deletion_seq START 1",
+    """
+    CREATE TABLE IF NOT EXISTS deletions (
+        deletion_id      BIGINT DEFAULT nextval('deletion_seq'),
+        ts               TIMESTAMP,             -- UTC
+        trace_count      BIGINT,                -- traces deleted
+        filter           VARCHAR,               -- the filter string, if one was given
+        trace_ids        JSON,                  -- the ids deleted, when ids were given
+        max_timestamp_ms BIGINT,                -- cutoff: roots that started before it
+        max_traces       BIGINT,                -- cap (the oldest first), if one was given
+        source           VARCHAR                -- api | cli | ui | retention
+    )""",
+]
+
 # MIGRATIONS[v] brings a store at version v-1 to version v.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 # The documented SQL surface: table -> columns. The README lists these and a test keeps it true.
@@ -140,6 +156,10 @@ SQL_SURFACE: dict[str, tuple[str, ...]] = {
     ),
     "tag_keys": ("key", "exclusive", "scope"),
     "trace_metadata": ("entry_id", "ts", "trace_id", "key", "value", "source"),
+    "deletions": (
+        "deletion_id", "ts", "trace_count", "filter", "trace_ids", "max_timestamp_ms",
+        "max_traces", "source",
+    ),
 }  # fmt: skip
 
 
@@ -149,12 +169,14 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     Asks the table directly (about 0.1 ms); information_schema would take 10 ms on every open.
     """
     try:
-        row = con.execute(
+        # fetchall, not fetchone: a result left unfinished keeps its transaction open on the
+        # connection, and a CHECKPOINT (compaction after a deletion) then refuses to run.
+        rows = con.execute(
             "SELECT value FROM traceduck_meta WHERE key = 'schema_version'"
-        ).fetchone()
+        ).fetchall()
     except duckdb.CatalogException:
         return 0
-    return int(row[0]) if row else 0
+    return int(rows[0][0]) if rows else 0
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:

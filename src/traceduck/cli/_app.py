@@ -10,6 +10,7 @@ import click
 from ._collector import collector
 from ._common import CONTEXT
 from ._compare import compare
+from ._delete import delete, prune
 from ._demo import demo
 from ._query import search, show, sql, stats
 from ._run import run
@@ -43,3 +44,5 @@ main.add_command(ui)
 main.add_command(collector)
 main.add_command(compare)
 main.add_command(run)
+main.add_command(delete)
+main.add_command(prune)

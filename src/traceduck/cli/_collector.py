@@ -51,6 +51,14 @@ from ._common import CONTEXT, db_option
     help="Answer a request once its spans are committed ('written') or at once "
     "('queued': written within ~1 s).",
 )
+@click.option(
+    "--retention",
+    default=None,
+    metavar="DURATION",
+    callback=lambda _ctx, _param, value: _duration(value),
+    help="Delete traces whose root started longer ago than this (30d, 12h, 90m, 45s), "
+    "in the background.",
+)
 def collector(
     db: str | None,
     host: str,
@@ -61,12 +69,14 @@ def collector(
     token: str | None,
     max_body_bytes: int,
     ack: str,
+    retention: float | None,
 ) -> None:
     """Receive OTLP traces from any OpenTelemetry SDK and write them into the store.
 
     \b
     Example:
       traceduck collector --db traces.duckdb
+      traceduck collector --db traces.duckdb --retention 30d
       OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 python app.py
 
     OTLP/HTTP (protobuf or JSON, gzip) on /v1/traces and OTLP/gRPC TraceService/Export.
@@ -93,6 +103,7 @@ def collector(
             token=token,
             max_body_bytes=max_body_bytes,
             ack=ack,
+            retention=retention,
         )
         code = serve(instance)
     except OSError as exc:
@@ -103,3 +114,16 @@ def collector(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
+
+
+def _duration(value: str | None) -> float | None:
+    """--retention's seconds; a bad duration is click's usage error (exit 2), not a traceback."""
+    from .._duration import parse_duration
+    from ..errors import ConfigError
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, "the retention")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None

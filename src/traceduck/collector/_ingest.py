@@ -35,6 +35,7 @@ class Ingest:
         ack: str = "queued",
         max_queued_traces: int = DEFAULT_MAX_QUEUED_TRACES,
         write_timeout_s: float = 10.0,
+        retention_s: float | None = None,
     ) -> None:
         if ack not in ACK_MODES:
             raise ValueError(f"ack must be one of {ACK_MODES}, not {ack!r}")
@@ -46,7 +47,7 @@ class Ingest:
         # The exporter's own bound drops the oldest traces; the collector refuses new requests
         # long before that (the client keeps them and retries), so nothing accepted is dropped.
         self.exporter = DuckDBSpanExporter(
-            db, source="otlp", max_queue_traces=max_queued_traces * 4
+            db, source="otlp", max_queue_traces=max_queued_traces * 4, retention_s=retention_s
         )
         self._lock = threading.Lock()
         self.accepted_spans = 0

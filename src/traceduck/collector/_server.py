@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from .._duration import parse_duration
 from ._grpc import create_server, url_host
 from ._http import create_app
 from ._ingest import DEFAULT_MAX_BODY_BYTES, Ingest
@@ -30,6 +31,7 @@ class Collector:
     ``http_port``/``grpc_port``: 0 picks a free port, None turns that transport off.
     ``ack="queued"`` (default) answers once the spans are queued; they are committed within the
     writer's interval (~1 s) and at stop. ``"written"`` answers once they are committed.
+    ``retention`` ("30d"): traces whose root started longer ago expire in the background.
     """
 
     def __init__(
@@ -42,11 +44,13 @@ class Collector:
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         ack: str = "queued",
+        retention: Any = None,
     ) -> None:
         self.db = db
         self.host = host
         self.max_body_bytes = max_body_bytes
-        self.ingest = Ingest(db, token=token, ack=ack)
+        retention_s = None if retention is None else parse_duration(retention, "retention")
+        self.ingest = Ingest(db, token=token, ack=ack, retention_s=retention_s)
         self._http_port = http_port
         self._grpc_port = grpc_port
         self.http_port: int | None = None

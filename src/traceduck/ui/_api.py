@@ -4,7 +4,8 @@ Every handler opens ``TraceStore(path)`` per request. ``get_database`` keeps one
 connection per path that is released after a short idle time, so the UI never holds the file
 while a traced app or ``traceduck collector`` wants to write, and new traces show without a
 restart. Handlers are plain functions: Starlette runs them in its thread pool, and the store
-keeps one cursor per thread. Every edit is recorded in the tag history with source ``ui``.
+keeps one cursor per thread. Every edit is recorded in the tag history with source ``ui``, and
+every deletion in ``deletions`` with source ``ui``.
 """
 
 from __future__ import annotations
@@ -252,6 +253,28 @@ async def log_metadata(request: Request) -> JSONResponse:
     return JSONResponse(await _threaded(run))
 
 
+async def delete_traces(request: Request) -> JSONResponse:
+    """``POST /api/delete`` ``{"filter"}`` or ``{"trace_ids": [...]}`` (both: AND), and
+    ``"max_traces"``: at most that many, the oldest first -> ``{"count": n}``. The page sends
+    the count it showed as ``max_traces``, so no more traces go than the user agreed to."""
+    p = await _body(request)
+    flt = p.get("filter")
+    if flt is not None and not isinstance(flt, str):
+        raise BadRequest("field 'filter' must be a string")
+    ids = p.get("trace_ids")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+        raise BadRequest("field 'trace_ids' must be a list of trace ids")
+    limit = p.get("max_traces")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise BadRequest("field 'max_traces' must be an integer")
+
+    def run() -> dict[str, Any]:
+        store = _store(request)
+        return {"count": store.delete_traces(flt, trace_ids=ids, max_traces=limit, source=SOURCE)}
+
+    return JSONResponse(await _threaded(run))
+
+
 def _optional_bool(payload: dict[str, Any], name: str) -> bool | None:
     value = payload.get(name)
     if value is not None and not isinstance(value, bool):
@@ -305,4 +328,5 @@ def routes() -> list[Route]:
         Route("/api/tags/bulk", bulk_tags, methods=["POST"]),
         Route("/api/tags/bulk-delete", bulk_delete_tags, methods=["POST"]),
         Route("/api/metadata", log_metadata, methods=["POST"]),
+        Route("/api/delete", delete_traces, methods=["POST"]),
     ]

@@ -243,15 +243,18 @@ async function renderList(params) {
   const table = h("table", { id: "traces" });
   const pager = h("div", { class: "row", id: "pager" });
   const bulk = bulkPanel(filter, () => load());
+  const bulkDelete = deletePanel(filter, () => load());
+  const deleted = params.get("deleted");
   mount(
     form, errorSlot,
+    deleted ? h("div", { class: "notice", id: "deleted-notice" }, `Deleted trace ${deleted}.`) : null,
     h("div", { class: "row" },
       h("label", {}, "Order by ", orderSelect, " ", dirSelect),
       compareBtn,
       h("a", { href: "/stats" + qs({ filter }), "data-nav": true, id: "stats-link" }, "Stats for this filter"),
       h("button", { id: "refresh", onclick: () => load() }, "Refresh"),
       h("label", {}, auto, " auto-refresh")),
-    bulk, table, pager);
+    bulk, bulkDelete, table, pager);
 
   api("/api/keys").then((keys) => {
     const opts = [["", "time (default)"], ...COLUMNS.slice(1).map(([l, f]) => [f, l]),
@@ -340,6 +343,51 @@ function bulkPanel(filter, reload) {
     h("div", { class: "row" }, key, value, start, confirmRow, msg));
 }
 
+// Deleting: the count first, then a confirmation; the count goes along as max_traces, so no
+// more traces are deleted than the user agreed to even if matching ones arrive meanwhile.
+function deletePanel(filter, reload) {
+  const msg = h("span", { id: "delete-msg" });
+  const confirmRow = h("span", { id: "delete-confirm" });
+  const fail = (err) => append(clear(msg), [h("span", { class: "error" }, err.message)]);
+  const start = h("button", { class: "danger", id: "delete-start", onclick: async () => {
+    clear(msg); clear(confirmRow);
+    if (!filter) { append(msg, [h("span", { class: "error" }, "type a filter first: this deletes the traces it matches")]); return; }
+    let n;
+    try { n = (await api("/api/count" + qs({ filter }))).count; } catch (err) { fail(err); return; }
+    if (!n) { append(msg, [h("span", { class: "muted" }, "No trace matches this filter.")]); return; }
+    const traces = `${n} trace${n === 1 ? "" : "s"}`;
+    append(confirmRow, [
+      h("span", { id: "delete-count" }, `Delete ${traces} matching this filter, with their spans, tags, metadata and history? This cannot be undone. `),
+      h("button", { class: "danger", id: "delete-apply", onclick: async () => {
+        clear(confirmRow);
+        try {
+          const r = await api("/api/delete", { filter, max_traces: n });
+          append(clear(msg), [h("span", { class: "notice" }, `Deleted ${r.count} trace${r.count === 1 ? "" : "s"}.`)]);
+          reload();
+        } catch (err) { fail(err); }
+      } }, `Delete ${traces}`),
+      h("button", { id: "delete-cancel", onclick: () => clear(confirmRow) }, "Cancel"),
+    ]);
+  } }, "Delete all matching…");
+  return h("details", { class: "panel", id: "bulk-delete" }, h("summary", {}, "Delete every trace matching the filter"),
+    h("div", { class: "row" }, start, confirmRow, msg));
+}
+
+function deleteTraceButton(info) {
+  const slot = h("span", { id: "trace-delete-confirm" });
+  const ask = h("button", { class: "danger", id: "trace-delete", onclick: () => append(clear(slot), [
+    h("span", {}, "Delete this trace with its spans, tags, metadata and history? "),
+    h("button", { class: "danger", id: "trace-delete-apply", onclick: async () => {
+      try {
+        await api("/api/delete", { trace_ids: [info.trace_id] });
+        go("/" + qs({ deleted: info.trace_id }));
+      } catch (err) { append(clear(slot), [h("span", { class: "error" }, err.message)]); }
+    } }, "Delete"),
+    h("button", { onclick: () => clear(slot) }, "Cancel"),
+  ]) }, "Delete trace…");
+  return h("div", { class: "row" }, ask, slot);
+}
+
 // -- one trace ---------------------------------------------------------------------------------
 async function renderTrace(id) {
   const path = "/api/traces/" + encodeURIComponent(id);
@@ -416,6 +464,7 @@ async function renderTrace(id) {
     h("h1", {}, info.name || "(unnamed)", " ", statusEl(info.status)),
     h("div", { class: "row muted mono" }, info.trace_id, ` · ${fmtTime(info.timestamp_ms)} · ${fmtMs(info.execution_time_ms)} · ${info.span_count} spans`,
       info.service_name ? ` · ${info.service_name}` : ""),
+    deleteTraceButton(info),
     info.status_message ? h("div", { class: "error" }, info.status_message) : null,
     errors.length ? h("div", { class: "panel", id: "errors" }, h("h2", {}, "Errors"), errors.map(errorBlock)) : null,
     h("div", { class: "grid" },
