@@ -34,7 +34,7 @@ from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, 
 from .._store._records import PlainTrace, SpanRows, TraceRow, WriteBatch
 from .._store._retention import Expiry
 from .._store._writer import write_batch
-from ..errors import StorageError
+from ..errors import ConfigError, StorageError
 from . import _convert
 from ._assembler import Assembler, Bundle, byte_size, labels_for, span_count
 from ._loss import Losses
@@ -80,11 +80,62 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_restart_in_child)
 
 
-class DuckDBSpanExporter(SpanExporter):
-    """Write finished traces into a DuckDB file.
+class _DuckDBSink:
+    """Where the writer writes: a DuckDB file, opened when needed, let go of when idle."""
 
-    >>> from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    >>> provider.add_span_processor(BatchSpanProcessor(DuckDBSpanExporter("traces.duckdb")))
+    def __init__(self, path: str) -> None:
+        self.db: Database | None = get_database(path)
+
+    def write(self, batch: WriteBatch, timeout_s: float) -> None:
+        assert self.db is not None
+        write_batch(self.db, batch, timeout_s=timeout_s)
+
+    def release_if_idle(self) -> None:
+        assert self.db is not None
+        self.db.release_if_idle()
+
+
+class _ClickHouseSink:
+    """Where the writer writes: a ClickHouse server or chdb directory, by batched inserts.
+    Many processes and hosts write at once: there is no file to let go of."""
+
+    db: Database | None = None
+
+    def __init__(self, name: str) -> None:
+        try:
+            from .._clickhouse import ClickHouseWriter
+        except ImportError as exc:
+            raise ConfigError(
+                f"ClickHouse stores need the clickhouse extra: pip install 'traceduck[clickhouse]'"
+                f" ({exc})"
+            ) from None
+        self._writer = ClickHouseWriter(name)
+
+    def write(self, batch: WriteBatch, timeout_s: float) -> None:
+        from .._clickhouse import BusyError
+
+        try:
+            self._writer.write_batch(batch, timeout_s)
+        except BusyError as exc:  # the server asks to be tried again: as another's turn
+            raise LockedError(str(exc)) from exc
+
+    def release_if_idle(self) -> None:
+        pass
+
+
+def _open_sink(name: str) -> _DuckDBSink | _ClickHouseSink:
+    from .._storename import parse_store_name
+
+    if parse_store_name(name).engine == "duckdb":
+        return _DuckDBSink(name)
+    return _ClickHouseSink(name)
+
+
+class DuckDBSpanExporter(SpanExporter):
+    """Write finished traces into a store: a DuckDB file (the default), or ClickHouse when
+    named by URL (``chdb:///dir``, ``clickhouse://host/db``).
+
+    >>> provider.add_span_processor(BlockingSpanProcessor(DuckDBSpanExporter("traces.duckdb")))
     """
 
     def __init__(
@@ -102,8 +153,9 @@ class DuckDBSpanExporter(SpanExporter):
         self.path = path
         # The automatic context and run labels of this process's roots (configure() sets it).
         self.auto_labels = auto_labels
-        self.db: Database = get_database(path)
-        self._expiry = Expiry(self.db, retention_s)  # older traces expire on this writer thread
+        self.sink = _open_sink(path)
+        # Older traces expire on this writer thread (DuckDB; ClickHouse expires by its own TTL).
+        self._expiry = Expiry(self.sink.db, retention_s if self.sink.db else None)
         self.max_queue_traces = max_queue_traces
         self.max_queue_bytes = max_queue_bytes
         self.block_timeout_s = block_timeout_s
@@ -337,7 +389,7 @@ class DuckDBSpanExporter(SpanExporter):
                             self._cond.wait(RELEASE_AFTER_S)
                             if not self._queue:
                                 self._written_since_release = False
-                                self.db.release_if_idle()
+                                self.sink.release_if_idle()
                             continue
                         # Sleep until enqueue() has work (no polling while the app is idle);
                         # the batch interval counts from the first queued trace.
@@ -440,7 +492,7 @@ class DuckDBSpanExporter(SpanExporter):
         spans = SpanRows(rows)
         write = WriteBatch(spans=spans, traces=traces, source=self.source, plain=plain)
         try:
-            write_batch(self.db, write, timeout_s=0.2)
+            self.sink.write(write, timeout_s=0.2)
         except LockedError as exc:
             self.last_error = str(exc)
             return "locked"

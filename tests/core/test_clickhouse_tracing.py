@@ -1,0 +1,73 @@
+"""Tracing into ClickHouse: ``configure(db="chdb:///dir")`` (the suite's ClickHouse) and a
+server that cannot be reached. The same exporter, queue and no-loss rules as DuckDB."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import traceduck as td
+from _engines import new_store_name
+
+
+@td.trace(span_type="TOOL")
+def lookup(q: str) -> str:
+    return q.upper()
+
+
+@td.trace
+def answer(i: int) -> str:
+    td.update_current_trace(tags={"i": i, "env": "prod"}, metadata={"user": f"u{i % 3}"})
+    return lookup(f"q{i}")
+
+
+@td.trace
+def plain(i: int) -> int:
+    return i + 1
+
+
+def test_traces_go_into_chdb_with_tags_metadata_and_spans(tmp_path: Path) -> None:
+    name = new_store_name("chdb", tmp_path)
+    td.configure(db=name)
+    assert [answer(i) for i in range(20)] == [f"Q{i}" for i in range(20)]
+    assert [plain(i) for i in range(30)] == list(range(1, 31))
+    assert td.flush(timeout_s=60) is True, td.stats()
+    store = td.TraceStore(name)
+    assert store.count_traces() == 50
+    found = store.search_traces("tags.i >= 18 AND tags.env = 'prod'", max_results=None)
+    assert sorted(t.info.tags["i"] for t in found) == [18, 19]
+    trace = store.get_trace(found[0].info.trace_id)
+    assert [s.name for s in trace.spans] == ["answer", "lookup"]
+    assert trace.spans[1].span_type == "TOOL"
+    assert trace.info.metadata["user"] in ("u0", "u1", "u2")
+    assert trace.info.metadata["context"]["pid"] > 0  # the automatic context, as on DuckDB
+    assert store.count_traces("name = 'plain'") == 30
+    assert td.stats()["dropped_traces"] == 0
+
+
+def test_a_tight_loop_overfilling_the_queue_stores_every_trace_in_chdb(tmp_path: Path) -> None:
+    name = new_store_name("chdb", tmp_path)
+    td.configure(db=name, max_queue_traces=50)
+    for i in range(3_000):
+        plain(i)
+    assert td.flush(timeout_s=60) is True, td.stats()
+    assert td.TraceStore(name).count_traces() == 3_000
+
+
+def test_an_unreachable_server_never_reaches_the_app(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing listens on port 1: calls return at once, the flush says False without hanging,
+    stats() names the problem, and the drops are said once."""
+    td.configure(db="clickhouse://127.0.0.1:1/traceduck", max_queue_traces=20, block_timeout_s=1)
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="traceduck"):
+        assert [plain(i) for i in range(200)] == list(range(1, 201))
+        assert time.monotonic() - started < 1 + 10
+        assert td.flush(timeout_s=5) is False
+        deadline = time.monotonic() + 30
+        while not td.stats()["last_error"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert "127.0.0.1" in td.stats()["last_error"]
+    assert td.stats()["written_traces"] == 0
