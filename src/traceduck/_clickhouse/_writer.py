@@ -15,7 +15,6 @@ stored are skipped then, and tag events repeat nothing the trace already has.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -23,7 +22,8 @@ from typing import Any
 import pyarrow as pa
 
 from .. import _json
-from .._store._records import TraceRow, WriteBatch
+from .._store._records import TRACE_SCHEMA as _BASE_SCHEMA
+from .._store._records import TraceRow, WriteBatch, combine_parts, merge_trace
 from .._store._tags import scope_value
 from ..errors import StorageError
 from ._client import Connection, connect
@@ -33,25 +33,8 @@ from ._schema import migrate
 
 __all__ = ["BusyError", "ClickHouseWriter", "write_batch"]
 
-TRACE_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("name", pa.string()),
-        ("status", pa.string()),
-        ("status_message", pa.string()),
-        ("timestamp_ms", pa.int64()),
-        ("execution_time_ms", pa.float64()),
-        ("start_time_ns", pa.int64()),
-        ("end_time_ns", pa.int64()),
-        ("span_count", pa.int64()),
-        ("service_name", pa.string()),
-        ("root_span_id", pa.string()),
-        ("has_root", pa.bool_()),
-        ("request_preview", pa.string()),
-        ("response_preview", pa.string()),
-        ("version", pa.uint64()),
-    ]
-)
+# The trace rows as DuckDB's, but tags and metadata (events here), and a version.
+TRACE_SCHEMA = pa.schema([*list(_BASE_SCHEMA)[:-2], ("version", pa.uint64())])
 TRACE_COLUMNS = tuple(TRACE_SCHEMA.names[:-1])
 
 
@@ -103,7 +86,7 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
     batch = batch.expanded()  # plain traces as TraceRows
     if not batch.traces and not len(batch.spans):
         return
-    rows = _combine(batch.traces)
+    rows = combine_parts(batch.traces)
     ids = list(rows)
     existing = _existing(conn, ids)
     spans = batch.spans.to_arrow()
@@ -154,7 +137,10 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
     version = when.version
     trace_rows = []
     for tid, row in rows.items():
-        merged = _merge(row, existing.get(tid), added.get(tid, 0))
+        old = existing.get(tid)
+        merged = merge_trace(
+            row, old, old["span_count"] + added.get(tid, 0) if old else row.span_count
+        )
         trace_rows.append((*(merged[c] for c in TRACE_COLUMNS), version))
     table = pa.Table.from_batches(
         [
@@ -248,53 +234,3 @@ def _is_json(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _combine(traces: list[TraceRow]) -> dict[str, TraceRow]:
-    """One row per trace id (as the DuckDB writer combines them; the batch is left as it is)."""
-    rows: dict[str, TraceRow] = {}
-    copies: set[int] = set()
-    for row in traces:
-        seen = rows.get(row.trace_id)
-        if seen is None:
-            rows[row.trace_id] = row
-            continue
-        first, second = (seen, row) if _rank(seen) >= _rank(row) else (row, seen)
-        if id(first) not in copies:
-            first = dataclasses.replace(first)
-            copies.add(id(first))
-        first.span_count += second.span_count
-        first.tags = {**second.tags, **first.tags}
-        first.exclusive = {**second.exclusive, **first.exclusive}
-        first.metadata = second.metadata + first.metadata
-        rows[row.trace_id] = first
-    return rows
-
-
-def _rank(row: TraceRow) -> tuple[bool, bool, int]:
-    return (row.has_root, row.from_root, -row.start_time_ns)
-
-
-def _merge(row: TraceRow, old: dict[str, Any] | None, added: int) -> dict[str, Any]:
-    new = {
-        "trace_id": row.trace_id,
-        "name": row.name,
-        "status": row.status,
-        "status_message": row.status_message,
-        "timestamp_ms": row.timestamp_ms,
-        "execution_time_ms": row.execution_time_ms,
-        "start_time_ns": row.start_time_ns,
-        "end_time_ns": row.end_time_ns,
-        "span_count": row.span_count,
-        "service_name": row.service_name,
-        "root_span_id": row.root_span_id,
-        "has_root": row.has_root,
-        "request_preview": row.request_preview,
-        "response_preview": row.response_preview,
-    }
-    if old is None:
-        return new
-    keep_old = old["has_root"] or (not row.has_root and old["start_time_ns"] <= row.start_time_ns)
-    merged = dict(old) if keep_old else new
-    merged["span_count"] = old["span_count"] + added
-    return merged

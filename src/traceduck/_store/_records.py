@@ -6,6 +6,7 @@ in one transaction by Arrow.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,3 +170,44 @@ def plain_trace_row(trace: tuple[Any, ...], metadata: tuple[tuple[Any, ...], ...
         response_preview=values["response_preview"],
         metadata=[(key, json.loads(text), ts_ns) for ts_ns, _, key, text in metadata],
     )
+
+
+def combine_parts(traces: list[TraceRow]) -> dict[str, TraceRow]:
+    """One row per trace id: parts of one trace in the same batch (a span that ended after its
+    root, or a long trace written in parts) become one row. The batch's own rows are left as
+    they are (a batch that could not be written is retried, and must combine the same again)."""
+    rows: dict[str, TraceRow] = {}
+    copies: set[int] = set()  # ids of the rows made here, which may be changed
+    for row in traces:
+        seen = rows.get(row.trace_id)
+        if seen is None:
+            rows[row.trace_id] = row
+            continue
+        first, second = (seen, row) if _rank(seen) >= _rank(row) else (row, seen)
+        if id(first) not in copies:
+            first = dataclasses.replace(first)
+            copies.add(id(first))
+        first.span_count += second.span_count
+        first.tags = {**second.tags, **first.tags}
+        first.exclusive = {**second.exclusive, **first.exclusive}
+        first.metadata = second.metadata + first.metadata
+        rows[row.trace_id] = first
+    return rows
+
+
+def _rank(row: TraceRow) -> tuple[bool, bool, int]:
+    """Which part describes the trace: the true root, then a local root, then the earliest."""
+    return (row.has_root, row.from_root, -row.start_time_ns)
+
+
+def merge_trace(row: TraceRow, old: dict[str, Any] | None, span_count: int) -> dict[str, Any]:
+    """The trace columns (TRACE_COLUMNS but tags and metadata) of ``row`` merged into the
+    stored ``old`` ones: the stored row stays when it describes the true root already, or
+    started earlier than this stand-in. ``span_count``: the merged trace's (the engine counts)."""
+    new = {column: getattr(row, column) for column in TRACE_COLUMNS[:-2]}
+    if old is None:
+        return new
+    keep_old = old["has_root"] or (not row.has_root and old["start_time_ns"] <= row.start_time_ns)
+    merged = dict(old) if keep_old else new
+    merged["span_count"] = span_count
+    return merged

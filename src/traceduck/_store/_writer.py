@@ -7,7 +7,6 @@ count recounted, the true root's fields win over a stand-in's, and tags/metadata
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timezone
 from operator import attrgetter
 from typing import Any
@@ -19,7 +18,14 @@ import pyarrow.compute as pc
 from .. import _json
 from . import _tags
 from ._connection import Database
-from ._records import SPAN_COLUMNS, TRACE_SCHEMA, TraceRow, WriteBatch
+from ._records import (
+    SPAN_COLUMNS,
+    TRACE_SCHEMA,
+    TraceRow,
+    WriteBatch,
+    combine_parts,
+    merge_trace,
+)
 
 _TRACE_SCHEMA = TRACE_SCHEMA
 _TRACE_COLUMNS = tuple(_TRACE_SCHEMA.names)
@@ -56,7 +62,7 @@ def write_batch(db: Database, batch: WriteBatch, *, timeout_s: float | None = No
     """
     if not batch.traces and not batch.plain and not len(batch.spans):
         return
-    rows = _combine(batch.traces)
+    rows = combine_parts(batch.traces)
     if all(row.from_root for row in rows.values()) and not any(
         plain[1][0] in rows for plain in batch.plain
     ):
@@ -67,7 +73,7 @@ def write_batch(db: Database, batch: WriteBatch, *, timeout_s: float | None = No
         except duckdb.ConstraintException:
             pass  # a trace of the batch is stored already: merge it below
     batch = batch.expanded()
-    rows = _combine(batch.traces)
+    rows = combine_parts(batch.traces)
     with db.lease(write=True, timeout_s=timeout_s) as cur:
         _Transaction(cur).write(batch, rows, merge=True)
 
@@ -217,7 +223,9 @@ class _Transaction:
             for key, value, ts_ns in row.metadata:
                 latest[key] = value
                 metadata.append((ts_ns or now_ns, trace_id, key, encode(value), batch.source))
-            merged = _merge(row, old, counts.get(trace_id))
+            merged = merge_trace(
+                row, old, counts.get(trace_id, old["span_count"] if old else row.span_count)
+            )
             merged["tags"] = _json.dumps(tags) if tags else "{}"
             merged["metadata"] = encode.object(latest)
             if old is None:
@@ -312,60 +320,6 @@ class _SharedEncoder:
                 prefix = keys[key] = _json.dumps(key) + ":"
             parts.append(prefix + self(value))
         return "{" + ",".join(parts) + "}"
-
-
-def _combine(traces: list[TraceRow]) -> dict[str, TraceRow]:
-    """One row per trace id: parts of one trace in the same batch (a span that ended after its
-    root, or a long trace written in parts) become one row. The batch's own rows are left as
-    they are (a batch that could not be written is retried, and must combine the same again)."""
-    rows: dict[str, TraceRow] = {}
-    copies: set[int] = set()  # ids of the rows made here, which may be changed
-    for row in traces:
-        seen = rows.get(row.trace_id)
-        if seen is None:
-            rows[row.trace_id] = row
-            continue
-        first, second = (seen, row) if _rank(seen) >= _rank(row) else (row, seen)
-        if id(first) not in copies:
-            first = dataclasses.replace(first)
-            copies.add(id(first))
-        first.span_count += second.span_count
-        first.tags = {**second.tags, **first.tags}
-        first.exclusive = {**second.exclusive, **first.exclusive}
-        first.metadata = second.metadata + first.metadata
-        rows[row.trace_id] = first
-    return rows
-
-
-def _rank(row: TraceRow) -> tuple[bool, bool, int]:
-    """Which part describes the trace: the true root, then a local root, then the earliest."""
-    return (row.has_root, row.from_root, -row.start_time_ns)
-
-
-def _merge(row: TraceRow, old: dict[str, Any] | None, span_count: int | None) -> dict[str, Any]:
-    new = {
-        "trace_id": row.trace_id,
-        "name": row.name,
-        "status": row.status,
-        "status_message": row.status_message,
-        "timestamp_ms": row.timestamp_ms,
-        "execution_time_ms": row.execution_time_ms,
-        "start_time_ns": row.start_time_ns,
-        "end_time_ns": row.end_time_ns,
-        "span_count": row.span_count,
-        "service_name": row.service_name,
-        "root_span_id": row.root_span_id,
-        "has_root": row.has_root,
-        "request_preview": row.request_preview,
-        "response_preview": row.response_preview,
-    }
-    if old is None:
-        return new
-    # The stored row describes the true root already, or started earlier than this stand-in.
-    keep_old = old["has_root"] or (not row.has_root and old["start_time_ns"] <= row.start_time_ns)
-    merged = dict(old) if keep_old else new
-    merged["span_count"] = span_count if span_count is not None else old["span_count"]
-    return merged
 
 
 def _update(cur: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
