@@ -290,7 +290,8 @@ def flush(timeout_s: float | None = None) -> bool:
             otlp.flush_otlp(int((30.0 if left is None else left) * 1000))
         exporter = _S.exporter
         written = True if exporter is None else exporter.flush(remaining())
-        return not processor.losses.unreported() and written
+        otlp_dropped = otlp is not None and otlp.unreported_drops()
+        return not processor.losses.unreported() and not otlp_dropped and written
     except Exception as exc:
         _runtime.report_internal_error("flush", exc)
         return False
@@ -363,6 +364,9 @@ def _stats_of(exporter: DuckDBSpanExporter | None, processor: Any) -> dict[str, 
     if processor is not None:  # what the span processor's queue dropped
         base["dropped_traces"] += processor.losses.traces
         base["dropped_spans"] += processor.losses.spans
+    otlp = _S.otlp
+    if otlp is not None:  # what OTLP's own queue turned away (a slow or gone collector)
+        base["otlp_dropped_spans"] = otlp.queue.dropped_spans
     return base
 
 

@@ -419,3 +419,38 @@ def test_a_slow_store_makes_export_wait_not_drop(
         assert exporter.written_traces == 30
     finally:
         exporter.shutdown()
+
+
+def test_the_otlp_queue_counts_what_its_full_queue_turns_away() -> None:
+    """OTLP's own queue (a collector that falls behind): the SDK's batch processor drops what
+    its full queue cannot hold, and every span is either exported or counted."""
+    import threading
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from traceduck._export._batch import CountingBatchSpanProcessor
+
+    release = threading.Event()
+    exported: list[str] = []
+
+    class Stuck(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            release.wait(10)
+            exported.extend(s.name for s in spans)
+            return SpanExportResult.SUCCESS
+
+    processor = CountingBatchSpanProcessor(
+        Stuck(), max_queue_size=20, max_export_batch_size=5, schedule_delay_millis=1
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("drops")
+    for i in range(200):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    release.set()
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    assert processor.dropped_spans > 0
+    assert len(exported) + processor.dropped_spans == 200

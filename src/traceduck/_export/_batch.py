@@ -1,10 +1,10 @@
 """What stands between traceduck's span processor and its exporter.
 
 ``CountingBatchSpanProcessor``: the SDK's BatchSpanProcessor, with the spans its full queue drops
-counted. The SDK drops a span when its queue is full (the exporter fell behind a busy program)
-and only logs it; traceduck's ``stats()["dropped_spans"]`` must say so too.
-``WrappedExporter``: the base of the exporters placed in front of another (counting, automatic
-context).
+counted; it is OTLP's own queue (``OtlpFanOut``), so a slow or unreachable collector never holds
+up the store's writes. The SDK drops a span when its queue is full and only logs it;
+traceduck's ``stats()["otlp_dropped_spans"]`` and ``flush()`` say so too.
+``WrappedExporter``: the base of the exporters placed in front of another.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
 from .. import _json, _runtime
@@ -42,6 +42,7 @@ from .._constants import (
 )
 from .._context import REGISTRY, TraceState
 from ..errors import ConfigError
+from ._batch import CountingBatchSpanProcessor
 
 __all__ = ["OtlpFanOut", "label_attributes", "make_exporter", "resolve"]
 
@@ -118,7 +119,10 @@ class OtlpFanOut(SpanExporter):
         self.otlp = otlp
         self.duckdb = duckdb
         self.auto_labels = auto_labels
-        self.queue = BatchSpanProcessor(
+        self._reported = 0  # OTLP queue drops as of the last flush
+        # OTLP's own queue: a slow or unreachable collector never holds up the store's writes;
+        # what its full queue turns away is counted (stats(), flush()).
+        self.queue = CountingBatchSpanProcessor(
             otlp, max_queue_size=65_536, schedule_delay_millis=200, max_export_batch_size=512
         )
 
@@ -154,6 +158,12 @@ class OtlpFanOut(SpanExporter):
         if self.duckdb is not None:
             ok = self.duckdb.force_flush(timeout_millis) and ok
         return ok
+
+    def unreported_drops(self) -> bool:
+        """Whether OTLP's queue turned spans away since the last call (flush()'s answer)."""
+        dropped = self.queue.dropped_spans
+        new, self._reported = dropped != self._reported, dropped
+        return new
 
     def flush_otlp(self, timeout_millis: int = 30_000) -> bool:
         return self.queue.force_flush(timeout_millis)
