@@ -38,6 +38,16 @@ DEFAULT_MAX_HOLD_S = float(os.environ.get("TRACEDUCK_MAX_HOLD_S", "1.0"))
 
 # How long a fork waits for a lease under way (a write, a query) so it can close the file first.
 FORK_WAIT_S = 5.0
+# A process that finds the file held says so by touching PATH.wait; a holder that has held the
+# file max_hold_s lets go when that was touched in the last WAIT_FRESH_S, and then waits YIELD_S
+# before opening it again, so the waiter gets its turn. Without a waiter a busy holder keeps the
+# file (each turn costs a checkpoint and a reopen, ~0.1 s), but still lets go after
+# LONG_HOLD_FACTOR x max_hold_s for clients that cannot say they wait (a plain duckdb shell).
+WAIT_SUFFIX = ".wait"
+WAIT_FRESH_S = 2.0
+YIELD_S = 0.25
+LONG_HOLD_FACTOR = 10
+IDLE_FACTOR = 8
 
 _LOCK_RE = re.compile(r"lock", re.IGNORECASE)
 
@@ -112,6 +122,8 @@ class Database:
         self._exclusive: int | None = None  # the thread holding exclusive(): others' leases wait
         self._inherited = False  # a forked child that inherited this database open (unusable)
         self._redirect: Database | None = None
+        self._yield_until = 0.0  # after letting go for a waiter: no reopening before this
+        self._announced_at = 0.0
         self.opens = 0  # how many times the file was opened (tests and stats read it)
 
     # -- public -------------------------------------------------------------------------------
@@ -220,11 +232,32 @@ class Database:
             self._close_locked()
 
     def release_if_idle(self) -> None:
-        """Close now if no thread holds a lease: a writer with nothing more to write lets other
-        processes have the file at once instead of after ``idle_s``."""
+        """Close now if no thread holds a lease and another process waits for the file: a
+        writer with nothing more to write lets it have the file at once instead of after
+        ``idle_s``."""
         with self._state:
-            if self._leases == 0:
+            if self._leases == 0 and self._con_is_file and self.someone_waits():
                 self._close_locked()
+
+    def someone_waits(self) -> bool:
+        """Whether another process said lately that it waits for this file."""
+        try:
+            return time.time() - os.stat(self.path + WAIT_SUFFIX).st_mtime < WAIT_FRESH_S
+        except OSError:
+            return False
+
+    def _announce(self) -> None:
+        """Say that this process waits for the file (at most every 50 ms)."""
+        now = time.monotonic()
+        if now - self._announced_at < 0.05:
+            return
+        self._announced_at = now
+        marker = self.path + WAIT_SUFFIX
+        try:
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o644))
+            os.utime(marker)
+        except OSError:
+            pass  # a read-only directory: the holder still lets go after a long hold
 
     def shutdown(self) -> None:
         with self._state:
@@ -279,9 +312,14 @@ class Database:
             self._leases -= 1
             self._last_release = now = time.monotonic()
             if self._leases == 0:
-                if self._con_is_file and now - self._opened_at >= self.max_hold_s:
-                    self._close_locked()  # held long enough: another process may be waiting
-                    return
+                held = now - self._opened_at
+                if self._con_is_file and held >= self.max_hold_s:
+                    waiting = self.someone_waits()
+                    if waiting or held >= LONG_HOLD_FACTOR * self.max_hold_s:
+                        self._close_locked()  # held long enough: another process waits
+                        if waiting:
+                            self._yield_until = now + YIELD_S
+                        return
                 self._start_reaper_locked()
                 self._state.notify_all()
 
@@ -304,6 +342,9 @@ class Database:
                     f"cannot create store {self.path}: directory {parent} does not exist"
                 )
         deadline = time.monotonic() + timeout_s
+        pause = self._yield_until - time.monotonic()
+        if pause > 0:  # we let go for a waiting process: give it its turn first
+            time.sleep(min(pause, timeout_s))
         delay = 0.005
         while True:
             try:
@@ -312,6 +353,7 @@ class Database:
             except duckdb.Error as exc:
                 if not is_lock_error(exc):
                     raise _storage_error(self.path, exc) from exc
+                self._announce()
                 if time.monotonic() >= deadline:
                     raise LockedError(_lock_message(self.path, exc, timeout_s)) from exc
                 time.sleep(
@@ -413,10 +455,14 @@ class Database:
                     self._reaper = None
                     return
                 idle_for = time.monotonic() - self._last_release
-                if self._leases == 0 and idle_for >= self.idle_s:
+                # A process that said it waits gets the file after idle_s; otherwise a writer
+                # between two batches keeps it a little longer (each turn costs a reopen).
+                limit = self.idle_s if self.someone_waits() else self.idle_s * IDLE_FACTOR
+                if self._leases == 0 and idle_for >= limit:
                     self._close_locked()
                     continue
-                self._state.wait(max(self.idle_s - idle_for, 0.01) if self._leases == 0 else None)
+                wait = self.idle_s - idle_for if idle_for < self.idle_s else self.idle_s
+                self._state.wait(max(wait, 0.01) if self._leases == 0 else None)
 
 
 _ABORT = getattr(duckdb.DuckDBPyConnection, "abort", None)  # DuckDB 2: results must be finished
