@@ -22,8 +22,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 SOURCE = "cli"  # the history's source for every change made from the command line
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        closed_pipe()  # rich's own handling exits with 1
+
+
+console = _Console()
+err_console = _Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 def db_option(func: F) -> F:
@@ -87,6 +93,8 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise
+        except BrokenPipeError:
+            closed_pipe()
         except FilterError as exc:
             err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
             if exc.position is not None and exc.filter:
@@ -104,6 +112,19 @@ def friendly_errors(func: F) -> F:
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+def closed_pipe() -> None:
+    """The reader of our output went away (``traceduck search --csv | head -2``): stop quietly
+    with exit code 0, as ``git log | head`` does. Later writes, including the interpreter's own
+    flush of stdout at exit, go to /dev/null instead of raising again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # stdout is not a file descriptor (a test runner's buffer): nothing to silence
+    sys.exit(0)
 
 
 def fail(message: str) -> None:
