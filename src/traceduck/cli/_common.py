@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .._config import default_db_path
+from .._constants import ENV_DB
 from ..errors import FilterError, TraceduckError
 from ..store import TraceStore
 
@@ -42,8 +43,30 @@ def db_option(func: F) -> F:
     )(func)
 
 
-def open_store(db: str | None, *, read_only: bool = False) -> TraceStore:
-    return TraceStore(db or default_db_path(), read_only=read_only)
+def open_store(db: str | None, *, read_only: bool = False, create: bool = False) -> TraceStore:
+    """The store named by ``--db`` (else $TRACEDUCK_DB, else ./traceduck.duckdb).
+
+    Only commands that write traces (``create=True``: import, run, collector, demo) may start a
+    new store; for every other command a store file that does not exist is a mistyped path,
+    one clear error instead of an empty answer.
+    """
+    path = db or default_db_path()
+    if not create:
+        check_exists(path, given=db is not None)
+    return TraceStore(path, read_only=read_only)
+
+
+def check_exists(path: str, *, given: bool = True) -> None:
+    """Exit with one clear line when the store file ``path`` does not exist."""
+    if "://" in path or os.path.exists(path):  # a server or engine URL is checked on connect
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    why = "no such file" if os.path.isdir(folder) else f"no folder {folder}"
+    named = "--db" if given else ("$TRACEDUCK_DB" if os.environ.get(ENV_DB) else "the default")
+    fail(
+        f"no store at {path} ({why}); check {named}, or make one with traceduck demo, "
+        "traceduck run or traceduck import"
+    )
 
 
 def echo_json(value: Any) -> None:

@@ -90,7 +90,7 @@ def demo(count: int, db: str | None) -> None:
     path = run_demo(db, count)
     console.print(f"traced {count} requests into [bold]{path}[/]")
     query = "status = 'ERROR' OR tags.cost > 0.03"
-    store = open_store(path)
+    store = open_store(path, create=True)
     traces = store.search_traces(query, max_results=10)
     console.print(f'\n$ traceduck search "{query}" --db {path}', markup=False, highlight=False)
     console.print(traces_table(traces))
