@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from . import _json
+from ._pandas import require_pandas
 from ._store import _reader, _tags
 from ._store._connection import Database, get_database, query_arrow
 from .errors import StorageError, TagError, TraceduckError
@@ -93,6 +94,8 @@ class TraceStore:
             raise ValueError(
                 f"return_type must be 'list', 'pandas' or 'arrow', not {return_type!r}"
             )
+        if return_type == "pandas":
+            require_pandas("search_traces(return_type='pandas')")
         orders = [order_by] if isinstance(order_by, str) else order_by
         with self._db.lease() as cur:
             if return_type != "list":
