@@ -51,7 +51,7 @@ def unique_prefix_length(store: TraceStore | None, ids: list[str]) -> int:
 def traces_table(traces: list[Trace], width: int, store: TraceStore | None = None) -> Table:
     """The trace list laid out for a terminal ``width`` characters wide."""
     rows = [_cells(t) for t in traces]
-    name_w = min(max((len(r[1]) for r in rows), default=4), 30)
+    name_w = min(max([len("name"), *(len(r[1]) for r in rows)]), 30)
     latency_w = max((len(r[4]) for r in rows), default=0)
     fixed = _BORDERS + name_w + len("status") + max(latency_w, len("latency ms")) + len("spans")
     time_w = 19
