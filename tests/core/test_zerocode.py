@@ -67,6 +67,7 @@ def test_an_instrumented_app_is_traced_with_no_code_change(tmp_path: Path) -> No
             OTEL_LOGS_EXPORTER="none",
             OTEL_SERVICE_NAME="duck-app",
             TRACEDUCK_DB=str(db),
+            MLFLOW_EXPERIMENT_NAME="zero-code",
         ),
     )
     assert result.returncode == 0, result.stderr
@@ -80,7 +81,8 @@ def test_an_instrumented_app_is_traced_with_no_code_change(tmp_path: Path) -> No
     statements = (
         store.sql(
             "SELECT json_extract_string(attributes, '$.\"db.statement\"') AS sql FROM spans "
-            "WHERE json_extract_string(attributes, '$.\"db.system\"') = 'sqlite' ORDER BY start_time_ns"
+            "WHERE json_extract_string(attributes, '$.\"db.system\"') = 'sqlite' "
+            "ORDER BY start_time_ns"
         )
         .column("sql")
         .to_pylist()
@@ -91,3 +93,4 @@ def test_an_instrumented_app_is_traced_with_no_code_change(tmp_path: Path) -> No
         "SELECT name FROM ducks",
     ]
     assert store.count_traces() == 4  # each call at top level is a trace of its own
+    assert store.count_traces("experiment = 'zero-code'") == 4  # $MLFLOW_EXPERIMENT_NAME

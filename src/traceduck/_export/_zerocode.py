@@ -8,25 +8,31 @@ builds them with no arguments; traceduck registers this class there as ``tracedu
 
 Every instrumented library's spans (urllib, sqlite3, requests, FastAPI, ...) are then written
 to ``$TRACEDUCK_DB`` (default ``./traceduck.duckdb``) as whole traces, with the automatic
-context in ``metadata.context``, exactly as ``td.configure()`` would write them.
+context in ``metadata.context``, exactly as ``td.configure()`` would write them, in the
+experiment ``$TRACEDUCK_EXPERIMENT`` or ``$MLFLOW_EXPERIMENT_NAME`` names (else Default).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._autocontext import ContextExporter
+from .. import _experiment
+from .._autocontext import AutoLabels
 from .._config import default_db_path
 from ._duckdb import DuckDBSpanExporter
 
 __all__ = ["TraceduckExporter"]
 
 
-class TraceduckExporter(ContextExporter):
+class TraceduckExporter(DuckDBSpanExporter):
     """A span exporter into the default store, buildable with no arguments.
 
     >>> provider.add_span_processor(BatchSpanProcessor(TraceduckExporter()))  # $TRACEDUCK_DB
     """
 
     def __init__(self, db: str | None = None, **options: Any) -> None:
-        super().__init__(DuckDBSpanExporter(db or default_db_path(), **options))
+        options.setdefault("auto_labels", AutoLabels())  # metadata.context, as configure() adds
+        super().__init__(db or default_db_path(), **options)
+        # No traceduck span processor stamps the roots when they start: take the experiment
+        # (the environment's, or set_experiment's) at export.
+        _experiment.STATE.at_export = True

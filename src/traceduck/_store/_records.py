@@ -49,13 +49,16 @@ TRACE_SCHEMA = pa.schema(
         ("has_root", pa.bool_()),
         ("request_preview", pa.string()),
         ("response_preview", pa.string()),
+        ("experiment_id", pa.string()),
+        ("experiment", pa.string()),
         ("tags", pa.string()),
         ("metadata", pa.string()),
     ]
 )
 TRACE_COLUMNS = tuple(TRACE_SCHEMA.names)
 
-# A whole new trace without tags (most traces), as plain tuples of plain values: Python's
+# A whole new trace without tags in the Default experiment (most traces), as plain tuples of plain
+# values: Python's
 # cyclic GC stops tracking such tuples, so thousands of them waiting for the writer cost no
 # collection time (a dataclass per trace made every full collection walk them all).
 # (span rows, trace row in TRACE_COLUMNS order with tags and metadata as JSON text,
@@ -117,6 +120,8 @@ class TraceRow:
     exclusive: dict[str, str] = field(default_factory=dict)
     # (key, value, unix time ns) in the order they were logged
     metadata: list[tuple[str, Any, int]] = field(default_factory=list)
+    experiment: str | None = None  # the experiment's name; None: Default
+    experiment: str | None = None  # the experiment's name; None: Default
 
     @property
     def timestamp_ms(self) -> int:
@@ -168,4 +173,5 @@ def plain_trace_row(trace: tuple[Any, ...], metadata: tuple[tuple[Any, ...], ...
         request_preview=values["request_preview"],
         response_preview=values["response_preview"],
         metadata=[(key, json.loads(text), ts_ns) for ts_ns, _, key, text in metadata],
+        experiment=values["experiment"] if values["experiment_id"] != "0" else None,
     )

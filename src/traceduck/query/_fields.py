@@ -51,6 +51,8 @@ BUILTIN_FIELDS: tuple[FieldSpec, ...] = (
     ),
     FieldSpec("span_count", "traces", "span_count", "number", "BIGINT"),
     FieldSpec("service_name", "traces", "service_name", "string", "VARCHAR"),
+    FieldSpec("experiment", "traces", "experiment", "string", "VARCHAR", ("experiment_name",)),
+    FieldSpec("experiment_id", "traces", "experiment_id", "string", "VARCHAR"),
     FieldSpec("span.name", "spans", "name", "string", "VARCHAR"),
     FieldSpec("span.type", "spans", "span_type", "string", "VARCHAR", ("span.span_type",)),
     FieldSpec("span.status", "spans", "status", "span_status", "VARCHAR"),
@@ -186,8 +188,9 @@ def _unknown_message(written: str, lowered: list[str]) -> str:
         return f"unknown field {written!r}; did you mean {hint!r}?"
     return (
         f"unknown field {written!r}; fields are trace_id, name, status, timestamp_ms, "
-        "execution_time_ms, span_count, service_name, tags.<key>, metadata.<key>, span.name, "
-        "span.type, span.status, span.execution_time_ms and span.attributes.<key>"
+        "execution_time_ms, span_count, service_name, experiment, experiment_id, tags.<key>, "
+        "metadata.<key>, span.name, span.type, span.status, span.execution_time_ms and "
+        "span.attributes.<key>"
     )
 
 
