@@ -93,6 +93,9 @@ class TraceStore:
 
         ``experiment_ids`` (or MLflow 3's ``locations``, the same ids; both: either) keeps the
         traces of those experiments only; ids of no experiment match nothing.
+
+        The filter language, ``order_by`` and page tokens: the "Filter language" section of
+        the README.
         """
         from .query import search_page
 

@@ -65,7 +65,8 @@ def search(
       traceduck search "tags.env = 'prod' AND execution_time_ms > 500" --limit 5
       traceduck search --tag env=prod --tag cost=0.02 --json
 
-    Filters compare tags, metadata, status, latency and spans: see the README's filter language.
+    Filters compare tags, metadata, status, latency and spans. Every field (with MLflow's
+    spellings), operator and error, with examples: the "Filter language" section of the README.
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
