@@ -23,12 +23,14 @@ from typing import Any
 import pyarrow as pa
 
 from .. import _json
+from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from .._store._records import TraceRow, WriteBatch
 from .._store._tags import scope_value
 from ..errors import StorageError
 from ._client import Connection, connect
 from ._clock import stamp
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
+from ._experiments import ensure as ensure_experiments
 from ._schema import migrate
 
 __all__ = ["BusyError", "ClickHouseWriter", "write_batch"]
@@ -49,6 +51,8 @@ TRACE_SCHEMA = pa.schema(
         ("has_root", pa.bool_()),
         ("request_preview", pa.string()),
         ("response_preview", pa.string()),
+        ("experiment_id", pa.string()),
+        ("experiment", pa.string()),
         ("version", pa.uint64()),
     ]
 )
@@ -151,10 +155,14 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
         metadata.rows = _not_stored(conn, metadata.rows)
     metadata.insert(conn)
 
+    named = [r.experiment for r in rows.values() if r.experiment]
+    experiment_ids = ensure_experiments(conn, named) if named else {}
     version = when.version
     trace_rows = []
     for tid, row in rows.items():
-        merged = _merge(row, existing.get(tid), added.get(tid, 0))
+        name = row.experiment or DEFAULT_EXPERIMENT
+        experiment = (experiment_ids.get(name, DEFAULT_EXPERIMENT_ID), name)
+        merged = _merge(row, existing.get(tid), added.get(tid, 0), experiment)
         trace_rows.append((*(merged[c] for c in TRACE_COLUMNS), version))
     table = pa.Table.from_batches(
         [
@@ -275,7 +283,12 @@ def _rank(row: TraceRow) -> tuple[bool, bool, int]:
     return (row.has_root, row.from_root, -row.start_time_ns)
 
 
-def _merge(row: TraceRow, old: dict[str, Any] | None, added: int) -> dict[str, Any]:
+def _merge(
+    row: TraceRow,
+    old: dict[str, Any] | None,
+    added: int,
+    experiment: tuple[str, str] = (DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT),
+) -> dict[str, Any]:
     new = {
         "trace_id": row.trace_id,
         "name": row.name,
@@ -291,6 +304,8 @@ def _merge(row: TraceRow, old: dict[str, Any] | None, added: int) -> dict[str, A
         "has_root": row.has_root,
         "request_preview": row.request_preview,
         "response_preview": row.response_preview,
+        "experiment_id": experiment[0],
+        "experiment": experiment[1],
     }
     if old is None:
         return new
