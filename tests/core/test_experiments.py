@@ -13,7 +13,7 @@ import pytest
 
 import traceduck as td
 from traceduck import ConfigError, FilterError, TraceStore
-from traceduck._store._schema import MIGRATIONS
+from traceduck._store._schema import MIGRATIONS, SCHEMA_VERSION
 
 from ._helpers import PYTHON, child_env
 
@@ -173,7 +173,8 @@ def test_a_version_1_store_is_migrated_in_place_into_default(tmp_path: Path) -> 
     info = store.get_trace("a" * 8).info
     assert (info.experiment_id, info.experiment, info.tags) == ("0", "Default", {"env": "prod"})
     assert [(e.experiment_id, e.name) for e in store.search_experiments()] == [("0", "Default")]
-    assert store.sql("SELECT value FROM traceduck_meta").to_pylist() == [{"value": "2"}]
+    version = store.sql("SELECT value FROM traceduck_meta").to_pylist()
+    assert version == [{"value": str(SCHEMA_VERSION)}]
     assert len(store.search_traces("experiment = 'Default'")) == 1
 
 
@@ -211,3 +212,15 @@ def test_mlflow_client_over_the_default_store(db_path: str) -> None:
     assert other.search_traces(experiment_ids=["1"]) == []
     with pytest.raises(ConfigError, match="MLflow server"):
         td.MlflowClient("http://localhost:5000")
+
+
+def test_mlflow_client_deletes_one_experiments_traces(db_path: str) -> None:
+    kept = _traced(0)
+    td.set_experiment("to-clear")
+    gone = [_traced(1), _traced(2)]
+    assert td.flush(10)
+    client = td.MlflowClient()
+    assert client.delete_traces(experiment_id="1", max_timestamp_millis=2**62) == 2
+    store = TraceStore(db_path)
+    assert [t.info.trace_id for t in store.search_traces()] == [kept]
+    assert store.search_traces(experiment_ids=["1"]) == [] and gone
