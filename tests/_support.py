@@ -31,12 +31,15 @@ def traced_into(tmp_path: Path) -> Iterator[str]:
     from opentelemetry import context as otel_context
 
     import traceduck as td
+    from traceduck import _experiment
 
     path = str(tmp_path / "t.duckdb")
     before = otel_context.get_current()
+    _experiment.forget()  # the experiment is chosen per process: each test starts in Default
     td.configure(db=path)
     yield path
     td.shutdown()
+    _experiment.forget()
     if otel_context.get_current() is not before:
         # A test that left a span attached (a bug it reports) must not spill into the next one.
         otel_context.attach(before)

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import _experiment
+from ._client import MlflowClient
 from ._compare import compare_traces
 from ._config import configure, flush, shutdown, stats
 from ._context import (
@@ -39,7 +41,7 @@ from .errors import (
     TraceduckError,
     TraceNotFoundError,
 )
-from .model import MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
+from .model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
 from .store import TraceStore
 
 __version__ = "0.1.0"
@@ -48,9 +50,11 @@ __all__ = [
     "AmbiguousTraceIdError",
     "ConfigError",
     "DuckDBSpanExporter",
+    "Experiment",
     "FilterError",
     "LiveSpan",
     "MetadataEvent",
+    "MlflowClient",
     "PagedList",
     "Span",
     "StorageError",
@@ -72,6 +76,7 @@ __all__ = [
     "flush",
     "get_current_span",
     "get_current_trace_id",
+    "get_experiment_by_name",
     "get_last_active_trace_id",
     "get_last_trace_id",
     "get_trace",
@@ -79,6 +84,7 @@ __all__ = [
     "metadata_history",
     "register_tag",
     "search_traces",
+    "set_experiment",
     "set_trace_tag",
     "set_trace_tags",
     "shutdown",
@@ -110,21 +116,78 @@ def search_traces(
     page_token: str | None = None,
     return_type: str = "list",
     include_spans: bool = False,
+    *,
+    experiment_ids: Iterable[str] | None = None,
+    locations: Iterable[str] | None = None,
 ) -> Any:
-    """Search the default store; see ``TraceStore.search_traces``."""
-    return _store().search_traces(
+    """Search the default store with the filter language; see ``TraceStore.search_traces``.
+
+    >>> td.search_traces("tags.env = 'prod' AND execution_time_ms > 500", max_results=10)
+    >>> td.search_traces(experiment_ids=["1"], filter_string="status = 'ERROR'")  # MLflow's
+
+    ``experiment_ids`` / ``locations`` (MLflow's names, keyword arguments here) keep those
+    experiments' traces; without them, the active experiment's when one was chosen
+    (``set_experiment``, ``configure(experiment=...)``, ``$MLFLOW_EXPERIMENT_NAME``), as in
+    MLflow, else every trace.
+
+    The filter language (fields, operators, types, missing keys, lists, span predicates,
+    ``order_by``, page tokens and every error): the "Filter language" section of the README
+    (README.md, the project's front page), also named by ``traceduck search -h``.
+    """
+    store = _store()
+    if experiment_ids is None and locations is None and _experiment.is_chosen():
+        active = store.get_experiment_by_name(_experiment.current())
+        experiment_ids = [active.experiment_id] if active and active.experiment_id else []
+    return store.search_traces(
         filter_string,
         order_by,
         max_results,
         page_token,
-        return_type,
-        include_spans,  # type: ignore[arg-type]
+        return_type,  # type: ignore[arg-type]
+        include_spans,
+        experiment_ids=experiment_ids,
+        locations=locations,
     )
 
 
-def get_trace(trace_id_or_prefix: str) -> Trace:
+def get_trace(trace_id: str) -> Trace:
     """A finished trace by id or unique prefix, with its spans."""
-    return _store().get_trace(trace_id_or_prefix)
+    return _store().get_trace(trace_id)
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Put the traces that start from now on in this experiment (created if new); MLflow's call.
+
+    >>> exp = td.set_experiment("prompt-v2")
+    >>> exp.experiment_id
+    '1'
+
+    Tracing uses the experiment from this call on even if the store cannot be reached (then
+    this raises ``StorageError`` after choosing it). ``experiment_id`` picks an existing one.
+    """
+    from ._config import current_db
+
+    if (experiment_name is None) == (experiment_id is None):
+        raise ConfigError("set_experiment takes an experiment_name or an experiment_id")
+    path = current_db()  # configures the defaults first, so the choice below is the last word
+    if experiment_id is not None:
+        if path is None:
+            raise ConfigError("no local store to look experiment ids up in (configure(db=None))")
+        found = TraceStore(path).get_experiment(experiment_id)
+        _experiment.choose(found.name)
+        return found
+    name = _experiment.check_name(experiment_name)
+    _experiment.choose(name)
+    if path is None:
+        return Experiment(experiment_id=None, name=name)
+    return TraceStore(path).get_or_create_experiment(name)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment of that name in the default store, None if there is none."""
+    return _store().get_experiment_by_name(name)
 
 
 def set_trace_tag(

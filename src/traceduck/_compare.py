@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ._pandas import require_pandas
 from .errors import TraceduckError
 from .model import TraceInfo
 
@@ -117,12 +118,7 @@ class Comparison:
         return [row for row, values in zip(self.rows, self.values) if _differs(values)]
 
     def to_pandas(self) -> pd.DataFrame:
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is optional
-            raise TraceduckError(
-                "compare_traces returns a pandas DataFrame: pip install pandas"
-            ) from None
+        pd = require_pandas("compare_traces")
         frame = pd.DataFrame(
             self.values,
             index=pd.Index(self.rows, name="field"),

@@ -20,11 +20,18 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
-from . import _autocontext, _runtime
+from . import _autocontext, _experiment, _runtime
 from ._autocontext import AutoLabels
 from ._cascade import STATE as _CASCADE
 from ._cascade import on_start as _cascade_on_start
-from ._constants import DEFAULT_DB, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES, ENV_DB, ENV_DISABLED
+from ._constants import (
+    DEFAULT_DB,
+    DEFAULT_QUEUE_BYTES,
+    DEFAULT_QUEUE_TRACES,
+    ENV_DB,
+    ENV_DISABLED,
+    EXPERIMENT_ATTR,
+)
 from ._context import REGISTRY
 from ._duration import parse_duration
 from ._export._duckdb import DuckDBSpanExporter
@@ -46,6 +53,11 @@ class _Switch(SpanProcessor):
         self.target: BlockingSpanProcessor | None = None
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
+        experiment = _experiment.STATE.stamp  # None for Default: one read per span
+        if experiment is not None:
+            parent = span.parent
+            if parent is None or parent.is_remote:
+                span.set_attribute(EXPERIMENT_ATTR, experiment)
         # Cascade tags (baggage -> traceduck.tag.* attributes): local roots always look, other
         # spans only once a cascade tag was seen in this process. Common case: two lookups.
         if _CASCADE.active:
@@ -104,6 +116,7 @@ def configure(
     block_timeout_s: float = DEFAULT_BLOCK_TIMEOUT_S,
     flush_interval_s: float = 1.0,
     retention: Any = None,
+    experiment: str | None = None,
 ) -> None:
     """Set where traces go and what is recorded; optional, and safe to call again.
 
@@ -124,7 +137,13 @@ def configure(
     ``retention``: a duration ("30d", "12h", "90m", "45s"); traces whose root started longer
     ago are deleted in the background by the writer thread (README, "Deleting traces and
     retention").
+
+    ``experiment``: the experiment (MLflow's grouping) of the traces that start from now on, as
+    ``set_experiment(name)`` but without touching the store; None keeps an earlier choice, else
+    ``$TRACEDUCK_EXPERIMENT``, else ``$MLFLOW_EXPERIMENT_NAME``, else "Default".
     """
+    if experiment is not None:
+        _experiment.check_name(experiment)
     if not isinstance(sample_ratio, (int, float)) or not 0.0 <= float(sample_ratio) <= 1.0:
         raise ConfigError(f"sample_ratio must be a number from 0 to 1, not {sample_ratio!r}")
     if not isinstance(max_queue_traces, int) or max_queue_traces < 1:
@@ -160,6 +179,7 @@ def configure(
         )
         _runtime.capture_inputs = bool(capture_inputs)
         _runtime.capture_outputs = bool(capture_outputs)
+        _experiment.choose(experiment)
 
 
 def ensure_configured() -> Any:

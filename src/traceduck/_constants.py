@@ -15,6 +15,8 @@ JSON_KEYS_ATTR = "traceduck.json_keys"
 EXCLUSIVE_KEYS_ATTR = "traceduck.exclusive_keys"
 EXCLUSIVE_SCOPE_ATTR_PREFIX = "traceduck.exclusive_scope."
 TRACE_STATUS_ATTR = "traceduck.trace_status"
+# The experiment (MLflow's grouping) a trace belongs to, by name, on its local root span.
+EXPERIMENT_ATTR = "traceduck.experiment"
 
 # Attribute keys that are stored in their own columns, not in spans.attributes.
 INTERNAL_ATTRS = frozenset({SPAN_TYPE_ATTR, INPUTS_ATTR, OUTPUTS_ATTR, JSON_KEYS_ATTR})
@@ -23,6 +25,13 @@ INTERNAL_ATTRS = frozenset({SPAN_TYPE_ATTR, INPUTS_ATTR, OUTPUTS_ATTR, JSON_KEYS
 ENV_DB = "TRACEDUCK_DB"
 ENV_DISABLED = "TRACEDUCK_DISABLED"
 DEFAULT_DB = "traceduck.duckdb"
+ENV_EXPERIMENT = "TRACEDUCK_EXPERIMENT"
+ENV_MLFLOW_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"  # MLflow's, honoured the same way
+
+# Experiments: every trace belongs to one; this one unless another is chosen (MLflow's ids).
+DEFAULT_EXPERIMENT = "Default"
+DEFAULT_EXPERIMENT_ID = "0"
+MAX_EXPERIMENT_NAME_LEN = 500
 
 # Limits.
 MAX_TAG_KEY_LEN = 250

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import _json
-from ._store import _tags
+from ._constants import DEFAULT_EXPERIMENT
+from ._store import _experiments, _tags
 from ._store._connection import Database, query_arrow
 from .errors import TraceduckError
 
@@ -389,9 +390,14 @@ def _insert_chunk(
     table = table.append_column("_ord", pa.array(range(table.num_rows), pa.int64()))
     cur.register("_td_import", table)
     try:
-        columns = [c for c in layout.columns["traces"] if c in table.column_names]
+        # Experiment ids are this store's own: the name says which experiment, the id follows.
+        columns = [
+            c for c in layout.columns["traces"] if c in table.column_names and c != "experiment_id"
+        ]
         names = ", ".join(f'"{c}"' for c in columns)
         cur.execute(f"INSERT INTO traces ({names}) SELECT {names} FROM _td_import")
+        if "experiment" in columns:
+            _link_experiments(cur)
         for name, (source, _, _) in NESTED.items():
             if name not in table.column_names:
                 continue
@@ -417,6 +423,23 @@ def _insert_chunk(
     finally:
         cur.unregister("_td_import")
     return table.num_rows, len(ids)
+
+
+def _link_experiments(cur: duckdb.DuckDBPyConnection) -> None:
+    """Give the imported traces this store's ids of their experiments (created if new)."""
+    cur.execute(
+        "UPDATE traces SET experiment = ? WHERE experiment IS NULL "
+        "AND trace_id IN (SELECT trace_id FROM _td_import)",
+        [DEFAULT_EXPERIMENT],
+    )
+    names = cur.execute(
+        "SELECT DISTINCT experiment FROM _td_import WHERE experiment IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    _experiments.ensure(cur, [DEFAULT_EXPERIMENT] + [n for (n,) in names], _tags.utcnow())
+    cur.execute(
+        "UPDATE traces SET experiment_id = e.experiment_id FROM experiments e "
+        "WHERE e.name = traces.experiment AND traces.trace_id IN (SELECT trace_id FROM _td_import)"
+    )
 
 
 def _claim_exclusive(cur: duckdb.DuckDBPyConnection) -> None:

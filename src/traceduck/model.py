@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-__all__ = ["MetadataEvent", "PagedList", "Span", "TagEvent", "Trace", "TraceInfo"]
+__all__ = ["Experiment", "MetadataEvent", "PagedList", "Span", "TagEvent", "Trace", "TraceInfo"]
 
 T = TypeVar("T")
 
@@ -28,6 +28,8 @@ class TraceInfo:
     request_preview: str | None = None
     response_preview: str | None = None
     status_message: str | None = None
+    experiment_id: str = "0"  # MLflow's field: the id of the experiment (below) in this store
+    experiment: str = "Default"  # the experiment's name
 
     @property
     def request_id(self) -> str:
@@ -105,6 +107,18 @@ class MetadataEvent:
     key: str
     value: Any
     source: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment, MLflow's grouping of traces: every trace belongs to one ("Default", id
+    "0", unless ``td.set_experiment`` chose another). Ids are assigned by the store in order of
+    creation ("1", "2", ...), as MLflow's SQL stores do."""
+
+    experiment_id: str | None  # None only when no local store was there to give one
+    name: str
+    creation_time: int | None = None  # ms since the epoch
+    lifecycle_stage: str = "active"
 
 
 class PagedList(list[T], Generic[T]):

@@ -13,11 +13,12 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from . import _json
-from ._store import _reader, _tags
+from . import _experiment, _json
+from ._pandas import require_pandas
+from ._store import _experiments, _reader, _tags
 from ._store._connection import Database, get_database, query_arrow
-from .errors import StorageError, TagError, TraceduckError
-from .model import MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
+from .errors import ConfigError, StorageError, TagError, TraceduckError
+from .model import Experiment, MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 
 __all__ = ["TraceStore"]
 
@@ -77,6 +78,9 @@ class TraceStore:
         page_token: str | None = None,
         return_type: ReturnType = "list",
         include_spans: bool = False,
+        *,
+        experiment_ids: Iterable[str] | str | None = None,
+        locations: Iterable[str] | str | None = None,
     ) -> Any:
         """Traces matching a filter, newest first unless ``order_by`` says otherwise.
 
@@ -86,6 +90,12 @@ class TraceStore:
 
         ``return_type="list"`` gives a ``PagedList`` of ``Trace`` (``.token`` is the next
         page's token, None on the last page); "pandas" and "arrow" give one row per trace.
+
+        ``experiment_ids`` (or MLflow 3's ``locations``, the same ids; both: either) keeps the
+        traces of those experiments only; ids of no experiment match nothing.
+
+        The filter language, ``order_by`` and page tokens: the "Filter language" section of
+        the README.
         """
         from .query import search_page
 
@@ -93,18 +103,21 @@ class TraceStore:
             raise ValueError(
                 f"return_type must be 'list', 'pandas' or 'arrow', not {return_type!r}"
             )
+        if return_type == "pandas":
+            require_pandas("search_traces(return_type='pandas')")
         orders = [order_by] if isinstance(order_by, str) else order_by
+        scope = experiment_scope(experiment_ids, locations)
         with self._db.lease() as cur:
             if return_type != "list":
                 # Tables are for analysis (often every match): one query returns the columns.
                 table, _ = search_page(
                     cur, filter_string, orders, max_results, page_token,
-                    columns=_reader.INFO_COLUMNS, arrow=True,
+                    columns=_reader.INFO_COLUMNS, arrow=True, experiment_ids=scope,
                 )  # fmt: skip
                 return table if return_type == "arrow" else table.to_pandas()
             rows, token = search_page(
                 cur, filter_string, orders, max_results, page_token,
-                columns=_reader.INFO_COLUMNS, late=None,
+                columns=_reader.INFO_COLUMNS, late=None, experiment_ids=scope,
             )  # fmt: skip
             infos = [_reader.info_from_row(r) for r in rows]
             ids = [i.trace_id for i in infos]
@@ -497,6 +510,48 @@ class TraceStore:
                 "UPDATE traces SET metadata = ? WHERE trace_id = ?", [_json.dumps(latest), tid]
             )
 
+    # -- experiments --------------------------------------------------------------------------
+
+    def create_experiment(self, name: str) -> str:
+        """Create an experiment; returns its id ("1", "2", ... in order of creation).
+        ``ConfigError`` if one of that name exists (``get_or_create_experiment`` does not)."""
+        name = _experiment.check_name(name)
+        with self._write() as cur:
+            if _experiments.by_name(cur, name) is not None:
+                raise ConfigError(f"experiment {name!r} exists already")
+            return _experiments.ensure(cur, [name], _tags.utcnow())[name]
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment of that name, created if the store has none."""
+        name = _experiment.check_name(name)
+        with self._db.lease() as cur:
+            found = _experiments.by_name(cur, name)
+        if found is not None:
+            return found
+        with self._write() as cur:
+            _experiments.ensure(cur, [name], _tags.utcnow())
+            found = _experiments.by_name(cur, name)
+        assert found is not None
+        return found
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with that id; ``ConfigError`` if there is none."""
+        with self._db.lease() as cur:
+            found = _experiments.by_id(cur, str(experiment_id))
+        if found is None:
+            raise ConfigError(f"no experiment with id {experiment_id!r}")
+        return found
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment of that name, None if there is none (as in MLflow)."""
+        with self._db.lease() as cur:
+            return _experiments.by_name(cur, name)
+
+    def search_experiments(self) -> list[Experiment]:
+        """Every experiment, Default ("0") first."""
+        with self._db.lease() as cur:
+            return _experiments.every(cur)
+
     # -- helpers ------------------------------------------------------------------------------
 
     def _write(self) -> Any:
@@ -529,6 +584,24 @@ def _clickhouse_store_class() -> type[TraceStore]:
             f"({exc})"
         ) from None
     return ClickHouseStore
+
+
+def experiment_scope(
+    experiment_ids: Iterable[str] | str | None, locations: Iterable[str] | str | None
+) -> list[str] | None:
+    """The experiment ids a search keeps (None: every trace); MLflow's two spellings."""
+    if experiment_ids is None and locations is None:
+        return None
+    ids: list[str] = []
+    for given, what in ((experiment_ids, "experiment_ids"), (locations, "locations")):
+        if given is None:
+            continue
+        items = [given] if isinstance(given, (str, int)) else list(given)
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (str, int)):
+                raise ConfigError(f"{what} holds experiment ids (strings), not {item!r}")
+            ids.append(str(item).strip())
+    return ids
 
 
 def _appended(old: Any, value: Any, had: bool) -> list[Any]:

@@ -208,8 +208,9 @@ def test_db_defaults_to_the_environment_then_the_working_directory(
     assert json.loads(r.out) == [{"n": len(REQUESTS) + 2}]
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TRACEDUCK_DB", raising=False)
-    r = run("search", "--json")  # ./traceduck.duckdb does not exist: an empty store
-    assert r.code == 0 and json.loads(r.out) == []
+    r = run("search", "--json")  # ./traceduck.duckdb does not exist: said, not an empty table
+    assert r.code == 1 and r.out == ""
+    assert "no store at traceduck.duckdb" in r.err and "the default" in r.err
     assert not (tmp_path / "traceduck.duckdb").exists()  # reading creates nothing
 
 

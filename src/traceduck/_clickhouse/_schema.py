@@ -16,9 +16,11 @@ from inserts that are atomic on their own (one INSERT block into one table):
 * ``td_metadata`` - every metadata entry; the latest per (trace, key) is shown.
 * ``td_tag_keys`` - exclusive-key registrations, latest per key.
 
+* ``td_experiments`` - experiment names and their ids (version 3).
+
 The documented SQL surface (``traces``, ``spans``, ``trace_tags``, ``tag_events``,
-``trace_metadata``, ``tag_keys``) is views over these, with the DuckDB store's columns, and
-``deletions`` a table of its own.
+``trace_metadata``, ``tag_keys``, ``experiments``) is views over these, with the DuckDB
+store's columns, and ``deletions`` a table of its own.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import StorageError
 from ._client import Connection
 from ._sql import ORD, current_metadata, current_tags
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Tag value columns: the JSON text, its JSON type ('' for a deleted key), and the value in the
 # column of its type, so `tags.cost > 3` compares Float64s and never parses JSON per row.
@@ -172,7 +174,36 @@ _V2 = [
     ) ENGINE = MergeTree ORDER BY (ts, deletion_id)""",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+# Version 3: experiments. Traces stored before are in Default ("0"); ``experiments`` takes,
+# per name, the id of its earliest row (see ``_experiments``).
+_TRACES_VIEW_V1 = next(s for s in _V1 if "VIEW traces AS" in s)
+_V3 = [
+    "ALTER TABLE td_traces ADD COLUMN IF NOT EXISTS experiment_id String DEFAULT '0'",
+    "ALTER TABLE td_traces ADD COLUMN IF NOT EXISTS experiment String DEFAULT 'Default'",
+    """
+    CREATE TABLE IF NOT EXISTS td_experiments (
+        experiment_id String,
+        name          String,
+        created       DateTime64(6, 'UTC')
+    ) ENGINE = MergeTree ORDER BY (name, created)""",
+    "INSERT INTO td_experiments SELECT '0', 'Default', now64(6) FROM system.one "
+    "WHERE (SELECT count() FROM td_experiments WHERE name = 'Default') = 0",
+    """
+    CREATE OR REPLACE VIEW experiments AS
+    SELECT experiment_id, name, created FROM (
+        SELECT name, argMin(eid, c) AS experiment_id, min(c) AS created
+        FROM (SELECT name, experiment_id AS eid, created AS c FROM td_experiments)
+        GROUP BY name)
+    ORDER BY toInt64OrZero(experiment_id)""",
+    _TRACES_VIEW_V1.replace(
+        "ifNull(m.metadata, '{}') AS metadata",
+        "ifNull(m.metadata, '{}') AS metadata, t.experiment_id AS experiment_id, "
+        "t.experiment AS experiment",
+    ),
+]
+assert _V3[-1] != _TRACES_VIEW_V1
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 
 META = (
     "CREATE TABLE IF NOT EXISTS traceduck_meta (key String, value String, version UInt64) "

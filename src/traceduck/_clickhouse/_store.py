@@ -15,19 +15,22 @@ from typing import Any
 import pyarrow as pa
 
 from .. import _json
+from .._experiment import check_name
 from .._store._reader import tree_order
 from .._store._tags import check_key, check_scope, encode_value, scope_value
 from .._storename import StoreName, parse_store_name
 from ..errors import (
     AmbiguousTraceIdError,
+    ConfigError,
     FilterError,
     StorageError,
     TagError,
     TraceduckError,
     TraceNotFoundError,
 )
-from ..model import MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
-from ..store import ReturnType, TraceStore, _appended, _check_exclusive_bulk
+from ..model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
+from ..store import ReturnType, TraceStore, _appended, _check_exclusive_bulk, experiment_scope
+from . import _experiments
 from ._client import Connection, connect
 from ._events import (
     EditRows,
@@ -47,7 +50,8 @@ _MISSING: Any = object()
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 TRACE_INFO = (
     "trace_id", "name", "status", "timestamp_ms", "execution_time_ms", "span_count",
-    "service_name", "request_preview", "response_preview", "status_message",
+    "service_name", "request_preview", "response_preview", "status_message", "experiment_id",
+    "experiment",
 )  # fmt: skip
 SPAN_COLUMNS = (
     "span_id", "parent_id", "name", "span_type", "status", "status_message", "start_time_ns",
@@ -170,6 +174,9 @@ class ClickHouseStore(TraceStore):
         page_token: str | None = None,
         return_type: ReturnType = "list",
         include_spans: bool = False,
+        *,
+        experiment_ids: Iterable[str] | str | None = None,
+        locations: Iterable[str] | str | None = None,
     ) -> Any:
         from ..query import search_page
 
@@ -179,8 +186,9 @@ class ClickHouseStore(TraceStore):
             )
         orders = [order_by] if isinstance(order_by, str) else order_by
         rows, token = search_page(
-            self.runner, filter_string, orders, max_results, page_token, columns=TRACE_INFO
-        )
+            self.runner, filter_string, orders, max_results, page_token, columns=TRACE_INFO,
+            experiment_ids=experiment_scope(experiment_ids, locations),
+        )  # fmt: skip
         ids = [r[0] for r in rows]
         infos = self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], ids)
         if return_type != "list":
@@ -304,6 +312,36 @@ class ClickHouseStore(TraceStore):
             {"t": tid},
         )
         return [MetadataEvent(_naive(r[0]), r[1], r[2], _json.loads(r[3]), r[4]) for r in rows]
+
+    # -- experiments --------------------------------------------------------------------------
+
+    def create_experiment(self, name: str) -> str:
+        name = check_name(name)
+        conn = self._writable()
+        if _experiments.by_name(conn, name) is not None:
+            raise ConfigError(f"experiment {name!r} exists already")
+        return _experiments.ensure(conn, [name])[name]
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        name = check_name(name)
+        found = _experiments.by_name(self.conn, name)
+        if found is None:
+            _experiments.ensure(self._writable(), [name])
+            found = _experiments.by_name(self.conn, name)
+        assert found is not None
+        return found
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        found = _experiments.by_id(self.conn, str(experiment_id))
+        if found is None:
+            raise ConfigError(f"no experiment with id {experiment_id!r}")
+        return found
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return _experiments.by_name(self.conn, name)
+
+    def search_experiments(self) -> list[Experiment]:
+        return _experiments.every(self.conn)
 
     def export_traces(self, *args: Any, **kwargs: Any) -> int:
         raise StorageError("export from a ClickHouse store is not available yet")

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from .. import _json
+from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from .._store._records import TRACE_SCHEMA as _BASE_SCHEMA
 from .._store._records import TraceRow, WriteBatch, combine_parts, merge_trace
 from .._store._tags import scope_value
@@ -29,6 +30,7 @@ from ..errors import StorageError
 from ._client import Connection, connect
 from ._clock import stamp
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
+from ._experiments import ensure as ensure_experiments
 from ._schema import migrate
 
 __all__ = ["BusyError", "ClickHouseWriter", "write_batch"]
@@ -134,13 +136,16 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
         metadata.rows = _not_stored(conn, metadata.rows)
     metadata.insert(conn)
 
+    named = [r.experiment for r in rows.values() if r.experiment]
+    experiment_ids = ensure_experiments(conn, named) if named else {}
     version = when.version
     trace_rows = []
     for tid, row in rows.items():
+        name = row.experiment or DEFAULT_EXPERIMENT
+        experiment = (experiment_ids.get(name, DEFAULT_EXPERIMENT_ID), name)
         old = existing.get(tid)
-        merged = merge_trace(
-            row, old, old["span_count"] + added.get(tid, 0) if old else row.span_count
-        )
+        count = old["span_count"] + added.get(tid, 0) if old else row.span_count
+        merged = merge_trace(row, old, count, experiment)
         trace_rows.append((*(merged[c] for c in TRACE_COLUMNS), version))
     table = pa.Table.from_batches(
         [

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from .. import _json
+from .. import _experiment, _json
 from .._autocontext import Labels
-from .._constants import PREVIEW_CHARS, STATUS_ERROR
+from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, PREVIEW_CHARS, STATUS_ERROR
 from .._store._records import PlainTrace, SpanRows, TraceRow
 from . import _convert
 
@@ -41,6 +41,16 @@ SPAN_ROW_BYTES = 1_000
 _NO_LABELS: Labels = ([], {})
 
 
+class RootLabels(NamedTuple):
+    """What a trace's local root carries besides its span: tags, exclusive key -> scope,
+    metadata entries (key, value, unix time ns) and the experiment's name (None: Default)."""
+
+    tags: dict[str, Any]
+    exclusive: dict[str, str]
+    metadata: list[tuple]
+    experiment: str | None = None
+
+
 @dataclass
 class Bundle:
     """One trace (or part of one) ready to write, and an estimate of the memory it holds."""
@@ -64,7 +74,7 @@ class Assembler:
         self,
         row: tuple[Any, ...],
         is_root: bool,
-        labels: tuple[dict[str, Any], dict[str, str], list[tuple]] | None = None,
+        labels: RootLabels | None = None,
     ) -> Bundle | PlainTrace | None:
         """Add one span row; what to write when this completes (or extends) a trace."""
         trace_id = row[0]
@@ -107,19 +117,23 @@ class Assembler:
 def make_bundle(
     rows: list[tuple[Any, ...]],
     root: tuple[Any, ...] | None,
-    labels: tuple[dict[str, Any], dict[str, str], list[tuple]] | None,
+    labels: RootLabels | None,
 ) -> Bundle | PlainTrace:
-    """What the writer takes for ``rows``: a whole new trace without tags (its true root is
-    here) as a ``PlainTrace``, anything else as a Bundle, whose trace row comes from ``root``,
-    else from the earliest span."""
-    if root is not None and root[_PARENT] is None and (not labels or not (labels[0] or labels[1])):
+    """What the writer takes for ``rows``: a whole new trace without tags in the Default
+    experiment (its true root is here) as a ``PlainTrace``, anything else as a Bundle, whose
+    trace row comes from ``root``, else from the earliest span."""
+    if (
+        root is not None
+        and root[_PARENT] is None
+        and (not labels or not (labels.tags or labels.exclusive or labels.experiment))
+    ):
         try:
             return _plain(rows, root, labels[2] if labels else ())
         except (TypeError, ValueError):
             pass  # metadata JSON cannot hold: the writer's general path reports it
     spans = SpanRows(rows)
     head = root if root is not None else min(rows, key=lambda r: r[_COL["start_time_ns"]])
-    tags, exclusive, metadata = labels or ({}, {}, [])
+    tags, exclusive, metadata, experiment = labels or RootLabels({}, {}, [])
     inputs = head[_COL["inputs"]]
     outputs = head[_COL["outputs"]]
     trace = TraceRow(
@@ -141,6 +155,7 @@ def make_bundle(
         tags=tags,
         exclusive=exclusive,
         metadata=metadata,
+        experiment=experiment,
     )
     return Bundle(trace, spans, _nbytes(rows))
 
@@ -172,6 +187,8 @@ def _plain(
         True,
         inputs[:PREVIEW_CHARS] if inputs else None,
         outputs[:PREVIEW_CHARS] if outputs else None,
+        DEFAULT_EXPERIMENT_ID,
+        DEFAULT_EXPERIMENT,
         "{}",
         latest,
     )
@@ -224,11 +241,10 @@ def byte_size(bundle: Bundle | PlainTrace) -> int:
     return bundle[3] if type(bundle) is tuple else bundle.nbytes  # type: ignore[union-attr, return-value]
 
 
-def labels_for(
-    attrs: dict[str, Any], state: Any, auto: Labels = _NO_LABELS
-) -> tuple[dict[str, Any], dict[str, str], list]:
+def labels_for(attrs: dict[str, Any], state: Any, auto: Labels = _NO_LABELS) -> RootLabels:
     """A root's tags/metadata: from its attributes (any SDK), then the automatic ones (context,
-    ``traceduck run``), then the in-process live state; run tags only fill missing keys."""
+    ``traceduck run``), then the in-process live state; run tags only fill missing keys. Its
+    experiment from its attributes (or, for the zero-code exporter, the process's)."""
     tags, exclusive, metadata = _convert.root_labels(attrs) if attrs else ({}, {}, [])
     entries, run_tags = auto
     if entries:
@@ -239,4 +255,9 @@ def labels_for(
         metadata.extend(state.metadata)
     for key, value in run_tags.items():
         tags.setdefault(key, value)
-    return tags, exclusive, metadata
+    experiment = _convert.root_experiment(attrs) if attrs else None
+    if experiment is None and _experiment.STATE.at_export:
+        experiment = _experiment.current()
+    if experiment == DEFAULT_EXPERIMENT:
+        experiment = None
+    return RootLabels(tags, exclusive, metadata, experiment)

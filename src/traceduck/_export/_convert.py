@@ -19,8 +19,10 @@ from .._constants import (
     DEFAULT_SPAN_TYPE,
     EXCLUSIVE_KEYS_ATTR,
     EXCLUSIVE_SCOPE_ATTR_PREFIX,
+    EXPERIMENT_ATTR,
     INPUTS_ATTR,
     JSON_KEYS_ATTR,
+    MAX_EXPERIMENT_NAME_LEN,
     METADATA_ATTR_PREFIX,
     OUTPUTS_ATTR,
     SPAN_TYPE_ATTR,
@@ -64,6 +66,14 @@ def root_labels(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str
         scope = attrs.get(EXCLUSIVE_SCOPE_ATTR_PREFIX + key, "name")
         exclusive[key] = scope if scope in ("name", "global") else "name"
     return tags, exclusive, metadata
+
+
+def root_experiment(attrs: Mapping[str, Any]) -> str | None:
+    """The experiment name a root span carries (``traceduck.experiment``), None if none."""
+    value = attrs.get(EXPERIMENT_ATTR)
+    if isinstance(value, str) and value.strip():
+        return value.strip()[:MAX_EXPERIMENT_NAME_LEN]
+    return None
 
 
 def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] | None]:

@@ -14,6 +14,7 @@ from ..model import MetadataEvent, Span, TagEvent, Trace, TraceInfo
 INFO_COLUMNS = (
     "trace_id", "name", "status", "timestamp_ms", "execution_time_ms", "span_count", "tags",
     "metadata", "service_name", "request_preview", "response_preview", "status_message",
+    "experiment_id", "experiment",
 )  # fmt: skip
 SPAN_COLUMNS = (
     "span_id", "parent_id", "name", "span_type", "status", "status_message", "start_time_ns",

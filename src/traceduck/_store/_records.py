@@ -50,15 +50,18 @@ TRACE_SCHEMA = pa.schema(
         ("has_root", pa.bool_()),
         ("request_preview", pa.string()),
         ("response_preview", pa.string()),
+        ("experiment_id", pa.string()),
+        ("experiment", pa.string()),
         ("tags", pa.string()),
         ("metadata", pa.string()),
     ]
 )
 TRACE_COLUMNS = tuple(TRACE_SCHEMA.names)
 
-# A whole new trace without tags (most traces), as plain tuples of plain values: Python's
-# cyclic GC stops tracking such tuples, so thousands of them waiting for the writer cost no
-# collection time (a dataclass per trace made every full collection walk them all).
+# A whole new trace without tags in the Default experiment (most traces), as plain tuples of
+# plain values: Python's cyclic GC stops tracking such tuples, so thousands of them waiting for
+# the writer cost no collection time (a dataclass per trace made every full collection walk
+# them all).
 # (span rows, trace row in TRACE_COLUMNS order with tags and metadata as JSON text,
 #  metadata rows (unix ns or 0 for "now", trace_id, key, JSON text), estimated bytes)
 PlainTrace = tuple[tuple[tuple[Any, ...], ...], tuple[Any, ...], tuple[tuple[Any, ...], ...], int]
@@ -118,6 +121,7 @@ class TraceRow:
     exclusive: dict[str, str] = field(default_factory=dict)
     # (key, value, unix time ns) in the order they were logged
     metadata: list[tuple[str, Any, int]] = field(default_factory=list)
+    experiment: str | None = None  # the experiment's name; None: Default
 
     @property
     def timestamp_ms(self) -> int:
@@ -169,6 +173,7 @@ def plain_trace_row(trace: tuple[Any, ...], metadata: tuple[tuple[Any, ...], ...
         request_preview=values["request_preview"],
         response_preview=values["response_preview"],
         metadata=[(key, json.loads(text), ts_ns) for ts_ns, _, key, text in metadata],
+        experiment=values["experiment"] if values["experiment_id"] != "0" else None,
     )
 
 
@@ -200,11 +205,15 @@ def _rank(row: TraceRow) -> tuple[bool, bool, int]:
     return (row.has_root, row.from_root, -row.start_time_ns)
 
 
-def merge_trace(row: TraceRow, old: dict[str, Any] | None, span_count: int) -> dict[str, Any]:
+def merge_trace(
+    row: TraceRow, old: dict[str, Any] | None, span_count: int, experiment: tuple[str, str]
+) -> dict[str, Any]:
     """The trace columns (TRACE_COLUMNS but tags and metadata) of ``row`` merged into the
     stored ``old`` ones: the stored row stays when it describes the true root already, or
-    started earlier than this stand-in. ``span_count``: the merged trace's (the engine counts)."""
-    new = {column: getattr(row, column) for column in TRACE_COLUMNS[:-2]}
+    started earlier than this stand-in. ``span_count``: the merged trace's (the engine counts);
+    ``experiment``: the (id, name) ``row`` is filed under."""
+    new = {column: getattr(row, column) for column in TRACE_COLUMNS[:-4]}
+    new["experiment_id"], new["experiment"] = experiment
     if old is None:
         return new
     keep_old = old["has_root"] or (not row.has_root and old["start_time_ns"] <= row.start_time_ns)

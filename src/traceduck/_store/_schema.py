@@ -1,8 +1,9 @@
 """The store's schema, versioned and migrated in place.
 
 The tables are also the documented SQL surface (``traceduck.sql``): ``traces``, ``spans``,
-``trace_tags``, ``trace_metadata``, ``tag_events``, ``tag_keys`` and ``deletions``. Columns may
-be added by later versions; none is renamed or dropped without a migration.
+``trace_tags``, ``trace_metadata``, ``tag_events``, ``tag_keys``, ``deletions`` and
+``experiments``. Columns may be added by later versions; none is renamed or dropped without a
+migration.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = [
     """
@@ -134,8 +135,24 @@ _V2 = [
     )""",
 ]
 
+# Version 3: experiments (MLflow's grouping). Every trace belongs to one; traces stored before
+# are in Default ("0"). The name is kept on the trace row too, so the ``experiment`` filter and
+# order are plain column reads.
+_V3 = [
+    """
+    CREATE TABLE IF NOT EXISTS experiments (
+        experiment_id VARCHAR PRIMARY KEY,      -- '0' (Default), then '1', '2', ... by creation
+        name          VARCHAR NOT NULL UNIQUE,
+        created       TIMESTAMP                 -- UTC
+    )""",
+    "INSERT INTO experiments VALUES ('0', 'Default', make_timestamp(epoch_us(now()))) "
+    "ON CONFLICT DO NOTHING",
+    "ALTER TABLE traces ADD COLUMN IF NOT EXISTS experiment_id VARCHAR DEFAULT '0'",
+    "ALTER TABLE traces ADD COLUMN IF NOT EXISTS experiment VARCHAR DEFAULT 'Default'",
+]
+
 # MIGRATIONS[v] brings a store at version v-1 to version v.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 # The documented SQL surface: table -> columns. The README lists these and a test keeps it true.
@@ -143,7 +160,7 @@ SQL_SURFACE: dict[str, tuple[str, ...]] = {
     "traces": (
         "trace_id", "name", "status", "status_message", "timestamp_ms", "execution_time_ms",
         "start_time_ns", "end_time_ns", "span_count", "service_name", "root_span_id", "has_root",
-        "request_preview", "response_preview", "tags", "metadata",
+        "request_preview", "response_preview", "tags", "metadata", "experiment_id", "experiment",
     ),
     "spans": (
         "trace_id", "span_id", "parent_id", "name", "span_type", "status", "status_message",
@@ -160,6 +177,7 @@ SQL_SURFACE: dict[str, tuple[str, ...]] = {
         "deletion_id", "ts", "trace_count", "filter", "trace_ids", "max_timestamp_ms",
         "max_traces", "source",
     ),
+    "experiments": ("experiment_id", "name", "created"),
 }  # fmt: skip
 
 

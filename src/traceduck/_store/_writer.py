@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _json
-from . import _tags
+from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
+from . import _experiments, _tags
 from ._connection import Database
 from ._records import (
     SPAN_COLUMNS,
@@ -30,9 +31,11 @@ from ._records import (
 _TRACE_SCHEMA = TRACE_SCHEMA
 _TRACE_COLUMNS = tuple(_TRACE_SCHEMA.names)
 _TRACE_STRUCT = pa.struct(list(_TRACE_SCHEMA))
-# A new trace without tags or metadata (most of them): its row straight from the TraceRow.
-_PLAIN_TRACE = attrgetter(*_TRACE_COLUMNS[:-2])
+# A new trace without tags or metadata (most of them): its row straight from the TraceRow,
+# then its experiment (id, name) and the empty tags and metadata.
+_PLAIN_TRACE = attrgetter(*_TRACE_COLUMNS[:-4])
 _NO_LABELS = ("{}", "{}")
+_DEFAULT_EXPERIMENT = (DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT)
 # Inputs/outputs that arrived as span attributes from another SDK may be plain text: kept when
 # they are JSON, stored as a JSON string otherwise (checked here, vectorised, not per span).
 _SPAN_SELECT = ", ".join(
@@ -181,6 +184,13 @@ class _Transaction:
 
         tagged = any(t.tags for t in rows.values())
         exclusive = _tags.exclusive_keys(self.begin()) if tagged else {}
+        named = [r.experiment for r in rows.values() if r.experiment]
+        experiment_ids = _experiments.ensure(self.begin(), named, now) if named else {}
+
+        def experiment_of(row: TraceRow) -> tuple[str, str]:
+            name = row.experiment
+            return (experiment_ids[name], name) if name else _DEFAULT_EXPERIMENT
+
         new_rows: list[tuple[Any, ...]] = []
         events: list[_tags.Event] = []
         metadata: list[tuple[Any, ...]] = []
@@ -196,13 +206,15 @@ class _Transaction:
             old = existing.get(trace_id)
             if old is None and not row.tags:  # a new trace: its row straight from the TraceRow
                 if not row.metadata:
-                    new_rows.append(_PLAIN_TRACE(row) + _NO_LABELS)
+                    new_rows.append(_PLAIN_TRACE(row) + experiment_of(row) + _NO_LABELS)
                     continue
                 latest: dict[str, Any] = {}
                 for key, value, ts_ns in row.metadata:
                     latest[key] = value
                     metadata.append((ts_ns or now_ns, trace_id, key, encode(value), batch.source))
-                new_rows.append((*_PLAIN_TRACE(row), "{}", encode.object(latest)))
+                new_rows.append(
+                    (*_PLAIN_TRACE(row), *experiment_of(row), "{}", encode.object(latest))
+                )
                 continue
             old_tags = (_json.loads(old["tags"]) or {}) if old else {}
             tags = dict(old_tags)
@@ -224,7 +236,10 @@ class _Transaction:
                 latest[key] = value
                 metadata.append((ts_ns or now_ns, trace_id, key, encode(value), batch.source))
             merged = merge_trace(
-                row, old, counts.get(trace_id, old["span_count"] if old else row.span_count)
+                row,
+                old,
+                counts.get(trace_id, old["span_count"] if old else row.span_count),
+                experiment_of(row),
             )
             merged["tags"] = _json.dumps(tags) if tags else "{}"
             merged["metadata"] = encode.object(latest)

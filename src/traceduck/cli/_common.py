@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .._config import default_db_path
+from .._constants import ENV_DB
 from ..errors import FilterError, TraceduckError
 from ..store import TraceStore
 
@@ -22,8 +23,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 SOURCE = "cli"  # the history's source for every change made from the command line
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        closed_pipe()  # rich's own handling exits with 1
+
+
+console = _Console()
+err_console = _Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 def db_option(func: F) -> F:
@@ -36,8 +43,30 @@ def db_option(func: F) -> F:
     )(func)
 
 
-def open_store(db: str | None, *, read_only: bool = False) -> TraceStore:
-    return TraceStore(db or default_db_path(), read_only=read_only)
+def open_store(db: str | None, *, read_only: bool = False, create: bool = False) -> TraceStore:
+    """The store named by ``--db`` (else $TRACEDUCK_DB, else ./traceduck.duckdb).
+
+    Only commands that write traces (``create=True``: import, run, collector, demo) may start a
+    new store; for every other command a store file that does not exist is a mistyped path,
+    one clear error instead of an empty answer.
+    """
+    path = db or default_db_path()
+    if not create:
+        check_exists(path, given=db is not None)
+    return TraceStore(path, read_only=read_only)
+
+
+def check_exists(path: str, *, given: bool = True) -> None:
+    """Exit with one clear line when the store file ``path`` does not exist."""
+    if "://" in path or os.path.exists(path):  # a server or engine URL is checked on connect
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    why = "no such file" if os.path.isdir(folder) else f"no folder {folder}"
+    named = "--db" if given else ("$TRACEDUCK_DB" if os.environ.get(ENV_DB) else "the default")
+    fail(
+        f"no store at {path} ({why}); check {named}, or make one with traceduck demo, "
+        "traceduck run or traceduck import"
+    )
 
 
 def echo_json(value: Any) -> None:
@@ -87,6 +116,8 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise
+        except BrokenPipeError:
+            closed_pipe()
         except FilterError as exc:
             err_console.print(Text.assemble(("error:", "red"), " ", exc.message))
             if exc.position is not None and exc.filter:
@@ -104,6 +135,19 @@ def friendly_errors(func: F) -> F:
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+def closed_pipe() -> None:
+    """The reader of our output went away (``traceduck search --csv | head -2``): stop quietly
+    with exit code 0, as ``git log | head`` does. Later writes, including the interpreter's own
+    flush of stdout at exit, go to /dev/null instead of raising again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # stdout is not a file descriptor (a test runner's buffer): nothing to silence
+    sys.exit(0)
 
 
 def fail(message: str) -> None:

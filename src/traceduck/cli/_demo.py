@@ -85,17 +85,20 @@ def demo(count: int, db: str | None) -> None:
     Example:
       traceduck demo --db demo.duckdb --traces 100
     """
-    from ._query import traces_table
+    from ._query import print_traces
 
     path = run_demo(db, count)
     console.print(f"traced {count} requests into [bold]{path}[/]")
-    query = "status = 'ERROR' OR tags.cost > 0.03"
-    store = open_store(path)
-    traces = store.search_traces(query, max_results=10)
-    console.print(f'\n$ traceduck search "{query}" --db {path}', markup=False, highlight=False)
-    console.print(traces_table(traces))
+    query, limit = "status = 'ERROR' OR tags.cost > 0.03", 10
+    store = open_store(path, create=True)
+    traces = store.search_traces(query, max_results=limit)
+    # Run as printed, this command shows what follows (the same traces and the same count).
+    command = f'traceduck search "{query}" --db {path} --limit {limit}'
+    console.print(f"\n$ {command}", markup=False, highlight=False, soft_wrap=True)
+    print_traces(store, traces, query, limit)
     console.print(
         f"\nnext: traceduck show {traces[0].info.trace_id[:8] if traces else '<id>'} --db {path}",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )

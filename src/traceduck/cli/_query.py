@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime, timezone
 from typing import Any
 
 import click
@@ -13,17 +12,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ..model import Span, Trace
+from ..model import PagedList, Span, Trace
 from ..store import TraceStore
 from ._common import (
     CONTEXT,
     console,
     db_option,
     echo_json,
+    err_console,
     friendly_errors,
     open_store,
     parse_assignments,
 )
+from ._table import status_markup, traces_table, when
 
 CSV_COLUMNS = (
     "trace_id", "name", "status", "timestamp_ms", "execution_time_ms", "span_count",
@@ -64,7 +65,8 @@ def search(
       traceduck search "tags.env = 'prod' AND execution_time_ms > 500" --limit 5
       traceduck search --tag env=prod --tag cost=0.02 --json
 
-    Filters compare tags, metadata, status, latency and spans: see the README's filter language.
+    Filters compare tags, metadata, status, latency and spans. Every field (with MLflow's
+    spellings), operator and error, with examples: the "Filter language" section of the README.
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
@@ -88,9 +90,11 @@ def search(
                 for c in CSV_COLUMNS
             )
     else:
-        console.print(traces_table(traces))
-        if not traces:
-            console.print("no trace matches", style="dim")
+        print_traces(store, traces, filter_string, limit)
+        return
+    hint = more_hint(store, traces, filter_string, limit)
+    if hint:  # the JSON or CSV on stdout stays what it was; the note goes to the terminal
+        err_console.print(hint, style="dim", markup=False, highlight=False)
 
 
 def combine_filters(
@@ -145,31 +149,26 @@ def literal(value: Any) -> str:
     )
 
 
-def traces_table(traces: list[Trace]) -> Table:
-    table = Table(show_lines=False)
-    for column in ("trace id", "name", "status", "time (UTC)", "latency ms", "spans", "tags"):
-        table.add_column(column, overflow="fold")
-    for t in traces:
-        i = t.info
-        tags = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in i.tags.items())
-        table.add_row(
-            i.trace_id[:12],
-            escape(i.name or ""),
-            _status(i.status),
-            _when(i.timestamp_ms),
-            f"{i.execution_time_ms:.1f}",
-            str(i.span_count),
-            escape(tags),
-        )
-    return table
+def print_traces(
+    store: TraceStore, traces: PagedList[Trace], filter_string: str | None, limit: int
+) -> None:
+    """The trace table, and a line saying how many more match when the page is not all."""
+    console.print(traces_table(traces, console.width, store))
+    if not traces:
+        console.print("no trace matches", style="dim")
+    hint = more_hint(store, traces, filter_string, limit)
+    if hint:
+        console.print(hint, style="dim", markup=False, highlight=False)
 
 
-def _when(timestamp_ms: int) -> str:
-    return datetime.fromtimestamp(timestamp_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _status(status: str) -> str:
-    return "[green]OK[/]" if status == "OK" else f"[red]{escape(status)}[/]"
+def more_hint(
+    store: TraceStore, traces: PagedList[Trace], filter_string: str | None, limit: int
+) -> str | None:
+    """ "20 of 24 shown; --limit N for more" when the page stopped at ``limit``; None if not."""
+    if traces.token is None:
+        return None
+    total = store.count_traces(filter_string)
+    return f"{len(traces)} of {total:,} shown; --limit N for more"
 
 
 @click.command(context_settings=CONTEXT)
@@ -197,8 +196,8 @@ def show(trace_id: str, as_json: bool, width: int, db: str | None) -> None:
         return
     info = trace.info
     title = (
-        f"[bold]{escape(info.name or '')}[/]  {info.trace_id}  {_status(info.status)}  "
-        f"{info.execution_time_ms:.1f} ms  {_when(info.timestamp_ms)} UTC"
+        f"[bold]{escape(info.name or '')}[/]  {info.trace_id}  {status_markup(info.status)}  "
+        f"{info.execution_time_ms:.1f} ms  {when(info.timestamp_ms)} UTC"
     )
     tree = Tree(title)
     nodes: dict[str | None, Tree] = {}
@@ -224,7 +223,7 @@ def _clip(value: Any, width: int) -> str:
 def _span_label(span: Span, width: int) -> str:
     text = (
         f"{escape(span.name)} [dim]{escape(span.span_type)}[/] {span.duration_ms:.2f} ms "
-        f"{_status(span.status)}"
+        f"{status_markup(span.status)}"
     )
     if span.status_message:
         text += f" [red]{escape(span.status_message)}[/]"

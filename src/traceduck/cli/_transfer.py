@@ -78,7 +78,7 @@ def import_(path: str, db: str | None) -> None:
     Example:
       traceduck import errors.parquet --db copy.duckdb
     """
-    store = open_store(db)
+    store = open_store(db, create=True)
     with _progress("importing") as progress:
         result = store.import_traces(path, progress=progress)
     skipped = f", skipped {result.skipped} already in the store" if result.skipped else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 
 import click
@@ -51,6 +52,13 @@ def ui(db: str | None, host: str, port: int, token: str | None, open_browser: bo
         )
     console.print(f"traceduck ui: serving {path} at {url}  (Ctrl-C to stop)", markup=False,
                   highlight=False, soft_wrap=True)  # fmt: skip
+    if "://" not in path and not os.path.exists(path):
+        # Not an error: the UI may be started before the app or collector that fills the store.
+        err_console.print(
+            f"[yellow]warning:[/] no store at {path} yet (check --db); traces show once "
+            "something writes there",
+            highlight=False,
+        )
     if open_browser:
         import webbrowser
 

@@ -30,6 +30,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from .. import _json
 from .._constants import (
+    DEFAULT_EXPERIMENT,
     DEFAULT_SPAN_TYPE,
     INPUTS_ATTR,
     JSON_KEYS_ATTR,
@@ -38,8 +39,8 @@ from .._constants import (
     STATUS_ERROR,
     STATUS_OK,
 )
-from .._export._assembler import Bundle, make_bundle
-from .._export._convert import decode_json_keys, json_text, root_labels
+from .._export._assembler import Bundle, RootLabels, make_bundle
+from .._export._convert import decode_json_keys, json_text, root_experiment, root_labels
 from .._store._records import PlainTrace
 
 __all__ = ["BadRequest", "Decoded", "decode_json", "decode_protobuf", "response"]
@@ -145,13 +146,18 @@ def _bundle(
     tags: dict[str, Any] = {}
     exclusive: dict[str, str] = {}
     metadata: list[tuple] = []
+    experiment = None
     for _, attrs in roots:
         if attrs:
             t, e, m = root_labels(attrs)
             tags.update(t)
             exclusive.update(e)
             metadata.extend(m)
-    return make_bundle(rows, root=roots[-1][0], labels=(tags, exclusive, metadata))
+            experiment = root_experiment(attrs) or experiment  # the describing root's wins
+    if experiment == DEFAULT_EXPERIMENT:
+        experiment = None
+    labels = RootLabels(tags, exclusive, metadata, experiment)
+    return make_bundle(rows, root=roots[-1][0], labels=labels)
 
 
 def _row(span: Any, service: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

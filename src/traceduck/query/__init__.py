@@ -58,6 +58,7 @@ def search_page(
     columns: Sequence[str] = ("trace_id",),
     arrow: bool = False,
     late: bool | None = False,
+    experiment_ids: Sequence[str] | None = None,
 ) -> tuple[Any, str | None]:
     """``search``, returning the page's ``traces`` columns themselves in one query.
 
@@ -65,11 +66,16 @@ def search_page(
     of those columns), in order, with the next page token. Fetching the shown columns here
     instead of looking the ids up afterwards saves a query (``WHERE trace_id IN (<a page of
     ids>)`` costs DuckDB a scan; see benchmarks/suites/search.py). ``late``: see
-    ``build_search`` (None: chosen from the filter and the order).
+    ``build_search`` (None: chosen from the filter and the order). ``experiment_ids``: only
+    traces of those experiments.
     """
     if arrow:
-        return run_search_table(con, filter_string, order_by, max_results, page_token, columns)
-    return run_search_rows(con, filter_string, order_by, max_results, page_token, columns, late)
+        return run_search_table(
+            con, filter_string, order_by, max_results, page_token, columns, experiment_ids
+        )
+    return run_search_rows(
+        con, filter_string, order_by, max_results, page_token, columns, late, experiment_ids
+    )
 
 
 def explain(

@@ -51,6 +51,8 @@ BUILTIN_FIELDS: tuple[FieldSpec, ...] = (
     ),
     FieldSpec("span_count", "traces", "span_count", "number", "BIGINT"),
     FieldSpec("service_name", "traces", "service_name", "string", "VARCHAR"),
+    FieldSpec("experiment", "traces", "experiment", "string", "VARCHAR", ("experiment_name",)),
+    FieldSpec("experiment_id", "traces", "experiment_id", "string", "VARCHAR"),
     FieldSpec("span.name", "spans", "name", "string", "VARCHAR"),
     FieldSpec("span.type", "spans", "span_type", "string", "VARCHAR", ("span.span_type",)),
     FieldSpec("span.status", "spans", "status", "span_status", "VARCHAR"),
@@ -141,7 +143,37 @@ def resolve_field(segments: list[Segment], source: str) -> FieldRef:
     raise FilterError(_unknown_message(written, lowered), source, start)
 
 
+# Names other tools (and our own table's "latency ms" heading) use for a built-in field: better
+# hints than string similarity, which would send ``latency`` to ``tags.latency``.
+_WORD_HINTS = {
+    **dict.fromkeys(
+        ("latency", "latency_ms", "duration", "duration_ms", "elapsed", "elapsed_ms",
+         "runtime", "runtime_ms", "execution_time_s"),
+        "execution_time_ms",
+    ),
+    **dict.fromkeys(("time", "time_ms", "start_time", "start_time_ms", "created"), "timestamp_ms"),
+    **dict.fromkeys(("id", "traceid"), "trace_id"),
+    **dict.fromkeys(("spans", "num_spans"), "span_count"),
+    **dict.fromkeys(("service", "service.name"), "service_name"),
+    **dict.fromkeys(("state", "trace_status"), "status"),
+    **dict.fromkeys(
+        ("span.latency", "span.latency_ms", "span.duration", "span.elapsed_ms"),
+        "span.execution_time_ms",
+    ),
+}  # fmt: skip
+
+
+def _word_hint(lowered: list[str]) -> str | None:
+    name = ".".join(lowered)
+    if lowered[0] in TRACE_ENTITY_PREFIXES and len(lowered) > 1:
+        name = ".".join(lowered[1:])  # trace.latency -> latency
+    return _WORD_HINTS.get(name)
+
+
 def _unknown_message(written: str, lowered: list[str]) -> str:
+    hint = _word_hint(lowered)
+    if hint is not None:
+        return f"unknown field {written!r}; did you mean {hint!r}?"
     candidates = list(SPELLINGS)
     rest = ".".join(lowered[1:])
     if rest:
@@ -156,8 +188,9 @@ def _unknown_message(written: str, lowered: list[str]) -> str:
         return f"unknown field {written!r}; did you mean {hint!r}?"
     return (
         f"unknown field {written!r}; fields are trace_id, name, status, timestamp_ms, "
-        "execution_time_ms, span_count, service_name, tags.<key>, metadata.<key>, span.name, "
-        "span.type, span.status, span.execution_time_ms and span.attributes.<key>"
+        "execution_time_ms, span_count, service_name, experiment, experiment_id, tags.<key>, "
+        "metadata.<key>, span.name, span.type, span.status, span.execution_time_ms and "
+        "span.attributes.<key>"
     )
 
 
