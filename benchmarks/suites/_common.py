@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 T = TypeVar("T")
 
-# The BatchSpanProcessor settings traceduck.configure() uses; the raw-SDK baselines use the same
-# ones so that neither side drops spans or exports on a different schedule.
+# The raw-SDK baselines' BatchSpanProcessor: a queue large enough that it drops nothing in the
+# suites' batches, the 200 ms schedule traceduck's span processor also uses.
 BSP_SETTINGS: dict[str, int] = {
     "max_queue_size": 65_536,
     "schedule_delay_millis": 200,

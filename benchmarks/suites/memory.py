@@ -124,8 +124,8 @@ def run(cfg: Config) -> SuiteResult:
             "The raw-SDK reference runs fewer spans: its memory is bounded by its span "
             "processor's queue alone, and it is there to show the interpreter's and SDK's share.",
             "traceduck: `traceduck.configure(db=<tmp>)` defaults, capture on. Its bounds: the "
-            "span processor's queue (65,536 spans), the writer's queue (10,000 traces) and the "
-            "stash of deferred inputs/outputs (200,000 spans).",
+            "span processor's queue (4,096 spans), the writer's queue (10,000 traces, 32 MiB) "
+            "and the stash of deferred inputs/outputs (200,000 spans).",
         ],
     )
     lost = spans - int(td.get("written_spans", 0))
