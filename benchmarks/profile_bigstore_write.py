@@ -30,9 +30,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from traceduck._export import _convert
-    from traceduck._export._assembler import Assembler
+    from traceduck._export._assembler import Assembler, batch_of
     from traceduck._store._connection import get_database
-    from traceduck._store._records import SpanRows, WriteBatch
     from traceduck._store._writer import write_batch
 
     assembler, bundles = Assembler(), []
@@ -46,8 +45,8 @@ def main() -> None:
         try:
             for i in range(0, len(bundles), 1_000):
                 part = bundles[i : i + 1_000]
-                spans = SpanRows([row for bundle in part for row in bundle.spans.rows])
-                batch = WriteBatch(spans=spans, traces=[bundle.row for bundle in part])
+                batch = batch_of(part)
+                spans = batch.spans
                 started = time.perf_counter()
                 write_batch(db, batch)
                 ms = (time.perf_counter() - started) * 1e3

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -31,13 +32,13 @@ import pyarrow as pa  # noqa: E402
 
 from suites.ingest import build_spans  # noqa: E402
 from traceduck._export import _convert  # noqa: E402
-from traceduck._export._assembler import Assembler, Bundle  # noqa: E402
+from traceduck._export._assembler import Assembler, batch_of, span_count  # noqa: E402
 from traceduck._store import _writer  # noqa: E402
 from traceduck._store._connection import get_database  # noqa: E402
-from traceduck._store._records import SpanRows, WriteBatch  # noqa: E402
+from traceduck._store._records import WriteBatch, merge_trace  # noqa: E402
 
 
-def bundles(traces: int) -> list[Bundle]:
+def bundles(traces: int) -> list[Any]:
     assembler, out = Assembler(), []
     for span in build_spans(traces, seed=1):
         row, is_root, _ = _convert.span_row(span)
@@ -48,7 +49,8 @@ def bundles(traces: int) -> list[Bundle]:
 
 
 def eight_calls(db, batch: WriteBatch) -> None:
-    rows = [_writer._merge(row, None, None) for row in batch.traces]
+    batch = batch.expanded()
+    rows = [merge_trace(row, None, row.span_count, ("0", "Default")) for row in batch.traces]
     for row in rows:
         row["tags"] = row["metadata"] = "{}"
     traces = pa.table({c: [r[c] for r in rows] for c in _writer._TRACE_COLUMNS})
@@ -67,21 +69,18 @@ def eight_calls(db, batch: WriteBatch) -> None:
 WAYS = {"write_batch": _writer.write_batch, "8 calls": eight_calls}
 
 
-def one_write(way: str, parts: list[Bundle], tmp: str, n: int) -> float:
+def one_write(way: str, parts: list[Any], tmp: str, n: int) -> float:
     db = get_database(str(Path(tmp) / f"{n}.duckdb"))
     try:
         first = parts[0]
-        _writer.write_batch(db, WriteBatch(spans=first.spans, traces=[first.row]))  # schema
-        batch = WriteBatch(
-            spans=SpanRows([r for b in parts[1:] for r in b.spans.rows]),
-            traces=[b.row for b in parts[1:]],
-        )
+        _writer.write_batch(db, batch_of([first]))  # schema
+        batch = batch_of(parts[1:])
         t0 = time.perf_counter()
         WAYS[way](db, batch)
         seconds = time.perf_counter() - t0
         with db.lease() as cur:
             stored = cur.execute("SELECT count(*) FROM spans").fetchone()[0]
-        if stored != len(batch.spans) + len(first.spans):
+        if stored != len(batch.spans) + span_count(first):
             sys.exit(f"{way}: {stored} spans stored")
         return seconds
     finally:

@@ -114,7 +114,7 @@ def export_once(
         return seconds, exporter.written_spans - before
     finally:
         exporter.shutdown()
-        exporter.db.shutdown()
+        exporter.sink.db.shutdown()
         _remove_store(path)
 
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from .. import _experiment, _json
 from .._autocontext import Labels
 from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, PREVIEW_CHARS, STATUS_ERROR
-from .._store._records import PlainTrace, SpanRows, TraceRow
+from .._store._records import PlainTrace, SpanRows, TraceRow, WriteBatch
 from . import _convert
 
 _COL = {name: i for i, name in enumerate(
@@ -229,6 +229,21 @@ def _key_json(key: str) -> str:
             _KEYS.clear()
         text = _KEYS[key] = _json.dumps(key)
     return text
+
+
+def batch_of(bundles: Sequence[Bundle | PlainTrace], source: str = "live") -> WriteBatch:
+    """One WriteBatch of Bundles and PlainTraces (the writer's unit)."""
+    rows: list[tuple[Any, ...]] = []
+    traces: list[TraceRow] = []
+    plain: list[PlainTrace] = []
+    for bundle in bundles:
+        if type(bundle) is tuple:
+            rows.extend(bundle[0])
+            plain.append(bundle)
+        else:
+            rows.extend(bundle.spans.rows)  # type: ignore[union-attr]
+            traces.append(bundle.row)  # type: ignore[union-attr]
+    return WriteBatch(spans=SpanRows(rows), traces=traces, source=source, plain=plain)
 
 
 def span_count(bundle: Bundle | PlainTrace) -> int:

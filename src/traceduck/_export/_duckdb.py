@@ -31,12 +31,12 @@ from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
-from .._store._records import PlainTrace, SpanRows, TraceRow, WriteBatch
+from .._store._records import PlainTrace, WriteBatch
 from .._store._retention import Expiry
 from .._store._writer import write_batch
 from ..errors import ConfigError, StorageError
 from . import _convert
-from ._assembler import Assembler, Bundle, byte_size, labels_for, span_count
+from ._assembler import Assembler, Bundle, batch_of, byte_size, labels_for, span_count
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
 
@@ -479,18 +479,8 @@ class DuckDBSpanExporter(SpanExporter):
     def _write(self, batch: list[Bundle | PlainTrace]) -> str:
         """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store
         unusable) or 'drop' (unexpected error)."""
-        rows: list[tuple[Any, ...]] = []
-        traces: list[TraceRow] = []
-        plain: list[PlainTrace] = []
-        for bundle in batch:
-            if type(bundle) is tuple:
-                rows.extend(bundle[0])
-                plain.append(bundle)
-            else:
-                rows.extend(bundle.spans.rows)
-                traces.append(bundle.row)
-        spans = SpanRows(rows)
-        write = WriteBatch(spans=spans, traces=traces, source=self.source, plain=plain)
+        write = batch_of(batch, self.source)
+        spans = write.spans
         try:
             self.sink.write(write, timeout_s=0.2)
         except LockedError as exc:
