@@ -31,6 +31,7 @@ from ._context import (
 )
 from ._decorator import trace
 from ._export._duckdb import DuckDBSpanExporter
+from ._redact import default_redactor
 from ._span import LiveSpan, get_current_span, start_span
 from .errors import (
     AmbiguousTraceIdError,
@@ -70,6 +71,7 @@ __all__ = [
     "__version__",
     "compare_traces",
     "configure",
+    "default_redactor",
     "delete_trace_tag",
     "delete_trace_tags",
     "delete_traces",

@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
-from . import _autocontext, _experiment, _runtime
+from . import _autocontext, _experiment, _redact, _runtime
 from ._autocontext import AutoLabels
 from ._cascade import STATE as _CASCADE
 from ._cascade import on_start as _cascade_on_start
@@ -37,6 +37,7 @@ from ._duration import parse_duration
 from ._export._duckdb import DuckDBSpanExporter
 from ._export._otlp import OtlpFanOut, make_exporter, resolve
 from ._export._processor import DEFAULT_BLOCK_TIMEOUT_S, BlockingSpanProcessor
+from ._export._redacting import RedactingExporter
 from ._store._connection import close_all
 from .errors import ConfigError
 
@@ -111,6 +112,7 @@ def configure(
     capture_inputs: bool = True,
     capture_outputs: bool = True,
     auto_context: bool = True,
+    redact: Any = True,
     max_queue_traces: int = DEFAULT_QUEUE_TRACES,
     max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
     block_timeout_s: float = DEFAULT_BLOCK_TIMEOUT_S,
@@ -141,6 +143,11 @@ def configure(
     ``experiment``: the experiment (MLflow's grouping) of the traces that start from now on, as
     ``set_experiment(name)`` but without touching the store; None keeps an earlier choice, else
     ``$TRACEDUCK_EXPERIMENT``, else ``$MLFLOW_EXPERIMENT_NAME``, else "Default".
+
+    ``redact``: secrets are scrubbed from what spans carry before it is stored or sent (see
+    the README's "Redaction"): ``True`` (the default rules), ``False``, a list of extra
+    patterns (``str`` key patterns, compiled ``re.Pattern`` for keys and text), or a callable
+    ``(path, value) -> value`` that decides instead of the rules.
     """
     if experiment is not None:
         _experiment.check_name(experiment)
@@ -157,10 +164,12 @@ def configure(
     if flush_interval_s <= 0:
         raise ConfigError(f"flush_interval_s must be positive, not {flush_interval_s!r}")
     retention_s = None if retention is None else parse_duration(retention, "retention")
+    redactor = _redact.redactor_for(redact)
     path = default_db_path() if db is _UNSET else db
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"db must be a path or None, not {path!r}")
     with _lock:
+        _redact.SETTINGS.redactor = redactor
         _install(
             {
                 "db": None if path is None else os.fspath(path),
@@ -212,7 +221,7 @@ def _install(options: dict[str, Any]) -> None:
     otlp = _otlp_fanout(options, exporter, auto_labels)
     inner = otlp if otlp is not None else exporter
     processor = (
-        BlockingSpanProcessor(inner, block_timeout_s=options["block_timeout_s"])
+        BlockingSpanProcessor(RedactingExporter(inner), block_timeout_s=options["block_timeout_s"])
         if inner is not None
         else None
     )

@@ -1,0 +1,214 @@
+"""``RedactingExporter``: the one place where spans are scrubbed, in front of every exporter.
+
+It runs in the span processor's export thread, before the DuckDB exporter, the OTLP fan-out (and
+any store added later) see a batch, so nothing leaves the process unscrubbed and the caller's
+thread pays nothing. For each span it scrubs, with the configured ``_redact.Redactor``:
+
+- what traceduck keeps beside the span in ``_runtime.STASH`` (captured inputs and outputs,
+  attributes set through traceduck) and, for a local root, the trace's live tags and metadata
+  in ``_context.REGISTRY`` (the automatic context included): in place, as they are ours;
+- the SDK span's attributes, event attributes (exception messages and stack traces), link
+  attributes and status description: the span itself is never changed (the application's other
+  span processors share it); a span with something scrubbed is handed on as a copy.
+
+A redactor that fails on a span (a bug) costs that span its data, never its secrecy: the span
+goes on without attributes, events, status description, inputs, outputs, tags or metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from operator import attrgetter
+from typing import Any
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import Link, Status
+
+from .. import _json, _redact, _runtime
+from .._capture import _bind
+from .._context import REGISTRY, TraceState
+from ._batch import WrappedExporter
+
+__all__ = ["RedactingExporter", "redact_span"]
+
+_ATTRIBUTE_TYPES = (str, bool, int, float)
+_NAMES = ("context", "parent", "attributes", "events", "links", "status")
+# The SDK's ReadableSpan keeps each property in a field named with a "_" before it: one C-level
+# getter reads them all (each property is a Python call, and ``attributes`` makes a proxy).
+_PRIVATE = attrgetter(*(f"_{name}" for name in _NAMES))
+_PUBLIC = attrgetter(*_NAMES)
+
+
+def _fields(span: ReadableSpan) -> tuple[Any, ...]:
+    try:
+        return _PRIVATE(span)
+    except AttributeError:
+        return _PUBLIC(span)
+
+
+class RedactingExporter(WrappedExporter):
+    """Scrubs each span of a batch (``configure(redact=...)``), then exports via ``inner``."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        redactor = _redact.SETTINGS.redactor
+        if redactor is not None:
+            spans = [redact_span(redactor, span) for span in spans]
+        return self.inner.export(spans)
+
+
+def redact_span(redactor: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
+    """``span`` scrubbed (itself, or a copy if its own fields changed); never raises."""
+    try:
+        return _scrub(redactor, span)
+    except Exception as exc:
+        _runtime.report_internal_error("redaction", exc)
+        return _bare(span)
+
+
+def _scrub(r: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
+    ctx, parent, attributes, events, links, status = _fields(span)
+    record = _runtime.STASH.get(ctx.span_id)
+    if record is not None:
+        _scrub_record(r, record)
+    if parent is None or parent.is_remote:
+        state = REGISTRY.states.get(ctx.trace_id) if REGISTRY.states else None
+        if state is not None:
+            _scrub_state(r, state)
+    new_attributes = _attributes(r, ("attributes",), attributes)
+    new_events = None
+    for i, event in enumerate(events or ()):
+        scrubbed = _attributes(r, ("events", i), event.attributes)
+        if scrubbed is not None:
+            if new_events is None:
+                new_events = list(events)
+            new_events[i] = Event(event.name, scrubbed, event.timestamp)
+    new_links = None
+    for i, link in enumerate(links or ()):
+        scrubbed = _attributes(r, ("links", i), link.attributes)
+        if scrubbed is not None:
+            if new_links is None:
+                new_links = list(links)
+            new_links[i] = Link(link.context, scrubbed)
+    new_status = None
+    if status.description:
+        description = _leaf(r, ("status_message",), status.description)
+        if description != status.description:
+            new_status = Status(status.status_code, str(description))
+    if new_attributes is None and new_events is None and new_links is None and new_status is None:
+        return span
+    return _copy(
+        span,
+        attributes if new_attributes is None else new_attributes,
+        events if new_events is None else new_events,
+        links if new_links is None else new_links,
+        status if new_status is None else new_status,
+    )
+
+
+def _scrub_record(r: _redact.Redactor, record: list[Any]) -> None:
+    """The stash record [span type, attributes, deferred inputs, deferred outputs], in place."""
+    _, extra, inputs, outputs = record
+    if r.func is None:
+        if extra:
+            record[1] = r.value(extra)
+        if inputs is not None:
+            record[2] = r.inputs(inputs)
+        if outputs is not None:
+            record[3] = r.value(outputs)
+        return
+    if extra:
+        record[1] = {k: r.leaves(("attributes", k), v) for k, v in extra.items()}
+    if inputs is not None:
+        if type(inputs) is tuple:  # the deferred (names, args, kwargs) form
+            inputs = _bind(*inputs)
+        record[2] = r.leaves(("inputs",), inputs)
+    if outputs is not None:
+        record[3] = r.leaves(("outputs",), outputs)
+
+
+def _scrub_state(r: _redact.Redactor, state: TraceState) -> None:
+    """A trace's live tags and metadata entries, in place."""
+    if r.func is not None:
+        state.tags = {k: r.leaves(("tags", k), v) for k, v in state.tags.items()}
+        state.metadata = [(k, r.leaves(("metadata", k), v), ts) for k, v, ts in state.metadata]
+        return
+    if state.tags:
+        state.tags = r.value(state.tags)
+    entries = state.metadata
+    for i, (key, value, ts) in enumerate(entries):
+        # The automatic context is one dict shared by every trace of the process.
+        new = r.shared(value) if key == "context" else r.keyed(key, value)
+        if new is not value:
+            if entries is state.metadata:
+                entries = list(entries)
+            entries[i] = (key, new, ts)
+    state.metadata = entries
+
+
+def _attributes(r: _redact.Redactor, path: tuple[Any, ...], attributes: Any) -> Any:
+    """OTel attributes scrubbed, or None when nothing changed."""
+    if not attributes:
+        return None
+    plain = getattr(attributes, "_dict", None)  # the SDK's BoundedAttributes keeps a dict
+    if type(plain) is not dict:
+        plain = dict(attributes) if isinstance(attributes, Mapping) else {}
+    if r.func is None:
+        new = r.value(plain)
+        return None if new is plain else new
+    out: dict[str, Any] = {}
+    changed = False
+    for key, value in plain.items():
+        new = _attribute_value(r.leaves((*path, key), value))
+        changed = changed or new != value
+        if new is not None:
+            out[key] = new
+    return out if changed else None
+
+
+def _attribute_value(value: Any) -> Any:
+    """What a redact callable returned, as an OTel attribute value (None: leave it out)."""
+    if value is None or isinstance(value, _ATTRIBUTE_TYPES):
+        return value
+    if isinstance(value, (list, tuple)) and value:
+        kind = type(value[0])
+        if kind in _ATTRIBUTE_TYPES and all(type(v) is kind for v in value):
+            return tuple(value)
+    return _json.dumps_lenient(value)
+
+
+def _leaf(r: _redact.Redactor, path: tuple[Any, ...], text: str) -> Any:
+    return r.text(text) if r.func is None else r.leaves(path, text)
+
+
+def _bare(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with nothing that could hold a secret (after a failure to scrub it)."""
+    try:
+        ctx = span.context
+        _runtime.STASH.pop(ctx.span_id, None)
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            REGISTRY.pop(ctx.trace_id)
+        return _copy(span, {}, (), (), Status(span.status.status_code))
+    except Exception as exc:
+        _runtime.report_internal_error("redaction fallback", exc)
+        return span
+
+
+def _copy(
+    span: ReadableSpan, attributes: Any, events: Sequence[Event], links: Any, status: Status
+) -> ReadableSpan:
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
