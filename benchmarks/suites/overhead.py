@@ -212,6 +212,7 @@ def run(cfg: Config) -> SuiteResult:
     ]
     mlflow_ready = _add_mlflow(variants, cfg, mlflow_calls)
     tag_variants = _tag_variants(traceduck, f, sync_batch, calls, nested, td_flush)
+    tag_variants += _redact_variants(traceduck, tracer, raw_flush, td_flush, calls)
 
     # Warm-up: first-call caches, the DuckDB schema; then each exporter's flush once. Not
     # timed. MLflow's warm-up was its setup's call, whose flush (~1 s, mostly its logging
@@ -235,7 +236,11 @@ def run(cfg: Config) -> SuiteResult:
         v.ops * rounds * (CHILDREN + 1 if v.key == "e_td" else 1)
         for v in variants
         if v.flush is td_flush
-    ) + sum(v.ops * rounds * SPANS_PER_OP.get(v.key, 1) for v in tag_variants if v.key != RAW)
+    ) + sum(
+        v.ops * rounds * SPANS_PER_OP.get(v.key, 1)
+        for v in tag_variants
+        if v.key not in (RAW, "red_raw")
+    )
 
     # -- 2. deferred cost: bigger batches, then the flush -------------------------------------
     deferred_keys = ["b", "c", "d", "e_raw", "e_td"] + (["mlflow"] if "mlflow" in by_key else [])
@@ -270,6 +275,14 @@ def run(cfg: Config) -> SuiteResult:
     dropped = after["dropped_spans"] - before["dropped_spans"]
     store = traceduck.TraceStore(str(cfg.workdir / "overhead.duckdb"))
     captured = store.sql("SELECT count(*) FROM spans WHERE inputs IS NOT NULL").column(0)[0]
+    scrubbed = {  # a check that the redaction switch worked: rows with the key vs the marker
+        text: store.sql(
+            "SELECT count(*) FROM spans WHERE name = 'ask' AND contains(inputs, ?)", [text]
+        )
+        .column(0)[0]
+        .as_py()
+        for text in (API_KEY, "[REDACTED: api key]")
+    }
 
     # -- report -----------------------------------------------------------------------------
     baselines = {v.baseline for v in variants if v.baseline}
@@ -431,9 +444,13 @@ def run(cfg: Config) -> SuiteResult:
     else:
         targets.append(Target("`@mlflow.trace` comparison", mlflow_note, "≥ 10×", None))
 
-    tag_section, tag_targets = _tag_report(tag_variants, by_key, rounds, calls, nested)
+    tag_section, tag_targets = _tag_report(
+        [v for v in tag_variants if not v.key.startswith("red_")], by_key, rounds, calls, nested
+    )
     targets.extend(tag_targets)
-    sections = [caller, deferred_section, tag_section]
+    redact_section, redact_targets = _redact_report(by_key, rounds, calls, scrubbed)
+    targets.extend(redact_targets)
+    sections = [caller, deferred_section, tag_section, redact_section]
     result = SuiteResult(NAME, TITLE, time.perf_counter() - started, sections, targets)
     if "mlflow" in by_key:
         import mlflow
@@ -614,6 +631,115 @@ def _tag_report(
             None,
         ),
     ]
+    return section, targets
+
+
+# Redaction (issue 19): an LLM-style call whose arguments carry a secret, with a new prompt
+# each call (no cached verdict for it), redaction off and on (the default rules).
+PROMPT = (
+    "You are a support assistant. Summarise the customer's last three messages in two "
+    "sentences and say whether a refund was promised. Customer #{i}: the parcel arrived "
+    "damaged and I was told on the phone that I would get my money back within 5 days."
+)
+API_KEY = "sk-proj-" + "x7Rb2Qm9" * 5
+
+
+def _redact_variants(
+    traceduck: Any,
+    tracer: Any,
+    raw_flush: Callable[[], object],
+    td_flush: Callable[[], object],
+    calls: int,
+) -> list[Variant]:
+    """``@trace`` over ``ask(prompt, api_key)`` with redaction off and on, and a raw-SDK span
+    around the same call. The switch is process-wide (``configure(redact=...)`` sets it): each
+    variant sets its own at the start of its batch; after its flush the default (on) is back."""
+    from traceduck import _redact
+
+    def ask(prompt: str, api_key: str) -> int:
+        return len(prompt)
+
+    def raw_ask(prompt: str, api_key: str) -> int:
+        with tracer.start_as_current_span("ask"):
+            return ask(prompt, api_key)
+
+    td_ask = traceduck.trace(ask)
+
+    def batch_of(fn: Callable[[str, str], int], on: bool | None) -> Callable[[int], None]:
+        def run(n: int) -> None:
+            if on is not None:
+                _redact.SETTINGS.redactor = _redact.default() if on else None
+            for i in range(n):
+                fn(PROMPT.format(i=i), API_KEY)
+
+        return run
+
+    def flush_and_restore() -> None:
+        td_flush()
+        _redact.SETTINGS.redactor = _redact.default()  # configure()'s default
+
+    return [
+        Variant("red_raw", "raw SDK span around `ask(prompt, api_key)`",
+                batch_of(raw_ask, None), calls, 1, raw_flush),
+        Variant("red_off", "`@trace` `ask(prompt, api_key)`, `redact=False`",
+                batch_of(td_ask, False), calls, 1, flush_and_restore, "red_raw"),
+        Variant("red_on", "`@trace` `ask(prompt, api_key)`, `redact=True` (default)",
+                batch_of(td_ask, True), calls, 1, flush_and_restore, "red_raw"),
+    ]  # fmt: skip
+
+
+def _redact_report(
+    by_key: dict[str, Variant], rounds: int, calls: int, scrubbed: dict[str, int]
+) -> tuple[Section, list[Target]]:
+    rows = []
+    for key in ("red_raw", "red_off", "red_on"):
+        v = by_key[key]
+        base = by_key[v.baseline] if v.baseline else None
+        rows.append(
+            [
+                v.label,
+                us(median([s.wall_ns for s in v.samples])),
+                us(median([s.cpu_ns for s in v.samples])),
+                ratio(paired_ratio(v, base, "cpu_ns")) if base else "1.00×",
+                us(median([s.background_cpu_ns or 0.0 for s in v.samples]), 1),
+            ]
+        )
+    section = Section(
+        title="(i) Redaction: the same call with `redact` off and on",
+        headers=[
+            "variant",
+            "µs/call, wall (median)",
+            "caller CPU µs (median)",
+            "× raw SDK (CPU)",
+            "background CPU µs/trace",
+        ],
+        rows=rows,
+        notes=[
+            f"Same {rounds} round-robin rounds as the first table, {calls:,} calls per "
+            f"batch. `ask(prompt, api_key)`: a {len(PROMPT.format(i=0))}-character prompt, "
+            "new each call (so no "
+            "cached verdict), and an `sk-...` key under a key the rules match; with redaction "
+            "on, the stored inputs read `[REDACTED: api key]`.",
+            "Redaction runs where the span processor exports (its worker thread, or the "
+            "flush): the caller's columns should not move; the work shows in background CPU.",
+            f"In the store: {scrubbed[API_KEY]:,} `ask` spans hold the key (the "
+            f"`redact=False` batches), {scrubbed['[REDACTED: api key]']:,} its marker.",
+        ],
+    )
+    on, off, raw = by_key["red_on"], by_key["red_off"], by_key["red_raw"]
+    cpu_on = paired_ratio(on, raw, "cpu_ns")
+    targets = [
+        _gate("`@trace` with redaction on (default rules) vs raw SDK span", cpu_on,
+              paired_ratio(on, raw)),
+        Target(
+            "redaction on vs off: caller CPU (wall); background CPU µs/trace on / off",
+            f"{ratio(paired_ratio(on, off, 'cpu_ns'))} ({ratio(paired_ratio(on, off))}); "
+            f"{us(median([s.background_cpu_ns or 0.0 for s in on.samples]), 1)} / "
+            f"{us(median([s.background_cpu_ns or 0.0 for s in off.samples]), 1)}",
+            "info",
+            None,
+        ),
+    ]  # fmt: skip
     return section, targets
 
 

@@ -58,30 +58,29 @@ KEY_RULES: tuple[tuple[str, str], ...] = (
     ("token", r"token(?!s|iz|[._ -]?(?:counts?|usage|limits?|ids?)(?![a-z]))"),
 )
 
-# Secret shapes in text: (reason, regex, needles). One search for every needle at once tells
-# which shapes a text may hold; only those run (an alternation of the shapes themselves, or a
-# leading ``\b``, scans 10-30x slower: a match that starts inside a longer word is left alone
-# afterwards instead). A named group ``s`` is the secret (the rest of the match is kept); a
-# shape without one is a secret as a whole. Every shape is at least 14 characters long but a
-# URL's password.
-SHAPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+# Secret shapes in text: (reason, regex, gate). A shape is searched for only in a text that
+# holds its gate, a character or two that ``in`` finds at memchr speed; each regex starts with a
+# literal, which the regex engine also finds at C speed. (One alternation of the shapes, or of
+# their prefixes, or a leading ``\b``, scans 10-30x slower: a match that starts inside a longer
+# word is left alone afterwards instead.) A named group ``s`` is the secret (the rest of the
+# match is kept); a shape without one is a secret as a whole. Every shape is at least 14
+# characters long but a URL's password.
+SHAPES: tuple[tuple[str, str, str], ...] = (
     ("private key", r"-----BEGIN[A-Z ]*PRIVATE KEY-----(?s:.*?)"
-                    r"(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", ("-----BEGIN",)),
-    ("jwt", r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}", ("eyJ",)),
-    ("aws access key id", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-     ("AKIA", "ASIA", "ABIA", "ACCA")),
-    ("api key", r"sk-[\w-]{20,}", ("sk-",)),  # OpenAI, Anthropic (sk-ant-), OpenRouter, ...
-    ("api key", r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}", ("k_live_", "k_test_")),  # Stripe
-    ("api key", r"AIza[\w-]{35}", ("AIza",)),  # Google
-    ("access token", r"gh[pousr]_[A-Za-z0-9]{30,}", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
-    ("access token", r"github_pat_\w{30,}", ("github_pat_",)),  # GitHub, both kinds
-    ("access token", r"glpat-[\w-]{20,}", ("glpat-",)),  # GitLab
-    ("access token", r"xox[abposr]-[\w-]{10,}", ("xox",)),  # Slack
-    ("access token", r"hf_[A-Za-z0-9]{30,}", ("hf_",)),  # Hugging Face
+                    r"(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", "-"),
+    ("jwt", r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}", "yJ"),
+    ("aws access key id", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}(?![A-Za-z0-9])", "A"),
+    ("api key", r"sk-[\w-]{20,}", "-"),  # OpenAI, Anthropic (sk-ant-), OpenRouter, ...
+    ("api key", r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}", "_"),  # Stripe
+    ("api key", r"AIza[\w-]{35}", "A"),  # Google
+    ("access token", r"gh[pousr]_[A-Za-z0-9]{30,}", "_"),  # GitHub
+    ("access token", r"github_pat_\w{30,}", "_"),
+    ("access token", r"glpat-[\w-]{20,}", "-"),  # GitLab
+    ("access token", r"xox[abposr]-[\w-]{10,}", "-"),  # Slack
+    ("access token", r"hf_[A-Za-z0-9]{30,}", "_"),  # Hugging Face
     # a credential of 8+ characters with a digit or a symbol in it ("Bearer bonds" is prose)
-    ("bearer token", r"[Bb]earer[ \t]+(?P<s>(?=[\w.~+/-]*[\d.~+/_-])[\w.~+/-]{8,}=*)",
-     ("earer",)),
-    ("password", r"://[^/\s:@]+:(?P<s>[^/\s@]+)@", ("://",)),  # scheme://user:password@host
+    ("bearer token", r"[Bb]earer[ \t]+(?P<s>(?=[\w.~+/-]*[\d.~+/_-])[\w.~+/-]{8,}=*)", "earer"),
+    ("password", r"://[^/\s:@]+:(?P<s>[^/\s@]+)@", "://"),  # scheme://user:password@host
 )  # fmt: skip
 _MIN_SHAPE = 14
 _SHORT = 256  # a text up to this long has its verdict cached
@@ -129,9 +128,9 @@ class Redactor:
         self._extra_text = [
             (p, marker(p.pattern).replace("\\", "\\\\")) for p in self.extra_patterns
         ]
-        self._shapes = [(reason, re.compile(regex)) for reason, regex, _ in SHAPES]
-        self._shape_of = {needle: i for i, (_, _, ns) in enumerate(SHAPES) for needle in ns}
-        self._needles = re.compile("|".join(re.escape(needle) for needle in self._shape_of))
+        self._gates: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        for reason, regex, gate in SHAPES:
+            self._gates.setdefault(gate, []).append((reason, re.compile(regex)))
         self._keys: dict[str, str | None] = {}
         self._reversed_keys: dict[str, str | None] = {}
         self._texts: dict[str, str | None] = {}  # short text -> its scrubbed form, None: clean
@@ -172,12 +171,11 @@ class Redactor:
 
     def _scan(self, text: str) -> str:
         if len(text) >= _MIN_SHAPE or "://" in text:
-            needles = self._needles.findall(text)
-            if needles:
-                for index in sorted({self._shape_of[needle] for needle in needles}):
-                    reason, regex = self._shapes[index]
-                    if regex.search(text) is not None:
-                        text = regex.sub(_Shape(text, reason), text)
+            for gate, shapes in self._gates.items():
+                if gate in text:
+                    for reason, regex in shapes:
+                        if regex.search(text) is not None:
+                            text = regex.sub(_Shape(text, reason), text)
         if "=" in text or ":" in text:
             text = self._assignments(text)
         for pattern, template in self._extra_text:

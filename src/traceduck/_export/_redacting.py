@@ -33,6 +33,8 @@ from ._batch import WrappedExporter
 __all__ = ["RedactingExporter", "redact_span"]
 
 _ATTRIBUTE_TYPES = (str, bool, int, float)
+_SCALARS = frozenset({int, float, bool, type(None)})
+_stash_get = _runtime.STASH.get
 _NAMES = ("context", "parent", "attributes", "events", "links", "status")
 # The SDK's ReadableSpan keeps each property in a field named with a "_" before it: one C-level
 # getter reads them all (each property is a Python call, and ``attributes`` makes a proxy).
@@ -68,33 +70,41 @@ def redact_span(redactor: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
 
 def _scrub(r: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
     ctx, parent, attributes, events, links, status = _fields(span)
-    record = _runtime.STASH.get(ctx.span_id)
+    record = _stash_get(ctx.span_id)
     if record is not None:
         _scrub_record(r, record)
-    if parent is None or parent.is_remote:
-        state = REGISTRY.states.get(ctx.trace_id) if REGISTRY.states else None
+    if (parent is None or parent.is_remote) and REGISTRY.states:
+        state = REGISTRY.states.get(ctx.trace_id)
         if state is not None:
             _scrub_state(r, state)
-    new_attributes = _attributes(r, ("attributes",), attributes)
+    # The SDK keeps a plain dict in its BoundedAttributes and a deque in its BoundedList, whose
+    # own __len__ (for a truth test) is a Python call.
+    plain = getattr(attributes, "_dict", attributes)
+    new_attributes = _attributes(r, ("attributes",), plain) if plain else None
+    events = getattr(events, "_dq", events)
     new_events = None
-    for i, event in enumerate(events or ()):
-        scrubbed = _attributes(r, ("events", i), event.attributes)
-        if scrubbed is not None:
-            if new_events is None:
-                new_events = list(events)
-            new_events[i] = Event(event.name, scrubbed, event.timestamp)
+    if events:
+        for i, event in enumerate(events):
+            scrubbed = _attributes(r, ("events", i), event.attributes)
+            if scrubbed is not None:
+                if new_events is None:
+                    new_events = list(events)
+                new_events[i] = Event(event.name, scrubbed, event.timestamp)
+    links = getattr(links, "_dq", links)
     new_links = None
-    for i, link in enumerate(links or ()):
-        scrubbed = _attributes(r, ("links", i), link.attributes)
-        if scrubbed is not None:
-            if new_links is None:
-                new_links = list(links)
-            new_links[i] = Link(link.context, scrubbed)
+    if links:
+        for i, link in enumerate(links):
+            scrubbed = _attributes(r, ("links", i), link.attributes)
+            if scrubbed is not None:
+                if new_links is None:
+                    new_links = list(links)
+                new_links[i] = Link(link.context, scrubbed)
     new_status = None
-    if status.description:
-        description = _leaf(r, ("status_message",), status.description)
-        if description != status.description:
-            new_status = Status(status.status_code, str(description))
+    description = status.description
+    if description:
+        scrubbed = _leaf(r, ("status_message",), description)
+        if scrubbed != description:
+            new_status = Status(status.status_code, str(scrubbed))
     if new_attributes is None and new_events is None and new_links is None and new_status is None:
         return span
     return _copy(
@@ -114,7 +124,7 @@ def _scrub_record(r: _redact.Redactor, record: list[Any]) -> None:
             record[1] = r.value(extra)
         if inputs is not None:
             record[2] = r.inputs(inputs)
-        if outputs is not None:
+        if outputs is not None and type(outputs) not in _SCALARS:
             record[3] = r.value(outputs)
         return
     if extra:
@@ -148,11 +158,13 @@ def _scrub_state(r: _redact.Redactor, state: TraceState) -> None:
 
 def _attributes(r: _redact.Redactor, path: tuple[Any, ...], attributes: Any) -> Any:
     """OTel attributes scrubbed, or None when nothing changed."""
-    if not attributes:
-        return None
-    plain = getattr(attributes, "_dict", None)  # the SDK's BoundedAttributes keeps a dict
+    plain = attributes
     if type(plain) is not dict:
-        plain = dict(attributes) if isinstance(attributes, Mapping) else {}
+        plain = getattr(attributes, "_dict", None)  # the SDK's BoundedAttributes keeps a dict
+        if type(plain) is not dict:
+            plain = dict(attributes) if isinstance(attributes, Mapping) else {}
+    if not plain:
+        return None
     if r.func is None:
         new = r.value(plain)
         return None if new is plain else new
