@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 import traceduck as td
 from traceduck.errors import ConfigError
 
-from ._helpers import exception_event, last_trace, span, user_metadata
+from ._helpers import PYTHON, exception_event, last_trace, span, subprocess_env, user_metadata
 
 # Each default key rule: a key that must hit it -> the reason its marker names.
 KEYS = {
@@ -137,15 +139,15 @@ def test_secrets_in_free_text(text: str, secret: str, stored: str) -> None:
     assert secret not in stored_text()
 
 
-def test_prose_is_left_alone() -> None:
+def test_prose_around_a_secret_is_left_alone() -> None:
     @td.trace
     def ask(prompt: str) -> str:
         return prompt
 
     prose = "Reset your password: click the link. Bearer bonds pay 5%. max_tokens=100, tokens: 7"
-    ask(prose)
+    ask(f"{prose} Key: sk-proj-Abcdefghijklmnopqrstuvwx123")
     (root,) = last_trace().spans
-    assert root.inputs == {"prompt": prose} and root.outputs == prose
+    assert root.outputs == f"{prose} Key: {marker('api key')}"
 
 
 def test_exception_messages_status_and_stack_trace() -> None:
@@ -285,11 +287,35 @@ def test_tags_set_after_the_fact_are_stored_as_given() -> None:
 
     @td.trace
     def f() -> int:
+        td.update_current_trace(tags={"session": "live-1"})
         return 1
 
     f()
     trace_id = last_trace().info.trace_id
+    assert td.get_trace(trace_id).info.tags["session"] == marker("session")
     td.set_trace_tag(trace_id, "session", "s-1")
     td.log_metadata({"api_key": "label"}, trace_id=trace_id)
     info = td.get_trace(trace_id).info
     assert info.tags["session"] == "s-1" and info.metadata["api_key"] == "label"
+
+
+def test_the_readme_example_runs_as_it_says(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("\n## Redaction\n") :]
+    example = re.search(r"```python\n(.*?)```", section, re.S)
+    assert example is not None
+    code = example.group(1) + "\nprint(repr(span.inputs)); print(repr(span.status_message))\n"
+    done = subprocess.run(
+        [PYTHON, "-c", code], cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    inputs, status = done.stdout.splitlines()
+    assert inputs == repr(
+        {
+            "prompt": "hi",
+            "api_key": "[REDACTED: api key]",
+            "headers": {"Authorization": "[REDACTED: authorization]", "accept": "json"},
+        }
+    )
+    assert status == repr("PermissionError: key [REDACTED: api key] was refused")
