@@ -25,7 +25,7 @@ the default rules in that form, for a callable to fall back on.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import _capture, _runtime
@@ -404,7 +404,7 @@ def redactor_for(option: Any) -> Redactor | None:
         return None
     if callable(option) and not isinstance(option, re.Pattern):
         return Redactor(func=option)
-    if isinstance(option, (str, bytes, re.Pattern)) or not isinstance(option, Iterable):
+    if isinstance(option, (str, bytes, re.Pattern, Mapping)) or not isinstance(option, Iterable):
         raise ConfigError(
             f"redact must be True, False, a list of patterns or a callable(path, value), "
             f"not {option!r}"

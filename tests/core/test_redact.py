@@ -275,7 +275,9 @@ def test_a_redactor_that_raises_drops_the_value_and_is_reported_once(
     assert len(reports) == 1, [r.getMessage() for r in caplog.records]
 
 
-@pytest.mark.parametrize("option", ["password", 3, [3], ["("], [""], re.compile("x")], ids=repr)
+@pytest.mark.parametrize(
+    "option", ["password", 3, [3], ["("], [""], re.compile("x"), {"a": 1}], ids=repr
+)
 def test_bad_options_are_config_errors(db_path: str, option: Any) -> None:
     with pytest.raises(ConfigError, match="redact"):
         td.configure(db=db_path, redact=option)
