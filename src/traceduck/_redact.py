@@ -314,22 +314,21 @@ class Redactor:
             if len(self._names) >= _KEY_CACHE_SIZE:
                 self._names.clear()
             self._names[names] = dirty
-        if not dirty:
-            for arg in args:
-                if type(arg) is str and self.text(arg) is not arg:
-                    dirty = True
-                    break
-            else:
-                for key, arg in kwargs.items():
-                    if self.key_reason(key) is not None or (
-                        type(arg) is str and self.text(arg) is not arg
-                    ):
-                        dirty = True
-                        break
-        if not dirty:
+        if not dirty and self._clean(args, kwargs):
             return deferred
         bound = _capture._bind(names, args, kwargs)
         return {k: self.keyed(k, v) for k, v in bound.items()}
+
+    def _clean(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether scalar arguments hold nothing to scrub (their names were checked)."""
+        text = self.text
+        for arg in args:
+            if type(arg) is str and text(arg) is not arg:
+                return False
+        for key, arg in kwargs.items():
+            if self.key_reason(key) is not None or (type(arg) is str and text(arg) is not arg):
+                return False
+        return True
 
     # -- the callable form --------------------------------------------------------------------
 
