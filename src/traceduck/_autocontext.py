@@ -26,6 +26,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from . import _runtime
+from ._export._redacting import redact_labels
 
 __all__ = ["ENV_RUN", "AutoLabels", "base_context", "git_context", "run_settings"]
 
@@ -218,4 +219,4 @@ class AutoLabels:
         run_meta = run.get("metadata")
         if run_meta:
             entries.extend((k, v, ts) for k, v in run_meta.items())
-        return entries, run.get("tags") or {}
+        return redact_labels(entries, run.get("tags") or {})  # configure(redact=...)

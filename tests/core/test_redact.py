@@ -168,26 +168,31 @@ def test_exception_messages_status_and_stack_trace() -> None:
     assert key not in stored_text()
 
 
-def test_automatic_context_is_scrubbed_too(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_automatic_labels_are_scrubbed_too(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from traceduck import _autocontext
 
-    # A git remote with a token in its URL lands in metadata.context.git.origin_url.
+    # A git remote with a token in its URL lands in metadata.context.git.origin_url; a
+    # `traceduck run --tag/--metadata` can carry a secret too.
     url = "https://bob:ghtoken123@github.com/acme/app.git"
     monkeypatch.setattr(_autocontext, "git_context", lambda cwd=None: {"origin_url": url})
+    run = {"run_id": "r1", "tags": {"session": "s-9"}, "metadata": {"api_key": "k-9"}}
+    monkeypatch.setattr(_autocontext, "run_settings", lambda: run)
     _autocontext._cache.clear()
     try:
+        td.configure(db=db_path)  # a new exporter reads the run's settings
 
         @td.trace
         def f() -> int:
             return 1
 
         f()
-        context = last_trace().info.metadata["context"]
+        info = last_trace().info
     finally:
         _autocontext._cache.clear()
-    assert (
-        context["git"]["origin_url"] == f"https://bob:{marker('password')}@github.com/acme/app.git"
-    )
+    git = info.metadata["context"]["git"]
+    assert git["origin_url"] == f"https://bob:{marker('password')}@github.com/acme/app.git"
+    assert info.tags["session"] == marker("session")
+    assert info.metadata["api_key"] == marker("api key")
 
 
 def test_off(db_path: str) -> None:

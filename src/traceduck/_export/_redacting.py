@@ -6,13 +6,17 @@ thread pays nothing. For each span it scrubs, with the configured ``_redact.Reda
 
 - what traceduck keeps beside the span in ``_runtime.STASH`` (captured inputs and outputs,
   attributes set through traceduck) and, for a local root, the trace's live tags and metadata
-  in ``_context.REGISTRY`` (the automatic context included): in place, as they are ours;
+  in ``_context.REGISTRY``: in place, as they are ours;
 - the SDK span's attributes, event attributes (exception messages and stack traces), link
   attributes and status description: the span itself is never changed (the application's other
   span processors share it); a span with something scrubbed is handed on as a copy.
 
 A redactor that fails on a span (a bug) costs that span its data, never its secrecy: the span
 goes on without attributes, events, status description, inputs, outputs, tags or metadata.
+
+The automatic labels (the context, ``traceduck run``'s tags and metadata) are added by each
+exporter as it converts a root, after this one ran: ``AutoLabels`` passes them through
+``redact_labels`` as it hands them out.
 """
 
 from __future__ import annotations
@@ -22,15 +26,14 @@ from operator import attrgetter
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
 from .. import _json, _redact, _runtime
 from .._capture import _bind
 from .._context import REGISTRY, TraceState
-from ._batch import WrappedExporter
 
-__all__ = ["RedactingExporter", "redact_span"]
+__all__ = ["RedactingExporter", "redact_labels", "redact_span"]
 
 _ATTRIBUTE_TYPES = (str, bool, int, float)
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -49,14 +52,28 @@ def _fields(span: ReadableSpan) -> tuple[Any, ...]:
         return _PUBLIC(span)
 
 
-class RedactingExporter(WrappedExporter):
-    """Scrubs each span of a batch (``configure(redact=...)``), then exports via ``inner``."""
+class RedactingExporter(SpanExporter):
+    """Scrubs each span of a batch (``configure(redact=...)``), then exports via ``inner``;
+    flushes and shuts down through it, and answers any other attribute from it (the span
+    processor reads the store exporter's ``dropping`` and ``last_error``)."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         redactor = _redact.SETTINGS.redactor
         if redactor is not None:
             spans = [redact_span(redactor, span) for span in spans]
         return self.inner.export(spans)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def redact_span(redactor: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
@@ -141,19 +158,43 @@ def _scrub_state(r: _redact.Redactor, state: TraceState) -> None:
     """A trace's live tags and metadata entries, in place."""
     if r.func is not None:
         state.tags = {k: r.leaves(("tags", k), v) for k, v in state.tags.items()}
-        state.metadata = [(k, r.leaves(("metadata", k), v), ts) for k, v, ts in state.metadata]
-        return
-    if state.tags:
+    elif state.tags:
         state.tags = r.value(state.tags)
-    entries = state.metadata
+    state.metadata = _entries(r, state.metadata)
+
+
+def _entries(r: _redact.Redactor, entries: list[tuple[str, Any, int]]) -> list[Any]:
+    """Metadata entries (key, value, timestamp) scrubbed (the same list if nothing changed)."""
+    if r.func is not None:
+        return [(k, r.leaves(("metadata", k), v), ts) for k, v, ts in entries]
+    out = entries
     for i, (key, value, ts) in enumerate(entries):
         # The automatic context is one dict shared by every trace of the process.
         new = r.shared(value) if key == "context" else r.keyed(key, value)
         if new is not value:
-            if entries is state.metadata:
-                entries = list(entries)
-            entries[i] = (key, new, ts)
-    state.metadata = entries
+            if out is entries:
+                out = list(entries)
+            out[i] = (key, new, ts)
+    return out
+
+
+def redact_labels(
+    entries: list[tuple[str, Any, int]], tags: dict[str, Any]
+) -> tuple[list[tuple[str, Any, int]], dict[str, Any]]:
+    """Automatic metadata entries and tags, scrubbed with the configured rules (as they are
+    when redaction is off). Never raises: what cannot be scrubbed is left out."""
+    r = _redact.SETTINGS.redactor
+    if r is None or not (entries or tags):
+        return entries, tags
+    try:
+        if r.func is not None:
+            tags = {k: r.leaves(("tags", k), v) for k, v in tags.items()}
+        elif tags:
+            tags = r.value(tags)
+        return _entries(r, entries), tags
+    except Exception as exc:
+        _runtime.report_internal_error("redaction", exc)
+        return [], {}
 
 
 def _attributes(r: _redact.Redactor, path: tuple[Any, ...], attributes: Any) -> Any:
