@@ -243,7 +243,9 @@ def run(cfg: Config) -> SuiteResult:
     )
 
     # -- 2. deferred cost: bigger batches, then the flush -------------------------------------
-    deferred_keys = ["b", "c", "d", "e_raw", "e_td"] + (["mlflow"] if "mlflow" in by_key else [])
+    deferred_keys = ["b", "c", "d", "e_raw", "e_td", "red_raw", "red_off", "red_on"] + (
+        ["mlflow"] if "mlflow" in by_key else []
+    )
     deferred = [
         Variant(
             k,
@@ -266,7 +268,7 @@ def run(cfg: Config) -> SuiteResult:
     expected += sum(
         v.ops * deferred_reps * (CHILDREN + 1 if v.key == "e_td" else 1)
         for v in deferred
-        if v.flush is td_flush
+        if v.flush is td_flush or v.key in ("red_off", "red_on")
     )
     loop.close()
     gc.unfreeze()  # frozen objects are never finalized: DuckDB's bindings would report leaks
@@ -448,7 +450,9 @@ def run(cfg: Config) -> SuiteResult:
         [v for v in tag_variants if not v.key.startswith("red_")], by_key, rounds, calls, nested
     )
     targets.extend(tag_targets)
-    redact_section, redact_targets = _redact_report(by_key, rounds, calls, scrubbed)
+    redact_section, redact_targets = _redact_report(
+        by_key, {v.key: v for v in deferred}, rounds, calls, scrubbed
+    )
     targets.extend(redact_targets)
     sections = [caller, deferred_section, tag_section, redact_section]
     result = SuiteResult(NAME, TITLE, time.perf_counter() - started, sections, targets)
@@ -689,7 +693,11 @@ def _redact_variants(
 
 
 def _redact_report(
-    by_key: dict[str, Variant], rounds: int, calls: int, scrubbed: dict[str, int]
+    by_key: dict[str, Variant],
+    dkey: dict[str, Variant],
+    rounds: int,
+    calls: int,
+    scrubbed: dict[str, int],
 ) -> tuple[Section, list[Target]]:
     rows = []
     for key in ("red_raw", "red_off", "red_on"):
@@ -731,6 +739,15 @@ def _redact_report(
     targets = [
         _gate("`@trace` with redaction on (default rules) vs raw SDK span", cpu_on,
               paired_ratio(on, raw)),
+        Target(
+            "redaction on vs off, sustained (table (g)): caller wall; background CPU µs/trace "
+            "on / off",
+            f"{ratio(paired_ratio(dkey['red_on'], dkey['red_off']))}; "
+            f"{us(median([s.background_cpu_ns or 0.0 for s in dkey['red_on'].samples]), 1)} / "
+            f"{us(median([s.background_cpu_ns or 0.0 for s in dkey['red_off'].samples]), 1)}",
+            "info",
+            None,
+        ),
         Target(
             "redaction on vs off: caller CPU (wall); background CPU µs/trace on / off",
             f"{ratio(paired_ratio(on, off, 'cpu_ns'))} ({ratio(paired_ratio(on, off))}); "
