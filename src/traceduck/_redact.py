@@ -57,6 +57,12 @@ KEY_RULES: tuple[tuple[str, str], ...] = (
     ("credit card", r"credit[._ -]?card|(?<![a-z0-9])(?:card[._ -]?number|cvv|cvc)(?![a-z0-9])"),
     ("token", r"token(?!s|iz|[._ -]?(?:counts?|usage|limits?|ids?)(?![a-z]))"),
 )
+# A key without one of these can match no key rule: one plain search settles most new keys
+# (the rules' alternation of look-arounds costs a few µs a key).
+_STEMS = re.compile(
+    "passw|pwd|secret|api|private|auth|credential|cookie|session|srf|jwt|ssn|social|credit"
+    "|card|cvv|cvc|token"
+)
 
 # Secret shapes in text: (reason, regex, gate). A shape is searched for only in a text that
 # holds its gate, a character or two that ``in`` finds at memchr speed; each regex starts with a
@@ -146,7 +152,8 @@ class Redactor:
         reason = self._keys.get(key, "")
         if reason != "":
             return reason
-        match = self._key_re.search(key.lower())
+        low = key.lower()
+        match = self._key_re.search(low) if _STEMS.search(low) is not None else None
         if match is not None:
             reason = self._key_reasons[match.lastgroup or ""]
         else:
