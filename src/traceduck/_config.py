@@ -169,7 +169,7 @@ def configure(
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"db must be a path or None, not {path!r}")
     with _lock:
-        _redact.SETTINGS.redactor = redactor
+        _redact.SETTINGS.use(redactor)
         _install(
             {
                 "db": None if path is None else os.fspath(path),

@@ -31,7 +31,7 @@ from typing import Any
 from . import _capture, _runtime
 from .errors import ConfigError
 
-__all__ = ["SETTINGS", "Redactor", "default_redactor", "marker", "redactor_for"]
+__all__ = ["SETTINGS", "Redactor", "active", "default_redactor", "marker", "redactor_for"]
 
 Path = tuple[Any, ...]
 RedactFunc = Callable[[Path, Any], Any]
@@ -385,9 +385,15 @@ def _at_line_start(text: str, index: int) -> bool:
 
 
 class _Settings:
-    """``redactor``: configure(redact=...)'s rules, None when redaction is off."""
+    """``redactor``: configure(redact=...)'s rules, None when redaction is off; until
+    configure() runs (the zero-code exporter), the default rules."""
 
     redactor: Redactor | None = None
+    configured = False
+
+    def use(self, redactor: Redactor | None) -> None:
+        self.redactor = redactor
+        self.configured = True
 
 
 SETTINGS = _Settings()
@@ -399,6 +405,12 @@ def default() -> Redactor:
     if not _DEFAULT:
         _DEFAULT.append(Redactor())
     return _DEFAULT[0]
+
+
+def active() -> Redactor | None:
+    """The rules in force: configure(redact=...)'s, or the default ones before any configure()."""
+    settings = SETTINGS
+    return settings.redactor if settings.configured else default()
 
 
 def redactor_for(option: Any) -> Redactor | None:

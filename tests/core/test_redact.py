@@ -326,3 +326,31 @@ def test_the_readme_example_runs_as_it_says(tmp_path: Path) -> None:
         }
     )
     assert status == repr("PermissionError: key [REDACTED: api key] was refused")
+
+
+ZERO_CODE_APP = """
+import sys
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from traceduck._export._zerocode import TraceduckExporter
+
+provider = TracerProvider()  # what opentelemetry-instrument builds; no td.configure()
+provider.add_span_processor(BatchSpanProcessor(TraceduckExporter(sys.argv[1])))
+with provider.get_tracer("app").start_as_current_span("GET") as span:
+    span.set_attribute("http.url", "https://bob:Pa55word@api.example.com/v1")
+    span.set_attribute("http.request.header.authorization", "Basic Ym9iOnBhc3M=")
+provider.shutdown()
+"""
+
+
+def test_the_zero_code_exporter_scrubs_with_the_default_rules(tmp_path: Path) -> None:
+    db = str(tmp_path / "zero.duckdb")
+    done = subprocess.run(
+        [PYTHON, "-c", ZERO_CODE_APP, db], env=subprocess_env(), capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (trace,) = td.TraceStore(db).search_traces(include_spans=True)
+    attributes = trace.spans[0].attributes
+    assert attributes["http.url"] == f"https://bob:{marker('password')}@api.example.com/v1"
+    assert attributes["http.request.header.authorization"] == marker("authorization")

@@ -33,7 +33,7 @@ from .. import _json, _redact, _runtime
 from .._capture import _bind
 from .._context import REGISTRY, TraceState
 
-__all__ = ["RedactingExporter", "redact_labels", "redact_span"]
+__all__ = ["RedactingExporter", "redact_labels", "redact_span", "redact_spans"]
 
 _ATTRIBUTE_TYPES = (str, bool, int, float)
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -61,10 +61,7 @@ class RedactingExporter(SpanExporter):
         self.inner = inner
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        redactor = _redact.SETTINGS.redactor
-        if redactor is not None:
-            spans = [redact_span(redactor, span) for span in spans]
-        return self.inner.export(spans)
+        return self.inner.export(redact_spans(spans))
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
@@ -74,6 +71,14 @@ class RedactingExporter(SpanExporter):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def redact_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+    """``spans`` scrubbed with the rules in force (as they are when redaction is off)."""
+    redactor = _redact.active()
+    if redactor is None:
+        return spans
+    return [redact_span(redactor, span) for span in spans]
 
 
 def redact_span(redactor: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
@@ -183,7 +188,7 @@ def redact_labels(
 ) -> tuple[list[tuple[str, Any, int]], dict[str, Any]]:
     """Automatic metadata entries and tags, scrubbed with the configured rules (as they are
     when redaction is off). Never raises: what cannot be scrubbed is left out."""
-    r = _redact.SETTINGS.redactor
+    r = _redact.active()
     if r is None or not (entries or tags):
         return entries, tags
     try:
