@@ -38,8 +38,8 @@ RedactFunc = Callable[[Path, Any], Any]
 
 # (reason, regex) matched in lower-cased keys; the leftmost match names the reason. The
 # look-arounds keep short acronyms from matching inside words ("jwt" but not "ajwtx"), "auth"
-# from matching "author", and "token" from matching an LLM's token counts ("max_tokens",
-# "token_count", "tokenizer").
+# from matching "author", "token" from matching an LLM's token counts ("max_tokens",
+# "token_count", "tokenizer"), and "session" from an LLM conversation's id (below).
 KEY_RULES: tuple[tuple[str, str], ...] = (
     ("password", r"password"),
     ("passwd", r"passwd|(?<![a-z0-9])pwd(?![a-z0-9])"),
@@ -50,7 +50,10 @@ KEY_RULES: tuple[tuple[str, str], ...] = (
     ("auth", r"auth(?!or)"),
     ("credential", r"credential"),
     ("cookie", r"cookie"),
-    ("session", r"session"),
+    # A session id is how LLM tracing groups a conversation's traces (OpenInference's
+    # session.id, Langfuse's and MLflow's session_id, MLflow 3's mlflow.trace.session): it is
+    # kept, so filters on it work. A web session (session, sessionid, session_token) is not.
+    ("session", r"(?<!trace\.)session(?![._-]id(?![a-z0-9]))"),
     ("csrf", r"(?<![a-z0-9])[cx]srf(?![a-z0-9])"),
     ("jwt", r"(?<![a-z0-9])jwt(?![a-z0-9])"),
     ("ssn", r"(?<![a-z0-9])ssn(?![a-z0-9])|social[._ -]?security"),
@@ -447,8 +450,8 @@ def default_redactor(path: Path, value: Any) -> Any:
     """The default rules for one leaf value, for a ``redact=`` callable to fall back on.
 
     >>> def redact(path, value):
-    ...     if path[-1] == "session_id":
-    ...         return value                      # keep this one
+    ...     if path[-1] == "auth_provider":
+    ...         return value                      # "google" is no secret
     ...     return td.default_redactor(path, value)
 
     ``path`` starts with where the value is (``"inputs"``, ``"outputs"``, ``"attributes"``,

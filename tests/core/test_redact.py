@@ -31,7 +31,9 @@ KEYS = {
     "auth": "auth",
     "Authorization": "authorization",
     "cookie": "cookie",
-    "session_id": "session",
+    "session": "session",
+    "sessionid": "session",
+    "session_token": "session",
     "csrf_token": "csrf",
     "private key": "private key",
     "credit_card": "credit card",
@@ -39,7 +41,8 @@ KEYS = {
     "jwt": "jwt",
 }
 # Keys an LLM app uses for counts and names: they look close but hold no secret.
-NOT_KEYS = ["max_tokens", "prompt_tokens", "tokenizer", "token_count", "author", "user", "model"]
+NOT_KEYS = ["max_tokens", "prompt_tokens", "tokenizer", "token_count", "author", "user", "model",
+            "session_id", "session.id", "mlflow.trace.session"]  # fmt: skip
 SECRET = "s3cr3t-v4lue"
 
 
@@ -233,8 +236,8 @@ def test_a_callable_decides(db_path: str) -> None:
 
     def redact(path: tuple[Any, ...], value: Any) -> Any:
         seen.append(path)
-        if path[-1] == "session_id":
-            return value  # this app's session ids are not secret
+        if path[-1] == "session_token":
+            return value  # this app's session tokens are test data
         if path[-1] == "name":
             return str(value).upper()
         return td.default_redactor(path, value)
@@ -242,17 +245,17 @@ def test_a_callable_decides(db_path: str) -> None:
     td.configure(db=db_path, redact=redact)
 
     @td.trace
-    def handle(name: str, password: str, session_id: str) -> dict[str, Any]:
-        td.update_current_trace(tags={"cookie": "c1"}, metadata={"session_id": "m1"})
+    def handle(name: str, password: str, session_token: str) -> dict[str, Any]:
+        td.update_current_trace(tags={"cookie": "c1"}, metadata={"session_token": "m1"})
         return {"token": "t1", "items": [1, 2]}
 
-    handle("bob", "hunter2", "sess-1")
+    handle("bob", "hunter2", "s-1")
     trace = last_trace()
     (root,) = trace.spans
-    assert root.inputs == {"name": "BOB", "password": marker("password"), "session_id": "sess-1"}
+    assert root.inputs == {"name": "BOB", "password": marker("password"), "session_token": "s-1"}
     assert root.outputs == {"token": marker("token"), "items": [1, 2]}
     assert trace.info.tags["cookie"] == marker("cookie")
-    assert user_metadata(trace.info)["session_id"] == "m1"
+    assert user_metadata(trace.info)["session_token"] == "m1"
     assert {("inputs", "name"), ("outputs", "items", 1), ("tags", "cookie")} <= set(seen)
 
 
