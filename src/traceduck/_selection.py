@@ -101,7 +101,7 @@ class Selection:
             if not self.trace_ids:
                 parts.append(Frag("FALSE"))
             else:
-                ids = Frag(", ".join("?" * len(self.trace_ids)), self.trace_ids)
+                ids = Frag.join(", ", [sql("{}", Param(i, "VARCHAR")) for i in self.trace_ids])
                 parts.append(sql("t.trace_id IN ({})", ids))
         return Frag.join(" AND ", [sql("({})", p) for p in parts])
 

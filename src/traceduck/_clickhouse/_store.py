@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from .. import _json
 from .._experiment import check_name
+from .._selection import Selection
 from .._store._reader import tree_order
 from .._store._tags import check_key, check_scope, encode_value, scope_value
 from .._storename import StoreName, parse_store_name
@@ -349,11 +350,45 @@ class ClickHouseStore(TraceStore):
     def import_traces(self, *args: Any, **kwargs: Any) -> Any:
         raise StorageError("import into a ClickHouse store is not available yet")
 
-    def delete_traces(self, *args: Any, **kwargs: Any) -> int:
-        raise StorageError("deleting from a ClickHouse store is not available yet")
+    def delete_traces(
+        self,
+        filter_string: str | None = None,
+        *,
+        trace_ids: Iterable[str] | None = None,
+        max_timestamp_millis: int | None = None,
+        older_than: Any = None,
+        max_traces: int | None = None,
+        source: str = "api",
+    ) -> int:
+        """As on DuckDB; without a transaction: see ``_delete`` for the order of the steps."""
+        from ._delete import delete_selected
 
-    def count_deletable(self, *args: Any, **kwargs: Any) -> int:
-        raise StorageError("deleting from a ClickHouse store is not available yet")
+        conn = self._writable()
+        selection = Selection.of(
+            filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
+        )
+        return delete_selected(conn, self._resolved(selection), source=source)
+
+    def count_deletable(
+        self,
+        filter_string: str | None = None,
+        *,
+        trace_ids: Iterable[str] | None = None,
+        max_timestamp_millis: int | None = None,
+        older_than: Any = None,
+        max_traces: int | None = None,
+    ) -> int:
+        from ._delete import count_selected
+
+        selection = Selection.of(
+            filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
+        )
+        return count_selected(self.conn, self._resolved(selection))
+
+    def _resolved(self, selection: Selection) -> Selection:
+        """Each id prefix replaced by the one trace it names (a typo must not pass as "deleted
+        0"); a full id not in the store stays, and is skipped."""
+        return selection.resolved({p: self.resolve_trace_id(p) for p in selection.prefixes})
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
@@ -39,6 +39,9 @@ from . import _convert
 from ._assembler import Assembler, Bundle, batch_of, byte_size, labels_for, span_count
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from .._selection import Selection
 
 MAX_BATCH_SPANS = 50_000
 # The writer lets go of the file once its queue has stayed empty this long after a write (other
@@ -122,6 +125,12 @@ class _ClickHouseSink:
     def release_if_idle(self) -> None:
         pass
 
+    def expire(self, selection: Selection) -> int:
+        """Retention's chunk: delete the selected traces, recorded with source ``retention``."""
+        from .._clickhouse._delete import delete_selected
+
+        return delete_selected(self._writer.connection(), selection, source="retention")
+
 
 def _open_sink(name: str) -> _DuckDBSink | _ClickHouseSink:
     from .._storename import parse_store_name
@@ -154,8 +163,9 @@ class DuckDBSpanExporter(SpanExporter):
         # The automatic context and run labels of this process's roots (configure() sets it).
         self.auto_labels = auto_labels
         self.sink = _open_sink(path)
-        # Older traces expire on this writer thread (DuckDB; ClickHouse expires by its own TTL).
-        self._expiry = Expiry(self.sink.db, retention_s if self.sink.db else None)
+        # Older traces expire on this writer thread, a small step at a time (both engines).
+        expire = getattr(self.sink, "expire", None)
+        self._expiry = Expiry(self.sink.db, retention_s, delete=expire)
         self.max_queue_traces = max_queue_traces
         self.max_queue_bytes = max_queue_bytes
         self.block_timeout_s = block_timeout_s

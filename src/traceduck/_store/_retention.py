@@ -11,12 +11,16 @@ retention holds the store at most a fifth of the time. A chunk costs a scan of t
 column of every table holding rows per trace (no index), so its time grows with the store: see
 the delete benchmark. Space freed this way is reused by new traces (the file is not rewritten:
 that would hold a busy store for long).
+
+A ClickHouse store expires the same way: its sink hands ``Expiry`` a ``delete`` that runs one
+chunk through ``ClickHouseStore``'s deletion (lightweight deletes, recorded the same way).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from .. import _runtime
 from .._selection import Selection
@@ -48,9 +52,15 @@ class Expiry:
     """Deletes traces whose root started more than ``retention_s`` ago; inert when None."""
 
     def __init__(
-        self, db: Database, retention_s: float | None, *, check_s: float | None = None
+        self,
+        db: Database | None,
+        retention_s: float | None,
+        *,
+        check_s: float | None = None,
+        delete: Callable[[Selection], int] | None = None,
     ) -> None:
         self.db = db
+        self.delete = delete  # another engine's chunk deletion (ClickHouse); else the DuckDB one
         self.retention_s = retention_s
         self.check_s = check_interval_s() if check_s is None else check_s
         self.next_at = time.monotonic()  # the first check comes at the writer's first chance
@@ -70,7 +80,8 @@ class Expiry:
         if not self.due():
             return 0
         assert self.retention_s is not None
-        if not os.path.exists(self.db.path):  # nothing stored yet: creating the file is a write's
+        if self.delete is None and (self.db is None or not os.path.exists(self.db.path)):
+            # nothing stored yet: creating the file is a write's
             self.next_at = time.monotonic() + self.check_s
             return 0
         started = time.monotonic()
@@ -80,9 +91,13 @@ class Expiry:
             cutoff = int(time.time() * 1000 - self.retention_s * 1000)
             chunk = Selection(max_timestamp_ms=cutoff, max_traces=CHUNK_TRACES)
             while True:
-                n = delete_selected(
-                    self.db, chunk, source="retention", rewrite=False, timeout_s=LOCK_TIMEOUT_S
-                )
+                if self.delete is not None:
+                    n = self.delete(chunk)
+                else:
+                    assert self.db is not None
+                    n = delete_selected(
+                        self.db, chunk, source="retention", rewrite=False, timeout_s=LOCK_TIMEOUT_S
+                    )
                 deleted += n
                 if n < CHUNK_TRACES:
                     break
