@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 import traceduck as td
+from _engines import ENGINES, HAVE_CHDB, new_store_name
 from _old_traces import hours_ago, trace_at
 from traceduck._duration import parse_duration
 from traceduck._store import _retention
@@ -48,6 +49,41 @@ def test_old_traces_expire_in_the_background_and_younger_ones_stay(db_path: str)
     for table in ("spans", "tag_events", "trace_metadata"):
         left = store.sql(f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({marks})", old)
         assert left.to_pylist() == [{"n": 0}], table
+
+
+@pytest.mark.skipif(not HAVE_CHDB, reason="needs the clickhouse extra")
+def test_a_chdb_store_expires_old_traces_in_small_steps_on_the_writer_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from traceduck._clickhouse import _delete
+
+    threads: list[str] = []
+    delete = _delete.delete_selected
+
+    def spy(*args, **kwargs):  # records where retention's deletions run, then runs them
+        threads.append(threading.current_thread().name)
+        return delete(*args, **kwargs)
+
+    monkeypatch.setattr(_delete, "delete_selected", spy)
+    monkeypatch.setattr(_retention, "CHUNK_TRACES", 2)  # a chunk per delete...
+    monkeypatch.setattr(_retention, "STEP_BUDGET_S", 0.0)  # ...and one chunk per run
+    name = new_store_name("chdb", tmp_path)
+    td.configure(db=name, retention="1h", auto_context=False)
+    old = [trace_at("job", hours_ago(h), tags={"n": i}) for i, h in enumerate((9, 7, 5))]
+    young = trace_at("job", hours_ago(0.5), metadata={"m": 1})
+    assert td.flush(10)
+    store = td.TraceStore(name)
+
+    wait_for(lambda: store.count_traces() == 1)
+    assert [t.info.trace_id for t in store.search_traces()] == [young]
+    steps = store.sql("SELECT trace_count, source FROM deletions ORDER BY deletion_id")
+    assert [r["trace_count"] for r in steps.to_pylist()] == [2, 1]
+    assert {r["source"] for r in steps.to_pylist()} == {"retention"}
+    ids = ", ".join(f"'{t}'" for t in old)
+    for table in ("spans", "tag_events", "trace_metadata"):
+        left = store.sql(f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({ids})")
+        assert left.to_pylist() == [{"n": 0}], table
+    assert set(threads) == {"traceduck-writer"}
 
 
 def test_a_two_second_retention_expires_new_traces_too(db_path: str) -> None:
@@ -97,10 +133,11 @@ def test_durations_take_s_m_h_d(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-def test_the_collector_expires_what_it_received(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db = str(tmp_path / "collected.duckdb")
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_collector_expires_what_it_received(tmp_path: Path, engine: str) -> None:
+    if engine == "chdb" and not HAVE_CHDB:
+        pytest.skip("needs the clickhouse extra")
+    db = new_store_name(engine, tmp_path)
     now_ns = time.time_ns()
 
     def span(trace: str, age_s: float) -> dict:

@@ -158,8 +158,8 @@ _V1 = [
     SETTINGS join_use_nulls = 1""",
 ]
 
-# Version 2: the record of deletions, in the SQL surface as on DuckDB. Deleting from a ClickHouse
-# store is not built yet (``ClickHouseStore.delete_traces`` says so); the table stays empty.
+# Version 2: the record of deletions, in the SQL surface as on DuckDB (written by ``_delete``;
+# ``deletion_id`` is the deletion's time in nanoseconds, so the ids grow).
 _V2 = [
     """
     CREATE TABLE IF NOT EXISTS deletions (

@@ -126,9 +126,13 @@ class _ClickHouseSink:
         pass
 
     def expire(self, selection: Selection) -> int:
-        """Retention's chunk: delete the selected traces, recorded with source ``retention``."""
+        """Retention's chunk: delete the selected traces, recorded with source ``retention``.
+        A chdb directory not there yet is left alone (creating it is a write's job)."""
         from .._clickhouse._delete import delete_selected
 
+        name = self._writer.name
+        if name.engine == "chdb" and not os.path.isdir(name.path or ""):
+            return 0
         return delete_selected(self._writer.connection(), selection, source="retention")
 
 
