@@ -8,15 +8,18 @@ steps is what keeps readers and a retry right:
    no trace), so the key has no holder even once that trace's own claim rows are gone;
 2. a lightweight ``DELETE FROM ... WHERE trace_id IN (...)`` on ``spans``, ``td_tag_events``
    and ``td_metadata``, then on ``td_traces`` last: every read goes through the trace rows, so
-   a trace is visible whole until its trace row goes; a deletion cut short leaves whole traces
-   that another call deletes;
+   a doomed trace stays listed (perhaps missing spans or tags meanwhile) until its trace row
+   goes, and a deletion cut short leaves traces that the same call deletes when run again;
 3. the record in ``deletions``.
 
-Lightweight deletes (not ``ALTER TABLE ... DELETE`` mutations) because they return when the
-rows are gone from every read (``lightweight_deletes_sync = 2``) without rewriting the parts:
-rows are masked at once and dropped by the next merges, so space comes back as ClickHouse
-merges, not at the call. They work on both engines the tables use (MergeTree and, read with
-FINAL, ReplacingMergeTree).
+Lightweight deletes, not ``ALTER TABLE ... DELETE`` mutations: a mutation rewrites every part
+holding a doomed row. With ``lightweight_delete_mode = 'lightweight_update'`` and the block
+number columns the schema (version 4) turns on, a DELETE writes one small patch part that masks
+the rows on every read from the moment it returns, and merges drop them later (so space comes
+back as ClickHouse merges, not at the call); without them (a table that cannot take patches)
+ClickHouse falls back to masking the rows in each part (``lightweight_deletes_sync = 2``: the
+call returns when they are masked), several times slower (benchmarks/delete_clickhouse.py).
+Both work on the engines the tables use (MergeTree and, read with FINAL, ReplacingMergeTree).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ __all__ = ["count_selected", "delete_selected"]
 
 # Every table that holds rows per trace, the trace rows last (see the module docstring).
 TABLES = ("spans", "td_tag_events", "td_metadata", "td_traces")
-DELETE_SETTINGS = {"lightweight_deletes_sync": 2}
+DELETE_SETTINGS = {"lightweight_delete_mode": "lightweight_update", "lightweight_deletes_sync": 2}
 DELETION_SCHEMA = pa.schema(
     [
         ("deletion_id", pa.int64()),

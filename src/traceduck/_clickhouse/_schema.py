@@ -29,7 +29,7 @@ from ..errors import StorageError
 from ._client import Connection
 from ._sql import ORD, current_metadata, current_tags
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Tag value columns: the JSON text, its JSON type ('' for a deleted key), and the value in the
 # column of its type, so `tags.cost > 3` compares Float64s and never parses JSON per row.
@@ -203,7 +203,17 @@ _V3 = [
 ]
 assert _V3[-1] != _TRACES_VIEW_V1
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+# Version 4: deleting traces. The tables that hold rows per trace number their rows' blocks, so
+# a lightweight DELETE writes a small patch part (a mask applied on read until merges drop the
+# rows) instead of rewriting the row mask of every part it touches (see ``_delete``, and
+# benchmarks/delete_clickhouse.py for the difference).
+_V4 = [
+    f"ALTER TABLE {table} MODIFY SETTING enable_block_number_column = 1, "
+    "enable_block_offset_column = 1"
+    for table in ("td_traces", "spans", "td_tag_events", "td_metadata")
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 META = (
     "CREATE TABLE IF NOT EXISTS traceduck_meta (key String, value String, version UInt64) "
