@@ -15,6 +15,7 @@ by threads mixes up parameters: see shared notes).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Any
@@ -30,6 +31,12 @@ __all__ = ["Connection", "connect", "storage_error"]
 # Server error codes that mean "who you are" is wrong (not the store).
 _AUTH_CODES = {"192", "193", "194", "516", "497"}
 _CODE = re.compile(r"Code: (\d+)")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')\]]+)")
+
+# A library's logger stays quiet unless the application configures logging: without a handler
+# of its own, clickhouse-connect's warnings ("Unexpected Http Driver Exception") would reach
+# stderr beside traceduck's one-line error.
+logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
 
 _CLIENTS: dict[tuple[object, ...], Connection] = {}
 _LOCK = threading.Lock()
@@ -45,6 +52,7 @@ class Connection:
         self.chdb = name.engine == "chdb"
         self.database = name.database
         self._reader: Any = None
+        self.schema_ready = False  # migrated by this process (see _schema.migrate)
 
     def query(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> list:
         """Rows of a SELECT, as tuples."""
@@ -122,8 +130,8 @@ def storage_error(name: StoreName, exc: BaseException) -> StorageError:
         )
     if isinstance(exc, OperationalError) and not code:
         return StorageError(
-            f"cannot reach ClickHouse at {name.display} ({text}); is the server running and "
-            "the host and port right?"
+            f"cannot reach ClickHouse at {name.display} ({_reason(text)}); is the server running "
+            "and are the host and port right?"
         )
     return StorageError(f"ClickHouse store {name.display}: {text}")
 
@@ -157,7 +165,16 @@ def _open(name: StoreName) -> Any:
     except ClickHouseError as exc:
         raise storage_error(name, exc) from exc
     except Exception as exc:  # DNS and socket errors from urllib3 before the driver wraps them
-        raise StorageError(f"cannot reach ClickHouse at {name.display} ({exc})") from exc
+        raise StorageError(
+            f"cannot reach ClickHouse at {name.display} ({_reason(str(exc))})"
+        ) from exc
+
+
+def _reason(text: str) -> str:
+    """The socket's own words in a driver's long connection error ("Connection refused",
+    "Name or service not known"), else the first line."""
+    found = _ERRNO.search(text)
+    return found.group(1).strip() if found else text.strip().splitlines()[0]
 
 
 def _open_chdb(name: StoreName) -> Any:

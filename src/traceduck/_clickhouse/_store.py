@@ -7,6 +7,7 @@ events, so they never see half an edit, and an exclusive tag never has two holde
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ from ._events import (
 )
 from ._query import QUERY_SETTINGS, ClickHouseRunner
 from ._schema import migrate
+from ._sql import current_tags
 
 __all__ = ["ClickHouseStore"]
 
@@ -226,6 +228,8 @@ class ClickHouseStore(TraceStore):
                 query.strip().rstrip(";"), params, **QUERY_SETTINGS
             )
         except StorageError as exc:
+            if "Code: " not in str(exc.__cause__ or ""):
+                raise  # the server, not the query: unreachable, refused credentials
             raise TraceduckError(
                 f"SQL error: {str(exc.__cause__ or exc).splitlines()[0]}"
             ) from None
@@ -305,11 +309,47 @@ class ClickHouseStore(TraceStore):
         )
         return [MetadataEvent(_naive(r[0]), r[1], r[2], _json.loads(r[3]), r[4]) for r in rows]
 
-    def export_traces(self, *args: Any, **kwargs: Any) -> int:
-        raise StorageError("export from a ClickHouse store is not available yet")
+    def exclusive_tag_keys(self) -> dict[str, str]:
+        return dict(sorted(exclusive_keys(self.conn).items()))
 
-    def import_traces(self, *args: Any, **kwargs: Any) -> Any:
-        raise StorageError("import into a ClickHouse store is not available yet")
+    def tag_value_types(self, key: str) -> set[str]:
+        rows = self.conn.query(
+            f"SELECT DISTINCT value_type FROM ({current_tags('key = {k:String}')})", {"k": key}
+        )
+        return {r[0] for r in rows}
+
+    def keys_in_use(self, sample: int = 10_000) -> dict[str, list[str]]:
+        newest = (
+            "trace_id IN (SELECT trace_id FROM td_traces ORDER BY timestamp_ms DESC "
+            "LIMIT {n:UInt64})"
+        )
+        tags = self.conn.query(
+            f"SELECT DISTINCT key FROM ({current_tags(newest, by_key=False)}) ORDER BY key",
+            {"n": sample},
+        )
+        metadata = self.conn.query(
+            f"SELECT DISTINCT key FROM td_metadata WHERE {newest} ORDER BY key", {"n": sample}
+        )
+        return {"tags": [r[0] for r in tags], "metadata": [r[0] for r in metadata]}
+
+    def export_traces(
+        self,
+        path: str | os.PathLike[str],
+        filter_string: str | None = None,
+        *,
+        progress: Any = None,
+    ) -> int:
+        """Write the matching traces (spans, tags, metadata, histories) to .parquet or .jsonl:
+        the same file the DuckDB store writes, so either engine imports it."""
+        from ._transfer import export_traces
+
+        return export_traces(self, os.fspath(path), filter_string, progress=progress)
+
+    def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
+        """Add the traces of an export file written by either engine (see ``_transfer``)."""
+        from ._transfer import import_traces
+
+        return import_traces(self, os.fspath(path), progress=progress)
 
     # -- writing ------------------------------------------------------------------------------
 
