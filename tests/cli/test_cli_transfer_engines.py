@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from traceduck import TraceStore
 
 from ._helpers import REQUESTS, run
 from .test_cli_transfer import _edit_history, dump
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -112,3 +115,30 @@ def test_an_import_cut_short_and_run_again_adds_nothing_twice(
     copied, source = dump(name), dump(duck)
     for part in source:
         assert copied[part] == source[part], part
+
+
+def test_the_readmes_migration_example_runs(
+    duck: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Stores section's commands, with its server swapped for chdb (the suite's
+    ClickHouse) and its file for the seeded store."""
+    text = README.read_text()
+    section = text[text.index("**Moving a DuckDB file to ClickHouse.**") :]
+    start = section.index("```bash\n") + 8
+    block = section[start : section.index("```", start)]
+    server = "clickhouse://ana:secret@ch-1:8123/traceduck"
+    chdb = new_store_name("chdb", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(duck, tmp_path / "traces.duckdb")
+    outputs = []
+    assert len(block.strip().splitlines()) == 3
+    for line in block.strip().splitlines():
+        words = shlex.split(line.replace(server, chdb))
+        assert (words[0] == "traceduck" and server in line) or "export" in line
+        r = run(*words[1:])
+        assert r.code == 0, (line, r.err)
+        outputs.append(r.out)
+    assert f"imported {len(REQUESTS) + 2} traces" in outputs[1]
+    prod = [t.info.trace_id[:10] for t in TraceStore(duck).search_traces("tags.env = 'prod'")]
+    assert len(prod) == 3 and all(p in outputs[2] for p in prod)  # (the table folds the ids)
+    assert outputs[2].count('env="prod"') == 3
