@@ -43,6 +43,14 @@ _LOCK = threading.Lock()
 _CHDB_PATH: list[str] = []  # the one chdb directory this process has open, if any
 
 
+# Sent with every query and insert. On one node they change nothing; on a cluster
+# (``_cluster``: Distributed tables over replicated local ones) the filters and views use IN
+# subqueries over distributed tables, which need "global" (the default, "deny", refuses them),
+# and an insert must return only when every shard has its rows, so that a trace becomes visible
+# after its spans, tags and metadata (the writer's order).
+CLUSTER_SETTINGS = {"distributed_product_mode": "global", "insert_distributed_sync": 1}
+
+
 class Connection:
     """A client bound to one store's database, with the store's name for messages."""
 
@@ -58,7 +66,7 @@ class Connection:
         """Rows of a SELECT, as tuples."""
         try:
             return self.client.query(
-                sql, parameters=params or None, settings=settings or None
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
             ).result_rows
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
@@ -66,14 +74,16 @@ class Connection:
     def query_arrow(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> Any:
         try:
             return self.client.query_arrow(
-                sql, parameters=params or None, settings=settings or None
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
             )
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
     def command(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> Any:
         try:
-            return self.client.command(sql, parameters=params or None, settings=settings or None)
+            return self.client.command(
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
+            )
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
@@ -83,9 +93,14 @@ class Connection:
         On a server, ``async_insert`` lets many writers insert at once without making one part
         each; ``wait_for_async_insert`` returns only when the rows are written (and visible).
         chdb has one writer: a plain insert."""
-        settings = (
-            {"async_insert": 0} if self.chdb else {"async_insert": 1, "wait_for_async_insert": 1}
-        )
+        settings = {
+            **CLUSTER_SETTINGS,
+            **(
+                {"async_insert": 0}
+                if self.chdb
+                else {"async_insert": 1, "wait_for_async_insert": 1}
+            ),
+        }
         try:
             self.client.insert_arrow(table, data, settings=settings)
         except ClickHouseError as exc:
@@ -108,7 +123,9 @@ class Connection:
         else:
             settings = {**settings, "readonly": 2}
         try:
-            return client.query_arrow(sql, parameters=params or None, settings=settings or None)
+            return client.query_arrow(
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
+            )
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 

@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _json
-from .._store._tags import scope_value
 from .. import _transfer as _files
+from .._store._tags import scope_value
 from .._transfer import (
     FORMAT_VERSION,
     ImportResult,
