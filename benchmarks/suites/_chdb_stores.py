@@ -62,7 +62,10 @@ def copy_chdb_stores(directory: Path, n: int) -> str:
     """A private copy of the cached chdb directory in ``directory``; the URL of size ``n``."""
     dest = Path(directory) / "chdb"
     if not dest.exists():
-        shutil.copytree(cache_path(), dest, ignore=shutil.ignore_patterns("*.done", "*.lock"))
+        # an Atomic database's metadata/<db> is a (relative) symlink into store/: keep it one
+        shutil.copytree(
+            cache_path(), dest, symlinks=True, ignore=shutil.ignore_patterns("*.done", "*.lock")
+        )
     return f"chdb://{dest}?database=t{n}"
 
 
