@@ -9,6 +9,11 @@
    the least a user could write for the same change (info: the gates are on traceduck alone).
 3. MLflow's ``search_traces`` (SQLite store, ``include_spans=False``) on 10,000 traces of the same
    shape, against traceduck's on a 10,000-trace store holding the same traces.
+4. The same traces in ClickHouse (chdb, ``_chdb_stores``): each search through
+   ``TraceStore('chdb://...')`` beside DuckDB's and against the same query hand-written in
+   ClickHouse SQL on the same chdb store (same columns, same order, same rows); on the largest
+   store ``set_trace_tag``, a bulk tag of 1,000 traces, ``log_metadata`` and ``get_trace`` on
+   chdb beside DuckDB.
 
 The stores are copies of the cached ones, so the tag and metadata writes change nothing shared.
 """
@@ -183,6 +188,9 @@ def run(cfg: Config) -> SuiteResult:
             ],
         ),
     ]
+    chdb_sections, chdb_targets = _chdb_sections(cfg, sizes)
+    sections += chdb_sections
+    targets += chdb_targets
     mlflow_section, mlflow_targets = _mlflow_section(cfg, mlflow_traces)
     sections.append(mlflow_section)
     targets += mlflow_targets
@@ -549,3 +557,259 @@ def _mlflow_section(cfg: Config, n: int) -> tuple[Section, list[Target]]:
             f"{_stores.MLFLOW_TIME_BOX_S:.0f} s time box; the next run continues it)."
         )
     return Section(title, headers, rows, notes), targets
+
+
+# -- 4. the same on ClickHouse (chdb) ------------------------------------------------------------
+
+# The hand-written ClickHouse SQL a user who knows the engine's tables would type: the current
+# value of a tag is its latest event (argMax by `ord`), read from the typed column.
+_TAG_IS = (
+    "trace_id IN (SELECT trace_id FROM td_tag_events WHERE kind = 'event' AND key = {k%s:String} "
+    "GROUP BY trace_id HAVING argMax(value_type = '%s' AND %s, ord))"
+)
+CH_WHERE = {
+    "env": (_TAG_IS % (0, "string", "value_str = {v0:String}"), {"k0": "env", "v0": "prod"}),
+    "errors": ("status = {s:String} AND execution_time_ms > {ms:Int64}", {"s": "ERROR", "ms": 500}),
+    "user": (_TAG_IS % (0, "string", "value_str = {v0:String}"),
+             {"k0": "user_id", "v0": "user_42"}),
+    "or": (
+        _TAG_IS % (0, "string", "value_str = {v0:String}") + " OR "
+        + _TAG_IS % (1, "number", "value_num > {v1:Float64}") + " OR status = {s:String}",
+        {"k0": "user_id", "v0": "user_7", "k1": "cost", "v1": 9.9, "s": "ERROR"},
+    ),
+    "all": (_TAG_IS % (0, "string", "value_str = {v0:String}"), {"k0": "env", "v0": "staging"}),
+}  # fmt: skip
+CH_INFO = ", ".join(
+    f"t.{c} AS {c}"
+    for c in (
+        "trace_id", "name", "status", "timestamp_ms", "execution_time_ms", "span_count",
+        "service_name", "request_preview", "response_preview", "status_message",
+    )
+)  # fmt: skip
+_DOC = "concat('{{', arrayStringConcat(groupArray(concat(toJSONString(key), ':', v)), ','), '}}')"
+_TAGS = (
+    f"SELECT trace_id, {_DOC} AS tags FROM (SELECT trace_id, key, argMax(new_value, ord) AS v, "
+    "argMax(value_type, ord) AS vt FROM td_tag_events WHERE kind = 'event'{where} "
+    "GROUP BY trace_id, key) WHERE vt != '' GROUP BY trace_id"
+)
+_METADATA = (
+    f"SELECT trace_id, {_DOC} AS metadata FROM (SELECT trace_id, key, argMax(value, ord) AS v "
+    "FROM td_metadata{where} GROUP BY trace_id, key) GROUP BY trace_id"
+)
+
+
+def _ch_sql(q: Query) -> str:
+    """The whole search as one ClickHouse query: the matching trace rows with their tags and
+    metadata as JSON text, newest first (the newest 100: their ids once, as a scalar)."""
+    where, _ = CH_WHERE[q.key]
+    tail = "ORDER BY t.timestamp_ms DESC, t.trace_id"
+    if q.fetch_all:
+        return (
+            f"SELECT {CH_INFO}, g.tags, m.metadata FROM td_traces AS t FINAL "
+            f"LEFT JOIN ({_TAGS.format(where='')}) AS g ON g.trace_id = t.trace_id "
+            f"LEFT JOIN ({_METADATA.format(where='')}) AS m ON m.trace_id = t.trace_id "
+            f"WHERE {where.replace('trace_id IN', 't.trace_id IN')} {tail}"
+        )
+    return (
+        "WITH (SELECT groupArray(trace_id) FROM (SELECT trace_id FROM td_traces FINAL "
+        f"WHERE {where} ORDER BY timestamp_ms DESC, trace_id LIMIT 100)) AS ids "
+        f"SELECT {CH_INFO}, g.tags, m.metadata "
+        "FROM (SELECT * FROM td_traces FINAL WHERE trace_id IN (SELECT arrayJoin(ids))) AS t "
+        f"LEFT JOIN ({_TAGS.format(where=' AND trace_id IN (SELECT arrayJoin(ids))')}) AS g "
+        "ON g.trace_id = t.trace_id "
+        f"LEFT JOIN ({_METADATA.format(where=' WHERE trace_id IN (SELECT arrayJoin(ids))')}) AS m "
+        f"ON m.trace_id = t.trace_id {tail}"
+    )
+
+
+def _ch_search(client: Any, q: Query) -> Callable[[], Any]:
+    query, params = _ch_sql(q), CH_WHERE[q.key][1]
+    if q.fetch_all:
+        return lambda: client.query_arrow(query, parameters=params)
+    return lambda: client.query(query, parameters=params).result_rows
+
+
+def chdb_available() -> str | None:
+    """Why the ClickHouse rows cannot run here, or None."""
+    import importlib.util
+
+    for module in ("chdb", "clickhouse_connect"):
+        if importlib.util.find_spec(module) is None:
+            return f"`{module}` is not installed (`pip install -e '.[clickhouse]'`)"
+    return None
+
+
+def _chdb_sections(cfg: Config, sizes: tuple[int, ...]) -> tuple[list[Section], list[Target]]:
+    from . import _chdb_stores
+
+    why = chdb_available()
+    title = "Search on ClickHouse (chdb) beside DuckDB, and against hand-written ClickHouse SQL"
+    if why:
+        skipped = Target("search on chdb", "chdb unavailable", f"≤ {SEARCH_GATE}×", None)
+        return [Section(title, [], [], [f"No ClickHouse rows: {why}."])], [skipped]
+    import traceduck
+
+    progress(f"[{NAME}] chdb stores of {', '.join(f'{n:,}' for n in sizes)} traces")
+    built = _chdb_stores.ensure_chdb_stores(list(sizes))
+    reps = 3 if cfg.quick else 5
+    rows: list[list[str]] = []
+    tag_rows: list[list[str]] = []
+    targets: list[Target] = []
+    for n in sizes:
+        url = _chdb_stores.copy_chdb_stores(cfg.workdir, n)
+        path = cfg.workdir / f"traces-{n}.duckdb"
+        if not path.exists():
+            path = _stores.copy_store(n, cfg.workdir)
+        duck, con = _open(path)
+        con.close()
+        chdb = traceduck.TraceStore(url)
+        client = chdb.conn.client  # the same engine, through clickhouse-connect directly
+        for q in QUERIES:
+            calls = {
+                "duck": _td_search(duck, q),
+                "chdb": _td_search(chdb, q),
+                "ch_sql": _ch_search(client, q),
+            }
+            ids = {k: _ids(call()) for k, call in calls.items()}  # also the warm-up
+            same = ids["chdb"] == ids["ch_sql"] == ids["duck"]
+            variants = {k: _variant(k, k, call) for k, call in calls.items()}
+            _rounds(list(variants.values()), reps, f"{NAME} chdb {n:,} {q.key}")
+            v_sql = paired_ratio(variants["chdb"], variants["ch_sql"])
+            v_duck = paired_ratio(variants["chdb"], variants["duck"])
+            p50 = {k: _ms(_p50(v)) for k, v in variants.items()}
+            rows.append(
+                [f"{n:,}", q.label, p50["duck"], p50["chdb"], p50["ch_sql"], _times(v_duck),
+                 f"{v_sql:.2f}×", "yes" if same else "**NO** " + _differs(ids)]
+            )  # fmt: skip
+            targets.append(
+                Target(
+                    f"search {q.label} on chdb vs hand-written ClickHouse SQL, {n:,} traces",
+                    f"{v_sql:.2f}× ({p50['chdb']} vs {p50['ch_sql']} ms)"
+                    + ("" if same else "; **results differ**"),
+                    f"≤ {SEARCH_GATE}×",
+                    v_sql <= SEARCH_GATE and same,
+                )
+            )
+            targets.append(
+                Target(
+                    f"search {q.label}: chdb / DuckDB, {n:,} traces",
+                    f"{_times(v_duck)} ({p50['chdb']} vs {p50['duck']} ms)",
+                    "info",
+                    None,
+                )
+            )
+        if n == sizes[-1]:
+            tag_rows, tag_targets = _chdb_tags(duck, chdb, path, n, 5 if cfg.quick else 15)
+            targets += tag_targets
+        _release(path)
+    build = "; ".join(f"{n:,} traces: {s:.0f} s" for n, s in built.items())
+    notes = [
+        "The same generated traces as the DuckDB stores (`_stores.generate_chunk`), written into "
+        "chdb by the engine's batch writer (`WriteBatch`es of 10,000 traces: spans, live tags, "
+        "metadata, as the exporter and the collector write them), then every table merged "
+        f"(`OPTIMIZE ... FINAL`, a store at rest); cached (`{_chdb_stores.cache_path().name}/`). "
+        f"Build time when the cache was made: {build}.",
+        "DuckDB and chdb: `TraceStore(path)` and `TraceStore('chdb://...')`, the same calls as "
+        "above, interleaved round-robin in one process with the hand-written SQL. × DuckDB = "
+        "median over rounds of chdb / DuckDB in the same round.",
+        "Hand-written ClickHouse SQL (`suites/search.py`, `_ch_sql`): one query returning the "
+        "same columns (tags and metadata as JSON text), newest first: the filter as a semi-join "
+        "on the latest tag event per trace (`argMax(value_type = 'string' AND value_str = ?, "
+        "ord)`), the newest 100 ids computed once (a scalar `WITH`), their tags and metadata "
+        "joined; every match: the tag and metadata documents of every trace joined to the "
+        "matching rows. Run on the same engine through clickhouse-connect "
+        "(`store.conn.client`). same rows: DuckDB, chdb and the SQL give the same trace ids in "
+        "the same order.",
+    ]
+    headers = ["store", "query", "DuckDB p50 ms", "chdb p50 ms",
+               "hand-written ClickHouse SQL p50 ms", "chdb × DuckDB", "chdb × SQL (paired)",
+               "same rows"]  # fmt: skip
+    sections = [Section(title, headers, rows, notes)]
+    if tag_rows:
+        sections.append(
+            Section(
+                f"Tags and metadata after the fact on chdb beside DuckDB ({sizes[-1]:,} traces)",
+                ["operation", "DuckDB p50 ms", "chdb p50 ms", "chdb p90 ms", "chdb × DuckDB"],
+                tag_rows,
+                [
+                    "The same calls on both stores, round-robin, each call on another trace "
+                    "(the same sample on both: the stores hold the same traces). The bulk tag "
+                    "tags a time window of ~1,000 traces; a fresh window per call.",
+                    "On ClickHouse a tag edit is one insert of events (no transaction); it "
+                    "first reads the trace's current tags and the exclusive keys, a few "
+                    "round trips of a few ms each.",
+                ],
+            )
+        )
+    return sections, targets
+
+
+def _differs(ids: dict[str, list[str]]) -> str:
+    return "(" + ", ".join(f"{k} {len(v)} rows" for k, v in ids.items()) + ")"
+
+
+def _chdb_tags(
+    duck: Any, chdb: Any, path: Path, n: int, reps: int
+) -> tuple[list[list[str]], list[Target]]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=False)
+    try:
+        size = 6 * reps + 12
+        sample = [
+            r[0]
+            for r in con.execute(
+                f"SELECT trace_id FROM traces USING SAMPLE reservoir({size} ROWS) REPEATABLE (11)"
+            ).fetchall()
+        ]
+        lo, hi = con.execute("SELECT min(timestamp_ms), max(timestamp_ms) FROM traces").fetchone()
+    finally:
+        con.close()
+    random.Random(11).shuffle(sample)
+    width = (hi - lo) * BULK_TRACES // n
+    counter = iter(range(10**9))
+    counts: dict[str, list[int]] = {"duck": [], "chdb": []}
+
+    def ops(store: Any, key: str) -> dict[str, Callable[[], object]]:
+        ids = iter(sample)
+        windows = iter(range(lo + width // 2, hi - width, width))  # other windows than above
+
+        def bulk() -> None:
+            a = next(windows)
+            flt = f"timestamp_ms >= {a} AND timestamp_ms < {a + width}"
+            counts[key].append(store.set_trace_tags(flt, {"chbatch": next(counter)}))
+
+        return {
+            "tag": lambda: store.set_trace_tag(next(ids), "reviewed2", next(counter)),
+            "bulk": bulk,
+            "meta": lambda: store.log_metadata(next(ids), {"score2": 0.5}),
+            "get": lambda: store.get_trace(next(ids)),
+        }
+
+    duck_ops, chdb_ops = ops(duck, "duck"), ops(chdb, "chdb")
+    labels = {
+        "tag": "`set_trace_tag(id, 'reviewed2', i)`",
+        "bulk": f"`set_trace_tags(<time window of ~{BULK_TRACES:,} traces>, {{'chbatch': i}})`",
+        "meta": "`log_metadata(id, {'score2': 0.5})` on a finished trace",
+        "get": "`get_trace(id)` (the trace and its spans)",
+    }
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+    for key, label in labels.items():
+        d, c = _variant("duck", "duck", duck_ops[key]), _variant("chdb", "chdb", chdb_ops[key])
+        d.batch(1)  # warm-up
+        c.batch(1)
+        _rounds([d, c], reps, f"{NAME} chdb {n:,} {key}")
+        ratio = paired_ratio(c, d)
+        rows.append([label, _ms(_p50(d)), _ms(_p50(c)), _ms(_p90(c)), _times(ratio)])
+        targets.append(
+            Target(
+                f"{label.split('(')[0]}` chdb / DuckDB, {n:,} traces",
+                f"{_times(ratio)} ({_ms(_p50(c))} vs {_ms(_p50(d))} ms)",
+                "info",
+                None,
+            )
+        )
+    bulk = {k: f"{min(v):,}–{max(v):,}" for k, v in counts.items() if v}
+    rows[1][0] += f" (traces tagged per call: DuckDB {bulk.get('duck')}, chdb {bulk.get('chdb')})"
+    return rows, targets

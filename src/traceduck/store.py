@@ -189,6 +189,28 @@ class TraceStore:
         with self._db.lease() as cur:
             return trace_stats(cur, filter_string, by)
 
+    def exclusive_tag_keys(self) -> dict[str, str]:
+        """The exclusive tag keys and their scopes ("name" or "global")."""
+        rows = self.sql("SELECT key, scope FROM tag_keys WHERE exclusive ORDER BY key")
+        return {r["key"]: r["scope"] for r in rows.to_pylist()}
+
+    def tag_value_types(self, key: str) -> set[str]:
+        """The JSON types ("string", "number", "array", ...) that tag ``key`` holds."""
+        rows = self.sql("SELECT DISTINCT value_type FROM trace_tags WHERE key = ?", [key])
+        return {r["value_type"] for r in rows.to_pylist()}
+
+    def keys_in_use(self, sample: int = 10_000) -> dict[str, list[str]]:
+        """The tag and metadata keys of the newest ``sample`` traces (a full scan would not
+        scale): ``{"tags": [...], "metadata": [...]}``, each sorted."""
+        out: dict[str, list[str]] = {}
+        for column in ("tags", "metadata"):
+            rows = self.sql(
+                f"SELECT DISTINCT unnest(json_keys({column})) AS k FROM (SELECT {column} FROM "
+                f"traces ORDER BY timestamp_ms DESC LIMIT {int(sample)}) ORDER BY k"
+            ).to_pylist()
+            out[column] = [r["k"] for r in rows]
+        return out
+
     def export_traces(
         self,
         path: str | os.PathLike[str],

@@ -1,4 +1,8 @@
-"""Fixtures for the CLI tests: a store filled by real tracing, copied fresh for each test."""
+"""Fixtures for the CLI tests: a store filled by real tracing, copied fresh for each test.
+
+``db`` is a DuckDB copy; ``engine_db`` is the same store on each engine (a chdb copy is the
+DuckDB store exported and imported: tests/_engines.py), for the modules that run on both.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pytest
 from opentelemetry import context as otel_context
 
 import traceduck as td
+from _engines import ENGINES, new_store_name
 from traceduck._store._connection import get_database
 
 from ._helpers import REQUESTS
@@ -60,3 +65,24 @@ def db(template_db: str, tmp_path: Path) -> str:
     path = str(tmp_path / "store.duckdb")
     shutil.copyfile(template_db, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def template_export(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The seeded store as an export file, to fill a store of another engine."""
+    path = str(tmp_path_factory.mktemp("cli-template-export") / "seed.parquet")
+    td.TraceStore(template_db, read_only=True).export_traces(path)
+    return path
+
+
+@pytest.fixture(params=ENGINES)
+def engine_db(request: pytest.FixtureRequest, template_db: str, template_export: str,
+              tmp_path: Path) -> str:  # fmt: skip
+    """A private copy of the seeded store on each engine: a DuckDB path or a chdb URL."""
+    if request.param == "duckdb":
+        path = str(tmp_path / "store.duckdb")
+        shutil.copyfile(template_db, path)
+        return path
+    name = new_store_name(request.param, tmp_path)
+    td.TraceStore(name).import_traces(template_export)
+    return name

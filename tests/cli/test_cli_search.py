@@ -1,4 +1,5 @@
-"""`traceduck search`, `show`, `sql` and `stats` on a store filled by real tracing."""
+"""`traceduck search`, `show`, `sql` and `stats` on a store filled by real tracing, on both
+engines."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from traceduck import TraceStore
 from ._helpers import REQUESTS, run, with_trace_ids
 
 
-def _latencies(db: str, where: str = "TRUE") -> list[float]:
-    rows = TraceStore(db).sql(f"SELECT execution_time_ms FROM traces WHERE {where}").to_pylist()
-    return sorted(r["execution_time_ms"] for r in rows)
+@pytest.fixture
+def db(engine_db: str) -> str:
+    """Every test here runs on a DuckDB file and on chdb (``--db chdb:///...``)."""
+    return engine_db
+
+
+def _latencies(db: str, where: str | None = None) -> list[float]:
+    traces = TraceStore(db).search_traces(where, max_results=None)
+    return sorted(t.info.execution_time_ms for t in traces)
 
 
 def _quantile(xs: list[float], q: float) -> float:
@@ -172,7 +179,7 @@ def test_stats_by_tag_counts_errors_and_percentiles(db: str) -> None:
     assert (groups["prod"]["count"], groups["prod"]["errors"]) == (3, 1)
     assert groups["prod"]["error_rate"] == pytest.approx(1 / 3)
     assert groups["dev"]["errors"] == 0
-    xs = _latencies(db, "tags->>'env' = 'staging'")
+    xs = _latencies(db, "tags.env = 'staging'")
     for q, key in ((0.5, "p50_ms"), (0.95, "p95_ms"), (0.99, "p99_ms")):
         assert groups["staging"][key] == pytest.approx(_quantile(xs, q))
     assert groups["staging"]["max_ms"] == pytest.approx(max(xs))

@@ -1,4 +1,5 @@
-"""`traceduck tag add|update|rm|history` and `metadata log|history` change stored traces."""
+"""`traceduck tag add|update|rm|history` and `metadata log|history` change stored traces, on
+both engines."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import pytest
 from traceduck import TraceStore
 
 from ._helpers import run
+
+
+@pytest.fixture
+def db(engine_db: str) -> str:
+    """Every test here runs on a DuckDB file and on chdb (``--db chdb:///...``)."""
+    return engine_db
 
 
 def _id(db: str, where: str) -> str:

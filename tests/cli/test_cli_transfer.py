@@ -1,4 +1,5 @@
-"""`traceduck export` and `import`: a round trip keeps traces, spans, tags, metadata, histories."""
+"""`traceduck export` and `import`: a round trip keeps traces, spans, tags, metadata, histories,
+on both engines."""
 
 from __future__ import annotations
 
@@ -12,48 +13,48 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from _engines import new_store_name
 from traceduck import TraceStore
 
 from ._helpers import REQUESTS, run
 
-TABLES = {  # table -> columns renumbered on import (left out of the comparison)
-    "traces": (),
-    "spans": (),
-    "tag_events": ("event_id",),
-    "trace_metadata": ("entry_id",),
-    "tag_keys": (),
-}
+JSON_COLUMNS = {"tags", "metadata", "attributes", "inputs", "outputs", "events"}
 
 
-def dump(path: str) -> dict[str, list[Any]]:
-    """Every row of every table, JSON decoded, in a stable order; renumbered ids left out."""
+@pytest.fixture
+def db(engine_db: str) -> str:
+    """Every test here exports from a DuckDB file and from chdb, into a store of the same
+    engine (across engines: test_cli_transfer_engines.py)."""
+    return engine_db
+
+
+def new_store(db: str, tmp_path: Path, name: str) -> str:
+    """A new, empty store on the engine of ``db``."""
+    if db.startswith("chdb://"):
+        return new_store_name("chdb", tmp_path)
+    return str(tmp_path / f"{name}.duckdb")
+
+
+def dump(path: str) -> dict[str, Any]:
+    """Everything a store holds, through names both engines share, JSON decoded, in a stable
+    order: every row of traces, spans and tag_keys, and each trace's tag and metadata history
+    (their row ids are renumbered on import, so they are left out)."""
     store = TraceStore(path)
-    out: dict[str, list[Any]] = {}
-    for table, skip in TABLES.items():
-        types = {
-            r["column_name"]: r["data_type"]
-            for r in store.sql(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = ?",
-                [table],
-            ).to_pylist()
-        }
-        order = ", ".join(c for c in ("event_id", "entry_id") if c in types) or "ALL"
-        rows = store.sql(f"SELECT * FROM {table} ORDER BY {order}").to_pylist()
-        decoded = [
-            {
-                k: (json.loads(v) if types[k] == "JSON" and v is not None else v)
-                for k, v in row.items()
-                if k not in skip
-            }
-            for row in rows
+
+    def rows(query: str) -> list[dict[str, Any]]:
+        return [
+            {k: json.loads(v) if k in JSON_COLUMNS and v is not None else v for k, v in r.items()}
+            for r in store.sql(query).to_pylist()
         ]
-        # per trace, in order (a stable sort keeps each trace's history order)
-        if table == "spans":
-            decoded.sort(key=lambda r: (r["trace_id"], r["span_id"]))
-        elif "trace_id" in types:
-            decoded.sort(key=lambda r: r["trace_id"])
-        out[table] = decoded
+
+    out: dict[str, Any] = {
+        "traces": sorted(rows("SELECT * FROM traces"), key=lambda r: r["trace_id"]),
+        "spans": sorted(rows("SELECT * FROM spans"), key=lambda r: (r["trace_id"], r["span_id"])),
+        "tag_keys": sorted(rows("SELECT * FROM tag_keys"), key=lambda r: r["key"]),
+    }
+    ids = [t["trace_id"] for t in out["traces"]]
+    out["tag_history"] = {t: store.tag_history(t) for t in ids}
+    out["metadata_history"] = {t: store.metadata_history(t) for t in ids}
     return out
 
 
@@ -75,12 +76,12 @@ def test_round_trip_keeps_everything(db: str, tmp_path: Path, suffix: str) -> No
     file = tmp_path / f"all{suffix}"
     r = run("export", "--to", str(file), "--db", db)
     assert r.code == 0 and f"exported {len(REQUESTS) + 2} traces" in r.out
-    copy = str(tmp_path / "copy.duckdb")
+    copy = new_store(db, tmp_path, "copy")
     r = run("import", str(file), "--db", copy)
     assert r.code == 0 and f"imported {len(REQUESTS) + 2} traces" in r.out
     before, after = dump(db), dump(copy)
-    for table in TABLES:
-        assert after[table] == before[table], table
+    for part in before:
+        assert after[part] == before[part], part
     # histories read back the same through the API as well
     tid = TraceStore(db).search_traces("tags.latest = true")[0].info.trace_id
     assert TraceStore(copy).tag_history(tid) == TraceStore(db).tag_history(tid)
@@ -92,7 +93,7 @@ def test_exclusive_holders_come_back_so_the_tag_still_moves(db: str, tmp_path: P
     _edit_history(db)
     file = tmp_path / "all.parquet"
     run("export", "--to", str(file), "--db", db)
-    copy = str(tmp_path / "copy.duckdb")
+    copy = new_store(db, tmp_path, "copy")
     run("import", str(file), "--db", copy)
     store = TraceStore(copy)
     holder = store.search_traces("tags.latest = true")[0].info.trace_id
@@ -109,7 +110,7 @@ def test_an_imported_exclusive_tag_does_not_displace_the_stores_holder(
     file = tmp_path / "latest.jsonl"
     run("export", "tags.latest = true", "--to", str(file), "--db", db)
     record = json.loads(file.read_text().splitlines()[1])
-    target = str(tmp_path / "target.duckdb")
+    target = new_store(db, tmp_path, "target")
     # the target store has its own holder of 'latest' among its 'answer' traces
     run("export", "tags.env = 'prod'", "--to", str(tmp_path / "prod.jsonl"), "--db", db)
     run("import", str(tmp_path / "prod.jsonl"), "--db", target)
@@ -150,7 +151,7 @@ def test_an_empty_export_is_a_valid_file(db: str, tmp_path: Path) -> None:
         file = tmp_path / f"none{suffix}"
         r = run("export", "name = 'nothing'", "--to", str(file), "--db", db)
         assert r.code == 0 and "exported 0 traces" in r.out
-        r = run("import", str(file), "--db", str(tmp_path / f"empty{suffix}.duckdb"))
+        r = run("import", str(file), "--db", new_store(db, tmp_path, f"empty{suffix}"))
         assert r.code == 0 and "imported 0 traces" in r.out
 
 
@@ -168,7 +169,7 @@ def test_progress_is_reported_per_chunk(
     )
     assert n == total and calls == [(4, total), (8, total), (total, total)]
     calls.clear()
-    result = TraceStore(tmp_path / "b.duckdb").import_traces(
+    result = TraceStore(new_store(db, tmp_path, "b")).import_traces(
         tmp_path / "a.parquet", progress=lambda d, t: calls.append((d, t))
     )
     assert (result.imported, result.skipped) == (total, 0)
@@ -202,7 +203,7 @@ def test_a_bad_record_imports_nothing(db: str, tmp_path: Path) -> None:
     run("export", "--to", str(file), "--db", db)
     text = file.read_text() + "this is not json\n"
     file.write_text(text)
-    copy = str(tmp_path / "copy.duckdb")
+    copy = new_store(db, tmp_path, "copy")
     r = run("import", str(file), "--db", copy)
     assert r.code == 1 and f"line {len(text.splitlines())}" in r.err
     assert TraceStore(copy).sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
@@ -215,7 +216,7 @@ def test_export_errors_are_one_line_and_leave_no_file(db: str, tmp_path: Path) -
     assert r.code == 1 and "unknown file type" in r.err
     r = run("export", "--db", db)
     assert r.code == 2 and "--to" in r.err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.duckdb"]
+    assert [p.name for p in tmp_path.iterdir() if p.name != "store.duckdb"] == []
 
 
 def _write(path: Path, text: str) -> Path:

@@ -12,6 +12,7 @@ import pytest
 
 if importlib.util.find_spec("traceduck") is None:  # not pip-installed: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_engines.py
 
 from ui_support import TOKEN
 from uitest_data import build_store

@@ -1,13 +1,9 @@
 """The UI's JSON API over a real store, served by uvicorn on 127.0.0.1:0: every endpoint with
-good and bad input, the token and cross-site guards, and a writer process beside the UI."""
+good and bad input, the token and cross-site guards; on a DuckDB file and on chdb (the same
+store, exported and imported), so ``traceduck ui --db chdb:///...`` serves the same API."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,12 +12,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ui_support import TOKEN
-from uitest_data import N_CHECKOUT, N_SEARCH, N_TOTAL
+from uitest_data import N_CHECKOUT, N_SEARCH, N_TOTAL, build_store
 
+from _engines import ENGINES, new_store_name
 from traceduck import TraceStore
 from traceduck.ui import ServerThread
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+@pytest.fixture(scope="module", params=ENGINES)
+def store_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The UI's store (written by real tracing) on each engine: a DuckDB path or a chdb URL.
+    The tests of a module edit its tags, so each module has its own."""
+    work = tmp_path_factory.mktemp("ui-api")
+    path = str(work / "ui.duckdb")
+    build_store(path)
+    if request.param == "duckdb":
+        return path
+    name = new_store_name(request.param, work)
+    TraceStore(path).export_traces(work / "ui.parquet")
+    TraceStore(name).import_traces(work / "ui.parquet")
+    return name
 
 
 def _ids(client: httpx.Client, flt: str | None = None) -> list[str]:
@@ -398,39 +408,6 @@ def test_unknown_api_path_and_method(client: httpx.Client) -> None:
     assert r.status_code == 404 and r.json()["error"]["message"]
     r = client.request("DELETE", "/api/search", json={})
     assert r.status_code in (404, 405) and "DELETE" in r.json()["error"]["message"]
-
-
-# -- a writer beside the UI -------------------------------------------------------------------
-
-
-def test_new_traces_from_another_process_show_without_restart(
-    client: httpx.Client, store_path: str
-) -> None:
-    before = client.get("/api/count").json()["count"]
-    script = textwrap.dedent(
-        f"""
-        import traceduck as td
-        td.configure(db={store_path!r}, auto_context=False)
-        @td.trace
-        def late_arrival():
-            td.update_current_trace(tags={{"writer": "other-process"}})
-        late_arrival()
-        assert td.flush(20)
-        td.shutdown()
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if _ids(client, "tags.writer = 'other-process'"):
-            break
-        time.sleep(0.1)
-    assert len(_ids(client, "tags.writer = 'other-process'")) == 1
-    assert client.get("/api/count").json()["count"] == before + 1
 
 
 # -- stores that are not there, or not DuckDB -------------------------------------------------

@@ -96,3 +96,30 @@ def test_sigterm_stops_the_ui_while_a_client_stalls_mid_request(store_path: str)
         assert proc.returncode == -signal.SIGTERM  # uvicorn re-raises the signal once stopped
     finally:
         _stop(proc)
+
+
+def test_ui_command_serves_a_chdb_store(store_path: str, tmp_path: Path) -> None:
+    """`traceduck ui --db chdb:///dir` in its own process (chdb admits one process per
+    directory: the store is filled by `traceduck import` first, in another process)."""
+    from traceduck import TraceStore
+
+    TraceStore(store_path).export_traces(tmp_path / "ui.parquet")
+    url = f"chdb://{tmp_path / 'chdb'}"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-m", "traceduck", "import", str(tmp_path / "ui.parquet"), "--db", url],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and f"imported {N_TOTAL} traces" in done.stdout, done.stderr
+    proc, line = _start("--db", url, "--port", "0")
+    try:
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert match and f"serving {url} at" in line, line
+        base = match.group(1)
+        assert len(httpx.get(base + "api/search").json()["traces"]) == N_TOTAL
+        assert httpx.get(base + "api/count", params={"filter": "tags.env = 'dev'"}).json() == {
+            "count": 4
+        }
+        assert "env" in httpx.get(base + "api/keys").json()["tags"]
+    finally:
+        _stop(proc)

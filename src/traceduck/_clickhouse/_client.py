@@ -15,6 +15,7 @@ by threads mixes up parameters: see shared notes).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Any
@@ -30,10 +31,24 @@ __all__ = ["Connection", "connect", "storage_error"]
 # Server error codes that mean "who you are" is wrong (not the store).
 _AUTH_CODES = {"192", "193", "194", "516", "497"}
 _CODE = re.compile(r"Code: (\d+)")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')\]]+)")
+
+# A library's logger stays quiet unless the application configures logging: without a handler
+# of its own, clickhouse-connect's warnings ("Unexpected Http Driver Exception") would reach
+# stderr beside traceduck's one-line error.
+logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
 
 _CLIENTS: dict[tuple[object, ...], Connection] = {}
 _LOCK = threading.Lock()
 _CHDB_PATH: list[str] = []  # the one chdb directory this process has open, if any
+
+
+# Sent with every query and insert. On one node they change nothing; on a cluster
+# (``_cluster``: Distributed tables over replicated local ones) the filters and views use IN
+# subqueries over distributed tables, which need "global" (the default, "deny", refuses them),
+# and an insert must return only when every shard has its rows, so that a trace becomes visible
+# after its spans, tags and metadata (the writer's order).
+CLUSTER_SETTINGS = {"distributed_product_mode": "global", "insert_distributed_sync": 1}
 
 
 class Connection:
@@ -45,12 +60,13 @@ class Connection:
         self.chdb = name.engine == "chdb"
         self.database = name.database
         self._reader: Any = None
+        self.schema_ready = False  # migrated by this process (see _schema.migrate)
 
     def query(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> list:
         """Rows of a SELECT, as tuples."""
         try:
             return self.client.query(
-                sql, parameters=params or None, settings=settings or None
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
             ).result_rows
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
@@ -58,14 +74,16 @@ class Connection:
     def query_arrow(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> Any:
         try:
             return self.client.query_arrow(
-                sql, parameters=params or None, settings=settings or None
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
             )
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
     def command(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> Any:
         try:
-            return self.client.command(sql, parameters=params or None, settings=settings or None)
+            return self.client.command(
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
+            )
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
@@ -75,9 +93,14 @@ class Connection:
         On a server, ``async_insert`` lets many writers insert at once without making one part
         each; ``wait_for_async_insert`` returns only when the rows are written (and visible).
         chdb has one writer: a plain insert."""
-        settings = (
-            {"async_insert": 0} if self.chdb else {"async_insert": 1, "wait_for_async_insert": 1}
-        )
+        settings = {
+            **CLUSTER_SETTINGS,
+            **(
+                {"async_insert": 0}
+                if self.chdb
+                else {"async_insert": 1, "wait_for_async_insert": 1}
+            ),
+        }
         try:
             self.client.insert_arrow(table, data, settings=settings)
         except ClickHouseError as exc:
@@ -100,7 +123,9 @@ class Connection:
         else:
             settings = {**settings, "readonly": 2}
         try:
-            return client.query_arrow(sql, parameters=params or None, settings=settings or None)
+            return client.query_arrow(
+                sql, parameters=params or None, settings={**CLUSTER_SETTINGS, **settings}
+            )
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
@@ -122,8 +147,8 @@ def storage_error(name: StoreName, exc: BaseException) -> StorageError:
         )
     if isinstance(exc, OperationalError) and not code:
         return StorageError(
-            f"cannot reach ClickHouse at {name.display} ({text}); is the server running and "
-            "the host and port right?"
+            f"cannot reach ClickHouse at {name.display} ({_reason(text)}); is the server running "
+            "and are the host and port right?"
         )
     return StorageError(f"ClickHouse store {name.display}: {text}")
 
@@ -157,7 +182,16 @@ def _open(name: StoreName) -> Any:
     except ClickHouseError as exc:
         raise storage_error(name, exc) from exc
     except Exception as exc:  # DNS and socket errors from urllib3 before the driver wraps them
-        raise StorageError(f"cannot reach ClickHouse at {name.display} ({exc})") from exc
+        raise StorageError(
+            f"cannot reach ClickHouse at {name.display} ({_reason(str(exc))})"
+        ) from exc
+
+
+def _reason(text: str) -> str:
+    """The socket's own words in a driver's long connection error ("Connection refused",
+    "Name or service not known"), else the first line."""
+    found = _ERRNO.search(text)
+    return found.group(1).strip() if found else text.strip().splitlines()[0]
 
 
 def _open_chdb(name: StoreName) -> Any:

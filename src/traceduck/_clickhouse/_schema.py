@@ -233,7 +233,10 @@ def migrate(conn: Connection) -> int:
     """Create or upgrade the schema; returns the version now in force.
 
     Every statement is idempotent (IF NOT EXISTS, OR REPLACE), so two processes migrating at
-    once, or a migration cut short, end in the same schema when run again."""
+    once, or a migration cut short, end in the same schema when run again. Once per connection
+    and process: the UI opens a store per request."""
+    if conn.schema_ready:
+        return SCHEMA_VERSION
     conn.command(META)
     current = schema_version(conn)
     if current > SCHEMA_VERSION:
@@ -242,6 +245,7 @@ def migrate(conn: Connection) -> int:
             f"({SCHEMA_VERSION}); upgrade traceduck to use it"
         )
     if current == SCHEMA_VERSION:
+        conn.schema_ready = True
         return current
     for version in range(current + 1, SCHEMA_VERSION + 1):
         for statement in MIGRATIONS[version]:
@@ -250,4 +254,5 @@ def migrate(conn: Connection) -> int:
             "INSERT INTO traceduck_meta VALUES ('schema_version', {v:String}, {n:UInt64})",
             {"v": str(version), "n": version},
         )
+    conn.schema_ready = True
     return SCHEMA_VERSION

@@ -7,12 +7,14 @@ events, so they never see half an edit, and an exclusive tag never has two holde
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import _json
 from .._experiment import check_name
@@ -36,6 +38,7 @@ from ._client import Connection, connect
 from ._events import (
     EditRows,
     MetadataRows,
+    documents,
     exclusive_keys,
     holders,
     load_metadata,
@@ -44,6 +47,7 @@ from ._events import (
 )
 from ._query import QUERY_SETTINGS, ClickHouseRunner
 from ._schema import migrate
+from ._sql import current_tags
 
 __all__ = ["ClickHouseStore"]
 
@@ -58,6 +62,7 @@ SPAN_COLUMNS = (
     "span_id", "parent_id", "name", "span_type", "status", "status_message", "start_time_ns",
     "end_time_ns", "attributes", "inputs", "outputs", "events", "trace_id", "service_name",
 )  # fmt: skip
+LITERAL_IDS = 5_000  # more ids than this are not sent as a parameter (see _documents)
 _READ_ONLY = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|EXPLAIN|DESCRIBE|DESC|SHOW)\b", re.IGNORECASE)
 
 
@@ -130,10 +135,17 @@ class ClickHouseStore(TraceStore):
         )
         return self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], trace_ids)
 
-    def _to_infos(self, rows: list[dict[str, Any]], order: list[str]) -> list[TraceInfo]:
+    def _to_infos(
+        self, rows: list[dict[str, Any]], order: list[str], filter_string: str | None = None
+    ) -> list[TraceInfo]:
         ids = [r["trace_id"] for r in rows]
-        tags = load_tags(self.conn, ids)
-        metadata = load_metadata(self.conn, ids)
+        if len(ids) > LITERAL_IDS:  # many traces: their documents, found by the filter again
+            docs = self._documents(ids, filter_string).to_pylist()
+            tags = {d["trace_id"]: _json.loads(d["tags"]) for d in docs}
+            metadata = {d["trace_id"]: _json.loads(d["metadata"]) for d in docs}
+        else:
+            tags = load_tags(self.conn, ids)
+            metadata = load_metadata(self.conn, ids)
         by_id = {
             r["trace_id"]: TraceInfo(
                 **r, tags=tags.get(r["trace_id"], {}), metadata=metadata.get(r["trace_id"], {})
@@ -186,17 +198,51 @@ class ClickHouseStore(TraceStore):
                 f"return_type must be 'list', 'pandas' or 'arrow', not {return_type!r}"
             )
         orders = [order_by] if isinstance(order_by, str) else order_by
+        if return_type != "list":
+            # Tables are for analysis (often every match): Arrow from the engine throughout.
+            found, _ = search_page(
+                self.runner, filter_string, orders, max_results, page_token,
+                columns=TRACE_INFO, arrow=True,
+            )  # fmt: skip
+            table = self._info_table(found, filter_string)
+            return table if return_type == "arrow" else table.to_pandas()
         rows, token = search_page(
             self.runner, filter_string, orders, max_results, page_token, columns=TRACE_INFO,
             experiment_ids=experiment_scope(experiment_ids, locations),
         )  # fmt: skip
         ids = [r[0] for r in rows]
-        infos = self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], ids)
-        if return_type != "list":
-            table = _info_table(infos)
-            return table if return_type == "arrow" else table.to_pandas()
+        infos = self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], ids, filter_string)
         spans = self._spans(ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
+
+    def _documents(self, ids: list[str], filter_string: str | None) -> pa.Table:
+        """Tags and metadata as JSON text of the traces ``ids`` (found by ``filter_string``):
+        by their ids when few, else by the filter again (superset rows are harmless)."""
+        if len(ids) <= LITERAL_IDS:
+            return documents(self.conn, "trace_id IN {ids:Array(String)}", {"ids": ids})
+        from ..query import compile_filter
+
+        runner = self.runner
+        where, params = compile_filter(filter_string, runner)
+        chosen = f"trace_id IN (SELECT t.trace_id FROM {runner.dialect.traces_from} WHERE {where})"
+        return documents(self.conn, chosen, params)
+
+    def _info_table(self, found: pa.Table, filter_string: str | None) -> pa.Table:
+        """The search table: ``found``'s columns with the tags and metadata as JSON text."""
+        from .._store._reader import INFO_COLUMNS
+
+        docs = self._documents(found.column("trace_id").to_pylist(), filter_string)
+        order = pa.table(
+            {"trace_id": found.column("trace_id"), "_i": pa.array(range(found.num_rows))}
+        )
+        joined = order.join(docs, "trace_id", join_type="left outer").sort_by("_i")
+        columns = {
+            c: pc.fill_null(joined.column(c), "{}")
+            if c in ("tags", "metadata")
+            else found.column(c)
+            for c in INFO_COLUMNS
+        }
+        return pa.table(columns)
 
     def count_traces(self, filter_string: str | None = None) -> int:
         from ..query import compile_filter
@@ -235,6 +281,8 @@ class ClickHouseStore(TraceStore):
                 query.strip().rstrip(";"), params, **QUERY_SETTINGS
             )
         except StorageError as exc:
+            if "Code: " not in str(exc.__cause__ or ""):
+                raise  # the server, not the query: unreachable, refused credentials
             raise TraceduckError(
                 f"SQL error: {str(exc.__cause__ or exc).splitlines()[0]}"
             ) from None
@@ -344,11 +392,47 @@ class ClickHouseStore(TraceStore):
     def search_experiments(self) -> list[Experiment]:
         return _experiments.every(self.conn)
 
-    def export_traces(self, *args: Any, **kwargs: Any) -> int:
-        raise StorageError("export from a ClickHouse store is not available yet")
+    def exclusive_tag_keys(self) -> dict[str, str]:
+        return dict(sorted(exclusive_keys(self.conn).items()))
 
-    def import_traces(self, *args: Any, **kwargs: Any) -> Any:
-        raise StorageError("import into a ClickHouse store is not available yet")
+    def tag_value_types(self, key: str) -> set[str]:
+        rows = self.conn.query(
+            f"SELECT DISTINCT value_type FROM ({current_tags('key = {k:String}')})", {"k": key}
+        )
+        return {r[0] for r in rows}
+
+    def keys_in_use(self, sample: int = 10_000) -> dict[str, list[str]]:
+        newest = (
+            "trace_id IN (SELECT trace_id FROM td_traces ORDER BY timestamp_ms DESC "
+            "LIMIT {n:UInt64})"
+        )
+        tags = self.conn.query(
+            f"SELECT DISTINCT key FROM ({current_tags(newest, by_key=False)}) ORDER BY key",
+            {"n": sample},
+        )
+        metadata = self.conn.query(
+            f"SELECT DISTINCT key FROM td_metadata WHERE {newest} ORDER BY key", {"n": sample}
+        )
+        return {"tags": [r[0] for r in tags], "metadata": [r[0] for r in metadata]}
+
+    def export_traces(
+        self,
+        path: str | os.PathLike[str],
+        filter_string: str | None = None,
+        *,
+        progress: Any = None,
+    ) -> int:
+        """Write the matching traces (spans, tags, metadata, histories) to .parquet or .jsonl:
+        the same file the DuckDB store writes, so either engine imports it."""
+        from ._transfer import export_traces
+
+        return export_traces(self, os.fspath(path), filter_string, progress=progress)
+
+    def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
+        """Add the traces of an export file written by either engine (see ``_transfer``)."""
+        from ._transfer import import_traces
+
+        return import_traces(self, os.fspath(path), progress=progress)
 
     def delete_traces(
         self,
@@ -626,14 +710,3 @@ def _naive(value: datetime) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
-
-
-def _info_table(infos: list[TraceInfo]) -> pa.Table:
-    from .._store._reader import INFO_COLUMNS
-
-    columns: dict[str, list[Any]] = {c: [] for c in INFO_COLUMNS}
-    for info in infos:
-        for c in INFO_COLUMNS:
-            value = getattr(info, c)
-            columns[c].append(_json.dumps(value) if c in ("tags", "metadata") else value)
-    return pa.table(columns)

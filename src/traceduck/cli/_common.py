@@ -37,9 +37,10 @@ def db_option(func: F) -> F:
     return click.option(
         "--db",
         "db",
-        type=click.Path(dir_okay=False),
         default=None,
-        help="The DuckDB store (default: $TRACEDUCK_DB, then ./traceduck.duckdb).",
+        metavar="PATH|URL",
+        help="The store: a DuckDB file, chdb:///dir or clickhouse://[user[:password]@]host"
+        "[:port]/[database] (default: $TRACEDUCK_DB, then ./traceduck.duckdb).",
     )(func)
 
 

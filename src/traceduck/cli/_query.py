@@ -110,12 +110,7 @@ def combine_filters(
     parts = [f"({filter_string})"] if filter_string and filter_string.strip() else []
     for key, value in parse_assignments(tags, bare=True).items():
         field, lit = f"tags.{quote_key(key)}", literal(value)
-        kinds = {
-            r["value_type"]
-            for r in store.sql(
-                "SELECT DISTINCT value_type FROM trace_tags WHERE key = ?", [key]
-            ).to_pylist()
-        }
+        kinds = store.tag_value_types(key)
         if "array" not in kinds:
             parts.append(f"{field} = {lit}")
         elif kinds == {"array"}:

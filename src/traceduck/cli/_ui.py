@@ -32,9 +32,11 @@ def ui(db: str | None, host: str, port: int, token: str | None, open_browser: bo
     Works while an app or `traceduck collector` writes to the same store: the UI opens the
     file per request and lets go of it when idle, and new traces show on refresh.
     """
+    from .._storename import parse_store_name
     from ..ui import base_url, bind, create_app, is_loopback, serve
 
     path = db or default_db_path()
+    shown = parse_store_name(path).display  # a bad URL stops here, before the port is taken
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -46,11 +48,11 @@ def ui(db: str | None, host: str, port: int, token: str | None, open_browser: bo
         url += "?" + urllib.parse.urlencode({"token": token})
     if not is_loopback(host) and not token:
         err_console.print(
-            f"[yellow]warning:[/] serving {path} on {host} without --token: anyone who can "
+            f"[yellow]warning:[/] serving {shown} on {host} without --token: anyone who can "
             "reach this port can read and tag your traces",
             highlight=False,
         )
-    console.print(f"traceduck ui: serving {path} at {url}  (Ctrl-C to stop)", markup=False,
+    console.print(f"traceduck ui: serving {shown} at {url}  (Ctrl-C to stop)", markup=False,
                   highlight=False, soft_wrap=True)  # fmt: skip
     if "://" not in path and not os.path.exists(path):
         # Not an error: the UI may be started before the app or collector that fills the store.

@@ -18,20 +18,12 @@ _INFO_ROWS = ("name", "status", "execution_time_ms", "timestamp_ms", "span_count
 
 
 def exclusive_keys(store: TraceStore) -> dict[str, str]:
-    return {r["key"]: r["scope"] for r in store.sql(
-        "SELECT key, scope FROM tag_keys WHERE exclusive ORDER BY key").to_pylist()}  # fmt: skip
+    return store.exclusive_tag_keys()
 
 
 def keys(store: TraceStore, sample: int = 10_000) -> dict[str, list[str]]:
     """Tag and metadata keys of the newest ``sample`` traces (a full scan would not scale)."""
-    out: dict[str, list[str]] = {}
-    for column in ("tags", "metadata"):
-        rows = store.sql(
-            f"SELECT DISTINCT unnest(json_keys({column})) AS k FROM (SELECT {column} FROM traces "
-            f"ORDER BY timestamp_ms DESC LIMIT {int(sample)}) ORDER BY k"
-        ).to_pylist()
-        out[column] = [r["k"] for r in rows]
-    return out
+    return store.keys_in_use(sample)
 
 
 def stats(store: TraceStore, filter_string: str | None, by: str, limit: int = 50) -> list[dict]:
