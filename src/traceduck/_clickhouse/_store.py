@@ -233,7 +233,10 @@ class ClickHouseStore(TraceStore):
 
         docs = self._documents(found.column("trace_id").to_pylist(), filter_string)
         order = pa.table(
-            {"trace_id": found.column("trace_id"), "_i": pa.array(range(found.num_rows))}
+            {
+                "trace_id": found.column("trace_id"),
+                "_i": pa.array(range(found.num_rows), pa.int64()),
+            }
         )
         joined = order.join(docs, "trace_id", join_type="left outer").sort_by("_i")
         columns = {
