@@ -1,4 +1,4 @@
--- traceduck's ClickHouse schema for a cluster (schema version 1): replicated local
+-- traceduck's ClickHouse schema for a cluster (schema version 4): replicated local
 -- tables NAME_local on every node and Distributed tables NAME over them.
 -- Generated from the engine's own DDL by:
 --   python -m traceduck._clickhouse._cluster --cluster traceduck --database traceduck
@@ -141,4 +141,71 @@ LEFT JOIN (
     GROUP BY trace_id) AS m ON m.trace_id = t.trace_id
 SETTINGS join_use_nulls = 1;
 
-INSERT INTO traceduck.traceduck_meta (key, value, version) SETTINGS insert_distributed_sync = 1 VALUES ('schema_version', '1', 1);
+CREATE TABLE IF NOT EXISTS traceduck.deletions_local ON CLUSTER traceduck (
+    deletion_id      Int64,
+    ts               DateTime64(6, 'UTC'),
+    trace_count      Int64,
+    filter           Nullable(String),
+    trace_ids        Nullable(String),
+    max_timestamp_ms Nullable(Int64),
+    max_traces       Nullable(Int64),
+    source           LowCardinality(String)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY (ts, deletion_id);
+
+CREATE TABLE IF NOT EXISTS traceduck.deletions ON CLUSTER traceduck AS traceduck.deletions_local ENGINE = Distributed(traceduck, traceduck, deletions_local, cityHash64(deletion_id));
+
+ALTER TABLE traceduck.td_traces_local ON CLUSTER traceduck ADD COLUMN IF NOT EXISTS experiment_id String DEFAULT '0';
+
+ALTER TABLE traceduck.td_traces ON CLUSTER traceduck ADD COLUMN IF NOT EXISTS experiment_id String DEFAULT '0';
+
+ALTER TABLE traceduck.td_traces_local ON CLUSTER traceduck ADD COLUMN IF NOT EXISTS experiment String DEFAULT 'Default';
+
+ALTER TABLE traceduck.td_traces ON CLUSTER traceduck ADD COLUMN IF NOT EXISTS experiment String DEFAULT 'Default';
+
+CREATE TABLE IF NOT EXISTS traceduck.td_experiments_local ON CLUSTER traceduck (
+    experiment_id String,
+    name          String,
+    created       DateTime64(6, 'UTC')
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY (name, created);
+
+CREATE TABLE IF NOT EXISTS traceduck.td_experiments ON CLUSTER traceduck AS traceduck.td_experiments_local ENGINE = Distributed(traceduck, traceduck, td_experiments_local, cityHash64(name));
+
+INSERT INTO traceduck.td_experiments SELECT '0', 'Default', now64(6) FROM system.one WHERE (SELECT count() FROM traceduck.td_experiments WHERE name = 'Default') = 0 SETTINGS insert_distributed_sync = 1;
+
+CREATE OR REPLACE VIEW traceduck.experiments ON CLUSTER traceduck AS
+SELECT experiment_id, name, created FROM (
+    SELECT name, argMin(eid, c) AS experiment_id, min(c) AS created
+    FROM (SELECT name, experiment_id AS eid, created AS c FROM td_experiments)
+    GROUP BY name)
+ORDER BY toInt64OrZero(experiment_id);
+
+CREATE OR REPLACE VIEW traceduck.traces ON CLUSTER traceduck AS
+SELECT t.trace_id AS trace_id, t.name AS name, t.status AS status,
+       t.status_message AS status_message, t.timestamp_ms AS timestamp_ms,
+       t.execution_time_ms AS execution_time_ms, t.start_time_ns AS start_time_ns,
+       t.end_time_ns AS end_time_ns, t.span_count AS span_count,
+       t.service_name AS service_name, t.root_span_id AS root_span_id,
+       t.has_root AS has_root, t.request_preview AS request_preview,
+       t.response_preview AS response_preview,
+       ifNull(g.tags, '{}') AS tags, ifNull(m.metadata, '{}') AS metadata, t.experiment_id AS experiment_id, t.experiment AS experiment
+FROM td_traces AS t FINAL
+LEFT JOIN (
+    SELECT trace_id, concat('{', arrayStringConcat(groupArray(
+               concat(toJSONString(key), ':', value)), ','), '}') AS tags
+    FROM trace_tags GROUP BY trace_id) AS g ON g.trace_id = t.trace_id
+LEFT JOIN (
+    SELECT trace_id, concat('{', arrayStringConcat(groupArray(
+               concat(toJSONString(key), ':', v)), ','), '}') AS metadata
+    FROM (SELECT trace_id, key, value AS v FROM (SELECT trace_id, key, argMax(value, ord) AS value FROM td_metadata GROUP BY trace_id, key))
+    GROUP BY trace_id) AS m ON m.trace_id = t.trace_id
+SETTINGS join_use_nulls = 1;
+
+ALTER TABLE traceduck.td_traces_local ON CLUSTER traceduck MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;
+
+ALTER TABLE traceduck.spans_local ON CLUSTER traceduck MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;
+
+ALTER TABLE traceduck.td_tag_events_local ON CLUSTER traceduck MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;
+
+ALTER TABLE traceduck.td_metadata_local ON CLUSTER traceduck MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;
+
+INSERT INTO traceduck.traceduck_meta (key, value, version) SETTINGS insert_distributed_sync = 1 VALUES ('schema_version', '4', 4);

@@ -49,7 +49,9 @@ def test_every_table_is_replicated_on_each_node_and_distributed_over_the_cluster
     assert SHARDING["td_traces"] == SHARDING["spans"] == "cityHash64(trace_id)"
     assert SHARDING["td_tag_events"] == "cityHash64(version, edit_id)"
     views = re.findall(r"CREATE OR REPLACE VIEW traceduck\.(\w+) ON CLUSTER traceduck AS", sql)
-    assert set(views) == {"traces", "trace_tags", "tag_events", "trace_metadata", "tag_keys"}
+    assert set(views) == {
+        "traces", "trace_tags", "tag_events", "trace_metadata", "tag_keys", "experiments"
+    }  # fmt: skip
     assert f"VALUES ('schema_version', '{SCHEMA_VERSION}', {SCHEMA_VERSION})" in sql
     assert sql.index("USE traceduck;") < sql.index("CREATE OR REPLACE VIEW")
 

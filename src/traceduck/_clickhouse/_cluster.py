@@ -39,10 +39,14 @@ SHARDING = {
     "td_tag_events": "cityHash64(version, edit_id)",
     "td_metadata": "cityHash64(version, edit_id)",
     "td_tag_keys": "cityHash64(key)",
+    "deletions": "cityHash64(deletion_id)",
+    "td_experiments": "cityHash64(name)",
 }
 _TABLE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS (\w+) \(", re.S)
 _ENGINE = re.compile(r"ENGINE = (\w*)MergeTree(?:\(([^)]*)\))?")
 _VIEW = re.compile(r"^\s*CREATE OR REPLACE VIEW (\w+) AS", re.S)
+_ALTER = re.compile(r"^\s*ALTER TABLE (\w+) (.*)$", re.S)
+_INSERT = re.compile(r"^\s*INSERT INTO (\w+) ", re.S)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REPLICA_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 
@@ -78,6 +82,17 @@ def cluster_ddl(
                     1,
                 )
             )
+        elif alter := _ALTER.match(text):
+            name, change = alter.groups()
+            # A setting concerns the local tables that hold the rows; a new column, both.
+            out.append(f"ALTER TABLE {database}.{name}_local{on} {change}")
+            if change.startswith("ADD COLUMN"):
+                out.append(f"ALTER TABLE {database}.{name}{on} {change}")
+        elif insert := _INSERT.match(text):
+            name = insert.group(1)
+            qualified = text.replace(f"INSERT INTO {name} ", f"INSERT INTO {database}.{name} ", 1)
+            qualified = qualified.replace(f"FROM {name} ", f"FROM {database}.{name} ")
+            out.append(qualified + " SETTINGS insert_distributed_sync = 1")
         else:
             raise ValueError(f"no cluster form for the statement: {text[:60]!r}")
     out.append(
