@@ -198,17 +198,18 @@ class ClickHouseStore(TraceStore):
                 f"return_type must be 'list', 'pandas' or 'arrow', not {return_type!r}"
             )
         orders = [order_by] if isinstance(order_by, str) else order_by
+        scope = experiment_scope(experiment_ids, locations)
         if return_type != "list":
             # Tables are for analysis (often every match): Arrow from the engine throughout.
             found, _ = search_page(
                 self.runner, filter_string, orders, max_results, page_token,
-                columns=TRACE_INFO, arrow=True,
+                columns=TRACE_INFO, arrow=True, experiment_ids=scope,
             )  # fmt: skip
             table = self._info_table(found, filter_string)
             return table if return_type == "arrow" else table.to_pandas()
         rows, token = search_page(
             self.runner, filter_string, orders, max_results, page_token, columns=TRACE_INFO,
-            experiment_ids=experiment_scope(experiment_ids, locations),
+            experiment_ids=scope,
         )  # fmt: skip
         ids = [r[0] for r in rows]
         infos = self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], ids, filter_string)
