@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from .. import _json
 from .. import _transfer as _files
+from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from .._store._tags import scope_value
 from .._transfer import (
     FORMAT_VERSION,
@@ -50,6 +51,7 @@ from ._events import (
     register,
     typed,
 )
+from ._experiments import ensure as ensure_experiments
 from ._writer import TRACE_SCHEMA
 
 if TYPE_CHECKING:
@@ -80,6 +82,8 @@ _TRACE_FIELDS = [
     pa.field("response_preview", pa.string()),
     pa.field("tags", pa.string()),
     pa.field("metadata", pa.string()),
+    pa.field("experiment_id", pa.string()),
+    pa.field("experiment", pa.string()),
 ]
 SPAN_FIELDS = [
     pa.field("span_id", pa.string()),
@@ -387,7 +391,10 @@ def _insert_chunk(
     entries = _metadata_rows(records, leftovers["metadata"], now.version)
     if entries.num_rows:
         conn.insert_arrow("td_metadata", entries)
-    conn.insert_arrow("td_traces", _trace_rows(records, now.version))
+    # Experiment ids are this store's own: the name says which experiment, the id follows.
+    names = [r.get("experiment") or DEFAULT_EXPERIMENT for r in records]
+    experiment_ids = ensure_experiments(conn, names)
+    conn.insert_arrow("td_traces", _trace_rows(records, now.version, experiment_ids))
     return table.num_rows
 
 
@@ -531,11 +538,18 @@ def _metadata_rows(records: list[dict[str, Any]], skip: set[str], now: int) -> p
     return pa.table(cols, schema=METADATA_SCHEMA)
 
 
-def _trace_rows(records: list[dict[str, Any]], version: int) -> pa.Table:
+def _trace_rows(
+    records: list[dict[str, Any]], version: int, experiment_ids: dict[str, str]
+) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in TRACE_SCHEMA.names}
     for r in records:
+        experiment = r.get("experiment") or DEFAULT_EXPERIMENT
         for name in TRACE_SCHEMA.names[:-1]:
             value = r.get(name)
+            if name == "experiment":
+                value = experiment
+            elif name == "experiment_id":
+                value = experiment_ids.get(experiment, DEFAULT_EXPERIMENT_ID)
             if name in ("timestamp_ms", "start_time_ns", "end_time_ns", "span_count"):
                 value = value or 0
             elif name == "execution_time_ms":
