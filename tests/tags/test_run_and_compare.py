@@ -238,3 +238,16 @@ def test_traceduck_run_keeps_the_exit_code_when_ctrl_c_lands_as_the_program_ends
         timeout=60,
     )
     assert done.returncode == 3, done.stderr
+
+
+def test_traceduck_run_into_clickhouse(tmp_path: Path) -> None:
+    """`--db chdb:///dir` reaches the program as that URL (not a path made absolute), and the
+    run's summary counts the traces there."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import traceduck as td\n@td.trace\ndef f(i):\n    return i\n[f(i) for i in range(4)]\n"
+    )
+    url = f"chdb://{tmp_path / 'ch'}"
+    done = _cli("run", "--db", url, "--", str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"4 traces recorded in {url}" in done.stderr

@@ -29,7 +29,7 @@ from .._context import normalize_tags
 from .._store import _tags
 from ..errors import TagError
 from . import _common
-from ._common import err_console, friendly_errors, parse_value
+from ._common import db_option, err_console, friendly_errors, parse_value
 
 __all__ = ["run"]
 
@@ -92,13 +92,7 @@ def _count(db: str, run_id: str) -> int | None:
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="A tag on every trace.")
 @click.option("--metadata", "metadata", multiple=True, metavar="K=V", help="Metadata entry.")
 @click.option("--run-id", default=None, help="The run's id (default: a new random one).")
-@click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The DuckDB store (default: $TRACEDUCK_DB, then ./traceduck.duckdb).",
-)
+@db_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @friendly_errors
 def run(
@@ -129,7 +123,7 @@ def run(
     except TagError as exc:
         raise click.BadParameter(str(exc)) from None
     run_id = run_id or uuid.uuid4().hex[:16]
-    path = os.path.abspath(db or default_db_path())
+    path = _absolute(db or default_db_path())
     fd, report = tempfile.mkstemp(prefix=f"traceduck-run-{run_id}-", suffix=".jsonl")
     os.close(fd)
     env = dict(os.environ)
@@ -150,6 +144,13 @@ def run(
     finally:
         os.unlink(report)
     sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128+N, as shells say
+
+
+def _absolute(name: str) -> str:
+    """A DuckDB path made absolute (the program may change directory); a URL as it is."""
+    from .._storename import parse_store_name
+
+    return os.path.abspath(name) if parse_store_name(name).engine == "duckdb" else name
 
 
 def _losses(run_id: str, report: str) -> None:
@@ -183,7 +184,7 @@ def _losses(run_id: str, report: str) -> None:
 
 def _summary(path: str, run_id: str) -> None:
     search = f"traceduck search \"metadata.context.run_id = '{run_id}'\""
-    if path != os.path.abspath(default_db_path()):
+    if path != _absolute(default_db_path()):
         search += f" --db {_quote(path)}"
     try:
         count = _count(path, run_id)
