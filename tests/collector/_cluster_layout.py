@@ -77,7 +77,12 @@ def main(directory: str, out: str) -> None:
     store.export_traces(base / "all.parquet")
     copy = td.TraceStore(f"chdb://{base / 'data'}?database=copy")  # a single-node store
     imported = copy.import_traces(base / "all.parquet").imported
+    try:  # the engine deletes with lightweight DELETEs, which a Distributed table refuses
+        deleted: object = store.delete_traces(trace_ids=[c])
+    except td.errors.StorageError as exc:
+        deleted = f"StorageError: {exc}"
     result = {
+        "deleted": deleted,
         "engines": engines,
         "rows_in_local_tables": client.query("SELECT count() FROM td_traces_local").result_rows[0][
             0
@@ -91,6 +96,7 @@ def main(directory: str, out: str) -> None:
         "metadata": store.get_trace(c).info.metadata,
         "imported": imported,
         "count": store.count_traces(),
+        "c_still_there": store.get_trace(c).info.trace_id == c,
         "same_after_import": all(
             copy.get_trace(t) == store.get_trace(t) and copy.tag_history(t) == store.tag_history(t)
             for t in (a, b, c)
