@@ -201,6 +201,8 @@ class ClickHouseStore(TraceStore):
         scope = experiment_scope(experiment_ids, locations)
         if return_type != "list":
             # Tables are for analysis (often every match): Arrow from the engine throughout.
+            # (The tags and metadata found by the filter again ignore the experiment scope: a
+            # superset, which the join leaves out.)
             found, _ = search_page(
                 self.runner, filter_string, orders, max_results, page_token,
                 columns=TRACE_INFO, arrow=True, experiment_ids=scope,
