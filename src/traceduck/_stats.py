@@ -16,7 +16,7 @@ import duckdb
 from . import _json
 from .errors import FilterError
 
-__all__ = ["GROUP_FIELDS", "trace_stats"]
+__all__ = ["GROUP_FIELDS", "stat_groups", "trace_stats"]
 
 # --by values that name a column of ``traces``; tags.KEY and metadata.KEY[.PATH] come on top.
 GROUP_FIELDS = ("name", "status", "service_name")
@@ -53,6 +53,12 @@ def trace_stats(
         """,
         [*group_params, *params],
     ).fetchall()
+    return stat_groups(rows, is_json)
+
+
+def stat_groups(rows: list[tuple[Any, ...]], is_json: bool) -> list[dict[str, Any]]:
+    """The groups' dicts from rows of (group, count, errors, p50, p95, p99, max); ``is_json``:
+    the group value is JSON text (a tag or metadata value). Shared by both engines."""
     return [
         {
             "group": _json.loads(g) if is_json else g,

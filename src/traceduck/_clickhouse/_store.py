@@ -323,19 +323,9 @@ class ClickHouseStore(TraceStore):
             params,
             filter_string or "",
         )
-        return [
-            {
-                "group": _json.loads(g) if is_json else g,
-                "count": n,
-                "errors": errors,
-                "error_rate": errors / n if n else 0.0,
-                "p50_ms": p50,
-                "p95_ms": p95,
-                "p99_ms": p99,
-                "max_ms": mx,
-            }
-            for g, n, errors, p50, p95, p99, mx in rows
-        ]
+        from .._stats import stat_groups
+
+        return stat_groups(rows, is_json)
 
     def tag_history(self, trace_id: str) -> list[TagEvent]:
         tid = self.resolve_trace_id(trace_id)
