@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -96,6 +97,23 @@ class TagEvent:
     source: str
     had_old: bool = True
     has_new: bool = True
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> TagEvent:
+        """From (time, trace_id, key, old JSON text, new JSON text, operation, source), as
+        both engines' histories read it (None text: no old value / deleted)."""
+        time, trace_id, key, old, new, operation, source = row
+        return cls(
+            time=time,
+            trace_id=trace_id,
+            key=key,
+            old_value=None if old is None else json.loads(old),
+            new_value=None if new is None else json.loads(new),
+            operation=operation,
+            source=source,
+            had_old=old is not None,
+            has_new=new is not None,
+        )
 
 
 @dataclass(frozen=True)

@@ -334,20 +334,7 @@ class ClickHouseStore(TraceStore):
             "WHERE trace_id = {t:String} AND kind = 'event' ORDER BY version, edit_id, seq",
             {"t": tid},
         )
-        return [
-            TagEvent(
-                time=_naive(r[0]),
-                trace_id=r[1],
-                key=r[2],
-                old_value=_json.loads(r[3]),
-                new_value=_json.loads(r[4]),
-                operation=r[5],
-                source=r[6],
-                had_old=r[3] is not None,
-                has_new=r[4] is not None,
-            )
-            for r in rows
-        ]
+        return [TagEvent.from_row((_naive(r[0]), *r[1:7])) for r in rows]
 
     def metadata_history(self, trace_id: str) -> list[MetadataEvent]:
         tid = self.resolve_trace_id(trace_id)

@@ -156,20 +156,7 @@ def tag_history(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[TagEvent]
         "WHERE trace_id = ? ORDER BY event_id",
         [trace_id],
     ).fetchall()
-    return [
-        TagEvent(
-            time=r[0],
-            trace_id=r[1],
-            key=r[2],
-            old_value=_json.loads(r[3]),
-            new_value=_json.loads(r[4]),
-            operation=r[5],
-            source=r[6],
-            had_old=r[3] is not None,
-            has_new=r[4] is not None,
-        )
-        for r in rows
-    ]
+    return [TagEvent.from_row(r) for r in rows]
 
 
 def metadata_history(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[MetadataEvent]:
