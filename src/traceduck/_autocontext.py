@@ -5,11 +5,12 @@ git: {commit, branch, dirty, origin_url}}`` (git only inside a work tree; ``run_
 ``traceduck run``). It is computed once per process, lazily, in the span processor's export
 thread: the caller's thread never pays for it, and a missing or broken git never fails anything.
 
-``AutoLabels.for_root(span)`` gives a local root's automatic labels: the context (and the run's
-``--metadata``) as metadata entries, and the run's ``--tag``s. The exporters (DuckDB, OTLP) add
-them as they convert the root, after the labels its attributes carry and before its live ones:
-live values win, run tags only fill keys the trace did not set, and the context/run metadata
-entries come before the trace's own entries (the latest entry per key is the one shown).
+``AutoLabels.for_root(start, resource)`` gives a local root's automatic labels: the context
+(and the run's ``--metadata``) as metadata entries, and the run's ``--tag``s. The exporters
+(DuckDB, OTLP) add them as they convert the root, after the labels its attributes carry and
+before its live ones: live values win, run tags only fill keys the trace did not set, and the
+context/run metadata entries come before the trace's own entries (the latest entry per key is
+the one shown).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import socket
 import subprocess
 import threading
 from typing import Any
-
-from opentelemetry.sdk.trace import ReadableSpan
 
 from . import _runtime
 from ._export._redacting import redact_labels
@@ -204,16 +203,17 @@ class AutoLabels:
     def __init__(self) -> None:
         self._run: dict[str, Any] | None = None
 
-    def for_root(self, span: ReadableSpan) -> Labels:
-        """(metadata entries, tags) to add to the trace whose local root is ``span``."""
+    def for_root(self, start_ns: int, resource: Any) -> Labels:
+        """(metadata entries, tags) to add to the trace whose local root started at
+        ``start_ns`` (unix ns) under ``resource``."""
         run = self._run
         if run is None:
             run = self._run = run_settings()
         if not SETTINGS.enabled and not run:
             return _NONE
-        ts = span.start_time or 0
+        ts = start_ns
         entries: list[tuple[str, Any, int]] = []
-        context = _context_for(span.resource, run.get("run_id"))
+        context = _context_for(resource, run.get("run_id"))
         if context:
             entries.append(("context", context, ts))
         run_meta = run.get("metadata")

@@ -438,7 +438,7 @@ def test_an_exporter_failure_never_reaches_user_code(monkeypatch) -> None:
     def broken(span):
         raise RuntimeError("convert exploded")
 
-    monkeypatch.setattr(_convert, "span_row", broken)
+    monkeypatch.setattr(_convert, "row_of", broken)
 
     @td.trace
     def f():

@@ -358,14 +358,14 @@ def test_stats_counts_what_the_span_queue_turned_away(monkeypatch: pytest.Monkey
     from traceduck._export import _convert
 
     gate = threading.Event()
-    convert = _convert.span_row
+    convert = _convert.row_of
 
     def stuck(span):  # type: ignore[no-untyped-def]
         gate.wait(60)
         return convert(span)
 
     td.configure(db=td.stats()["db"], block_timeout_s=0.2)
-    monkeypatch.setattr(_convert, "span_row", stuck)
+    monkeypatch.setattr(_convert, "row_of", stuck)
     ended = 10_000  # more than the span queue (4,096) plus the batch under export
     for _ in range(ended):
         with td.start_span("busy"):

@@ -40,6 +40,14 @@ SPAN_ROW_BYTES = 1_000
 
 _NO_LABELS: Labels = ([], {})
 
+# A whole new trace without tags in the Default experiment, as it waits for the writer: one
+# flat tuple (estimated bytes, trace row, span count, *span rows, *metadata rows) of plain values.
+# Python's GC stops tracking a tuple of untracked values at the first collection that sees it,
+# but a tuple of tuples only at a later one, after its members: nested three deep (trace ->
+# span rows -> row), the queued traces of a tight loop reached the GC's oldest generation and
+# made its full collections run every few thousand traces. ``batch_of`` makes PlainTraces.
+QueuedTrace = tuple[Any, ...]
+
 
 class RootLabels(NamedTuple):
     """What a trace's local root carries besides its span: tags, exclusive key -> scope,
@@ -75,7 +83,7 @@ class Assembler:
         row: tuple[Any, ...],
         is_root: bool,
         labels: RootLabels | None = None,
-    ) -> Bundle | PlainTrace | None:
+    ) -> Bundle | QueuedTrace | None:
         """Add one span row; what to write when this completes (or extends) a trace."""
         trace_id = row[0]
         if is_root:
@@ -118,9 +126,9 @@ def make_bundle(
     rows: list[tuple[Any, ...]],
     root: tuple[Any, ...] | None,
     labels: RootLabels | None,
-) -> Bundle | PlainTrace:
+) -> Bundle | QueuedTrace:
     """What the writer takes for ``rows``: a whole new trace without tags in the Default
-    experiment (its true root is here) as a ``PlainTrace``, anything else as a Bundle, whose
+    experiment (its true root is here) as a ``QueuedTrace``, anything else as a Bundle, whose
     trace row comes from ``root``, else from the earliest span."""
     if (
         root is not None
@@ -162,14 +170,14 @@ def make_bundle(
 
 def _plain(
     rows: list[tuple[Any, ...]], root: tuple[Any, ...], metadata: Sequence[tuple[str, Any, int]]
-) -> PlainTrace:
+) -> QueuedTrace:
     trace_id = root[0]
     start, end, status = root[_START], root[_END], root[_STATUS]
     inputs, outputs = root[_INPUTS], root[_OUTPUTS]
-    logged: tuple[tuple[Any, ...], ...] = ()
+    logged: Sequence[tuple[Any, ...]] = ()
     latest = "{}"
     if metadata:
-        logged = tuple((ts, trace_id, key, _shared_json(value)) for key, value, ts in metadata)
+        logged = [(ts, trace_id, key, _shared_json(value)) for key, value, ts in metadata]
         last = {key: text for _, _, key, text in logged}  # first key order, latest value
         latest = "{" + ",".join(f"{_key_json(k)}:{text}" for k, text in last.items()) + "}"
     trace = (
@@ -192,7 +200,7 @@ def _plain(
         "{}",
         latest,
     )
-    return (tuple(rows), trace, logged, _nbytes(rows))
+    return (_nbytes(rows), trace, len(rows), *rows, *logged)
 
 
 def _nbytes(rows: list[tuple[Any, ...]]) -> int:
@@ -231,29 +239,31 @@ def _key_json(key: str) -> str:
     return text
 
 
-def batch_of(bundles: Sequence[Bundle | PlainTrace], source: str = "live") -> WriteBatch:
-    """One WriteBatch of Bundles and PlainTraces (the writer's unit)."""
+def batch_of(bundles: Sequence[Bundle | QueuedTrace], source: str = "live") -> WriteBatch:
+    """One WriteBatch of Bundles and queued plain traces (the writer's unit)."""
     rows: list[tuple[Any, ...]] = []
     traces: list[TraceRow] = []
     plain: list[PlainTrace] = []
     for bundle in bundles:
         if type(bundle) is tuple:
-            rows.extend(bundle[0])
-            plain.append(bundle)
+            end = 3 + bundle[2]
+            spans = bundle[3:end]
+            rows.extend(spans)
+            plain.append((spans, bundle[1], bundle[end:], bundle[0]))
         else:
             rows.extend(bundle.spans.rows)  # type: ignore[union-attr]
             traces.append(bundle.row)  # type: ignore[union-attr]
     return WriteBatch(spans=SpanRows(rows), traces=traces, source=source, plain=plain)
 
 
-def span_count(bundle: Bundle | PlainTrace) -> int:
-    """How many spans a Bundle or PlainTrace carries."""
-    return len(bundle[0]) if type(bundle) is tuple else len(bundle.spans)  # type: ignore[union-attr]
+def span_count(bundle: Bundle | QueuedTrace) -> int:
+    """How many spans a Bundle or queued plain trace carries."""
+    return bundle[2] if type(bundle) is tuple else len(bundle.spans)  # type: ignore[union-attr, return-value]
 
 
-def byte_size(bundle: Bundle | PlainTrace) -> int:
-    """The estimated memory a Bundle or PlainTrace holds."""
-    return bundle[3] if type(bundle) is tuple else bundle.nbytes  # type: ignore[union-attr, return-value]
+def byte_size(bundle: Bundle | QueuedTrace) -> int:
+    """The estimated memory a Bundle or queued plain trace holds."""
+    return bundle[0] if type(bundle) is tuple else bundle.nbytes  # type: ignore[union-attr, return-value]
 
 
 def labels_for(attrs: dict[str, Any], state: Any, auto: Labels = _NO_LABELS) -> RootLabels:

@@ -7,13 +7,11 @@ whichever way it arrived.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import attrgetter
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
 
-from .. import _json, _runtime
+from .. import _json
 from .._capture import encode, encode_inputs
 from .._constants import (
     DEFAULT_SPAN_TYPE,
@@ -30,6 +28,8 @@ from .._constants import (
     STATUS_OK,
     TAG_ATTR_PREFIX,
 )
+from ._ended import EndedSpan, ended
+from ._ended import resource as resource_of
 
 EMPTY_OBJECT = "{}"
 EMPTY_LIST = "[]"
@@ -77,35 +77,37 @@ def root_experiment(attrs: Mapping[str, Any]) -> str | None:
 
 
 def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] | None]:
-    """(row in SPAN_COLUMNS order, is a local root, the root's decoded attributes) of an SDK span.
+    """(row in SPAN_COLUMNS order, is a local root, the root's decoded attributes) of an SDK
+    span (its stashed type/inputs/outputs popped from ``_runtime.STASH``): ``row_of`` its
+    EndedSpan."""
+    return row_of(ended(span))
 
-    Pops the span's stashed type/inputs/outputs (``_runtime.STASH``) and encodes them here,
-    off the caller's thread. This runs once per span at export: it reads the SDK's fields and
-    attribute dict directly and leaves JSON validation of attribute-borne inputs/outputs to the
-    store's insert. The attributes are returned only for a local root (whose tags and metadata
-    they carry).
+
+def row_of(span: EndedSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] | None]:
+    """(row in SPAN_COLUMNS order, is a local root, the root's decoded attributes) of an ended
+    span.
+
+    Encodes the span's deferred inputs/outputs here, off the caller's thread. This runs once per
+    span at export; it leaves JSON validation of attribute-borne inputs/outputs to the store's
+    insert. The attributes are returned only for a local root (whose tags and metadata they
+    carry).
     """
-    ctx, parent, name, kind, start, end, status, resource, raw, events = _fields(span)
-    span_id = ctx.span_id
-    record = _runtime.STASH.pop(span_id, None)
-    # The SDK's BoundedAttributes and BoundedList keep a plain dict and deque (read in C)
-    raw = getattr(raw, "_dict", raw)
-    events = getattr(events, "_dq", events)
-    if raw:
-        attrs = dict(raw)
-        if JSON_KEYS_ATTR in attrs:
-            attrs = decode_json_keys(attrs)
-    else:
-        attrs = {}
-    span_type = inputs = outputs = None
-    if record is not None:
-        span_type, extra, deferred_in, deferred_out = record
-        if extra:
-            attrs.update(extra)
-        if deferred_in is not None:
-            inputs = encode_inputs(deferred_in)
-        if deferred_out is not None:
-            outputs = encode(deferred_out)
+    (
+        trace_id, span_id, parent_id, is_root, name, kind, start, end, failed, description, _,
+        keys, values, events, span_type, extra, input_names, deferred_in, kwargs, deferred_out,
+    ) = span  # fmt: skip
+    attrs = dict(zip(keys, values)) if keys else {}
+    if JSON_KEYS_ATTR in attrs:
+        attrs = decode_json_keys(attrs)
+    if extra:
+        attrs.update(extra)
+    inputs = outputs = None
+    if deferred_in is not None:
+        if input_names is not None:  # the deferred (names, args, kwargs) of snapshot_args
+            deferred_in = (input_names, deferred_in, dict(kwargs) if kwargs else {})
+        inputs = encode_inputs(deferred_in)
+    if deferred_out is not None:
+        outputs = encode(deferred_out)
     if attrs:
         attr_type = attrs.pop(SPAN_TYPE_ATTR, None)
         attr_in = attrs.pop(INPUTS_ATTR, None)
@@ -119,46 +121,26 @@ def span_row(span: ReadableSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] 
         attributes = _json.dumps_lenient(attrs) if attrs else EMPTY_OBJECT
     else:
         attributes = EMPTY_OBJECT
-    failed = status.status_code is _ERROR
-    start = start or 0
-    end = end or start
-    is_root = parent is None or parent.is_remote
     row = (
-        _trace_hex(ctx.trace_id),
+        _trace_hex(trace_id),
         # "%" formats an int in half the time format() or an f-string takes
         "%016x" % span_id,  # noqa: UP031
-        "%016x" % parent.span_id if parent is not None else None,  # noqa: UP031
+        "%016x" % parent_id if parent_id is not None else None,  # noqa: UP031
         name,
         str(span_type) if span_type else DEFAULT_SPAN_TYPE,
         STATUS_ERROR if failed else STATUS_OK,
-        status.description if failed else None,
+        description if failed else None,
         start,
         end,
         (end - start) / 1e6,
-        kind._name_,  # the enum member's own field: ``.name`` is a Python-level property
-        _service_name(resource),
+        kind,
+        _service_name(resource_of(span)),
         attributes,
         inputs,
         outputs,
         _events(events) if events else EMPTY_LIST,
     )
     return row, is_root, (attrs if is_root else None)
-
-
-_ERROR = StatusCode.ERROR
-_FIELDS = ("context", "parent", "name", "kind", "start_time", "end_time", "status", "resource")
-# The SDK's ReadableSpan keeps each public property in a field of the same name with "_" before
-# it; one C-level getter reads all of them (each property costs a Python call). A span of
-# another class, without those fields, is read through its properties.
-_PRIVATE = attrgetter(*(f"_{f}" for f in _FIELDS), "_attributes", "_events")
-_PUBLIC = attrgetter(*_FIELDS, "attributes", "events")
-
-
-def _fields(span: ReadableSpan) -> tuple[Any, ...]:
-    try:
-        return _PRIVATE(span)
-    except AttributeError:
-        return _PUBLIC(span)
 
 
 _last_resource: tuple[Any, str | None] = (None, None)

@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -31,12 +31,21 @@ from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
-from .._store._records import PlainTrace, WriteBatch
+from .._store._records import WriteBatch
 from .._store._retention import Expiry
 from .._store._writer import write_batch
 from ..errors import ConfigError, StorageError
 from . import _convert
-from ._assembler import Assembler, Bundle, batch_of, byte_size, labels_for, span_count
+from ._assembler import (
+    Assembler,
+    Bundle,
+    QueuedTrace,
+    batch_of,
+    byte_size,
+    labels_for,
+    span_count,
+)
+from ._ended import IS_ROOT, TRACE_ID, EndedSpan, resource
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
 
@@ -55,6 +64,15 @@ EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
 EARLY_WRITE_SPANS = 8_192
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 _NO_AUTO: Any = ([], {})
+
+
+def _trace_id(span: Any) -> int:
+    """The trace id (int) of an EndedSpan or an SDK span."""
+    return span[TRACE_ID] if type(span) is tuple else span.context.trace_id
+
+
+def _resource(span: Any) -> Any:
+    return resource(span) if type(span) is tuple else span.resource
 
 
 @atexit.register
@@ -186,7 +204,7 @@ class DuckDBSpanExporter(SpanExporter):
         self._written_since_release = False
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
-        self._queue: deque[Bundle | PlainTrace] = deque()
+        self._queue: deque[Bundle | QueuedTrace] = deque()
         self._queued_spans = 0
         self._queued_bytes = 0  # estimated, of the traces queued or in the write under way
         self._cond = threading.Condition()
@@ -213,24 +231,41 @@ class DuckDBSpanExporter(SpanExporter):
 
     # -- SpanExporter -------------------------------------------------------------------------
 
+    # Takes EndedSpans from the span processor in front (``export_rows``).
+    takes_rows = True
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """The SDK's export (the zero-code exporter, the OTLP fan-out): SDK spans."""
+        return self._export(spans, _convert.span_row)
+
+    def export_rows(self, spans: Sequence[EndedSpan]) -> SpanExportResult:
+        """Export ended spans taken by the span processor (``_ended``)."""
+        return self._export(spans, _convert.row_of)
+
+    def _export(
+        self, spans: Sequence[Any], convert: Callable[[Any], tuple[Any, bool, Any]]
+    ) -> SpanExportResult:
         if self.dropping and self._over_bound():
             self._drop_unconverted(spans)  # they could only push out other dropped traces
             return SpanExportResult.FAILURE
-        ready: list[Bundle | PlainTrace] = []
+        ready: list[Bundle | QueuedTrace] = []
         ready_spans = 0
         failed = 0
+        auto = self.auto_labels
+        pop_state = _context.REGISTRY.pop
         try:
             with self._assemble_lock:
+                add = self._assembler.add
                 for span in spans:
                     try:
-                        row, is_root, attrs = _convert.span_row(span)
+                        row, is_root, attrs = convert(span)
                         labels = None
                         if is_root:
-                            state = _context.REGISTRY.pop(span.context.trace_id)
-                            auto = self.auto_labels
+                            state = pop_state(_trace_id(span))
                             labels = labels_for(
-                                attrs, state, auto.for_root(span) if auto else _NO_AUTO
+                                attrs,
+                                state,
+                                auto.for_root(row[7], _resource(span)) if auto else _NO_AUTO,
                             )
                     except Exception as exc:  # one span we cannot read costs only that span
                         failed += 1
@@ -238,7 +273,7 @@ class DuckDBSpanExporter(SpanExporter):
                         self.losses.dropped(0, 1, f"a span could not be read: {exc!r}")
                         _runtime.report_internal_error("DuckDB export", exc)
                         continue
-                    bundle = self._assembler.add(row, is_root, labels)
+                    bundle = add(row, is_root, labels)
                     if bundle is not None:
                         ready.append(bundle)
                         ready_spans += span_count(bundle)
@@ -253,15 +288,19 @@ class DuckDBSpanExporter(SpanExporter):
         self.enqueue(ready)
         return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
 
-    def _drop_unconverted(self, spans: Sequence[ReadableSpan]) -> None:
+    def _drop_unconverted(self, spans: Sequence[Any]) -> None:
         roots = 0
         for span in spans:
-            ctx = span.context
-            _runtime.STASH.pop(ctx.span_id, None)
-            parent = span.parent
-            if parent is None or parent.is_remote:
+            if type(span) is tuple:  # an EndedSpan: its stash record goes with it
+                is_root = span[IS_ROOT]
+            else:
+                ctx = span.context
+                _runtime.STASH.pop(ctx.span_id, None)
+                parent = span.parent
+                is_root = parent is None or parent.is_remote
+            if is_root:
                 roots += 1
-                _context.REGISTRY.pop(ctx.trace_id)
+                _context.REGISTRY.pop(_trace_id(span))
         self.losses.dropped(roots, len(spans), self._cause())
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -292,7 +331,7 @@ class DuckDBSpanExporter(SpanExporter):
 
     # -- queue and writer ---------------------------------------------------------------------
 
-    def enqueue(self, bundles: Sequence[Bundle | PlainTrace]) -> None:
+    def enqueue(self, bundles: Sequence[Bundle | QueuedTrace]) -> None:
         """Queue finished traces for writing. Past the bound, wait for room while the store
         takes writes; drop the oldest (counted) when it cannot take them."""
         if not bundles:
@@ -457,8 +496,8 @@ class DuckDBSpanExporter(SpanExporter):
             else:
                 backoff = min(max(backoff * 2, 0.05), 2.0)
 
-    def _take(self) -> list[Bundle | PlainTrace]:
-        batch: list[Bundle | PlainTrace] = []
+    def _take(self) -> list[Bundle | QueuedTrace]:
+        batch: list[Bundle | QueuedTrace] = []
         spans = 0
         nbytes = 0
         while self._queue and spans < MAX_BATCH_SPANS and nbytes < self.max_queue_bytes:
@@ -469,7 +508,7 @@ class DuckDBSpanExporter(SpanExporter):
         self._queued_spans -= spans
         return batch
 
-    def _requeue(self, batch: list[Bundle | PlainTrace]) -> None:
+    def _requeue(self, batch: list[Bundle | QueuedTrace]) -> None:
         for bundle in reversed(batch):
             self._queue.appendleft(bundle)
             self._queued_spans += span_count(bundle)
@@ -490,7 +529,7 @@ class DuckDBSpanExporter(SpanExporter):
             self._finished_count += traces
             self.losses.dropped(traces, spans, cause)
 
-    def _write(self, batch: list[Bundle | PlainTrace]) -> str:
+    def _write(self, batch: list[Bundle | QueuedTrace]) -> str:
         """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store
         unusable) or 'drop' (unexpected error)."""
         write = batch_of(batch, self.source)

@@ -214,7 +214,7 @@ def _with_auto_labels(
 ) -> TraceState | None:
     """The root's live state with its automatic labels added (a copy: the DuckDB exporter
     adds them itself), or ``state`` when there are none."""
-    entries, run_tags = auto.for_root(span)
+    entries, run_tags = auto.for_root(span.start_time or 0, span.resource)
     if not entries and not run_tags:
         return state
     state = state or TraceState()

@@ -32,8 +32,30 @@ from opentelemetry.trace import Link, Status
 from .. import _json, _redact, _runtime
 from .._capture import _bind
 from .._context import REGISTRY, TraceState
+from ._ended import (
+    ATTRIBUTE_KEYS,
+    DESCRIPTION,
+    EVENTS,
+    EXTRA,
+    IS_ROOT,
+    OUTPUTS,
+    SPAN_TYPE,
+    TRACE_ID,
+    EndedSpan,
+    attributes,
+    deferred_inputs,
+    with_attributes,
+    with_fields,
+)
 
-__all__ = ["RedactingExporter", "redact_labels", "redact_span", "redact_spans"]
+__all__ = [
+    "RedactingExporter",
+    "redact_labels",
+    "redact_row",
+    "redact_rows",
+    "redact_span",
+    "redact_spans",
+]
 
 _ATTRIBUTE_TYPES = (str, bool, int, float)
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -60,8 +82,16 @@ class RedactingExporter(SpanExporter):
     def __init__(self, inner: SpanExporter) -> None:
         self.inner = inner
 
+    @property
+    def takes_rows(self) -> bool:
+        """Whether ``export_rows`` may be used: the exporter behind takes EndedSpans."""
+        return bool(getattr(self.inner, "takes_rows", False))
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self.inner.export(redact_spans(spans))
+
+    def export_rows(self, spans: Sequence[EndedSpan]) -> SpanExportResult:
+        return self.inner.export_rows(redact_rows(spans))  # type: ignore[attr-defined]
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
@@ -90,6 +120,79 @@ def redact_span(redactor: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
         return _bare(span)
 
 
+def redact_rows(spans: Sequence[EndedSpan]) -> Sequence[EndedSpan]:
+    """Ended spans scrubbed with the rules in force (as they are when redaction is off)."""
+    redactor = _redact.active()
+    if redactor is None:
+        return spans
+    return [redact_row(redactor, span) for span in spans]
+
+
+def redact_row(redactor: _redact.Redactor, span: EndedSpan) -> EndedSpan:
+    """An ended span scrubbed (itself, or a copy if anything changed); never raises. One that
+    cannot be scrubbed goes on with nothing that could hold a secret."""
+    try:
+        return _scrub_row(redactor, span)
+    except Exception as exc:
+        _runtime.report_internal_error("redaction", exc)
+        if span[IS_ROOT]:
+            REGISTRY.pop(span[TRACE_ID])
+        return with_fields(
+            span,
+            attribute_keys=None,
+            attribute_values=None,
+            events=(),
+            description=None,
+            extra=None,
+            input_names=None,
+            inputs=None,
+            input_kwargs=None,
+            outputs=None,
+        )
+
+
+def _scrub_row(r: _redact.Redactor, span: EndedSpan) -> EndedSpan:
+    changes: dict[str, Any] = {}
+    inputs = deferred_inputs(span)
+    if inputs is not None or span[EXTRA] or span[OUTPUTS] is not None:
+        record = [span[SPAN_TYPE], span[EXTRA], inputs, span[OUTPUTS]]
+        _scrub_record(r, record)
+        changes.update(extra=record[1], outputs=record[3])
+        if record[2] is not inputs:  # scrubbed: whole, no longer deferred
+            changes.update(input_names=None, inputs=record[2], input_kwargs=None)
+    if span[IS_ROOT] and REGISTRY.states:
+        state = REGISTRY.states.get(span[TRACE_ID])
+        if state is not None:
+            _scrub_state(r, state)
+    if span[ATTRIBUTE_KEYS]:
+        new = _attributes(r, ("attributes",), attributes(span))
+        if new is not None:
+            span = with_attributes(span, new)
+    events = span[EVENTS]
+    if events:
+        new_events = _events(r, events)
+        if new_events is not None:
+            changes["events"] = tuple(new_events)
+    description = span[DESCRIPTION]
+    if description:
+        scrubbed = _leaf(r, ("status_message",), description)
+        if scrubbed != description:
+            changes["description"] = str(scrubbed)
+    return with_fields(span, **changes) if changes else span
+
+
+def _events(r: _redact.Redactor, events: Sequence[Event]) -> list[Event] | None:
+    """Events with their attributes scrubbed, or None when nothing changed."""
+    new_events = None
+    for i, event in enumerate(events):
+        scrubbed = _attributes(r, ("events", i), event.attributes)
+        if scrubbed is not None:
+            if new_events is None:
+                new_events = list(events)
+            new_events[i] = Event(event.name, scrubbed, event.timestamp)
+    return new_events
+
+
 def _scrub(r: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
     ctx, parent, attributes, events, links, status = _fields(span)
     record = _stash_get(ctx.span_id)
@@ -104,14 +207,7 @@ def _scrub(r: _redact.Redactor, span: ReadableSpan) -> ReadableSpan:
     plain = getattr(attributes, "_dict", attributes)
     new_attributes = _attributes(r, ("attributes",), plain) if plain else None
     events = getattr(events, "_dq", events)
-    new_events = None
-    if events:
-        for i, event in enumerate(events):
-            scrubbed = _attributes(r, ("events", i), event.attributes)
-            if scrubbed is not None:
-                if new_events is None:
-                    new_events = list(events)
-                new_events[i] = Event(event.name, scrubbed, event.timestamp)
+    new_events = _events(r, events) if events else None
     links = getattr(links, "_dq", links)
     new_links = None
     if links:

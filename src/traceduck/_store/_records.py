@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -67,6 +68,20 @@ TRACE_COLUMNS = tuple(TRACE_SCHEMA.names)
 PlainTrace = tuple[tuple[tuple[Any, ...], ...], tuple[Any, ...], tuple[tuple[Any, ...], ...], int]
 
 
+def columns_of(rows: list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...], width: int) -> list[list]:
+    """Row tuples as ``width`` column lists. Not ``zip(*rows)``: that makes an iterator per row,
+    and tens of thousands of them alive at once reach the GC's oldest generation."""
+    return [list(map(itemgetter(i), rows)) for i in range(width)]
+
+
+def rows_to_arrow(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    """Row tuples (in ``schema``'s column order) as one Arrow table."""
+    columns = columns_of(rows, len(schema))
+    return pa.Table.from_arrays(
+        [pa.array(values, type=f.type) for values, f in zip(columns, schema)], schema=schema
+    )
+
+
 class SpanRows:
     """Spans as row tuples in SPAN_COLUMNS order, turned into one Arrow table at write.
 
@@ -92,11 +107,7 @@ class SpanRows:
     def to_arrow(self) -> pa.Table:
         if not self.rows:
             return SPAN_SCHEMA.empty_table()
-        columns = zip(*self.rows)
-        return pa.Table.from_arrays(
-            [pa.array(values, type=field.type) for values, field in zip(columns, SPAN_SCHEMA)],
-            schema=SPAN_SCHEMA,
-        )
+        return rows_to_arrow(self.rows, SPAN_SCHEMA)
 
 
 @dataclass

@@ -24,13 +24,14 @@ from ._records import (
     TRACE_SCHEMA,
     TraceRow,
     WriteBatch,
+    columns_of,
     combine_parts,
     merge_trace,
+    rows_to_arrow,
 )
 
 _TRACE_SCHEMA = TRACE_SCHEMA
 _TRACE_COLUMNS = tuple(_TRACE_SCHEMA.names)
-_TRACE_STRUCT = pa.struct(list(_TRACE_SCHEMA))
 # A new trace without tags or metadata (most of them): its row straight from the TraceRow,
 # then its experiment (id, name) and the empty tags and metadata.
 _PLAIN_TRACE = attrgetter(*_TRACE_COLUMNS[:-4])
@@ -250,10 +251,7 @@ class _Transaction:
 
         traces = None
         if new_rows:
-            traces = pa.Table.from_batches(
-                [pa.RecordBatch.from_struct_array(pa.array(new_rows, type=_TRACE_STRUCT))],
-                schema=_TRACE_SCHEMA,
-            )
+            traces = rows_to_arrow(new_rows, _TRACE_SCHEMA)
             inserts.append(
                 f"INSERT INTO traces ({', '.join(_TRACE_COLUMNS)}) SELECT * FROM _td_traces"
             )
@@ -284,7 +282,7 @@ class _Transaction:
             inserts.append(_tags.INSERT_EVENTS_SQL)
         logged = None
         if metadata:
-            ts, *columns = zip(*metadata)
+            ts, *columns = columns_of(metadata, 5)
             logged = pa.Table.from_arrays(
                 [
                     pc.cast(pa.array(ts, pa.timestamp("ns")), pa.timestamp("us"), safe=False),

@@ -39,9 +39,8 @@ from .._constants import (
     STATUS_ERROR,
     STATUS_OK,
 )
-from .._export._assembler import Bundle, RootLabels, make_bundle
+from .._export._assembler import Bundle, QueuedTrace, RootLabels, make_bundle
 from .._export._convert import decode_json_keys, json_text, root_experiment, root_labels
-from .._store._records import PlainTrace
 
 __all__ = ["BadRequest", "Decoded", "decode_json", "decode_protobuf", "response"]
 
@@ -61,7 +60,7 @@ class BadRequest(ValueError):
 class Decoded:
     """One request's traces ready to write, and what was rejected."""
 
-    bundles: list[Bundle | PlainTrace] = field(default_factory=list)
+    bundles: list[Bundle | QueuedTrace] = field(default_factory=list)
     spans: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
@@ -135,7 +134,7 @@ def decode_request(request: ExportTraceServiceRequest) -> Decoded:
 
 def _bundle(
     entries: list[tuple[tuple[Any, ...], dict[str, Any] | None]],
-) -> Bundle | PlainTrace:
+) -> Bundle | QueuedTrace:
     rows = [row for row, _ in entries]
     present = {row[1] for row in rows}
     roots = [(row, attrs) for row, attrs in entries if row[_PARENT] not in present]
