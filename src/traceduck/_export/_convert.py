@@ -28,7 +28,7 @@ from .._constants import (
     STATUS_OK,
     TAG_ATTR_PREFIX,
 )
-from ._ended import EndedSpan, ended
+from ._ended import EndedSpan, ended, kwargs_of
 from ._ended import resource as resource_of
 
 EMPTY_OBJECT = "{}"
@@ -104,7 +104,7 @@ def row_of(span: EndedSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] | Non
     inputs = outputs = None
     if deferred_in is not None:
         if input_names is not None:  # the deferred (names, args, kwargs) of snapshot_args
-            deferred_in = (input_names, deferred_in, dict(kwargs) if kwargs else {})
+            deferred_in = (input_names, deferred_in, kwargs_of(kwargs))
         inputs = encode_inputs(deferred_in)
     if deferred_out is not None:
         outputs = encode(deferred_out)

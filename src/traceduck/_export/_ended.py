@@ -15,6 +15,7 @@ Reading the span and its stash entry costs the caller's thread about a microseco
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -50,7 +51,7 @@ FIELDS = (
     "extra",  # attributes set through traceduck (a dict)
     "input_names",  # parameter names of deferred inputs; None: ``inputs`` holds them whole
     "inputs",  # the positional values of deferred inputs, or the captured inputs
-    "input_kwargs",  # keyword (name, value) pairs of deferred inputs, or None
+    "input_kwargs",  # keyword arguments of deferred inputs (name, value, name, value...), or None
     "outputs",
 )
 (
@@ -89,7 +90,8 @@ def ended(span: ReadableSpan) -> EndedSpan:
         span_type, extra, inputs, outputs = record
         if type(inputs) is tuple:  # the deferred (names, args, kwargs) of ``snapshot_args``
             names, args, kwargs = inputs
-            pairs = tuple(kwargs.items()) if kwargs else None
+            # keyword arguments flat, name, value, name, value...: a tuple of pairs would nest
+            pairs = tuple(chain.from_iterable(kwargs.items())) if kwargs else None
             stashed = (span_type, extra, names, args, pairs, outputs)
         else:
             stashed = (span_type, extra, None, inputs, None, outputs)
@@ -133,8 +135,12 @@ def deferred_inputs(span: EndedSpan) -> Any:
     names = span[INPUT_NAMES]
     if names is None:
         return span[INPUTS]
-    pairs = span[INPUT_KWARGS]
-    return (names, span[INPUTS], dict(pairs) if pairs else {})
+    return (names, span[INPUTS], kwargs_of(span[INPUT_KWARGS]))
+
+
+def kwargs_of(flat: tuple[Any, ...] | None) -> dict[str, Any]:
+    """Keyword arguments from their flat form (name, value, name, value...)."""
+    return dict(zip(flat[::2], flat[1::2])) if flat else {}
 
 
 def attributes(span: EndedSpan) -> dict[str, Any]:
