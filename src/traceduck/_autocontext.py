@@ -24,7 +24,7 @@ import subprocess
 import threading
 from typing import Any
 
-from . import _runtime
+from . import _redact, _runtime
 from ._export._redacting import redact_labels
 
 __all__ = ["ENV_RUN", "AutoLabels", "base_context", "git_context", "run_settings"]
@@ -169,9 +169,21 @@ def base_context() -> dict[str, Any]:
     return cached
 
 
+# This process's id, kept up to date at fork (os.getpid() is a system call: once per trace
+# it showed in a tight loop's profile).
+_pid = [os.getpid()]
+
+
+def _new_pid() -> None:
+    _pid[0] = os.getpid()
+
+
+_runtime.after_fork_in_child(_new_pid)
+
+
 def _context_for(resource: Any, run_id: Any) -> dict[str, Any]:
     """The full context for spans of ``resource`` (one dict per resource, shared by traces)."""
-    key = (os.getpid(), id(resource), SETTINGS.enabled, run_id)
+    key = (_pid[0], id(resource), SETTINGS.enabled, run_id)
     cached = _cache.get(key)
     if cached is None:
         out: dict[str, Any] = {}
@@ -202,6 +214,10 @@ class AutoLabels:
 
     def __init__(self) -> None:
         self._run: dict[str, Any] | None = None
+        # The last answer, scrubbed, without timestamps: (pid, resource id, context on),
+        # the redactor, [(key, value)], tags. Every root of a process under one provider
+        # gets the same labels: they are made and scrubbed once, not per trace.
+        self._last: tuple[tuple[int, int, bool], Any, list[tuple[str, Any]], dict] | None = None
 
     def for_root(self, start_ns: int, resource: Any) -> Labels:
         """(metadata entries, tags) to add to the trace whose local root started at
@@ -209,14 +225,20 @@ class AutoLabels:
         run = self._run
         if run is None:
             run = self._run = run_settings()
-        if not SETTINGS.enabled and not run:
+        enabled = SETTINGS.enabled
+        if not enabled and not run:
             return _NONE
-        ts = start_ns
-        entries: list[tuple[str, Any, int]] = []
-        context = _context_for(resource, run.get("run_id"))
-        if context:
-            entries.append(("context", context, ts))
-        run_meta = run.get("metadata")
-        if run_meta:
-            entries.extend((k, v, ts) for k, v in run_meta.items())
-        return redact_labels(entries, run.get("tags") or {})  # configure(redact=...)
+        key = (_pid[0], id(resource), enabled)
+        redactor = _redact.active()
+        last = self._last
+        if last is None or last[0] != key or last[1] is not redactor:
+            entries: list[tuple[str, Any, int]] = []
+            context = _context_for(resource, run.get("run_id"))
+            if context:
+                entries.append(("context", context, 0))
+            run_meta = run.get("metadata")
+            if run_meta:
+                entries.extend((k, v, 0) for k, v in run_meta.items())
+            entries, tags = redact_labels(entries, run.get("tags") or {})  # configure(redact=)
+            last = self._last = (key, redactor, [(k, v) for k, v, _ in entries], tags)
+        return [(k, v, start_ns) for k, v in last[2]], last[3]

@@ -178,8 +178,7 @@ def _plain(
     latest = "{}"
     if metadata:
         logged = [(ts, trace_id, key, _shared_json(value)) for key, value, ts in metadata]
-        last = {key: text for _, _, key, text in logged}  # first key order, latest value
-        latest = "{" + ",".join(f"{_key_json(k)}:{text}" for k, text in last.items()) + "}"
+        latest = _latest(tuple(entry[2:] for entry in logged))
     trace = (
         trace_id,
         root[_NAME],
@@ -227,6 +226,23 @@ def _shared_json(value: Any) -> str:
     if len(_SHARED) >= 64:
         _SHARED.clear()
     _SHARED[id(value)] = (value, text)
+    return text
+
+
+# The latest-value object of recently seen (key, JSON text) sequences: most traces of a process
+# carry the same automatic context (one shared text object, whose hash Python keeps).
+_LATEST: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def _latest(entries: tuple[tuple[str, str], ...]) -> str:
+    """The JSON object of the latest value per key of metadata (key, JSON text) entries."""
+    text = _LATEST.get(entries)
+    if text is None:
+        last = dict(entries)  # first key order, latest value
+        text = "{" + ",".join(f"{_key_json(k)}:{v}" for k, v in last.items()) + "}"
+        if len(_LATEST) >= 256:
+            _LATEST.clear()
+        _LATEST[entries] = text
     return text
 
 

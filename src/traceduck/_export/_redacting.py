@@ -157,7 +157,10 @@ def _scrub_row(r: _redact.Redactor, span: EndedSpan) -> EndedSpan:
     if inputs is not None or span[EXTRA] or span[OUTPUTS] is not None:
         record = [span[SPAN_TYPE], span[EXTRA], inputs, span[OUTPUTS]]
         _scrub_record(r, record)
-        changes.update(extra=record[1], outputs=record[3])
+        if record[1] is not span[EXTRA]:
+            changes["extra"] = record[1]
+        if record[3] is not span[OUTPUTS]:
+            changes["outputs"] = record[3]
         if record[2] is not inputs:  # scrubbed: whole, no longer deferred
             changes.update(input_names=None, inputs=record[2], input_kwargs=None)
     if span[IS_ROOT] and REGISTRY.states:
