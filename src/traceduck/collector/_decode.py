@@ -41,7 +41,7 @@ from .._constants import (
 )
 from .._export._assembler import Bundle, RootLabels, make_bundle
 from .._export._convert import decode_json_keys, json_text, root_experiment, root_labels
-from .._store._records import PlainTrace
+from ..store._records import PlainTrace
 
 __all__ = ["BadRequest", "Decoded", "decode_json", "decode_protobuf", "response"]
 

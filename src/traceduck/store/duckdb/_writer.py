@@ -15,11 +15,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import _json
-from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
-from . import _experiments, _tags
-from ._connection import Database
-from ._records import (
+from ... import _json
+from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
+from .._records import (
     SPAN_COLUMNS,
     TRACE_SCHEMA,
     TraceRow,
@@ -27,6 +25,8 @@ from ._records import (
     combine_parts,
     merge_trace,
 )
+from . import _experiments, _tags
+from ._connection import Database
 
 _TRACE_SCHEMA = TRACE_SCHEMA
 _TRACE_COLUMNS = tuple(_TRACE_SCHEMA.names)
