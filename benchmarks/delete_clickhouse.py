@@ -22,9 +22,9 @@ from pathlib import Path
 
 from engines import batches
 from traceduck import TraceStore
-from traceduck._clickhouse import _delete
 from traceduck._selection import Selection
-from traceduck._store._retention import CHUNK_TRACES
+from traceduck.store.clickhouse import _delete
+from traceduck.store.duckdb._retention import CHUNK_TRACES
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from traceduck import TraceStore
-from traceduck._store._records import SpanRows, TraceRow, WriteBatch
+from traceduck.store._records import SpanRows, TraceRow, WriteBatch
 
 QUERIES = [
     ("tags.env = 'prod', newest 100", "tags.env = 'prod'", None),

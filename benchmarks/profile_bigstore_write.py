@@ -31,8 +31,8 @@ def main() -> None:
 
     from traceduck._export import _convert
     from traceduck._export._assembler import Assembler, batch_of
-    from traceduck._store._connection import get_database
-    from traceduck._store._writer import write_batch
+    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._writer import write_batch
 
     assembler, bundles = Assembler(), []
     for span in build_spans(1_000 * args.batches, seed=int(time.time())):

@@ -33,9 +33,9 @@ import pyarrow as pa  # noqa: E402
 from suites.ingest import build_spans  # noqa: E402
 from traceduck._export import _convert  # noqa: E402
 from traceduck._export._assembler import Assembler, batch_of, span_count  # noqa: E402
-from traceduck._store import _writer  # noqa: E402
-from traceduck._store._connection import get_database  # noqa: E402
-from traceduck._store._records import WriteBatch, merge_trace  # noqa: E402
+from traceduck.store._records import WriteBatch, merge_trace  # noqa: E402
+from traceduck.store.duckdb import _writer  # noqa: E402
+from traceduck.store.duckdb._connection import get_database  # noqa: E402
 
 
 def bundles(traces: int) -> list[Any]:

@@ -1,7 +1,7 @@
 -- traceduck's ClickHouse schema for a cluster (schema version 4): replicated local
 -- tables NAME_local on every node and Distributed tables NAME over them.
 -- Generated from the engine's own DDL by:
---   python -m traceduck._clickhouse._cluster --cluster traceduck --database traceduck
+--   python -m traceduck.store.clickhouse._cluster --cluster traceduck --database traceduck
 -- Run once, on any node, before traceduck writes (see collector/README.md):
 --   clickhouse-client --multiquery < clickhouse-cluster.sql
 -- The nodes need the macros {shard} and {replica} and the cluster in remote_servers.

@@ -52,7 +52,7 @@ def write_rows(store: Any, traces: list[Any]) -> None:
     batch writer."""
     import json
 
-    from traceduck._store._records import SpanRows, TraceRow, WriteBatch
+    from traceduck.store._records import SpanRows, TraceRow, WriteBatch
 
     spans = SpanRows()
     rows = []
@@ -90,7 +90,7 @@ def write_traces(store: Any, specs: list[tuple[str, dict[str, Any], dict[str, st
     import secrets
     import time
 
-    from traceduck._store._records import SpanRows, TraceRow, WriteBatch
+    from traceduck.store._records import SpanRows, TraceRow, WriteBatch
 
     spans = SpanRows()
     rows = []

@@ -22,7 +22,7 @@ def store(tmp_path: Path) -> Any:
 def test_two_claims_that_missed_each_other_leave_one_holder(store: Any) -> None:
     """Two processes claim an exclusive key at once: each read the holder before the other
     wrote, so neither wrote a ``moved`` event for the other. The later claim holds the tag."""
-    from traceduck._clickhouse._events import EditRows
+    from traceduck.store.clickhouse._events import EditRows
 
     a, b = write_traces(store, [("job", {}, {}), ("job", {}, {})])
     store.register_tag("winner")

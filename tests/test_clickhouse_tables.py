@@ -44,7 +44,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(params=["by ids", "by the filter again"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "by the filter again":
-        import traceduck._clickhouse._store as engine
+        import traceduck.store.clickhouse._store as engine
 
         monkeypatch.setattr(engine, "LITERAL_IDS", 0)
     return request.param
@@ -97,6 +97,6 @@ def test_a_long_list_has_the_same_infos_either_way(store: Any, path: str) -> Non
 
 def test_it_is_a_path_of_its_own(path: str, tmp_path: Path) -> None:
     """The monkeypatched threshold really sends the big-table path through the filter."""
-    import traceduck._clickhouse._store as engine
+    import traceduck.store.clickhouse._store as engine
 
     assert (engine.LITERAL_IDS == 0) == (path == "by the filter again")

@@ -10,7 +10,7 @@ import pytest
 
 import traceduck as td
 from _engines import ENGINES, new_store_name
-from traceduck._store._records import SpanRows, TraceRow, WriteBatch
+from traceduck.store._records import SpanRows, TraceRow, WriteBatch
 
 
 @pytest.fixture(params=ENGINES)

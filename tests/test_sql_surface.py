@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import traceduck as td
-from traceduck._store._schema import SQL_SURFACE
+from traceduck.store.duckdb._schema import SQL_SURFACE
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -16,8 +16,8 @@ import pytest
 import traceduck as td
 from _engines import ENGINES, SERVER_URL, chdb_dir, new_store_name, write_rows, write_trace
 from _support import PYTHON, child_env
-from traceduck._storename import parse_store_name
 from traceduck.errors import ConfigError, StorageError, TraceduckError
+from traceduck.store._names import parse_store_name
 
 sys.path.insert(0, str(Path(__file__).parent / "query"))
 from querytest_data import TRACES, tid
@@ -175,7 +175,7 @@ def test_sql_is_read_only(fixed: Any) -> None:
 
 
 def test_the_documented_tables_exist_with_their_columns(fixed: Any) -> None:
-    from traceduck._store._schema import SQL_SURFACE
+    from traceduck.store.duckdb._schema import SQL_SURFACE
 
     for table, columns in SQL_SURFACE.items():
         got = fixed.sql(f"SELECT * FROM {table} LIMIT 0").column_names

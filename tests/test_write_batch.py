@@ -11,8 +11,8 @@ import pytest
 
 import traceduck as td
 from _engines import ENGINES, new_store_name, write_traces
-from traceduck._store._records import SpanRows, TraceRow, WriteBatch
 from traceduck.errors import StorageError
+from traceduck.store._records import SpanRows, TraceRow, WriteBatch
 
 TID = "ab" * 16
 
@@ -79,7 +79,7 @@ def test_exclusive_live_tags_the_last_root_to_end_holds_it(store: Any) -> None:
 
 
 def test_an_unreachable_clickhouse_server_is_a_storage_error_for_the_writer() -> None:
-    from traceduck._clickhouse import ClickHouseWriter
+    from traceduck.store.clickhouse import ClickHouseWriter
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -32,7 +32,7 @@ BATCH = 10_000  # traces per write batch (the exporter's batches are of this ord
 
 
 def fingerprint() -> str:
-    from traceduck._clickhouse._schema import MIGRATIONS, SCHEMA_VERSION
+    from traceduck.store.clickhouse._schema import MIGRATIONS, SCHEMA_VERSION
 
     text = repr((SCHEMA_VERSION, _stores.GENERATOR_VERSION, sorted(MIGRATIONS.items()), BATCH))
     return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -84,7 +84,7 @@ class _ArrowSpans:
 
 def batches(chunk: dict[str, pa.Table]) -> Any:
     """The chunk's traces as WriteBatches of ``BATCH`` traces."""
-    from traceduck._store._records import SPAN_SCHEMA, TraceRow, WriteBatch
+    from traceduck.store._records import SPAN_SCHEMA, TraceRow, WriteBatch
 
     traces = chunk["traces"]
     spans = chunk["spans"].select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
@@ -110,8 +110,8 @@ def _row(trace_row: Any, r: dict[str, Any]) -> Any:
 def _build(directory: str, sizes: list[int]) -> None:
     """In a fresh process: write each store of ``sizes`` into ``directory`` (database t<N>)."""
     from traceduck import TraceStore
-    from traceduck._clickhouse._client import connect
-    from traceduck._storename import parse_store_name
+    from traceduck.store._names import parse_store_name
+    from traceduck.store.clickhouse._client import connect
 
     base = Path(directory)
     base.mkdir(parents=True, exist_ok=True)

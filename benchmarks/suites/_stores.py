@@ -85,7 +85,7 @@ def cache_dir() -> Path:
 
 def schema_fingerprint() -> str:
     """Changes whenever traceduck's schema (its migrations' DDL) or this generator changes."""
-    from traceduck._store._schema import MIGRATIONS, SCHEMA_VERSION
+    from traceduck.store.duckdb._schema import MIGRATIONS, SCHEMA_VERSION
 
     text = repr((SCHEMA_VERSION, GENERATOR_VERSION, sorted(MIGRATIONS.items())))
     return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -253,7 +253,7 @@ def _fill_mlflow(db: Path, n_traces: int) -> int:
 
 def build_store(path: Path, n_traces: int) -> None:
     """Write ``n_traces`` generated traces into a new store at ``path`` (schema by traceduck)."""
-    from traceduck._store._connection import get_database
+    from traceduck.store.duckdb._connection import get_database
 
     db = get_database(str(path))
     # The next chunk is generated on a second thread while DuckDB inserts this one (numpy,

@@ -205,7 +205,7 @@ _STAMPS: dict[int, tuple[Any, Stamp | None]] = {}
 
 
 def _check(key: str, value: Any) -> None:
-    from ._store import _tags
+    from .store.duckdb import _tags
 
     _tags.check_key(key)
     _tags.encode_value(value, key)

@@ -38,8 +38,8 @@ from ._export._duckdb import DuckDBSpanExporter
 from ._export._otlp import OtlpFanOut, make_exporter, resolve
 from ._export._processor import DEFAULT_BLOCK_TIMEOUT_S, BlockingSpanProcessor
 from ._export._redacting import RedactingExporter
-from ._store._connection import close_all
 from .errors import ConfigError
+from .store.duckdb._connection import close_all
 
 __all__ = ["configure", "default_db_path", "flush", "shutdown", "stats"]
 

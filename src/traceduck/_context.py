@@ -20,8 +20,8 @@ from opentelemetry import trace as otel_trace
 
 from . import _json, _runtime
 from ._capture import snapshot
-from ._store import _tags
 from .errors import TagError
+from .store.duckdb import _tags
 
 __all__ = ["Tag", "get_current_trace_id", "get_last_trace_id", "update_current_trace"]
 

@@ -158,8 +158,8 @@ def test_an_empty_export_is_a_valid_file(db: str, tmp_path: Path) -> None:
 def test_progress_is_reported_per_chunk(
     db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import traceduck._transfer as transfer
     import traceduck.cli._transfer as cli_transfer
+    import traceduck.store.duckdb._transfer as transfer
 
     monkeypatch.setattr(transfer, "CHUNK", 4)
     calls: list[tuple[int, int]] = []

@@ -47,8 +47,8 @@ def main(directory: str, out: str) -> None:
 
     import traceduck as td
     from _engines import write_rows, write_traces
-    from traceduck._clickhouse._cluster import cluster_ddl
     from traceduck.query import search
+    from traceduck.store.clickhouse._cluster import cluster_ddl
 
     client = clickhouse_connect.get_client(dsn=f"chdb://{base / 'data'}")
     statements = cluster_ddl("traceduck", "traceduck", replicated=False, on_cluster=False)

@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 
 from _support import PYTHON, child_env
-from traceduck._clickhouse._cluster import SHARDING, cluster_ddl, render
-from traceduck._clickhouse._schema import MIGRATIONS, SCHEMA_VERSION
+from traceduck.store.clickhouse._cluster import SHARDING, cluster_ddl, render
+from traceduck.store.clickhouse._schema import MIGRATIONS, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2] / "collector"
 HERE = Path(__file__).resolve().parent
@@ -30,7 +30,7 @@ def _tables() -> list[str]:
 
 def test_the_sql_file_is_the_generators_output() -> None:
     """Regenerate it with
-    python -m traceduck._clickhouse._cluster > collector/clickhouse-cluster.sql"""
+    python -m traceduck.store.clickhouse._cluster > collector/clickhouse-cluster.sql"""
     assert (ROOT / "clickhouse-cluster.sql").read_text() == render("traceduck", "traceduck")
 
 
@@ -96,7 +96,7 @@ def test_the_readme_runs_the_recipe_with_these_files() -> None:
     for name in ("clickhouse-cluster.sql", "clickhouse-cluster.xml", "otelcol-cluster.yaml"):
         assert name in section
     assert "clickhouse-client" in section and "--db clickhouse://" in section
-    assert "python -m traceduck._clickhouse._cluster" in section
+    assert "python -m traceduck.store.clickhouse._cluster" in section
 
 
 def test_cluster_ddl_refuses_names_it_would_paste_badly() -> None:

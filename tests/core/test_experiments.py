@@ -13,7 +13,7 @@ import pytest
 
 import traceduck as td
 from traceduck import ConfigError, FilterError, TraceStore
-from traceduck._store._schema import MIGRATIONS, SCHEMA_VERSION
+from traceduck.store.duckdb._schema import MIGRATIONS, SCHEMA_VERSION
 
 from ._helpers import PYTHON, child_env
 

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 import traceduck as td
-from traceduck._store._schema import SCHEMA_VERSION, migrate
+from traceduck.store.duckdb._schema import SCHEMA_VERSION, migrate
 
 from ._helpers import PYTHON, count, flush, last_trace, span, subprocess_env, user_metadata
 

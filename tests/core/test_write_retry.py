@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traceduck._store._connection import Database
-from traceduck._store._records import SpanRows, TraceRow, WriteBatch
-from traceduck._store._writer import write_batch
+from traceduck.store._records import SpanRows, TraceRow, WriteBatch
+from traceduck.store.duckdb._connection import Database
+from traceduck.store.duckdb._writer import write_batch
 
 TRACE = "ab" * 16
 

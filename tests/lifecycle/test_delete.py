@@ -174,8 +174,8 @@ def _holders(store: td.TraceStore, key: str, name: str) -> list[str]:
     if not store.path.startswith("chdb:"):
         rows = store.sql(f"SELECT trace_id FROM exclusive_holders WHERE key = '{key}'")
         return [r["trace_id"] for r in rows.to_pylist()]
-    from traceduck._clickhouse._events import holders
-    from traceduck._store._tags import scope_value
+    from traceduck.store.clickhouse._events import holders
+    from traceduck.store.duckdb._tags import scope_value
 
     return list(holders(store.conn, [(key, scope_value("name", name))]).values())
 

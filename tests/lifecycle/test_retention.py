@@ -15,8 +15,8 @@ import traceduck as td
 from _engines import ENGINES, HAVE_CHDB, new_store_name
 from _old_traces import hours_ago, trace_at
 from traceduck._duration import parse_duration
-from traceduck._store import _retention
 from traceduck.collector import Collector
+from traceduck.store.duckdb import _retention
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_old_traces_expire_in_the_background_and_younger_ones_stay(db_path: str)
 def test_a_chdb_store_expires_old_traces_in_small_steps_on_the_writer_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from traceduck._clickhouse import _delete
+    from traceduck.store.clickhouse import _delete
 
     threads: list[str] = []
     delete = _delete.delete_selected

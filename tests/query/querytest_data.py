@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from traceduck._store._schema import migrate
+from traceduck.store.duckdb._schema import migrate
 
 __all__ = ["TRACES", "SpanRow", "TraceRow", "build_store", "insert_traces", "tid"]
 

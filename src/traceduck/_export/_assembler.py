@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from .. import _experiment, _json
 from .._autocontext import Labels
 from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, PREVIEW_CHARS, STATUS_ERROR
-from .._store._records import PlainTrace, SpanRows, TraceRow, WriteBatch
+from ..store._records import PlainTrace, SpanRows, TraceRow, WriteBatch
 from . import _convert
 
 _COL = {name: i for i, name in enumerate(

@@ -30,11 +30,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
-from .._store._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
-from .._store._records import WriteBatch
-from .._store._retention import Expiry
-from .._store._writer import write_batch
 from ..errors import ConfigError, StorageError
+from ..store._records import WriteBatch
+from ..store.duckdb._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
+from ..store.duckdb._retention import Expiry
+from ..store.duckdb._writer import write_batch
 from . import _convert
 from ._assembler import (
     Assembler,
@@ -124,7 +124,7 @@ class _ClickHouseSink:
 
     def __init__(self, name: str) -> None:
         try:
-            from .._clickhouse import ClickHouseWriter
+            from ..store.clickhouse import ClickHouseWriter
         except ImportError as exc:
             raise ConfigError(
                 f"ClickHouse stores need the clickhouse extra: pip install 'traceduck[clickhouse]'"
@@ -133,7 +133,7 @@ class _ClickHouseSink:
         self._writer = ClickHouseWriter(name)
 
     def write(self, batch: WriteBatch, timeout_s: float) -> None:
-        from .._clickhouse import BusyError
+        from ..store.clickhouse import BusyError
 
         try:
             self._writer.write_batch(batch, timeout_s)
@@ -146,7 +146,7 @@ class _ClickHouseSink:
     def expire(self, selection: Selection) -> int:
         """Retention's chunk: delete the selected traces, recorded with source ``retention``.
         A chdb directory not there yet is left alone (creating it is a write's job)."""
-        from .._clickhouse._delete import delete_selected
+        from ..store.clickhouse._delete import delete_selected
 
         name = self._writer.name
         if name.engine == "chdb" and not os.path.isdir(name.path or ""):
@@ -155,7 +155,7 @@ class _ClickHouseSink:
 
 
 def _open_sink(name: str) -> _DuckDBSink | _ClickHouseSink:
-    from .._storename import parse_store_name
+    from ..store._names import parse_store_name
 
     if parse_store_name(name).engine == "duckdb":
         return _DuckDBSink(name)

@@ -26,8 +26,8 @@ from .._autocontext import ENV_RUN
 from .._config import default_db_path
 from .._constants import ENV_DB
 from .._context import normalize_tags
-from .._store import _tags
 from ..errors import TagError
+from ..store.duckdb import _tags
 from . import _common
 from ._common import db_option, err_console, friendly_errors, parse_value
 
@@ -148,7 +148,7 @@ def run(
 
 def _absolute(name: str) -> str:
     """A DuckDB path made absolute (the program may change directory); a URL as it is."""
-    from .._storename import parse_store_name
+    from ..store._names import parse_store_name
 
     return os.path.abspath(name) if parse_store_name(name).engine == "duckdb" else name
 

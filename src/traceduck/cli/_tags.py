@@ -11,10 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._context import Tag
-from .._store._tags import check_key, encode_value
 from ..errors import TagError
 from ..model import MetadataEvent, TagEvent
 from ..store import TraceStore
+from ..store.duckdb._tags import check_key, encode_value
 from ._common import (
     CONTEXT,
     SOURCE,

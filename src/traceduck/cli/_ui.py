@@ -32,7 +32,7 @@ def ui(db: str | None, host: str, port: int, token: str | None, open_browser: bo
     Works while an app or `traceduck collector` writes to the same store: the UI opens the
     file per request and lets go of it when idle, and new traces show on refresh.
     """
-    from .._storename import parse_store_name
+    from ..store._names import parse_store_name
     from ..ui import base_url, bind, create_app, is_loopback, serve
 
     path = db or default_db_path()

@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from ..errors import StorageError
+from ...errors import StorageError
 from ._schema import SCHEMA_VERSION, migrate, schema_version
 
 DEFAULT_IDLE_S = float(os.environ.get("TRACEDUCK_IDLE_RELEASE_S", "0.25"))

@@ -15,11 +15,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import _json
-from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
-from . import _experiments, _tags
-from ._connection import Database
-from ._records import (
+from ... import _json
+from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
+from .._records import (
     SPAN_COLUMNS,
     TRACE_SCHEMA,
     TraceRow,
@@ -29,6 +27,8 @@ from ._records import (
     merge_trace,
     rows_to_arrow,
 )
+from . import _experiments, _tags
+from ._connection import Database
 
 _TRACE_SCHEMA = TRACE_SCHEMA
 _TRACE_COLUMNS = tuple(_TRACE_SCHEMA.names)

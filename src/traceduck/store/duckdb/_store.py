@@ -13,12 +13,12 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from . import _experiment, _json
-from ._pandas import require_pandas
-from ._store import _experiments, _reader, _tags
-from ._store._connection import Database, get_database, query_arrow
-from .errors import ConfigError, StorageError, TagError, TraceduckError
-from .model import Experiment, MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
+from ... import _experiment, _json
+from ..._pandas import require_pandas
+from ...errors import ConfigError, StorageError, TagError, TraceduckError
+from ...model import Experiment, MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
+from . import _experiments, _reader, _tags
+from ._connection import Database, get_database, query_arrow
 
 __all__ = ["TraceStore"]
 
@@ -40,7 +40,7 @@ class TraceStore:
     def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Any:
         # A ClickHouse URL (chdb://, clickhouse://) gives the ClickHouse engine's store.
         if cls is TraceStore and path is not None:
-            from ._storename import parse_store_name
+            from .._names import parse_store_name
 
             if parse_store_name(path).engine != "duckdb":
                 return object.__new__(_clickhouse_store_class())
@@ -97,7 +97,7 @@ class TraceStore:
         The filter language, ``order_by`` and page tokens: the "Filter language" section of
         the README.
         """
-        from .query import search_page
+        from ...query import search_page
 
         if return_type not in ("list", "pandas", "arrow"):
             raise ValueError(
@@ -129,7 +129,7 @@ class TraceStore:
 
         >>> store.count_traces("status = 'ERROR' AND tags.env = 'prod'")
         """
-        from .query import compile_filter
+        from ...query import compile_filter
 
         with self._db.lease() as cur:
             where, params = compile_filter(filter_string, cur)
@@ -145,7 +145,7 @@ class TraceStore:
     ) -> tuple[str, list[Any]]:
         """The SQL (and its bound parameters) that ``search_traces`` runs for the trace ids of
         the first page: what ``traceduck search --show-sql`` prints."""
-        from .query import explain
+        from ...query import explain
 
         orders = [order_by] if isinstance(order_by, str) else order_by
         with self._db.lease() as cur:
@@ -255,14 +255,14 @@ class TraceStore:
         self, ids_or_filter: str | Iterable[str], keys: Iterable[str] | None = None, limit: int = 20
     ) -> Any:
         """Traces side by side, one column per trace (see ``traceduck.compare_traces``)."""
-        from ._compare import compare_traces
+        from ..._compare import compare_traces
 
         return compare_traces(ids_or_filter, keys, limit=limit, store=self)
 
     def write_batch(self, batch: Any) -> None:
         """Write a ``WriteBatch`` (the records the exporter and the collector hand to any
         engine) in one transaction."""
-        from ._store._writer import write_batch
+        from ._writer import write_batch
 
         if self.read_only:
             raise TraceduckError(f"store {self.path} was opened read-only; it cannot be changed")
@@ -336,7 +336,7 @@ class TraceStore:
         self, filter_string: str, tags: Mapping[str, Any] | Iterable[Any], *, source: str = "api"
     ) -> int:
         """Set tags on every trace matching a filter, in one transaction; returns how many."""
-        from ._context import normalize_tags
+        from ..._context import normalize_tags
 
         items = normalize_tags(tags)
         updates = {t.key: t.value for t in items}
@@ -466,8 +466,8 @@ class TraceStore:
         that stay into a new file that replaces the store, so the file shrinks (README,
         "Deleting traces and retention").
         """
-        from ._selection import Selection
-        from ._store._delete import delete_selected
+        from ..._selection import Selection
+        from ._delete import delete_selected
 
         if self.read_only:
             raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
@@ -486,8 +486,8 @@ class TraceStore:
         max_traces: int | None = None,
     ) -> int:
         """How many traces ``delete_traces`` with the same arguments would delete now."""
-        from ._selection import Selection
-        from ._store._delete import count_selected
+        from ..._selection import Selection
+        from ._delete import count_selected
 
         selection = Selection.of(
             filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
@@ -583,7 +583,7 @@ class TraceStore:
         self, cur: duckdb.DuckDBPyConnection, filter_string: str
     ) -> list[tuple[str, str, str, int]]:
         """(trace id, tags JSON, name, rowid) of every trace the filter matches."""
-        from .query import compile_filter
+        from ...query import compile_filter
 
         if not filter_string or not str(filter_string).strip():
             raise TagError(
@@ -597,9 +597,9 @@ class TraceStore:
 
 def _clickhouse_store_class() -> type[TraceStore]:
     try:
-        from ._clickhouse import ClickHouseStore
+        from ..clickhouse import ClickHouseStore
     except ImportError as exc:
-        from .errors import StorageError
+        from ...errors import StorageError
 
         raise StorageError(
             f"ClickHouse stores need the clickhouse extra: pip install 'traceduck[clickhouse]' "

@@ -24,11 +24,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import _json
-from ._constants import DEFAULT_EXPERIMENT
-from ._store import _experiments, _tags
-from ._store._connection import Database, query_arrow
-from .errors import TraceduckError
+from ... import _json
+from ..._constants import DEFAULT_EXPERIMENT
+from ...errors import TraceduckError
+from . import _experiments, _tags
+from ._connection import Database, query_arrow
 
 __all__ = ["ImportResult", "export_traces", "import_traces"]
 
@@ -78,7 +78,7 @@ def export_traces(
 
     The file is written next to ``path`` and renamed into place when complete.
     """
-    from .query import compile_filter
+    from ...query import compile_filter
 
     fmt = file_format(path)
     part = f"{path}.part"

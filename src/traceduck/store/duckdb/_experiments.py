@@ -14,8 +14,8 @@ from typing import Any
 
 import duckdb
 
-from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
-from ..model import Experiment
+from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
+from ...model import Experiment
 
 _COLUMNS = "experiment_id, name, created"
 

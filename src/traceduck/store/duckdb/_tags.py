@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .. import _json
-from .._constants import ATTR_PREFIX, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_BYTES
-from ..errors import TagError
+from ... import _json
+from ..._constants import ATTR_PREFIX, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_BYTES
+from ...errors import TagError
 from ._connection import registered
 from ._reader import lookup_id, resolve_id
 

@@ -25,7 +25,7 @@ store's columns, and ``deletions`` a table of its own.
 
 from __future__ import annotations
 
-from ..errors import StorageError
+from ...errors import StorageError
 from ._client import Connection
 from ._sql import ORD, current_metadata, current_tags
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import _json
+from ... import _json
 from ._client import Connection
 from ._clock import Stamp, stamp
 from ._sql import LATEST, current_metadata, current_tags

@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
-from . import _json
-from .errors import FilterError
+from ... import _json
+from ...errors import FilterError
 
 __all__ = ["GROUP_FIELDS", "stat_groups", "trace_stats"]
 
@@ -33,7 +33,7 @@ def trace_stats(
     without the tag or metadata key form the group None. Latencies are trace execution times in
     milliseconds (``quantile_cont``, interpolated).
     """
-    from .query import compile_filter
+    from ...query import compile_filter
 
     group_sql, group_params, is_json = _group_expression(by)
     where, params = compile_filter(filter_string, cur)

@@ -22,8 +22,8 @@ import os
 import time
 from collections.abc import Callable
 
-from .. import _runtime
-from .._selection import Selection
+from ... import _runtime
+from ..._selection import Selection
 from ._connection import Database, LockedError
 from ._delete import delete_selected
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import _json
-from .._selection import Selection
-from .._store._delete import SOURCES
-from ..query._dialect import sql
+from ... import _json
+from ..._selection import Selection
+from ...query._dialect import sql
+from ..duckdb._delete import SOURCES
 from ._client import Connection
 from ._clock import stamp
 from ._dialect import CLICKHOUSE

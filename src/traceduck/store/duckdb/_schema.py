@@ -201,7 +201,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Create or upgrade the schema in one transaction; returns the version now in force."""
     current = schema_version(con)
     if current > SCHEMA_VERSION:
-        from ..errors import StorageError
+        from ...errors import StorageError
 
         raise StorageError(
             f"this store has schema version {current}, newer than this traceduck "

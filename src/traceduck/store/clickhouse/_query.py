@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import FilterError, StorageError
+from ...errors import FilterError, StorageError
 from ._client import Connection
 from ._dialect import CLICKHOUSE, ClickHouseDialect
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import _json
-from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
-from .._store._records import TRACE_SCHEMA as _BASE_SCHEMA
-from .._store._records import TraceRow, WriteBatch, combine_parts, merge_trace
-from .._store._tags import scope_value
-from ..errors import StorageError
+from ... import _json
+from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
+from ...errors import StorageError
+from .._records import TRACE_SCHEMA as _BASE_SCHEMA
+from .._records import TraceRow, WriteBatch, combine_parts, merge_trace
+from ..duckdb._tags import scope_value
 from ._client import Connection, connect
 from ._clock import stamp
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
@@ -60,7 +60,7 @@ class ClickHouseWriter:
     """
 
     def __init__(self, name: Any) -> None:
-        from .._storename import parse_store_name
+        from .._names import parse_store_name
 
         self.name = parse_store_name(name)
         self._conn: Connection | None = None

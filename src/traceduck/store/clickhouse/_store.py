@@ -16,13 +16,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import _json
-from .._experiment import check_name
-from .._selection import Selection
-from .._store._reader import tree_order
-from .._store._tags import check_key, check_scope, encode_value, scope_value
-from .._storename import StoreName, parse_store_name
-from ..errors import (
+from ... import _json
+from ..._experiment import check_name
+from ..._selection import Selection
+from ...errors import (
     AmbiguousTraceIdError,
     ConfigError,
     FilterError,
@@ -31,8 +28,12 @@ from ..errors import (
     TraceduckError,
     TraceNotFoundError,
 )
-from ..model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
-from ..store import ReturnType, TraceStore, _appended, _check_exclusive_bulk, experiment_scope
+from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
+from .. import TraceStore
+from .._names import StoreName, parse_store_name
+from ..duckdb._reader import tree_order
+from ..duckdb._store import ReturnType, _appended, _check_exclusive_bulk, experiment_scope
+from ..duckdb._tags import check_key, check_scope, encode_value, scope_value
 from . import _experiments
 from ._client import Connection, connect
 from ._events import (
@@ -191,7 +192,7 @@ class ClickHouseStore(TraceStore):
         experiment_ids: Iterable[str] | str | None = None,
         locations: Iterable[str] | str | None = None,
     ) -> Any:
-        from ..query import search_page
+        from ...query import search_page
 
         if return_type not in ("list", "pandas", "arrow"):
             raise ValueError(
@@ -223,7 +224,7 @@ class ClickHouseStore(TraceStore):
         by their ids when few, else by the filter again (superset rows are harmless)."""
         if len(ids) <= LITERAL_IDS:
             return documents(self.conn, "trace_id IN {ids:Array(String)}", {"ids": ids})
-        from ..query import compile_filter
+        from ...query import compile_filter
 
         runner = self.runner
         where, params = compile_filter(filter_string, runner)
@@ -232,7 +233,7 @@ class ClickHouseStore(TraceStore):
 
     def _info_table(self, found: pa.Table, filter_string: str | None) -> pa.Table:
         """The search table: ``found``'s columns with the tags and metadata as JSON text."""
-        from .._store._reader import INFO_COLUMNS
+        from ..duckdb._reader import INFO_COLUMNS
 
         docs = self._documents(found.column("trace_id").to_pylist(), filter_string)
         order = pa.table(
@@ -251,7 +252,7 @@ class ClickHouseStore(TraceStore):
         return pa.table(columns)
 
     def count_traces(self, filter_string: str | None = None) -> int:
-        from ..query import compile_filter
+        from ...query import compile_filter
 
         runner = self.runner
         where, params = compile_filter(filter_string, runner)
@@ -264,7 +265,7 @@ class ClickHouseStore(TraceStore):
         order_by: list[str] | str | None = None,
         max_results: int | None = 100,
     ) -> tuple[str, Any]:
-        from ..query import explain
+        from ...query import explain
 
         orders = [order_by] if isinstance(order_by, str) else order_by
         return explain(self.runner, filter_string, orders, max_results)
@@ -296,7 +297,7 @@ class ClickHouseStore(TraceStore):
     def stats(
         self, filter_string: str | None = None, by: str | None = None
     ) -> list[dict[str, Any]]:
-        from ..query import compile_filter
+        from ...query import compile_filter
 
         runner = self.runner
         where, params = compile_filter(filter_string, runner)
@@ -323,7 +324,7 @@ class ClickHouseStore(TraceStore):
             params,
             filter_string or "",
         )
-        from .._stats import stat_groups
+        from ..duckdb._stats import stat_groups
 
         return stat_groups(rows, is_json)
 
@@ -554,7 +555,7 @@ class ClickHouseStore(TraceStore):
                 edit.release(tid, key, pair[1])
 
     def _matching(self, filter_string: str) -> list[tuple[str, str | None]]:
-        from ..query import compile_filter
+        from ...query import compile_filter
 
         if not filter_string or not str(filter_string).strip():
             raise TagError(
@@ -571,7 +572,7 @@ class ClickHouseStore(TraceStore):
     def set_trace_tags(
         self, filter_string: str, tags: Mapping[str, Any] | Iterable[Any], *, source: str = "api"
     ) -> int:
-        from .._context import normalize_tags
+        from ..._context import normalize_tags
 
         items = normalize_tags(tags)
         updates = {t.key: t.value for t in items}
@@ -675,8 +676,8 @@ class ClickHouseStore(TraceStore):
 
 
 def _group_field(field: str, by: str) -> Any:
-    from ..query._ast import Predicate
-    from ..query._parser import parse
+    from ...query._ast import Predicate
+    from ...query._parser import parse
 
     try:
         node = parse(f"{field} IS NULL")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["DEFAULT_DATABASE", "StoreName", "is_clickhouse", "parse_store_name"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import duckdb
 
-from .. import _json
-from ..errors import AmbiguousTraceIdError, TraceNotFoundError
-from ..model import MetadataEvent, Span, TagEvent, Trace, TraceInfo
+from ... import _json
+from ...errors import AmbiguousTraceIdError, TraceNotFoundError
+from ...model import MetadataEvent, Span, TagEvent, Trace, TraceInfo
 
 INFO_COLUMNS = (
     "trace_id", "name", "status", "timestamp_ms", "execution_time_ms", "span_count", "tags",

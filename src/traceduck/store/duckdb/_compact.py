@@ -25,7 +25,7 @@ from collections.abc import Callable
 import duckdb
 import pyarrow as pa
 
-from .. import _runtime
+from ... import _runtime
 from ._connection import Database, registered
 
 __all__ = ["REWRITE_FRACTION", "rewrite_without"]

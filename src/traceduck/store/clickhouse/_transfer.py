@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import _json
-from .. import _transfer as _files
-from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
-from .._store._tags import scope_value
-from .._transfer import (
+from ... import _json
+from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
+from ...errors import TraceduckError
+from ..duckdb import _transfer as _files
+from ..duckdb._tags import scope_value
+from ..duckdb._transfer import (
     FORMAT_VERSION,
     ImportResult,
     _check_header,
@@ -39,7 +40,6 @@ from .._transfer import (
     _read_parquet,
     file_format,
 )
-from ..errors import TraceduckError
 from ._clock import stamp
 from ._events import (
     METADATA_SCHEMA,
@@ -157,7 +157,7 @@ def export_traces(
 ) -> int:
     """Write the traces matching the filter to ``path`` (.parquet or .jsonl), oldest first;
     returns how many. The file is written next to ``path`` and renamed into place."""
-    from ..query import compile_filter
+    from ...query import compile_filter
 
     fmt = file_format(path)
     runner = store.runner

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..query._ast import FieldRef, Predicate
-from ..query._dialect import Dialect, Frag, JsonType, Param, sql
-from ..query._values import JsonAccess, value_condition
+from ...query._ast import FieldRef, Predicate
+from ...query._dialect import Dialect, Frag, JsonType, Param, sql
+from ...query._values import JsonAccess, value_condition
 from ._sql import current_metadata, current_tags, stale_claims
 
 __all__ = ["CLICKHOUSE", "ClickHouseDialect"]

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
-from ..model import Experiment
+from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
+from ...model import Experiment
 from ._client import Connection
 
 _CURRENT = (

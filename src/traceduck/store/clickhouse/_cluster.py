@@ -17,7 +17,7 @@ Reads and writes need two settings on a cluster, which the client sends with eve
 use ``IN`` subqueries over distributed tables) and ``insert_distributed_sync = 1`` (an insert
 returns when every shard has its rows, so a trace becomes visible after its spans and tags).
 
-    python -m traceduck._clickhouse._cluster --cluster traceduck --database traceduck
+    python -m traceduck.store.clickhouse._cluster --cluster traceduck --database traceduck
 
 prints the DDL (``collector/clickhouse-cluster.sql`` is its output, kept equal by a test).
 """
@@ -140,7 +140,7 @@ def render(cluster: str = "traceduck", database: str = "traceduck") -> str:
         f"{SCHEMA_VERSION}): replicated local\n"
         "-- tables NAME_local on every node and Distributed tables NAME over them.\n"
         f"-- Generated from the engine's own DDL by:\n"
-        f"--   python -m traceduck._clickhouse._cluster --cluster {cluster} "
+        f"--   python -m traceduck.store.clickhouse._cluster --cluster {cluster} "
         f"--database {database}\n"
         "-- Run once, on any node, before traceduck writes (see collector/README.md):\n"
         f"--   clickhouse-client --multiquery < clickhouse-cluster.sql\n"
@@ -154,7 +154,7 @@ def render(cluster: str = "traceduck", database: str = "traceduck") -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m traceduck._clickhouse._cluster",
+        prog="python -m traceduck.store.clickhouse._cluster",
         description="Print traceduck's ClickHouse DDL for a cluster (ON CLUSTER, Replicated and "
         "Distributed tables).",
     )

@@ -13,8 +13,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from .. import _json
-from .._selection import Selection
+from ... import _json
+from ..._selection import Selection
 from ._compact import REWRITE_FRACTION, rewrite_without
 from ._connection import Database, query_arrow, registered
 from ._reader import resolve_id

@@ -23,8 +23,8 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from .._storename import StoreName
-from ..errors import StorageError
+from ...errors import StorageError
+from .._names import StoreName
 
 __all__ = ["Connection", "connect", "storage_error"]
 
