@@ -54,6 +54,17 @@ def _tracked_after_young_collections(items: list[Any]) -> list[Any]:
     return [item for item in items if gc.is_tracked(item)]
 
 
+def _what_keeps_tracked(items: list[Any]) -> list[Any]:
+    return [
+        (
+            len(items),
+            item[:6],
+            [(i, type(v).__name__) for i, v in enumerate(item) if gc.is_tracked(v)],
+        )
+        for item in items[:3]
+    ]
+
+
 def test_the_ended_spans_of_plain_calls_wait_untracked_by_the_gc(db_path: str) -> None:
     td.configure(db=db_path)
     keep = _Keep()
@@ -75,7 +86,8 @@ def test_the_ended_spans_of_plain_calls_wait_untracked_by_the_gc(db_path: str) -
         switch.target = original
         processor.shutdown()
     assert len(keep.items) == 600
-    assert _tracked_after_young_collections(keep.items) == []
+    tracked = _tracked_after_young_collections(keep.items)
+    assert tracked == [], _what_keeps_tracked(tracked)
 
 
 def test_finished_traces_wait_for_the_writer_untracked_by_the_gc(db_path: str) -> None:
@@ -94,7 +106,8 @@ def test_finished_traces_wait_for_the_writer_untracked_by_the_gc(db_path: str) -
         gc.enable()
         exporter.enqueue = enqueue  # type: ignore[method-assign]
     assert len(queued) == 200
-    assert _tracked_after_young_collections(queued) == []
+    tracked = _tracked_after_young_collections(queued)
+    assert tracked == [], _what_keeps_tracked(tracked)
     exporter.enqueue(queued)  # and they are what the store takes
     assert td.flush() is True
     assert count("traces") == 200

@@ -115,6 +115,9 @@ class _DuckDBSink:
         assert self.db is not None
         self.db.release_if_idle()
 
+    def warm_up(self) -> None:
+        """Nothing to prepare: the DuckDB writer hands DuckDB NumPy arrays, not Arrow."""
+
 
 class _ClickHouseSink:
     """Where the writer writes: a ClickHouse server or chdb directory, by batched inserts.
@@ -142,6 +145,11 @@ class _ClickHouseSink:
 
     def release_if_idle(self) -> None:
         pass
+
+    def warm_up(self) -> None:
+        """pyarrow imports pandas (when installed) on its first conversion of Python values:
+        that second is paid here, at start, not in the first write."""
+        pa.array(["warm-up"])
 
     def expire(self, selection: Selection) -> int:
         """Retention's chunk: delete the selected traces, recorded with source ``retention``.
@@ -423,9 +431,7 @@ class DuckDBSpanExporter(SpanExporter):
 
     def _run(self) -> None:
         try:
-            # pyarrow imports pandas (when installed) on its first conversion of Python values:
-            # pay that second here, not while holding the file that other processes wait for.
-            pa.array(["warm-up"])
+            self.sink.warm_up()
         except Exception:
             pass
         finally:

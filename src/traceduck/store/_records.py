@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 SPAN_SCHEMA = pa.schema(
@@ -82,6 +83,28 @@ def rows_to_arrow(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
     )
 
 
+_NUMPY_DTYPES = {
+    pa.string(): object,
+    pa.int64(): np.int64,
+    pa.float64(): np.float64,
+    pa.bool_(): bool,
+}
+
+
+def rows_to_numpy(rows: list[tuple[Any, ...]], schema: pa.Schema) -> dict[str, np.ndarray]:
+    """Row tuples (in ``schema``'s column order) as a dict of NumPy arrays, one per column,
+    which DuckDB reads as a table (text as object arrays of str and None).
+
+    The DuckDB writer uses this rather than Arrow: pyarrow imports pandas on its first
+    conversion of Python values (a second of one core, and tens of thousands of objects for
+    every later full GC collection, in every traced process); NumPy does not."""
+    n = len(rows)
+    return {
+        f.name: np.fromiter(values, dtype=_NUMPY_DTYPES[f.type], count=n)
+        for values, f in zip(columns_of(rows, len(schema)), schema)
+    }
+
+
 class SpanRows:
     """Spans as row tuples in SPAN_COLUMNS order, turned into one Arrow table at write.
 
@@ -103,6 +126,9 @@ class SpanRows:
 
     def extend(self, other: SpanRows) -> None:
         self.rows.extend(other.rows)
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        return rows_to_numpy(self.rows, SPAN_SCHEMA)
 
     def to_arrow(self) -> pa.Table:
         if not self.rows:

@@ -12,8 +12,8 @@ from operator import attrgetter
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ... import _json
 from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
@@ -22,10 +22,9 @@ from .._records import (
     TRACE_SCHEMA,
     TraceRow,
     WriteBatch,
-    columns_of,
     combine_parts,
     merge_trace,
-    rows_to_arrow,
+    rows_to_numpy,
 )
 from . import _experiments, _tags
 from ._connection import Database
@@ -47,7 +46,7 @@ _SPAN_SELECT = ", ".join(
 )
 _METADATA_SCHEMA = pa.schema(
     [
-        ("ts", pa.timestamp("us")),
+        ("ts", pa.int64()),  # unix ns
         ("trace_id", pa.string()),
         ("key", pa.string()),
         ("value", pa.string()),
@@ -82,6 +81,14 @@ def write_batch(db: Database, batch: WriteBatch, *, timeout_s: float | None = No
         _Transaction(cur).write(batch, rows, merge=True)
 
 
+# What a statement reads by name: an Arrow table, or a dict of NumPy arrays (``rows_to_numpy``).
+Table = pa.Table | dict[str, np.ndarray]
+
+
+def _ids(trace_ids: list[str]) -> dict[str, np.ndarray]:
+    return {"trace_id": np.array(trace_ids, dtype=object)}
+
+
 class _Transaction:
     """One write transaction in as few calls into DuckDB as the batch allows.
 
@@ -108,11 +115,11 @@ class _Transaction:
         statements: list[str],
         *,
         commit: bool = False,
-        _td_spans: pa.Table | None = None,
-        _td_traces: pa.Table | None = None,
-        _td_events: pa.Table | None = None,
-        _td_metadata: pa.Table | None = None,
-        _td_existing: pa.Table | None = None,
+        _td_spans: Table | None = None,
+        _td_traces: Table | None = None,
+        _td_events: Table | None = None,
+        _td_metadata: Table | None = None,
+        _td_existing: Table | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run ``statements`` (reading the tables passed by name) in one call; the last one's
         rows. ``commit`` ends the transaction with them."""
@@ -134,7 +141,7 @@ class _Transaction:
                 f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces "
                 "WHERE trace_id IN (SELECT trace_id FROM _td_existing)"
             ],
-            _td_existing=pa.table({"trace_id": trace_ids}),
+            _td_existing=_ids(trace_ids),
         )
         return {r[0]: dict(zip(_TRACE_COLUMNS, r)) for r in found}
 
@@ -155,12 +162,12 @@ class _Transaction:
         """Write ``batch`` (its traces combined into ``rows``); ``merge``: some of those traces
         may be stored already, and are merged with the new parts."""
         now = _tags.utcnow()
-        spans = batch.spans.to_arrow()
+        spans = batch.spans.to_numpy()
         existing = self._existing(list(rows)) if merge else {}
         counts: dict[str, int] = {}
         inserts: list[str] = []
         if existing:
-            stored = pa.table({"trace_id": list(existing)})
+            stored = _ids(list(existing))
             self.run(
                 [
                     f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b "
@@ -251,7 +258,7 @@ class _Transaction:
 
         traces = None
         if new_rows:
-            traces = rows_to_arrow(new_rows, _TRACE_SCHEMA)
+            traces = rows_to_numpy(new_rows, _TRACE_SCHEMA)
             inserts.append(
                 f"INSERT INTO traces ({', '.join(_TRACE_COLUMNS)}) SELECT * FROM _td_traces"
             )
@@ -282,17 +289,11 @@ class _Transaction:
             inserts.append(_tags.INSERT_EVENTS_SQL)
         logged = None
         if metadata:
-            ts, *columns = columns_of(metadata, 5)
-            logged = pa.Table.from_arrays(
-                [
-                    pc.cast(pa.array(ts, pa.timestamp("ns")), pa.timestamp("us"), safe=False),
-                    *(pa.array(c, pa.string()) for c in columns),
-                ],
-                schema=_METADATA_SCHEMA,
-            )
+            logged = rows_to_numpy(metadata, _METADATA_SCHEMA)
             inserts.append(
                 "INSERT INTO trace_metadata (ts, trace_id, key, value, source) "
-                "SELECT * FROM _td_metadata"
+                "SELECT make_timestamp(ts // 1000), trace_id, key, value, source "
+                "FROM _td_metadata"
             )
         self.run(
             inserts,
