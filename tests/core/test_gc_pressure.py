@@ -9,7 +9,9 @@ first collections, before they can get there.
 from __future__ import annotations
 
 import gc
+import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -19,7 +21,7 @@ from traceduck import _config
 from traceduck._export._processor import BlockingSpanProcessor
 from traceduck._export._redacting import RedactingExporter
 
-from ._helpers import count
+from ._helpers import PYTHON, child_env, count
 
 
 class _Keep:
@@ -111,3 +113,30 @@ def test_finished_traces_wait_for_the_writer_untracked_by_the_gc(db_path: str) -
     exporter.enqueue(queued)  # and they are what the store takes
     assert td.flush() is True
     assert count("traces") == 200
+
+
+def test_tracing_into_duckdb_never_imports_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas on its first conversion of Python values: a second of one core
+    and tens of thousands of objects for every full GC collection, in every traced process."""
+    script = f"""
+import sys
+import traceduck as td
+td.configure(db={str(tmp_path / "t.duckdb")!r})
+
+@td.trace
+def f(x):
+    return x + 1
+
+for i in range(100):
+    f(i)
+with td.start_span("tagged") as span:
+    span.set_inputs({{"q": [1, 2]}})
+    td.update_current_trace(metadata={{"run": "a"}})
+assert td.flush() is True
+print(td.TraceStore({str(tmp_path / "t.duckdb")!r}).count_traces(), "pandas" in sys.modules)
+"""
+    out = subprocess.run(
+        [PYTHON, "-c", script], env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["101", "False"]
