@@ -78,7 +78,9 @@ class _Registry:
 
 
 REGISTRY = _Registry()
-_last_trace_id: list[str | None] = [None]
+# The last local root to end, by trace id (an int: a tight loop ends one per call, and the
+# text is made only when asked for).
+_last_trace_id: list[int | None] = [None]
 
 
 def _new_registry_lock() -> None:
@@ -196,7 +198,8 @@ def get_current_trace_id() -> str | None:
 
 def get_last_trace_id() -> str | None:
     """The id of the last trace that finished in this process (any thread), or None."""
-    return _last_trace_id[0]
+    trace_id = _last_trace_id[0]
+    return None if trace_id is None else format(trace_id, "032x")
 
 
 def _warn(message: str) -> None:

@@ -179,7 +179,7 @@ def end_span(span: Any, token: Any, where: str) -> None:
         span.end()
         parent = getattr(span, "parent", False)  # sampled-out spans have none: not finished
         if parent is None or (parent and parent.is_remote):
-            _last_trace_id[0] = format(span.get_span_context().trace_id, "032x")
+            _last_trace_id[0] = span.get_span_context()[0]  # an int: formatted when asked
     except Exception as exc:
         _runtime.report_internal_error(where, exc)
 
