@@ -59,6 +59,10 @@ class RootLabels(NamedTuple):
     experiment: str | None = None
 
 
+# A NamedTuple's own constructor is a Python function: tuple.__new__ makes the same in C.
+_new_labels = tuple.__new__
+
+
 @dataclass
 class Bundle:
     """One trace (or part of one) ready to write, and an estimate of the memory it holds."""
@@ -174,11 +178,16 @@ def _plain(
     trace_id = root[0]
     start, end, status = root[_START], root[_END], root[_STATUS]
     inputs, outputs = root[_INPUTS], root[_OUTPUTS]
-    logged: Sequence[tuple[Any, ...]] = ()
-    latest = "{}"
-    if metadata:
+    if len(metadata) == 1:  # most traces: the automatic context alone
+        key, value, ts = metadata[0]
+        text = _shared_json(value)
+        logged: Sequence[tuple[Any, ...]] = ((ts, trace_id, key, text),)
+        latest = _latest(((key, text),))
+    elif metadata:
         logged = [(ts, trace_id, key, _shared_json(value)) for key, value, ts in metadata]
         latest = _latest(tuple(entry[2:] for entry in logged))
+    else:
+        logged, latest = (), "{}"
     trace = (
         trace_id,
         root[_NAME],
@@ -199,6 +208,12 @@ def _plain(
         "{}",
         latest,
     )
+    if len(rows) == 1:
+        nbytes = (
+            SPAN_ROW_BYTES + len(root[_ATTRS]) + len(root[_EVENTS])
+            + (len(inputs) if inputs else 0) + (len(outputs) if outputs else 0)
+        )  # fmt: skip
+        return (nbytes, trace, 1, root, *logged)
     return (_nbytes(rows), trace, len(rows), *rows, *logged)
 
 
@@ -301,4 +316,4 @@ def labels_for(attrs: dict[str, Any], state: Any, auto: Labels = _NO_LABELS) -> 
         experiment = _experiment.current()
     if experiment == DEFAULT_EXPERIMENT:
         experiment = None
-    return RootLabels(tags, exclusive, metadata, experiment)
+    return _new_labels(RootLabels, (tags, exclusive, metadata, experiment))
