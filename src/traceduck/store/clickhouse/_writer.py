@@ -26,7 +26,7 @@ from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...errors import StorageError
 from .._records import TRACE_SCHEMA as _BASE_SCHEMA
 from .._records import TraceRow, WriteBatch, combine_parts, merge_trace
-from ..duckdb._tags import scope_value
+from .._tagrules import scope_value
 from ._client import Connection, connect
 from ._clock import stamp
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
