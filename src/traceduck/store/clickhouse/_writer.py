@@ -1,6 +1,6 @@
 """Write a WriteBatch into ClickHouse by Arrow: spans, live tags, metadata, then the traces.
 
-The same records and the same semantics as the DuckDB writer (``_store/_writer.py``): whole
+The same records and the same semantics as the DuckDB writer (``store/duckdb/_writer.py``): whole
 traces are inserted; a trace already stored (late spans of a long or distributed trace, an
 OTLP retry) is merged (duplicate spans skipped, span count recounted, the true root's fields
 win over a stand-in's, tags and metadata combined); live tags make history events; exclusive
