@@ -31,9 +31,13 @@ if TYPE_CHECKING:
     from .._context import Tag
     from ..query import Runner
 
-__all__ = ["MISSING", "ReturnType", "TraceStore", "experiment_scope"]
+__all__ = ["MISSING", "READ_ONLY_SQL", "ReturnType", "TraceStore", "experiment_scope"]
 
 ReturnType = Literal["list", "pandas", "arrow"]
+READ_ONLY_SQL = (  # what sql() says to anything but one read-only query, on every engine
+    "td.sql runs one read-only query (SELECT, WITH ... SELECT, EXPLAIN); "
+    "change tags with set_trace_tag/set_trace_tags"
+)
 
 
 class TraceStore(ABC):

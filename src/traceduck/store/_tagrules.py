@@ -23,6 +23,7 @@ __all__ = [
     "check_removal",
     "check_scope",
     "encode_value",
+    "goes",
     "scope_value",
 ]
 
@@ -90,6 +91,12 @@ def check_removal(trace_id: str, tags: dict[str, Any], key: str, value: Any = MI
             f"trace {trace_id} has tag {key!r} = {_json.dumps(tags[key])}, not "
             f"{_json.dumps(value)}; nothing was deleted"
         )
+
+
+def goes(tags: Mapping[str, Any], key: str, only: Mapping[str, str]) -> bool:
+    """Whether a bulk delete removes ``key`` from a trace's ``tags``: it has the key, with the
+    JSON text ``only[key]`` when the delete names a value for it."""
+    return key in tags and (key not in only or _json.dumps(tags[key]) == only[key])
 
 
 def check_exclusive_bulk(

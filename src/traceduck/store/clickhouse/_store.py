@@ -22,7 +22,7 @@ from ..._selection import Selection
 from ...errors import FilterError, StorageError, TraceduckError
 from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
 from .. import _tagrules
-from .._base import TraceStore, experiment_exists
+from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from .._names import StoreName, parse_store_name
 from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, span_from_row, tree_order
 from .._tagrules import check_removal, encode_value, scope_value
@@ -217,10 +217,7 @@ class ClickHouseStore(TraceStore):
 
         Runs with ``readonly = 2``: the server refuses anything that writes."""
         if not isinstance(query, str) or not _READ_ONLY.match(query) or ";" in query.strip()[:-1]:
-            raise TraceduckError(
-                "td.sql runs one read-only query (SELECT, WITH ... SELECT, EXPLAIN); "
-                "change tags with set_trace_tag/set_trace_tags"
-            )
+            raise TraceduckError(READ_ONLY_SQL)
         if isinstance(params, (list, tuple)):
             raise TraceduckError(
                 "ClickHouse queries bind parameters by name: {name:Type}, params={...}"
@@ -509,7 +506,7 @@ class ClickHouseStore(TraceStore):
         for tid, _ in rows:
             have = current.get(tid, {})
             for key in keys:
-                if key in have and (key not in only or _json.dumps(have[key]) == only[key]):
+                if _tagrules.goes(have, key, only):
                     edit.event(tid, key, _json.dumps(have[key]), None, "delete", deleted=True)
                     changed.add(tid)
                     lost.setdefault(key, []).append(tid)

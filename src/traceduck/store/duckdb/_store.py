@@ -20,7 +20,7 @@ from ..._selection import Selection
 from ...errors import TraceduckError
 from ...model import Experiment, MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 from .. import _tagrules
-from .._base import TraceStore, experiment_exists
+from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from . import _experiments, _reader, _tags
 from ._connection import Database, get_database, query_arrow
 from ._runner import DuckDBRunner
@@ -106,10 +106,7 @@ class DuckDBStore(TraceStore):
             raise TraceduckError(f"SQL error: {exc}") from None
         allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
         if len(statements) != 1 or statements[0].type not in allowed:
-            raise TraceduckError(
-                "td.sql runs one read-only query (SELECT, WITH ... SELECT, EXPLAIN); "
-                "change tags with set_trace_tag/set_trace_tags"
-            )
+            raise TraceduckError(READ_ONLY_SQL)
         with self._db.lease() as cur:
             try:
                 return query_arrow(cur, query, params)
@@ -276,9 +273,7 @@ class DuckDBStore(TraceStore):
             def delete(tid: str, current: dict[str, Any]) -> list[_tags.Event]:
                 out = []
                 for key in keys:
-                    if key in current and (
-                        key not in only or _json.dumps(current[key]) == only[key]
-                    ):
+                    if _tagrules.goes(current, key, only):
                         old = current.pop(key)
                         out.append((now, tid, key, _json.dumps(old), None, "delete", source))
                         _tags.release_exclusive(cur, tid, key)
