@@ -78,7 +78,10 @@ def test_trace_store_of_a_url_is_the_clickhouse_store_and_of_a_path_duckdb(tmp_p
     chdb = td.TraceStore(new_store_name("chdb", tmp_path))
     assert isinstance(chdb, td.TraceStore)
     assert type(chdb).__name__ == "ClickHouseStore"
-    assert type(td.TraceStore(tmp_path / "x.duckdb")) is td.TraceStore
+    duck = td.TraceStore(tmp_path / "x.duckdb")
+    assert isinstance(duck, td.TraceStore)
+    assert type(duck).__name__ == "DuckDBStore"
+    assert type(chdb).__mro__[1] is type(duck).__mro__[1] is td.TraceStore  # one base, two engines
     assert chdb.count_traces() == 0  # created on first use, empty
 
 

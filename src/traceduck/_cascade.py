@@ -205,10 +205,10 @@ _STAMPS: dict[int, tuple[Any, Stamp | None]] = {}
 
 
 def _check(key: str, value: Any) -> None:
-    from .store.duckdb import _tags
+    from .store import _tagrules
 
-    _tags.check_key(key)
-    _tags.encode_value(value, key)
+    _tagrules.check_key(key)
+    _tagrules.encode_value(value, key)
 
 
 def on_start(span: Any, parent_context: Any = None) -> None:

@@ -21,7 +21,7 @@ from opentelemetry import trace as otel_trace
 from . import _json, _runtime
 from ._capture import snapshot
 from .errors import TagError
-from .store.duckdb import _tags
+from .store import _tagrules
 
 __all__ = ["Tag", "get_current_trace_id", "get_last_trace_id", "update_current_trace"]
 
@@ -112,10 +112,10 @@ def normalize_tags(tags: Any) -> list[Tag]:
     else:
         raise TagError(f"tags must be a dict, a list of names or Tag objects, not {tags!r}")
     for tag in items:
-        _tags.check_key(tag.key)
-        _tags.encode_value(tag.value, tag.key)
+        _tagrules.check_key(tag.key)
+        _tagrules.encode_value(tag.value, tag.key)
         if tag.exclusive:
-            _tags.check_scope(tag.scope)
+            _tagrules.check_scope(tag.scope)
     return items
 
 
@@ -181,7 +181,7 @@ def _metadata_entries(metadata: Mapping[str, Any] | None) -> list[tuple[str, Any
     now = time.time_ns()
     entries = []
     for key, value in metadata.items():
-        _tags.check_key(key)
+        _tagrules.check_key(key)
         try:
             _json.dumps(value)
         except (TypeError, ValueError):

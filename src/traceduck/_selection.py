@@ -22,7 +22,9 @@ from .errors import FilterError
 from .query._compiler import compile_filter_deferred
 from .query._dialect import DUCKDB, Dialect, Frag, Param, sql
 
-__all__ = ["Selection"]
+__all__ = ["SOURCES", "Selection"]
+
+SOURCES = ("api", "cli", "ui", "retention")  # who deleted (the deletions table says)
 
 _FULL_ID = re.compile(r"^(?:tr-)?([0-9a-f]{32})$")
 

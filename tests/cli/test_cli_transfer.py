@@ -159,7 +159,7 @@ def test_progress_is_reported_per_chunk(
     db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import traceduck.cli._transfer as cli_transfer
-    import traceduck.store.duckdb._transfer as transfer
+    import traceduck.store._transfer as transfer
 
     monkeypatch.setattr(transfer, "CHUNK", 4)
     calls: list[tuple[int, int]] = []

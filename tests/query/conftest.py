@@ -1,7 +1,7 @@
 """Fixtures for the query compiler tests: the fixed dataset in a real store of each engine.
 
-``con`` is parametrised over the engines (see tests/_engines.py): a read-only DuckDB
-connection, or the ClickHouse store's query runner (chdb). The query module takes either.
+``con`` is parametrised over the engines (see tests/_engines.py): the query runner of a
+read-only DuckDB connection, or of the ClickHouse store (chdb): what the query module takes.
 ``duck_con`` is DuckDB only, for tests of DuckDB's own SQL.
 """
 
@@ -23,6 +23,7 @@ from querytest_data import TRACES, build_store
 
 from _engines import ENGINES, HAVE_CHDB, new_store_name, write_rows
 from traceduck.query import as_runner
+from traceduck.store.duckdb._runner import DuckDBRunner
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 def con(engine: str, request: pytest.FixtureRequest) -> Any:
     """The fixed dataset on ``engine``: what the query module's functions take."""
     if engine == "duckdb":
-        return request.getfixturevalue("duck_con")
+        return DuckDBRunner(request.getfixturevalue("duck_con"))
     return chdb_fixed_store().runner
 
 

@@ -7,6 +7,7 @@ import pytest
 from querytest_data import SpanRow, TraceRow, insert_traces, tid
 
 from traceduck.query import compile_filter, explain, search
+from traceduck.store.duckdb._runner import DuckDBRunner
 
 NASTY = [
     "'; DROP TABLE traces; --",
@@ -85,11 +86,11 @@ def test_nasty_values_and_keys_match_exactly_their_trace(
         f"name = 'n{index}' AND tags.nasty STARTSWITH {_quote(text)}",
     ]
     for flt in filters:
-        ids, _ = search(nasty_con, flt, max_results=None)
+        ids, _ = search(DuckDBRunner(nasty_con), flt, max_results=None)
         assert ids == expected, flt
-        sql, _params = compile_filter(flt, nasty_con)
+        sql, _params = compile_filter(flt, DuckDBRunner(nasty_con))
         assert text not in sql, "user text must be bound, never pasted into SQL"
-        query, _params = explain(nasty_con, flt)
+        query, _params = explain(DuckDBRunner(nasty_con), flt)
         assert text not in query
     assert _snapshot(nasty_con) == before
 
@@ -106,7 +107,7 @@ def test_nasty_texts_that_match_nothing_leave_the_store_intact(
             f"span.attributes.{_backticked(text)} LIKE {_quote(text)}",
             f"name RLIKE {_quote(text.replace('(', '').replace(')', '').replace('?', ''))}",
         ):
-            ids, _ = search(fresh_con, flt, max_results=None)
+            ids, _ = search(DuckDBRunner(fresh_con), flt, max_results=None)
             assert ids == [], flt
     assert _snapshot(fresh_con) == before
 
@@ -114,7 +115,7 @@ def test_nasty_texts_that_match_nothing_leave_the_store_intact(
 def test_order_by_keys_are_bound_too(nasty_con: duckdb.DuckDBPyConnection) -> None:
     for text in NASTY:
         order = [f"tags.{_backticked(text)} DESC", f"metadata.{_backticked(text)}"]
-        ids, _ = search(nasty_con, None, order_by=order, max_results=3)
-        query, _params = explain(nasty_con, None, order_by=order)
+        ids, _ = search(DuckDBRunner(nasty_con), None, order_by=order, max_results=3)
+        query, _params = explain(DuckDBRunner(nasty_con), None, order_by=order)
         assert text not in query
         assert ids[0] == tid(50 + NASTY.index(text))

@@ -16,6 +16,7 @@ from querytest_reference import sort_key
 from _engines import new_store_name, write_rows
 from traceduck.errors import FilterError
 from traceduck.query import search, search_page
+from traceduck.store.duckdb._runner import DuckDBRunner
 
 COSTS: list[object] = [3, 10, 9, 2.5, "cheap", "9", True, False, None, [1], {"a": 1}, -1, 0]
 
@@ -54,7 +55,7 @@ def _store_of(engine: str, tmp_path: Path, traces: list[TraceRow]) -> tuple[Any,
     if engine == "duckdb":
         con = duckdb.connect(str(tmp_path / "paged.duckdb"))
         build_store(con, traces)
-        return con, lambda more: insert_traces(con, more)
+        return DuckDBRunner(con), lambda more: insert_traces(con, more)
     from traceduck import TraceStore
 
     store = TraceStore(new_store_name(engine, tmp_path))
@@ -245,7 +246,8 @@ def test_search_page_gives_the_pages_of_search_with_their_columns(
     """One query per page (columns included; "late": joined back by rowid after the sort)
     pages exactly like search() (ids, then tokens). DuckDB's own columns (``traces.tags``)."""
     arrow, late = mode == "arrow", mode == "late"
-    con, traces = duck_paged_store
+    connection, traces = duck_paged_store
+    con = DuckDBRunner(connection)
     by_id = {t.trace_id: t for t in traces}
     columns = ("name", "trace_id", "timestamp_ms", "tags")
     token = wanted_token = None

@@ -13,6 +13,7 @@ from traceduck.query._dialect import json_pointer
 from traceduck.query._fields import SPELLINGS
 from traceduck.query._parser import parse
 from traceduck.query._tokens import Kind, tokenize
+from traceduck.store.duckdb._runner import DuckDBRunner
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def test_explain_runs_the_same_query_as_search(con: duckdb.DuckDBPyConnection) -
 
 def test_tag_string_equality_uses_no_lambda(duck_con: duckdb.DuckDBPyConnection) -> None:
     """The hot path stays one extraction and one comparison (see _values). DuckDB's SQL."""
-    con = duck_con
+    con = DuckDBRunner(duck_con)
     sql, params = compile_filter("tags.env = 'prod'", con)
     assert sql == "(json_extract_string(t.tags, CAST(? AS VARCHAR)) = CAST(? AS VARCHAR))"
     assert params == ["/env", "prod"]

@@ -27,7 +27,7 @@ from .._config import default_db_path
 from .._constants import ENV_DB
 from .._context import normalize_tags
 from ..errors import TagError
-from ..store.duckdb import _tags
+from ..store import _tagrules
 from . import _common
 from ._common import db_option, err_console, friendly_errors, parse_value
 
@@ -118,8 +118,8 @@ def run(
     try:
         normalize_tags(tag_values)
         for key, value in meta_values.items():
-            _tags.check_key(key)
-            _tags.encode_value(value, key)
+            _tagrules.check_key(key)
+            _tagrules.encode_value(value, key)
     except TagError as exc:
         raise click.BadParameter(str(exc)) from None
     run_id = run_id or uuid.uuid4().hex[:16]

@@ -14,7 +14,7 @@ from .._context import Tag
 from ..errors import TagError
 from ..model import MetadataEvent, TagEvent
 from ..store import TraceStore
-from ..store.duckdb._tags import check_key, encode_value
+from ..store._tagrules import check_key, encode_value
 from ._common import (
     CONTEXT,
     SOURCE,

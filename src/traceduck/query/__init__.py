@@ -6,7 +6,9 @@ descent -> ``_ast``), ``_fields`` (the one table of fields and their MLflow spel
 type probes against the store), ``_dialect`` (engine-specific SQL), ``_order`` (order_by) and
 ``_search`` (the page query and keyset page tokens).
 
-The rest of the package calls exactly the four functions below. Every problem with a filter,
+The rest of the package calls exactly the four functions below, each with the ``Runner`` of a
+store (``store/duckdb/_runner.py``, ``store/clickhouse/_query.py``): this package emits SQL for
+the runner's ``Dialect`` and imports no engine. Every problem with a filter,
 an order_by, a page token or max_results is a ``FilterError`` (a ``ValueError``).
 """
 
@@ -25,9 +27,10 @@ __all__ = ["Runner", "as_runner", "compile_filter", "explain", "search", "search
 def compile_filter(filter_string: str | None, con: Any) -> tuple[str, Any]:
     """A boolean SQL expression over the table alias ``t`` (= traces) and its bound params.
 
-    An empty or None filter gives ``("TRUE", [])``. ``con`` is used to probe the store (the
-    JSON types a tag key holds, regex validity), never to change it. Use as
-    ``SELECT ... FROM traces t WHERE <sql>`` with the params in order.
+    An empty or None filter gives ``("TRUE", [])``. ``con`` is the store's ``Runner``: its
+    Dialect gives the SQL, and it answers the probes (the JSON types a tag key holds, regex
+    validity), never changing the store. Use as ``SELECT ... FROM traces t WHERE <sql>`` with
+    the params (DuckDB: in order; ClickHouse: by name).
     """
     runner = as_runner(con)
     return runner.dialect.render(compile_filter_frag(filter_string, runner))

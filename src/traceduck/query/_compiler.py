@@ -91,7 +91,7 @@ def compile_filter_deferred(
 ) -> CompiledFilter:
     """Parse and compile; with ``defer``, probes that a non-empty result proves unneeded wait.
 
-    ``con`` is a Runner (or a DuckDB connection); ``dialect`` defaults to the runner's."""
+    ``con`` is the store's Runner; ``dialect`` defaults to the runner's."""
     con = as_runner(con)
     dialect = dialect or con.dialect
     if filter_string is None:

@@ -1,29 +1,19 @@
 """What the query module needs from a store: its Dialect and a way to run a compiled query.
 
-The compiler runs no queries of its own; type probes and regex checks go through a ``Runner``.
-A DuckDB connection is wrapped on the fly (``as_runner``), so callers holding a cursor keep
-passing it; another engine passes its own runner (ClickHouse: ``_clickhouse/_query.py``).
+The compiler runs no queries of its own: its type probes ("tags.cost holds numbers") and regex
+checks go through the ``Runner`` a store hands it (DuckDB: ``store/duckdb/_runner.py``,
+ClickHouse: ``store/clickhouse/_query.py``). Nothing here knows an engine.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-import duckdb
 import pyarrow as pa
 
-from ..errors import FilterError
-from ._dialect import DUCKDB, Dialect
+from ._dialect import Dialect
 
-__all__ = ["DuckDBRunner", "Runner", "as_runner"]
-
-# DuckDB errors that a user's value can cause (a bad regex, an out-of-range cast); anything
-# else (I/O, a locked file, a missing table) is not the filter's fault and is not rewrapped.
-_USER_ERRORS: tuple[type[BaseException], ...] = (
-    duckdb.InvalidInputException,
-    duckdb.ConversionException,
-    duckdb.OutOfRangeException,
-)
+__all__ = ["Runner", "as_runner"]
 
 
 @runtime_checkable
@@ -40,41 +30,11 @@ class Runner(Protocol):
         """Why ``pattern`` is not a valid regular expression for the engine, or None."""
 
 
-class DuckDBRunner:
-    dialect = DUCKDB
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-
-    def rows(self, query: str, params: Any, text: str) -> list[tuple[Any, ...]]:
-        try:
-            return self.con.execute(query, list(params)).fetchall()
-        except _USER_ERRORS as exc:
-            raise _filter_error(exc, text) from exc
-
-    def arrow(self, query: str, params: Any, text: str) -> pa.Table:
-        try:
-            relation = self.con.sql(query, params=list(params) or None)
-            fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # DuckDB 2 / 1
-            return fetch()
-        except _USER_ERRORS as exc:
-            raise _filter_error(exc, text) from exc
-
-    def regex_error(self, pattern: str) -> str | None:
-        try:
-            self.con.execute(self.dialect.regex_check(), [pattern]).fetchall()
-        except duckdb.Error as exc:
-            return str(exc).splitlines()[0].split("Error: ", 1)[-1]
-        return None
-
-
-def _filter_error(exc: BaseException, text: str) -> FilterError:
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return FilterError(f"the filter could not be run: {first}", text, None)
-
-
 def as_runner(con: Any) -> Runner:
-    """``con`` itself when it is a Runner, else a DuckDB connection wrapped in one."""
-    if isinstance(con, (DuckDBRunner,)) or hasattr(con, "regex_error"):
-        return con
-    return DuckDBRunner(con)
+    """``con`` when it is a Runner; a TypeError that says what to pass otherwise."""
+    if not (hasattr(con, "regex_error") and hasattr(con, "dialect")):  # (cheaper than isinstance)
+        raise TypeError(
+            f"the query module runs queries through a store's Runner, not {type(con).__name__} "
+            "(e.g. DuckDBRunner(connection))"
+        )
+    return con

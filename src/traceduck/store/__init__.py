@@ -4,6 +4,6 @@
 ``chdb:///dir`` and ``clickhouse://host/db`` a ClickHouse store (``clickhouse/``).
 """
 
-from .duckdb._store import TraceStore
+from ._base import TraceStore
 
 __all__ = ["TraceStore"]

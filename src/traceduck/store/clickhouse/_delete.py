@@ -29,9 +29,8 @@ from typing import Any
 import pyarrow as pa
 
 from ... import _json
-from ..._selection import Selection
+from ..._selection import SOURCES, Selection
 from ...query._dialect import sql
-from ..duckdb._delete import SOURCES
 from ._client import Connection
 from ._clock import stamp
 from ._dialect import CLICKHOUSE

@@ -1,4 +1,4 @@
-"""ClickHouseStore: TraceStore's query, tag, metadata and SQL calls on ClickHouse.
+"""ClickHouseStore: the TraceStore of a ClickHouse server or of chdb in the process.
 
 ``TraceStore("chdb:///dir")`` or ``TraceStore("clickhouse://host/db")`` returns one of these.
 Every edit is one insert of events (see ``_schema``); reads derive the current state from the
@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ... import _json
-from ..._experiment import check_name
 from ..._selection import Selection
-from ...errors import (
-    AmbiguousTraceIdError,
-    ConfigError,
-    FilterError,
-    StorageError,
-    TagError,
-    TraceduckError,
-    TraceNotFoundError,
-)
+from ...errors import FilterError, StorageError, TraceduckError
 from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
-from .. import TraceStore
+from .. import _tagrules
+from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from .._names import StoreName, parse_store_name
-from ..duckdb._reader import tree_order
-from ..duckdb._store import ReturnType, _appended, _check_exclusive_bulk, experiment_scope
-from ..duckdb._tags import check_key, check_scope, encode_value, scope_value
+from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, span_from_row, tree_order
+from .._tagrules import check_removal, encode_value, scope_value
 from . import _experiments
 from ._client import Connection, connect
 from ._events import (
@@ -50,37 +42,25 @@ from ._query import QUERY_SETTINGS, ClickHouseRunner
 from ._schema import migrate
 from ._sql import current_tags
 
+if TYPE_CHECKING:
+    from ..._context import Tag
+
 __all__ = ["ClickHouseStore"]
 
-_MISSING: Any = object()
-_HEX = re.compile(r"^[0-9a-f]{1,32}$")
-TRACE_INFO = (
-    "trace_id", "name", "status", "timestamp_ms", "execution_time_ms", "span_count",
-    "service_name", "request_preview", "response_preview", "status_message", "experiment_id",
-    "experiment",
-)  # fmt: skip
-SPAN_COLUMNS = (
-    "span_id", "parent_id", "name", "span_type", "status", "status_message", "start_time_ns",
-    "end_time_ns", "attributes", "inputs", "outputs", "events", "trace_id", "service_name",
-)  # fmt: skip
+# The info columns of td_traces (tags and metadata are derived from their events).
+TRACE_INFO = tuple(c for c in INFO_COLUMNS if c not in ("tags", "metadata"))
 LITERAL_IDS = 5_000  # more ids than this are not sent as a parameter (see _documents)
 _READ_ONLY = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|EXPLAIN|DESCRIBE|DESC|SHOW)\b", re.IGNORECASE)
 
 
 class ClickHouseStore(TraceStore):
-    """The same calls as the DuckDB TraceStore, on a ClickHouse server or chdb."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> ClickHouseStore:
-        return object.__new__(cls)
+    """The TraceStore calls on a ClickHouse server or chdb."""
 
     def __init__(self, path: str | StoreName, *, read_only: bool = False) -> None:
         self.name = parse_store_name(path)
         self.path = self.name.display
         self.read_only = read_only
         self._conn: Connection | None = None
-
-    def __repr__(self) -> str:
-        return f"TraceStore({self.name.display!r}{', read_only=True' if self.read_only else ''})"
 
     @property
     def conn(self) -> Connection:
@@ -94,6 +74,10 @@ class ClickHouseStore(TraceStore):
     def runner(self) -> ClickHouseRunner:
         return ClickHouseRunner(self.conn)
 
+    @contextmanager
+    def _reading(self) -> Iterator[ClickHouseRunner]:
+        yield self.runner
+
     def _writable(self) -> Connection:
         if self.read_only:
             raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
@@ -102,29 +86,13 @@ class ClickHouseStore(TraceStore):
     # -- reading ------------------------------------------------------------------------------
 
     def resolve_trace_id(self, trace_id_or_prefix: str) -> str:
-        if not isinstance(trace_id_or_prefix, str) or not trace_id_or_prefix.strip():
-            raise TraceNotFoundError(
-                f"a trace id or prefix is required, got {trace_id_or_prefix!r}"
-            )
-        prefix = trace_id_or_prefix.strip().lower()
-        if prefix.startswith("tr-"):
-            prefix = prefix[3:]
-        if not _HEX.match(prefix):
-            raise TraceNotFoundError(
-                f"{trace_id_or_prefix!r} is not a trace id: ids are up to 32 hexadecimal characters"
-            )
+        prefix = id_prefix(trace_id_or_prefix)
         rows = self.conn.query(
             "SELECT DISTINCT trace_id FROM td_traces WHERE startsWith(trace_id, {p:String}) "
             "ORDER BY trace_id LIMIT 11",
             {"p": prefix},
         )
-        if not rows:
-            if len(prefix) == 32:
-                raise TraceNotFoundError(f"no trace with id {prefix}")
-            raise TraceNotFoundError(f"no trace id starts with {prefix!r}")
-        if len(rows) > 1:
-            raise AmbiguousTraceIdError(prefix, [r[0] for r in rows])
-        return str(rows[0][0])
+        return one_trace(prefix, [r[0] for r in rows])
 
     def _infos(self, trace_ids: list[str]) -> list[TraceInfo]:
         if not trace_ids:
@@ -172,52 +140,47 @@ class ClickHouseStore(TraceStore):
             {"ids": trace_ids},
         )
         for r in rows:
-            values = dict(zip(SPAN_COLUMNS, r))
-            for key in ("attributes", "inputs", "outputs", "events"):
-                values[key] = _json.loads(values[key])
-            values["attributes"] = values["attributes"] or {}
-            values["events"] = values["events"] or []
-            grouped[values["trace_id"]].append(Span(**values))
+            span = span_from_row(dict(zip(SPAN_COLUMNS, r)))
+            grouped[span.trace_id].append(span)
         return {t: tree_order(spans) for t, spans in grouped.items()}
 
-    def search_traces(
+    def _search_list(
         self,
-        filter_string: str | None = None,
-        order_by: list[str] | str | None = None,
-        max_results: int | None = 100,
-        page_token: str | None = None,
-        return_type: ReturnType = "list",
-        include_spans: bool = False,
-        *,
-        experiment_ids: Iterable[str] | str | None = None,
-        locations: Iterable[str] | str | None = None,
-    ) -> Any:
+        filter_string: str | None,
+        order_by: list[str] | None,
+        max_results: int | None,
+        page_token: str | None,
+        experiment_ids: list[str] | None,
+        include_spans: bool,
+    ) -> PagedList[Trace]:
         from ...query import search_page
 
-        if return_type not in ("list", "pandas", "arrow"):
-            raise ValueError(
-                f"return_type must be 'list', 'pandas' or 'arrow', not {return_type!r}"
-            )
-        orders = [order_by] if isinstance(order_by, str) else order_by
-        scope = experiment_scope(experiment_ids, locations)
-        if return_type != "list":
-            # Tables are for analysis (often every match): Arrow from the engine throughout.
-            # (The tags and metadata found by the filter again ignore the experiment scope: a
-            # superset, which the join leaves out.)
-            found, _ = search_page(
-                self.runner, filter_string, orders, max_results, page_token,
-                columns=TRACE_INFO, arrow=True, experiment_ids=scope,
-            )  # fmt: skip
-            table = self._info_table(found, filter_string)
-            return table if return_type == "arrow" else table.to_pandas()
         rows, token = search_page(
-            self.runner, filter_string, orders, max_results, page_token, columns=TRACE_INFO,
-            experiment_ids=scope,
+            self.runner, filter_string, order_by, max_results, page_token, columns=TRACE_INFO,
+            experiment_ids=experiment_ids,
         )  # fmt: skip
         ids = [r[0] for r in rows]
         infos = self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], ids, filter_string)
         spans = self._spans(ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
+
+    def _search_table(
+        self,
+        filter_string: str | None,
+        order_by: list[str] | None,
+        max_results: int | None,
+        page_token: str | None,
+        experiment_ids: list[str] | None,
+    ) -> pa.Table:
+        from ...query import search_page
+
+        # Arrow from the engine throughout. (The tags and metadata found by the filter again
+        # ignore the experiment scope: a superset, which the join leaves out.)
+        found, _ = search_page(
+            self.runner, filter_string, order_by, max_results, page_token,
+            columns=TRACE_INFO, arrow=True, experiment_ids=experiment_ids,
+        )  # fmt: skip
+        return self._info_table(found, filter_string)
 
     def _documents(self, ids: list[str], filter_string: str | None) -> pa.Table:
         """Tags and metadata as JSON text of the traces ``ids`` (found by ``filter_string``):
@@ -233,8 +196,6 @@ class ClickHouseStore(TraceStore):
 
     def _info_table(self, found: pa.Table, filter_string: str | None) -> pa.Table:
         """The search table: ``found``'s columns with the tags and metadata as JSON text."""
-        from ..duckdb._reader import INFO_COLUMNS
-
         docs = self._documents(found.column("trace_id").to_pylist(), filter_string)
         order = pa.table(
             {
@@ -251,34 +212,12 @@ class ClickHouseStore(TraceStore):
         }
         return pa.table(columns)
 
-    def count_traces(self, filter_string: str | None = None) -> int:
-        from ...query import compile_filter
-
-        runner = self.runner
-        where, params = compile_filter(filter_string, runner)
-        sql = f"SELECT count() FROM {runner.dialect.traces_from} WHERE {where}"
-        return int(runner.rows(sql, params, filter_string or "")[0][0])
-
-    def explain_search(
-        self,
-        filter_string: str | None = None,
-        order_by: list[str] | str | None = None,
-        max_results: int | None = 100,
-    ) -> tuple[str, Any]:
-        from ...query import explain
-
-        orders = [order_by] if isinstance(order_by, str) else order_by
-        return explain(self.runner, filter_string, orders, max_results)
-
     def sql(self, query: str, params: Any = None) -> pa.Table:
         """One read-only ClickHouse query over the documented names (``{name:Type}`` params).
 
         Runs with ``readonly = 2``: the server refuses anything that writes."""
         if not isinstance(query, str) or not _READ_ONLY.match(query) or ";" in query.strip()[:-1]:
-            raise TraceduckError(
-                "td.sql runs one read-only query (SELECT, WITH ... SELECT, EXPLAIN); "
-                "change tags with set_trace_tag/set_trace_tags"
-            )
+            raise TraceduckError(READ_ONLY_SQL)
         if isinstance(params, (list, tuple)):
             raise TraceduckError(
                 "ClickHouse queries bind parameters by name: {name:Type}, params={...}"
@@ -324,7 +263,7 @@ class ClickHouseStore(TraceStore):
             params,
             filter_string or "",
         )
-        from ..duckdb._stats import stat_groups
+        from .._stats import stat_groups
 
         return stat_groups(rows, is_json)
 
@@ -348,27 +287,17 @@ class ClickHouseStore(TraceStore):
 
     # -- experiments --------------------------------------------------------------------------
 
-    def create_experiment(self, name: str) -> str:
-        name = check_name(name)
+    def _create_experiment(self, name: str) -> str:
         conn = self._writable()
         if _experiments.by_name(conn, name) is not None:
-            raise ConfigError(f"experiment {name!r} exists already")
+            raise experiment_exists(name)
         return _experiments.ensure(conn, [name])[name]
 
-    def get_or_create_experiment(self, name: str) -> Experiment:
-        name = check_name(name)
-        found = _experiments.by_name(self.conn, name)
-        if found is None:
-            _experiments.ensure(self._writable(), [name])
-            found = _experiments.by_name(self.conn, name)
-        assert found is not None
-        return found
+    def _ensure_experiment(self, name: str) -> None:
+        _experiments.ensure(self._writable(), [name])
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        found = _experiments.by_id(self.conn, str(experiment_id))
-        if found is None:
-            raise ConfigError(f"no experiment with id {experiment_id!r}")
-        return found
+    def _experiment_by_id(self, experiment_id: str) -> Experiment | None:
+        return _experiments.by_id(self.conn, experiment_id)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return _experiments.by_name(self.conn, name)
@@ -418,39 +347,16 @@ class ClickHouseStore(TraceStore):
 
         return import_traces(self, os.fspath(path), progress=progress)
 
-    def delete_traces(
-        self,
-        filter_string: str | None = None,
-        *,
-        trace_ids: Iterable[str] | None = None,
-        max_timestamp_millis: int | None = None,
-        older_than: Any = None,
-        max_traces: int | None = None,
-        source: str = "api",
-    ) -> int:
+    def _delete(self, selection: Selection, source: str) -> int:
         """As on DuckDB; without a transaction: see ``_delete`` for the order of the steps."""
         from ._delete import delete_selected
 
         conn = self._writable()
-        selection = Selection.of(
-            filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
-        )
         return delete_selected(conn, self._resolved(selection), source=source)
 
-    def count_deletable(
-        self,
-        filter_string: str | None = None,
-        *,
-        trace_ids: Iterable[str] | None = None,
-        max_timestamp_millis: int | None = None,
-        older_than: Any = None,
-        max_traces: int | None = None,
-    ) -> int:
+    def _count_deletable(self, selection: Selection) -> int:
         from ._delete import count_selected
 
-        selection = Selection.of(
-            filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
-        )
         return count_selected(self.conn, self._resolved(selection))
 
     def _resolved(self, selection: Selection) -> Selection:
@@ -460,8 +366,7 @@ class ClickHouseStore(TraceStore):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write_batch(self, batch: Any) -> None:
-        """Write a WriteBatch (what the exporter and the collector hand over)."""
+    def _write_batch(self, batch: Any) -> None:
         from ._writer import write_batch
 
         write_batch(self._writable(), batch)
@@ -472,25 +377,16 @@ class ClickHouseStore(TraceStore):
         )
         return (bool(rows), rows[0][0] if rows else None)
 
-    def set_trace_tag(
-        self,
-        trace_id: str,
-        key: str,
-        value: Any = True,
-        exclusive: bool = False,
-        append: bool = False,
-        *,
-        source: str = "api",
+    def _set_tag(
+        self, trace_id: str, key: str, value: Any, exclusive: bool, append: bool, source: str
     ) -> None:
-        check_key(key)
-        encode_value(value, key)
         conn = self._writable()
         tid = self.resolve_trace_id(trace_id)
         _, name = self._trace_name(tid)
         tags = load_tags(conn, [tid]).get(tid, {})
         registered = exclusive_keys(conn).get(key)
         had = key in tags
-        new = _appended(tags.get(key), value, had) if append else value
+        new = _tagrules.appended(tags.get(key), value, had) if append else value
         new_text = encode_value(new, key)
         old_text = _json.dumps(tags[key]) if had else None
         edit = EditRows(source)
@@ -521,19 +417,11 @@ class ClickHouseStore(TraceStore):
                 edit.event(old, key, text, None, "moved", deleted=True)
             edit.claim(tid, key, where)
 
-    def delete_trace_tag(
-        self, trace_id: str, key: str, value: Any = _MISSING, *, source: str = "api"
-    ) -> None:
+    def _delete_tag(self, trace_id: str, key: str, value: Any, source: str) -> None:
         conn = self._writable()
         tid = self.resolve_trace_id(trace_id)
         tags = load_tags(conn, [tid]).get(tid, {})
-        if key not in tags:
-            raise TagError(f"trace {tid} has no tag {key!r}")
-        if value is not _MISSING and _json.dumps(tags[key]) != _json.dumps(value):
-            raise TagError(
-                f"trace {tid} has tag {key!r} = {_json.dumps(tags[key])}, not "
-                f"{_json.dumps(value)}; nothing was deleted"
-            )
+        check_removal(tid, tags, key, value)
         edit = EditRows(source)
         edit.event(tid, key, _json.dumps(tags[key]), None, "delete", deleted=True)
         self._release(edit, [tid], key)
@@ -557,10 +445,6 @@ class ClickHouseStore(TraceStore):
     def _matching(self, filter_string: str) -> list[tuple[str, str | None]]:
         from ...query import compile_filter
 
-        if not filter_string or not str(filter_string).strip():
-            raise TagError(
-                "a filter is required for a bulk tag change (use 'trace_id LIKE '%'' for all)"
-            )
         runner = self.runner
         where, params = compile_filter(filter_string, runner)
         return runner.rows(
@@ -569,15 +453,8 @@ class ClickHouseStore(TraceStore):
             filter_string,
         )
 
-    def set_trace_tags(
-        self, filter_string: str, tags: Mapping[str, Any] | Iterable[Any], *, source: str = "api"
-    ) -> int:
-        from ..._context import normalize_tags
-
-        items = normalize_tags(tags)
+    def _set_tags(self, filter_string: str, items: list[Tag], source: str) -> int:
         updates = {t.key: t.value for t in items}
-        if not updates:
-            return 0
         conn = self._writable()
         rows = self._matching(filter_string)
         exclusive = exclusive_keys(conn)
@@ -585,7 +462,7 @@ class ClickHouseStore(TraceStore):
             if tag.exclusive and tag.key not in exclusive:
                 register(conn, tag.key, True, tag.scope)
                 exclusive[tag.key] = tag.scope
-        _check_exclusive_bulk([(t, "", n, 0) for t, n in rows], updates, exclusive)
+        _tagrules.check_exclusive_bulk([n for _, n in rows], updates, exclusive)
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
         for tid, _ in rows:
@@ -601,12 +478,7 @@ class ClickHouseStore(TraceStore):
         edit.insert(conn)
         return len(rows)
 
-    def append_trace_tags(
-        self, filter_string: str, tags: Mapping[str, Any], *, source: str = "api"
-    ) -> int:
-        for key, value in tags.items():
-            check_key(key)
-            encode_value(value, key)
+    def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
         conn = self._writable()
         rows = self._matching(filter_string)
         current = load_tags(conn, [t for t, _ in rows])
@@ -615,26 +487,16 @@ class ClickHouseStore(TraceStore):
             have = current.get(tid, {})
             for key, value in tags.items():
                 had = key in have
-                new = _appended(have.get(key), value, had)
+                new = _tagrules.appended(have.get(key), value, had)
                 encode_value(new, key)
                 edit.event(tid, key, _json.dumps(have[key]) if had else None, new,
                            "update" if had else "set")  # fmt: skip
         edit.insert(conn)
         return len(rows)
 
-    def delete_trace_tags(
-        self,
-        filter_string: str,
-        keys: Iterable[str] | str,
-        *,
-        values: Mapping[str, Any] | None = None,
-        source: str = "api",
+    def _delete_tags(
+        self, filter_string: str, keys: list[str], only: dict[str, str], source: str
     ) -> int:
-        key_list = [keys] if isinstance(keys, str) else list(keys)
-        only = {k: _json.dumps(v) for k, v in (values or {}).items()}
-        key_list += [k for k in only if k not in key_list]
-        for key in key_list:
-            check_key(key)
         conn = self._writable()
         rows = self._matching(filter_string)
         current = load_tags(conn, [t for t, _ in rows])
@@ -643,8 +505,8 @@ class ClickHouseStore(TraceStore):
         lost: dict[str, list[str]] = {}
         for tid, _ in rows:
             have = current.get(tid, {})
-            for key in key_list:
-                if key in have and (key not in only or _json.dumps(have[key]) == only[key]):
+            for key in keys:
+                if _tagrules.goes(have, key, only):
                     edit.event(tid, key, _json.dumps(have[key]), None, "delete", deleted=True)
                     changed.add(tid)
                     lost.setdefault(key, []).append(tid)
@@ -653,20 +515,10 @@ class ClickHouseStore(TraceStore):
         edit.insert(conn)
         return len(changed)
 
-    def register_tag(self, key: str, exclusive: bool = True, scope: str = "name") -> None:
-        check_key(key)
-        check_scope(scope)
+    def _register_tag(self, key: str, exclusive: bool, scope: str) -> None:
         register(self._writable(), key, exclusive, scope)
 
-    def log_metadata(
-        self, trace_id: str, metadata: Mapping[str, Any], *, source: str = "api"
-    ) -> None:
-        if not isinstance(metadata, Mapping) or not metadata:
-            raise TagError("metadata must be a non-empty dict of key -> JSON value")
-        entries = []
-        for key, value in metadata.items():
-            check_key(key)
-            entries.append((key, encode_value(value, key)))
+    def _log_metadata(self, trace_id: str, entries: list[tuple[str, str]], source: str) -> None:
         conn = self._writable()
         tid = self.resolve_trace_id(trace_id)
         rows = MetadataRows(source)

@@ -27,18 +27,18 @@ import pyarrow.compute as pc
 from ... import _json
 from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...errors import TraceduckError
-from ..duckdb import _transfer as _files
-from ..duckdb._tags import scope_value
-from ..duckdb._transfer import (
+from .. import _transfer as _files
+from .._tagrules import scope_value
+from .._transfer import (
     FORMAT_VERSION,
     ImportResult,
-    _check_header,
-    _JsonlOut,
-    _Layout,
-    _ParquetOut,
-    _read_jsonl,
-    _read_parquet,
+    JsonlOut,
+    Layout,
+    ParquetOut,
+    check_header,
     file_format,
+    read_jsonl,
+    read_parquet,
 )
 from ._clock import stamp
 from ._events import (
@@ -128,7 +128,7 @@ def _list_of(fields: list[pa.Field]) -> pa.DataType:
 RECORD_SCHEMA = pa.schema(
     _TRACE_FIELDS + [pa.field(name, _list_of(f)) for name, f in NESTED_FIELDS.items()]
 )
-LAYOUT = _Layout(
+LAYOUT = Layout(
     columns={
         "traces": [f.name for f in _TRACE_FIELDS],
         "spans": ["trace_id", *(f.name for f in SPAN_FIELDS)],
@@ -182,7 +182,7 @@ def export_traces(
     part = f"{path}.part"
     try:
         with open(part, "wb") as out:
-            writer = _ParquetOut(out, header) if fmt == "parquet" else _JsonlOut(out, header)
+            writer = ParquetOut(out, header) if fmt == "parquet" else JsonlOut(out, header)
             done = 0
             size = _files.CHUNK
             for start in range(0, max(len(ids), 1), size):
@@ -284,14 +284,14 @@ def import_traces(
 
     def read() -> tuple[dict[str, Any], int, Iterator[pa.Table]]:
         if fmt == "parquet":
-            return _read_parquet(path)
-        return _read_jsonl(path, RECORD_SCHEMA, LAYOUT)
+            return read_parquet(path)
+        return read_jsonl(path, RECORD_SCHEMA, LAYOUT)
 
     _, _, chunks = read()
     for table in chunks:  # read once before writing: a bad record imports nothing
         _conformed(table)
     header, total, chunks = read()
-    _check_header(path, header)
+    check_header(path, header)
     known = {r[0] for r in conn.query("SELECT key FROM tag_keys")}
     for item in header.get("tag_keys") or []:
         if item["key"] not in known:

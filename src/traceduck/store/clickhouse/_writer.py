@@ -1,6 +1,6 @@
 """Write a WriteBatch into ClickHouse by Arrow: spans, live tags, metadata, then the traces.
 
-The same records and the same semantics as the DuckDB writer (``_store/_writer.py``): whole
+The same records and the same semantics as the DuckDB writer (``store/duckdb/_writer.py``): whole
 traces are inserted; a trace already stored (late spans of a long or distributed trace, an
 OTLP retry) is merged (duplicate spans skipped, span count recounted, the true root's fields
 win over a stand-in's, tags and metadata combined); live tags make history events; exclusive
@@ -26,7 +26,7 @@ from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...errors import StorageError
 from .._records import TRACE_SCHEMA as _BASE_SCHEMA
 from .._records import TraceRow, WriteBatch, combine_parts, merge_trace
-from ..duckdb._tags import scope_value
+from .._tagrules import scope_value
 from ._client import Connection, connect
 from ._clock import stamp
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register

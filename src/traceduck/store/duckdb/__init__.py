@@ -1,1 +1,9 @@
-"""The DuckDB store: schema and migrations, connection handling, the Arrow batch writer, readers."""
+"""The DuckDB engine: one embedded file. Only this package imports duckdb.
+
+Schema and migrations, connection handling (released when idle), the Arrow batch writer,
+readers, tag edits in transactions; ``DuckDBStore`` is what ``TraceStore(path)`` returns.
+"""
+
+from ._store import DuckDBStore
+
+__all__ = ["DuckDBStore"]

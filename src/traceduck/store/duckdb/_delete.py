@@ -14,15 +14,14 @@ import duckdb
 import pyarrow as pa
 
 from ... import _json
-from ..._selection import Selection
+from ..._selection import SOURCES, Selection
 from ._compact import REWRITE_FRACTION, rewrite_without
 from ._connection import Database, query_arrow, registered
 from ._reader import resolve_id
+from ._runner import DuckDBRunner
 from ._tags import utcnow
 
-__all__ = ["SOURCES", "count_selected", "delete_selected"]
-
-SOURCES = ("api", "cli", "ui", "retention")
+__all__ = ["count_selected", "delete_selected"]
 
 
 def delete_selected(
@@ -80,7 +79,7 @@ def delete_selected(
 def count_selected(cur: duckdb.DuckDBPyConnection, selection: Selection) -> int:
     """How many traces ``delete_selected`` would delete now (what the CLI and UI ask about)."""
     selection = _resolve_prefixes(cur, selection)
-    where = selection.where(cur)
+    where = selection.where(DuckDBRunner(cur))
     limit = selection.order_and_limit()
     query = f"SELECT count(*) FROM (SELECT 1 FROM traces t WHERE {where.text}{limit.text})"
     return int(cur.execute(query, list(where.params + limit.params)).fetchall()[0][0])
@@ -95,7 +94,7 @@ def _resolve_prefixes(cur: duckdb.DuckDBPyConnection, selection: Selection) -> S
 
 def _doomed(cur: duckdb.DuckDBPyConnection, selection: Selection) -> pa.Table:
     """The selected traces' ids and rowids."""
-    where = selection.where(cur)
+    where = selection.where(DuckDBRunner(cur))
     limit = selection.order_and_limit()
     query = f"SELECT t.trace_id, t.rowid AS rid FROM traces t WHERE {where.text}{limit.text}"
     return query_arrow(cur, query, list(where.params + limit.params))

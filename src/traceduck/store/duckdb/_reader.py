@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import duckdb
 
 from ... import _json
-from ...errors import AmbiguousTraceIdError, TraceNotFoundError
 from ...model import MetadataEvent, Span, TagEvent, Trace, TraceInfo
-
-INFO_COLUMNS = (
-    "trace_id", "name", "status", "timestamp_ms", "execution_time_ms", "span_count", "tags",
-    "metadata", "service_name", "request_preview", "response_preview", "status_message",
-    "experiment_id", "experiment",
-)  # fmt: skip
-SPAN_COLUMNS = (
-    "span_id", "parent_id", "name", "span_type", "status", "status_message", "start_time_ns",
-    "end_time_ns", "attributes", "inputs", "outputs", "events", "trace_id", "service_name",
-)  # fmt: skip
-_HEX = re.compile(r"^[0-9a-f]{1,32}$")
+from .._rows import HEX, INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, span_from_row, tree_order
 
 
 def lookup_id(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> str:
@@ -29,36 +17,22 @@ def lookup_id(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> str:
     prefix names."""
     if isinstance(id_or_prefix, str):
         candidate = id_or_prefix.strip().lower()
-        if len(candidate) == 32 and _HEX.match(candidate):
+        if len(candidate) == 32 and HEX.match(candidate):
             return candidate
     return resolve_id(cur, id_or_prefix)
 
 
 def resolve_id(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> str:
     """The full trace id for an id or unique prefix (case-insensitive)."""
-    if not isinstance(id_or_prefix, str) or not id_or_prefix.strip():
-        raise TraceNotFoundError(f"a trace id or prefix is required, got {id_or_prefix!r}")
-    prefix = id_or_prefix.strip().lower()
-    if prefix.startswith("tr-"):  # MLflow-style request ids
-        prefix = prefix[3:]
-    if not _HEX.match(prefix):
-        raise TraceNotFoundError(
-            f"{id_or_prefix!r} is not a trace id: ids are up to 32 hexadecimal characters"
-        )
+    prefix = id_prefix(id_or_prefix)
     if len(prefix) == 32:
-        row = cur.execute("SELECT trace_id FROM traces WHERE trace_id = ?", [prefix]).fetchone()
-        if row is None:
-            raise TraceNotFoundError(f"no trace with id {prefix}")
-        return str(row[0])
-    rows = cur.execute(
-        "SELECT trace_id FROM traces WHERE starts_with(trace_id, ?) ORDER BY trace_id LIMIT 11",
-        [prefix],
-    ).fetchall()
-    if not rows:
-        raise TraceNotFoundError(f"no trace id starts with {prefix!r}")
-    if len(rows) > 1:
-        raise AmbiguousTraceIdError(prefix, [r[0] for r in rows])
-    return str(rows[0][0])
+        rows = cur.execute("SELECT trace_id FROM traces WHERE trace_id = ?", [prefix]).fetchall()
+    else:
+        rows = cur.execute(
+            "SELECT trace_id FROM traces WHERE starts_with(trace_id, ?) ORDER BY trace_id LIMIT 11",
+            [prefix],
+        ).fetchall()
+    return one_trace(prefix, [r[0] for r in rows])
 
 
 def info_from_row(row: tuple[Any, ...]) -> TraceInfo:
@@ -120,28 +94,9 @@ def _spans(
     ).fetchall()
     grouped: dict[str, list[Span]] = {t: [] for t in trace_ids}
     for r in rows:
-        values = dict(zip(SPAN_COLUMNS, r))
-        for key in ("attributes", "inputs", "outputs", "events"):
-            values[key] = _json.loads(values[key])
-        values["attributes"] = values["attributes"] or {}
-        values["events"] = values["events"] or []
-        grouped[values["trace_id"]].append(Span(**values))
+        span = span_from_row(dict(zip(SPAN_COLUMNS, r)))
+        grouped[span.trace_id].append(span)
     return {t: tree_order(spans) for t, spans in grouped.items()}
-
-
-def tree_order(spans: list[Span]) -> list[Span]:
-    """Depth-first order: each span followed by its children (spans arrive sorted by start)."""
-    ids = {s.span_id for s in spans}
-    children: dict[str | None, list[Span]] = {}
-    for s in spans:
-        children.setdefault(s.parent_id if s.parent_id in ids else None, []).append(s)
-    out: list[Span] = []
-    stack = list(reversed(children.get(None, [])))
-    while stack:
-        span = stack.pop()
-        out.append(span)
-        stack.extend(reversed(children.get(span.span_id, [])))
-    return out
 
 
 def get_trace(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> Trace:

@@ -13,13 +13,12 @@ from typing import Any
 
 import duckdb
 
-from ... import _json
 from ...errors import FilterError
+from .._stats import GROUP_FIELDS, stat_groups
+from ._runner import DuckDBRunner
 
-__all__ = ["GROUP_FIELDS", "stat_groups", "trace_stats"]
+__all__ = ["trace_stats"]
 
-# --by values that name a column of ``traces``; tags.KEY and metadata.KEY[.PATH] come on top.
-GROUP_FIELDS = ("name", "status", "service_name")
 _PREFIXES = {"tags.": "tags", "tag.": "tags", "metadata.": "metadata"}
 
 
@@ -36,7 +35,7 @@ def trace_stats(
     from ...query import compile_filter
 
     group_sql, group_params, is_json = _group_expression(by)
-    where, params = compile_filter(filter_string, cur)
+    where, params = compile_filter(filter_string, DuckDBRunner(cur))
     rows = cur.execute(
         f"""
         SELECT {group_sql} AS grp,
@@ -54,24 +53,6 @@ def trace_stats(
         [*group_params, *params],
     ).fetchall()
     return stat_groups(rows, is_json)
-
-
-def stat_groups(rows: list[tuple[Any, ...]], is_json: bool) -> list[dict[str, Any]]:
-    """The groups' dicts from rows of (group, count, errors, p50, p95, p99, max); ``is_json``:
-    the group value is JSON text (a tag or metadata value). Shared by both engines."""
-    return [
-        {
-            "group": _json.loads(g) if is_json else g,
-            "count": n,
-            "errors": errors,
-            "error_rate": errors / n if n else 0.0,
-            "p50_ms": p50,
-            "p95_ms": p95,
-            "p99_ms": p99,
-            "max_ms": mx,
-        }
-        for g, n, errors, p50, p95, p99, mx in rows
-    ]
 
 
 def _group_expression(by: str | None) -> tuple[str, list[Any], bool]:

@@ -1,4 +1,4 @@
-"""Tag primitives inside a write transaction: validation, current tags, exclusive moves, events.
+"""Tag primitives inside a write transaction: current tags, exclusive moves, events.
 
 ``traces.tags`` (a JSON object) is the single source of truth for a trace's current tags; every
 change appends to ``tag_events``. Both live tags (written with the trace) and later edits (API,
@@ -7,7 +7,6 @@ CLI, UI) go through these functions, so history and exclusivity behave the same 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,13 +14,9 @@ import duckdb
 import pyarrow as pa
 
 from ... import _json
-from ..._constants import ATTR_PREFIX, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_BYTES
-from ...errors import TagError
+from .._tagrules import scope_value
 from ._connection import registered
 from ._reader import lookup_id, resolve_id
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-SCOPES = ("name", "global")
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -41,49 +36,6 @@ Event = tuple[datetime, str, str, "str | None", "str | None", str, str]
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def check_key(key: object) -> str:
-    """A valid tag (or metadata) key, or TagError saying what is wrong with it."""
-    if not isinstance(key, str):
-        raise TagError(f"tag key must be a string, not {type(key).__name__}: {key!r}")
-    if not key:
-        raise TagError("tag key must not be empty")
-    if len(key) > MAX_TAG_KEY_LEN:
-        raise TagError(f"tag key is {len(key)} characters long; the limit is {MAX_TAG_KEY_LEN}")
-    if _CONTROL.search(key):
-        raise TagError(f"tag key {key!r} contains a control character")
-    if key.startswith(ATTR_PREFIX):
-        raise TagError(f"tag key {key!r} uses the reserved prefix {ATTR_PREFIX!r}")
-    return key
-
-
-def encode_value(value: Any, key: str = "") -> str:
-    """The value as JSON text, or TagError if it is not a JSON value or is too large."""
-    try:
-        text = _json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TagError(
-            f"tag {key!r}: value {value!r} is not a JSON value (strings, numbers, booleans, "
-            f"null, lists and objects of them): {exc}"
-        ) from None
-    if len(text.encode()) > MAX_TAG_VALUE_BYTES:
-        raise TagError(
-            f"tag {key!r}: value is {len(text.encode())} bytes of JSON; the limit is "
-            f"{MAX_TAG_VALUE_BYTES}"
-        )
-    return text
-
-
-def check_scope(scope: str) -> str:
-    if scope not in SCOPES:
-        raise TagError(f"exclusive scope must be 'name' or 'global', not {scope!r}")
-    return scope
-
-
-def scope_value(scope: str, trace_name: str | None) -> str:
-    """The exclusive_holders.scope for a trace: '' for global, else its root name."""
-    return "" if scope == "global" else f"name:{trace_name or ''}"
 
 
 def exclusive_keys(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
