@@ -7,6 +7,13 @@ or at the first moment without one after holding it ``max_hold_s``, giving other
 turn; opening retries with backoff while another process holds the
 lock, and gives up with a clear ``StorageError`` after ``lock_timeout_s``.
 
+DuckDB reads a file's header before it takes the file's lock, so a process that opens the file
+while another commits, checkpoints and closes it can get the lock with the header of before that
+last write: it then works on the old state, and its checkpoint overwrites the other's write (a
+whole batch of traces gone). So traceduck processes take turns by a lock of their own on
+``PATH.lock`` (``flock``: exclusive for a writer, shared for readers), held from before DuckDB
+opens the file until after it has closed it; DuckDB only opens the file in a process's turn.
+
 DuckDB is not fork-safe: a child that inherits an open database and closes it checkpoints the
 parent's state of that moment over the file (and crashes, its worker threads being gone). So
 before ``os.fork()`` every database is closed (waiting briefly for leases under way), and a
@@ -27,6 +34,11 @@ from typing import Any
 
 import duckdb
 
+try:
+    import fcntl
+except ImportError:  # Windows: DuckDB's own lock only
+    fcntl = None  # type: ignore[assignment]
+
 from ...errors import StorageError
 from ._schema import SCHEMA_VERSION, migrate, schema_version
 
@@ -44,6 +56,7 @@ FORK_WAIT_S = 5.0
 # file (each turn costs a checkpoint and a reopen, ~0.1 s), but still lets go after
 # LONG_HOLD_FACTOR x max_hold_s for clients that cannot say they wait (a plain duckdb shell).
 WAIT_SUFFIX = ".wait"
+LOCK_SUFFIX = ".lock"
 WAIT_FRESH_S = 2.0
 YIELD_S = 0.25
 LONG_HOLD_FACTOR = 10
@@ -86,6 +99,72 @@ class LockedError(StorageError):
     """The file is held by another process (a StorageError the writer retries later)."""
 
 
+class _TurnLock:
+    """This process's turn at a DuckDB file among traceduck processes: an ``flock`` on
+    ``PATH.lock``, taken before DuckDB opens the file and let go after DuckDB has closed it.
+
+    ``flock`` belongs to the open file, not the process (unlike DuckDB's ``fcntl`` lock, it is
+    not lost when this process closes another descriptor of the file). Where there is no
+    ``flock`` (Windows) or the lock file cannot be created (a read-only directory), the turn is
+    DuckDB's lock alone, as before.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path + LOCK_SUFFIX
+        self._fd: int | None = None
+        self._exclusive = False
+
+    def acquire(self, *, shared: bool) -> bool:
+        """Take the turn without waiting: False while another process has it."""
+        if fcntl is None or self._fd is not None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return True  # nowhere to keep the lock: DuckDB's lock alone
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd, self._exclusive = fd, not shared
+        if self._exclusive:  # who holds it, for the message of a process that waits
+            self._say(str(os.getpid()))
+        return True
+
+    def release(self) -> None:
+        fd = self._fd
+        if fd is not None:
+            if self._exclusive:
+                self._say("")
+            self._fd = None
+            os.close(fd)  # lets go of the flock
+
+    def _say(self, text: str) -> None:
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, text.encode(), 0)
+        except OSError:
+            pass
+
+    def forget(self) -> None:
+        """In a forked child: close the inherited descriptor without letting go of the lock
+        (it is the parent's, which still holds the database open)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def holder(self) -> str:
+        """What DuckDB's lock error says of the holder (``PID n``), as the lock file says it."""
+        try:
+            with open(self.path) as f:
+                pid = f.read(32).strip()
+        except OSError:
+            pid = ""
+        return f"lock held by PID {pid}" if pid.isdigit() else "lock held by another process"
+
+
 class Database:
     """A DuckDB file shared by every thread of this process.
 
@@ -124,6 +203,7 @@ class Database:
         self._redirect: Database | None = None
         self._yield_until = 0.0  # after letting go for a waiter: no reopening before this
         self._announced_at = 0.0
+        self._turn = _TurnLock(os.path.realpath(path))  # one lock however the file is named
         self.opens = 0  # how many times the file was opened (tests and stats read it)
 
     # -- public -------------------------------------------------------------------------------
@@ -347,19 +427,23 @@ class Database:
             time.sleep(min(pause, timeout_s))
         delay = 0.005
         while True:
-            try:
-                con = duckdb.connect(self.path, read_only=self.read_only)
-                break
-            except duckdb.Error as exc:
-                if not is_lock_error(exc):
-                    raise _storage_error(self.path, exc) from exc
-                self._announce()
-                if time.monotonic() >= deadline:
-                    raise LockedError(_lock_message(self.path, exc, timeout_s)) from exc
-                time.sleep(
-                    min(delay, max(deadline - time.monotonic(), 0)) * random.uniform(0.5, 1.5)
-                )
-                delay = min(delay * 2, 0.2)
+            held: str | None = None
+            if not self._turn.acquire(shared=self.read_only):
+                held = self._turn.holder()  # another traceduck process's turn
+            else:
+                try:
+                    con = duckdb.connect(self.path, read_only=self.read_only)
+                    break
+                except duckdb.Error as exc:
+                    self._turn.release()
+                    if not is_lock_error(exc):
+                        raise _storage_error(self.path, exc) from exc
+                    held = str(exc)  # another client of the file (a duckdb shell)
+            self._announce()
+            if time.monotonic() >= deadline:
+                raise LockedError(_lock_message(self.path, held, timeout_s))
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)) * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.2)
         self.opens += 1
         try:
             if self.read_only:
@@ -376,15 +460,22 @@ class Database:
                     )
                 if version == 0:
                     con.close()
+                    self._turn.release()
                     con = _empty_store()
             else:
                 migrate(con)
         except StorageError:
             con.close()
+            self._turn.release()
             raise
         except duckdb.Error as exc:
             con.close()
+            self._turn.release()
             raise _storage_error(self.path, exc) from exc
+        except BaseException:
+            con.close()
+            self._turn.release()
+            raise
         self._con = con
         self._con_is_file = True
         self._opened_at = time.monotonic()
@@ -413,6 +504,7 @@ class Database:
         if self._con is not None:
             _keep_forever(self._con, *self._cursors.values())
             self._inherited = True
+        self._turn.forget()
         self._con = None
         self._con_is_file = False
         self._cursors = {}
@@ -435,6 +527,7 @@ class Database:
             self._con.close()
         except duckdb.Error:
             pass
+        self._turn.release()  # after DuckDB's checkpoint: the next turn reads what it wrote
         self._con = None
         self._con_is_file = False
         self._state.notify_all()  # lets the idle reaper thread end
@@ -488,8 +581,8 @@ def _empty_store() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _lock_message(path: str, exc: BaseException, timeout_s: float) -> str:
-    holder = re.search(r"PID (\d+)", str(exc))
+def _lock_message(path: str, held: str | None, timeout_s: float) -> str:
+    holder = re.search(r"PID (\d+)", held or "")
     who = f"process {holder.group(1)}" if holder else "another process"
     return (
         f"store {path} is locked by {who} (waited {timeout_s:g} s). DuckDB lets one process open "
