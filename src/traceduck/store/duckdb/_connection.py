@@ -104,49 +104,62 @@ class _TurnLock:
     ``PATH.lock``, taken before DuckDB opens the file and let go after DuckDB has closed it.
 
     ``flock`` belongs to the open file, not the process (unlike DuckDB's ``fcntl`` lock, it is
-    not lost when this process closes another descriptor of the file). Where there is no
-    ``flock`` (Windows) or the lock file cannot be created (a read-only directory), the turn is
-    DuckDB's lock alone, as before.
+    not lost when this process closes another descriptor of the file). The last holder removes
+    the lock file as it lets go, so none is left beside an idle store; a process that locked a
+    file so removed sees that it is no longer at ``PATH.lock`` and takes the new one. Where
+    there is no ``flock`` (Windows) or no lock file can be created (a read-only directory),
+    the turn is DuckDB's lock alone, as before.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path + LOCK_SUFFIX
         self._fd: int | None = None
-        self._exclusive = False
 
     def acquire(self, *, shared: bool) -> bool:
         """Take the turn without waiting: False while another process has it."""
         if fcntl is None or self._fd is not None:
             return True
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            return True  # nowhere to keep the lock: DuckDB's lock alone
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd, self._exclusive = fd, not shared
-        if self._exclusive:  # who holds it, for the message of a process that waits
-            self._say(str(os.getpid()))
-        return True
+        for _ in range(10):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                return True  # nowhere to keep the lock: DuckDB's lock alone
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            if self._is_current(fd):
+                self._fd = fd
+                if not shared:  # who holds it, for the message of a process that waits
+                    try:
+                        os.ftruncate(fd, 0)
+                        os.write(fd, str(os.getpid()).encode())
+                    except OSError:
+                        pass
+                return True
+            os.close(fd)  # removed by the holder letting go as we opened it: take the new one
+        return False
 
     def release(self) -> None:
-        fd = self._fd
-        if fd is not None:
-            if self._exclusive:
-                self._say("")
-            self._fd = None
-            os.close(fd)  # lets go of the flock
-
-    def _say(self, text: str) -> None:
-        assert self._fd is not None
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
         try:
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, text.encode(), 0)
+            # Nobody else holds it (a reader's shared lock becomes exclusive): remove the file.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if self._is_current(fd):
+                os.unlink(self.path)
         except OSError:
             pass
+        os.close(fd)  # lets go of the flock
+
+    def _is_current(self, fd: int) -> bool:
+        try:
+            mine, current = os.fstat(fd), os.stat(self.path)
+        except OSError:
+            return False
+        return (mine.st_dev, mine.st_ino) == (current.st_dev, current.st_ino)
 
     def forget(self) -> None:
         """In a forked child: close the inherited descriptor without letting go of the lock
