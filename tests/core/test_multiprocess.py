@@ -201,6 +201,7 @@ def test_a_process_that_opens_the_file_as_another_lets_go_keeps_what_the_other_w
         assert con.execute("SELECT count(*), count(DISTINCT a) FROM t").fetchone() == (2010, 2010)
     finally:
         con.close()
+    assert not path.with_name("turns.duckdb.lock").exists()  # the last to let go removed it
 
 
 @pytest.mark.parametrize("read_only", [False, True])
