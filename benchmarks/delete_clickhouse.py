@@ -23,8 +23,8 @@ from pathlib import Path
 from engines import batches
 from traceduck import TraceStore
 from traceduck._selection import Selection
+from traceduck.store._retention import CHUNK_TRACES
 from traceduck.store.clickhouse import _delete
-from traceduck.store.duckdb._retention import CHUNK_TRACES
 
 
 def main() -> int:

@@ -91,6 +91,34 @@ def cross_violations(root: Path = SRC) -> list[str]:
     return sorted(set(bad))
 
 
+def engine_violations(root: Path = SRC) -> list[str]:
+    """Imports of an engine's package from outside ``store/``: tracing, the query module, the
+    CLI, the UI and the collector go through the store interface (``TraceStore``, the sink)."""
+    bad = []
+    for path, rel, package in _files(root):
+        if _inside(rel, "store"):
+            continue
+        for line, module in imported_modules(path, package):
+            for engine in ("traceduck.store.duckdb", "traceduck.store.clickhouse"):
+                if module == engine or module.startswith(engine + "."):
+                    bad.append(f"{rel}:{line} imports {module}")
+    return sorted(set(bad))
+
+
+def test_nothing_outside_the_stores_reaches_into_an_engine() -> None:
+    assert engine_violations() == []
+
+
+def test_the_engine_rule_finds_what_it_must(tmp_path: Path) -> None:
+    path = tmp_path / "_export" / "_x.py"
+    path.parent.mkdir(parents=True)
+    path.write_text("from ..store.duckdb._writer import write_batch\nfrom ..store import _sink\n")
+    assert engine_violations(tmp_path) == [
+        "_export/_x.py:1 imports traceduck.store.duckdb._writer",
+        "_export/_x.py:1 imports traceduck.store.duckdb._writer.write_batch",
+    ]
+
+
 def test_each_engine_driver_is_imported_by_its_own_package_only() -> None:
     assert driver_violations() == []
 

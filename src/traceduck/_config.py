@@ -39,7 +39,7 @@ from ._export._otlp import OtlpFanOut, make_exporter, resolve
 from ._export._processor import DEFAULT_BLOCK_TIMEOUT_S, BlockingSpanProcessor
 from ._export._redacting import RedactingExporter
 from .errors import ConfigError
-from .store.duckdb._connection import close_all
+from .store._sink import close_all
 
 __all__ = ["configure", "default_db_path", "flush", "shutdown", "stats"]
 

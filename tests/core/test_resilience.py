@@ -387,7 +387,6 @@ def test_a_slow_store_makes_export_wait_not_drop(
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
     from traceduck import DuckDBSpanExporter
-    from traceduck._export import _duckdb
 
     finished = []
 
@@ -402,13 +401,15 @@ def test_a_slow_store_makes_export_wait_not_drop(
         with tracer.start_as_current_span(f"trace-{i}"):
             pass
 
-    write = _duckdb.write_batch
+    from traceduck.store.duckdb import _sink
+
+    write = _sink.write_batch
 
     def slow_write(*args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(0.1)
         return write(*args, **kwargs)
 
-    monkeypatch.setattr(_duckdb, "write_batch", slow_write)
+    monkeypatch.setattr(_sink, "write_batch", slow_write)
     exporter = DuckDBSpanExporter(str(tmp_path / "q.duckdb"), max_queue_traces=5)
     try:
         for span in finished:

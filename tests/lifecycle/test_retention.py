@@ -16,7 +16,8 @@ from _engines import ENGINES, HAVE_CHDB, new_store_name
 from _old_traces import hours_ago, trace_at
 from traceduck._duration import parse_duration
 from traceduck.collector import Collector
-from traceduck.store.duckdb import _retention
+from traceduck.store import _retention
+from traceduck.store.duckdb import _sink as duckdb_sink
 
 
 @pytest.fixture(autouse=True)
@@ -104,13 +105,13 @@ def test_expiry_runs_on_the_writer_thread_never_in_the_traced_call(
     db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[str] = []
-    delete = _retention.delete_selected
+    delete = duckdb_sink.delete_selected
 
     def spy(*args, **kwargs):  # records where retention's deletions run, then runs them
         threads.append(threading.current_thread().name)
         return delete(*args, **kwargs)
 
-    monkeypatch.setattr(_retention, "delete_selected", spy)
+    monkeypatch.setattr(duckdb_sink, "delete_selected", spy)
     td.configure(db=db_path, retention="1h", auto_context=False)
     trace_at("job", hours_ago(2))
     assert td.flush(10)

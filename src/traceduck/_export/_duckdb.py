@@ -21,20 +21,16 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
-from ..errors import ConfigError, StorageError
-from ..store._records import WriteBatch
-from ..store.duckdb._connection import FORK_WAIT_S, Database, LockedError, close_all, get_database
-from ..store.duckdb._retention import Expiry
-from ..store.duckdb._writer import write_batch
+from ..errors import StorageError
+from ..store._sink import TurnError, close_all, open_sink
 from . import _convert
 from ._assembler import (
     Assembler,
@@ -49,9 +45,6 @@ from ._ended import IS_ROOT, TRACE_ID, EndedSpan, resource
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
 
-if TYPE_CHECKING:
-    from .._selection import Selection
-
 MAX_BATCH_SPANS = 50_000
 # The writer lets go of the file once its queue has stayed empty this long after a write (other
 # processes may be waiting for it); a steady stream keeps it open from one write to the next.
@@ -62,6 +55,8 @@ EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
 # Past this many queued spans the writer starts at once instead of waiting out its interval, so
 # under load DuckDB writes one batch (GIL released) while export() converts the next.
 EARLY_WRITE_SPANS = 8_192
+# How long a fork waits for a writer still warming up (importing) before it goes on.
+WARM_UP_WAIT_S = 5.0
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 _NO_AUTO: Any = ([], {})
 
@@ -88,7 +83,7 @@ def _before_fork() -> None:
     # A writer still importing (its warm-up imports pandas, ~1 s) holds that module's import
     # lock: a child forked meanwhile would wait for it for ever at its own first write.
     for exporter in list(_LIVE):
-        exporter._warm.wait(FORK_WAIT_S)
+        exporter._warm.wait(WARM_UP_WAIT_S)
 
 
 def _restart_in_child() -> None:
@@ -99,75 +94,6 @@ def _restart_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_restart_in_child)
-
-
-class _DuckDBSink:
-    """Where the writer writes: a DuckDB file, opened when needed, let go of when idle."""
-
-    def __init__(self, path: str) -> None:
-        self.db: Database | None = get_database(path)
-
-    def write(self, batch: WriteBatch, timeout_s: float) -> None:
-        assert self.db is not None
-        write_batch(self.db, batch, timeout_s=timeout_s)
-
-    def release_if_idle(self) -> None:
-        assert self.db is not None
-        self.db.release_if_idle()
-
-    def warm_up(self) -> None:
-        """Nothing to prepare: the DuckDB writer hands DuckDB NumPy arrays, not Arrow."""
-
-
-class _ClickHouseSink:
-    """Where the writer writes: a ClickHouse server or chdb directory, by batched inserts.
-    Many processes and hosts write at once: there is no file to let go of."""
-
-    db: Database | None = None
-
-    def __init__(self, name: str) -> None:
-        try:
-            from ..store.clickhouse import ClickHouseWriter
-        except ImportError as exc:
-            raise ConfigError(
-                f"ClickHouse stores need the clickhouse extra: pip install 'traceduck[clickhouse]'"
-                f" ({exc})"
-            ) from None
-        self._writer = ClickHouseWriter(name)
-
-    def write(self, batch: WriteBatch, timeout_s: float) -> None:
-        from ..store.clickhouse import BusyError
-
-        try:
-            self._writer.write_batch(batch, timeout_s)
-        except BusyError as exc:  # the server asks to be tried again: as another's turn
-            raise LockedError(str(exc)) from exc
-
-    def release_if_idle(self) -> None:
-        pass
-
-    def warm_up(self) -> None:
-        """pyarrow imports pandas (when installed) on its first conversion of Python values:
-        that second is paid here, at start, not in the first write."""
-        pa.array(["warm-up"])
-
-    def expire(self, selection: Selection) -> int:
-        """Retention's chunk: delete the selected traces, recorded with source ``retention``.
-        A chdb directory not there yet is left alone (creating it is a write's job)."""
-        from ..store.clickhouse._delete import delete_selected
-
-        name = self._writer.name
-        if name.engine == "chdb" and not os.path.isdir(name.path or ""):
-            return 0
-        return delete_selected(self._writer.connection(), selection, source="retention")
-
-
-def _open_sink(name: str) -> _DuckDBSink | _ClickHouseSink:
-    from ..store._names import parse_store_name
-
-    if parse_store_name(name).engine == "duckdb":
-        return _DuckDBSink(name)
-    return _ClickHouseSink(name)
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -192,10 +118,9 @@ class DuckDBSpanExporter(SpanExporter):
         self.path = path
         # The automatic context and run labels of this process's roots (configure() sets it).
         self.auto_labels = auto_labels
-        self.sink = _open_sink(path)
+        self.sink = open_sink(path)
         # Older traces expire on this writer thread, a small step at a time (both engines).
-        expire = getattr(self.sink, "expire", None)
-        self._expiry = Expiry(self.sink.db, retention_s, delete=expire)
+        self._expiry = self.sink.expiry(retention_s)
         self.max_queue_traces = max_queue_traces
         self.max_queue_bytes = max_queue_bytes
         self.block_timeout_s = block_timeout_s
@@ -542,7 +467,7 @@ class DuckDBSpanExporter(SpanExporter):
         spans = write.spans
         try:
             self.sink.write(write, timeout_s=0.2)
-        except LockedError as exc:
+        except TurnError as exc:  # another process's turn at the file, a busy server
             self.last_error = str(exc)
             return "locked"
         except StorageError as exc:

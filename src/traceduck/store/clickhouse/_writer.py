@@ -26,6 +26,7 @@ from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...errors import StorageError
 from .._records import TRACE_SCHEMA as _BASE_SCHEMA
 from .._records import TraceRow, WriteBatch, combine_parts, merge_trace
+from .._sink import TurnError
 from .._tagrules import scope_value
 from ._client import Connection, connect
 from ._clock import stamp
@@ -44,7 +45,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
 
 
-class BusyError(StorageError):
+class BusyError(TurnError):
     """The server is busy (too many parts, a timeout, memory): retry the batch later."""
 
 

@@ -40,6 +40,7 @@ except ImportError:  # Windows: DuckDB's own lock only
     fcntl = None  # type: ignore[assignment]
 
 from ...errors import StorageError
+from .._sink import TurnError
 from ._schema import SCHEMA_VERSION, migrate, schema_version
 
 DEFAULT_IDLE_S = float(os.environ.get("TRACEDUCK_IDLE_RELEASE_S", "0.25"))
@@ -95,7 +96,7 @@ def is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and bool(_LOCK_RE.search(str(exc)))
 
 
-class LockedError(StorageError):
+class LockedError(TurnError):
     """The file is held by another process (a StorageError the writer retries later)."""
 
 

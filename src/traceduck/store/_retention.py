@@ -12,8 +12,10 @@ column of every table holding rows per trace (no index), so its time grows with 
 the delete benchmark. Space freed this way is reused by new traces (the file is not rewritten:
 that would hold a busy store for long).
 
-A ClickHouse store expires the same way: its sink hands ``Expiry`` a ``delete`` that runs one
-chunk through ``ClickHouseStore``'s deletion (lightweight deletes, recorded the same way).
+Both engines expire the same way: each engine's sink (``store/_sink.py``) hands ``Expiry`` a
+``delete`` that runs one chunk through its own deletion (a DuckDB transaction; lightweight
+deletes on ClickHouse), recorded the same way, and a ``ready`` that says whether the store
+exists yet.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ import os
 import time
 from collections.abc import Callable
 
-from ... import _runtime
-from ..._selection import Selection
-from ._connection import Database, LockedError
-from ._delete import delete_selected
+from .. import _runtime
+from .._selection import Selection
+from ._sink import TurnError
 
 __all__ = ["CHECK_ENV", "Expiry"]
 
@@ -35,7 +36,6 @@ CHUNK_TRACES = 5_000
 STEP_BUDGET_S = 0.25
 BACKLOG_PAUSE_S = 1.0
 BACKLOG_IDLE_FACTOR = 4.0
-LOCK_TIMEOUT_S = 0.2  # as for a write: another process holding the file means "later"
 
 
 def check_interval_s() -> float:
@@ -53,14 +53,14 @@ class Expiry:
 
     def __init__(
         self,
-        db: Database | None,
         retention_s: float | None,
         *,
+        delete: Callable[[Selection], int],
+        ready: Callable[[], bool] = lambda: True,
         check_s: float | None = None,
-        delete: Callable[[Selection], int] | None = None,
     ) -> None:
-        self.db = db
-        self.delete = delete  # another engine's chunk deletion (ClickHouse); else the DuckDB one
+        self.delete = delete  # one chunk: the engine's deletion, recorded as ``retention``
+        self.ready = ready  # False while the store does not exist (creating it is a write's)
         self.retention_s = retention_s
         self.check_s = check_interval_s() if check_s is None else check_s
         self.next_at = time.monotonic()  # the first check comes at the writer's first chance
@@ -80,8 +80,7 @@ class Expiry:
         if not self.due():
             return 0
         assert self.retention_s is not None
-        if self.delete is None and (self.db is None or not os.path.exists(self.db.path)):
-            # nothing stored yet: creating the file is a write's
+        if not self.ready():  # nothing stored yet: creating the store is a write's
             self.next_at = time.monotonic() + self.check_s
             return 0
         started = time.monotonic()
@@ -91,13 +90,7 @@ class Expiry:
             cutoff = int(time.time() * 1000 - self.retention_s * 1000)
             chunk = Selection(max_timestamp_ms=cutoff, max_traces=CHUNK_TRACES)
             while True:
-                if self.delete is not None:
-                    n = self.delete(chunk)
-                else:
-                    assert self.db is not None
-                    n = delete_selected(
-                        self.db, chunk, source="retention", rewrite=False, timeout_s=LOCK_TIMEOUT_S
-                    )
+                n = self.delete(chunk)
                 deleted += n
                 if n < CHUNK_TRACES:
                     break
@@ -105,8 +98,8 @@ class Expiry:
                     took = time.monotonic() - started
                     pause = min(max(BACKLOG_PAUSE_S, BACKLOG_IDLE_FACTOR * took), self.check_s)
                     break
-        except LockedError:
-            pause = min(BACKLOG_PAUSE_S, self.check_s)  # another process's turn
+        except TurnError:
+            pause = min(BACKLOG_PAUSE_S, self.check_s)  # another process's turn, a busy server
         except Exception as exc:
             _runtime.report_internal_error("retention", exc)
         self.expired += deleted

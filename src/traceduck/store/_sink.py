@@ -1,0 +1,64 @@
+"""How the tracing path writes into a store, whatever its engine: a ``Sink``.
+
+The exporter's writer thread (``_export/_duckdb.py``) holds one sink and calls it between
+batches: ``write`` a batch, ``release_if_idle`` when its queue has emptied, ``warm_up`` once at
+start, and ``expiry`` for retention. ``open_sink(name)`` picks the engine from the store's name,
+as ``TraceStore(name)`` does; each engine's sink lives in its package.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import ConfigError, StorageError
+from ._names import parse_store_name
+
+if TYPE_CHECKING:
+    from ._records import WriteBatch
+    from ._retention import Expiry
+
+__all__ = ["Sink", "TurnError", "close_all", "open_sink"]
+
+
+class TurnError(StorageError):
+    """The store asks to be tried again soon: another process's turn at a DuckDB file, a busy
+    ClickHouse server. The writer waits a moment and writes the batch again."""
+
+
+class Sink(Protocol):
+    def write(self, batch: WriteBatch, timeout_s: float) -> None:
+        """Write every span and trace of ``batch``, or raise ``TurnError`` (later) or
+        ``StorageError`` (the store cannot be used); anything else is the batch's data."""
+
+    def release_if_idle(self) -> None:
+        """Nothing to write for now: let go of what other processes may wait for."""
+
+    def warm_up(self) -> None:
+        """Pay one-time costs at the writer's start rather than in its first write."""
+
+    def expiry(self, retention_s: float | None) -> Expiry:
+        """Retention for this store (inert when ``retention_s`` is None)."""
+
+
+def open_sink(name: str) -> Sink:
+    """The sink for the store ``name`` denotes (a path, ``chdb:///dir``, ``clickhouse://...``)."""
+    if parse_store_name(name).engine == "duckdb":
+        from .duckdb._sink import DuckDBSink
+
+        return DuckDBSink(name)
+    try:
+        from .clickhouse._sink import ClickHouseSink
+    except ImportError as exc:
+        raise ConfigError(
+            f"ClickHouse stores need the clickhouse extra: pip install 'traceduck[clickhouse]'"
+            f" ({exc})"
+        ) from None
+    return ClickHouseSink(name)
+
+
+def close_all() -> None:
+    """Close every store this process holds open (at exit and before a fork: DuckDB then
+    checkpoints cleanly). ClickHouse keeps nothing open that needs it."""
+    from .duckdb._connection import close_all as close_duckdb
+
+    close_duckdb()

@@ -1,0 +1,47 @@
+"""The tracing path's sink into ClickHouse (a server or a chdb directory): batched inserts.
+Many processes and hosts write at once: there is no file to let go of."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+
+from ..._selection import Selection
+from .._records import WriteBatch
+from .._retention import Expiry
+from . import _delete
+from ._writer import ClickHouseWriter
+
+__all__ = ["ClickHouseSink"]
+
+
+class ClickHouseSink:
+    """Writes batches into the ClickHouse store ``name`` (``store._sink.Sink``)."""
+
+    db = None  # no file handle: nothing to open, release or close
+
+    def __init__(self, name: str) -> None:
+        self._writer = ClickHouseWriter(name)
+
+    def write(self, batch: WriteBatch, timeout_s: float) -> None:
+        self._writer.write_batch(batch, timeout_s)  # BusyError is a TurnError: later
+
+    def release_if_idle(self) -> None:
+        pass
+
+    def warm_up(self) -> None:
+        """pyarrow imports pandas (when installed) on its first conversion of Python values:
+        that second is paid here, at start, not in the first write."""
+        pa.array(["warm-up"])
+
+    def expiry(self, retention_s: float | None) -> Expiry:
+        return Expiry(retention_s, delete=self._expire, ready=self._exists)
+
+    def _expire(self, selection: Selection) -> int:
+        return _delete.delete_selected(self._writer.connection(), selection, source="retention")
+
+    def _exists(self) -> bool:
+        """A chdb directory not there yet is left alone (creating it is a write's job)."""
+        name = self._writer.name
+        return name.engine != "chdb" or os.path.isdir(name.path or "")

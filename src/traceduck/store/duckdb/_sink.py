@@ -1,0 +1,44 @@
+"""The tracing path's sink into a DuckDB file: opened when needed, let go of when idle."""
+
+from __future__ import annotations
+
+import os
+
+from ..._selection import Selection
+from .._records import WriteBatch
+from .._retention import Expiry
+from ._connection import Database, get_database
+from ._delete import delete_selected
+from ._writer import write_batch
+
+__all__ = ["DuckDBSink"]
+
+# A retention chunk waits for the file as a write does: another process holding it means "later".
+LOCK_TIMEOUT_S = 0.2
+
+
+class DuckDBSink:
+    """Writes batches into the file at ``path`` (``store._sink.Sink``)."""
+
+    def __init__(self, path: str) -> None:
+        self.db: Database = get_database(path)
+
+    def write(self, batch: WriteBatch, timeout_s: float) -> None:
+        write_batch(self.db, batch, timeout_s=timeout_s)
+
+    def release_if_idle(self) -> None:
+        self.db.release_if_idle()
+
+    def warm_up(self) -> None:
+        """Nothing to prepare: the writer hands DuckDB NumPy arrays, not Arrow."""
+
+    def expiry(self, retention_s: float | None) -> Expiry:
+        return Expiry(retention_s, delete=self._expire, ready=self._exists)
+
+    def _expire(self, selection: Selection) -> int:
+        return delete_selected(
+            self.db, selection, source="retention", rewrite=False, timeout_s=LOCK_TIMEOUT_S
+        )
+
+    def _exists(self) -> bool:
+        return os.path.exists(self.db.path)
