@@ -455,3 +455,48 @@ def test_the_otlp_queue_counts_what_its_full_queue_turns_away() -> None:
     provider.shutdown()
     assert processor.dropped_spans > 0
     assert len(exported) + processor.dropped_spans == 200
+
+
+def test_a_write_that_failed_before_the_flush_began_does_not_fail_the_flush(
+    tmp_path: Path,
+) -> None:
+    """A write under way when ``flush()`` is called fails (the store was not there yet); the
+    retry the flush asks for succeeds: the flush says True, since everything got written."""
+    import threading
+
+    from traceduck import DuckDBSpanExporter
+    from traceduck.errors import StorageError
+    from traceduck.store._records import WriteBatch
+
+    exporter = DuckDBSpanExporter(str(tmp_path / "later.duckdb"))
+    in_write = threading.Event()
+    flushing = threading.Event()
+    calls: list[int] = []
+    write = exporter.sink.write
+
+    def first_fails_late(batch: WriteBatch, timeout_s: float) -> None:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            in_write.set()
+            flushing.wait(10)
+            time.sleep(0.2)  # the flush has begun: now this write fails
+            raise StorageError("not there yet")
+        write(batch, timeout_s)
+
+    exporter.sink.write = first_fails_late  # type: ignore[method-assign]
+    try:
+        row = ("ab" * 16, "c" * 16, None, "job", "UNKNOWN", "OK", None, 1, 2, 1e-6,
+               "INTERNAL", "svc", "{}", None, None, "[]")  # fmt: skip
+        from traceduck._export._assembler import make_bundle
+
+        exporter.enqueue([make_bundle([row], root=row, labels=None)])
+        assert in_write.wait(10)
+        result: list[bool] = []
+        flusher = threading.Thread(target=lambda: result.append(exporter.flush(10)))
+        flusher.start()
+        time.sleep(0.05)
+        flushing.set()
+        flusher.join(15)
+        assert result == [True] and len(calls) >= 2
+    finally:
+        exporter.shutdown()

@@ -336,11 +336,14 @@ class DuckDBSpanExporter(SpanExporter):
         with self._cond:
             target = self._queued_count
             self._flush_waiters += 1
-            self._failed_at = None
+            started = time.monotonic()
             self._cond.notify_all()
             try:
                 while self._finished_count < target:
-                    if self._failed_at is not None or (self._stopping and not self._inflight):
+                    failed_at = self._failed_at
+                    if (failed_at is not None and failed_at >= started) or (
+                        self._stopping and not self._inflight
+                    ):
                         return False
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
@@ -396,6 +399,7 @@ class DuckDBSpanExporter(SpanExporter):
                     continue
                 batch = self._take()
                 self._inflight = len(batch)
+            write_started = time.monotonic()
             outcome = "retry"
             try:
                 outcome = self._write(batch)
@@ -416,7 +420,9 @@ class DuckDBSpanExporter(SpanExporter):
                         self._dead = self._dead or outcome == "retry"
                         self._requeue(batch)
                     if outcome in ("retry", "drop"):
-                        self._failed_at = now
+                        # when the failed write began: a flush that started after it waits
+                        # for the next attempt rather than report this one
+                        self._failed_at = write_started
                     self._cond.notify_all()
             del batch  # not held while the writer waits for the next one
             if outcome == "ok":
