@@ -121,6 +121,38 @@ class JsonlOut:
         pass
 
 
+def write_export(
+    path: str,
+    header: dict[str, Any],
+    ids: list[str],
+    records: Callable[[list[str]], Any],
+    layout: Any,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write the export file ``path`` (its format by suffix): ``header``, then the traces
+    ``ids`` in chunks of ``CHUNK``, each chunk's rows from ``records(chunk)``. The file appears
+    whole or not at all (written beside it, then renamed). Returns how many traces."""
+    fmt = file_format(path)
+    part = f"{path}.part"
+    try:
+        with open(part, "wb") as out:
+            writer = ParquetOut(out, header) if fmt == "parquet" else JsonlOut(out, header)
+            done = 0
+            for start in range(0, max(len(ids), 1), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                writer.write(records(chunk), layout)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(ids))
+            writer.close()
+        os.replace(part, path)
+    except BaseException:
+        if os.path.exists(part):
+            os.remove(part)
+        raise
+    return len(ids)
+
+
 def _decoded(row: dict[str, Any], json_fields: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():

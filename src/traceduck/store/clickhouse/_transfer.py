@@ -32,9 +32,7 @@ from .._tagrules import scope_value
 from .._transfer import (
     FORMAT_VERSION,
     ImportResult,
-    JsonlOut,
     Layout,
-    ParquetOut,
     check_header,
     file_format,
     read_jsonl,
@@ -159,7 +157,7 @@ def export_traces(
     returns how many. The file is written next to ``path`` and renamed into place."""
     from ...query import compile_filter
 
-    fmt = file_format(path)
+    file_format(path)  # a bad suffix fails before any work
     runner = store.runner
     conn = store.conn
     where, params = compile_filter(filter_string, runner)
@@ -179,25 +177,9 @@ def export_traces(
             for k, e, s in conn.query("SELECT key, exclusive, scope FROM tag_keys ORDER BY key")
         ],
     }
-    part = f"{path}.part"
-    try:
-        with open(part, "wb") as out:
-            writer = ParquetOut(out, header) if fmt == "parquet" else JsonlOut(out, header)
-            done = 0
-            size = _files.CHUNK
-            for start in range(0, max(len(ids), 1), size):
-                chunk = ids[start : start + size]
-                writer.write(records(conn, chunk), LAYOUT)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, len(ids))
-            writer.close()
-        os.replace(part, path)
-    except BaseException:
-        if os.path.exists(part):
-            os.remove(part)
-        raise
-    return len(ids)
+    return _files.write_export(
+        path, header, ids, lambda chunk: records(conn, chunk), LAYOUT, progress
+    )
 
 
 def records(conn: Connection, ids: list[str]) -> pa.Table:
