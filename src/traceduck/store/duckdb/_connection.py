@@ -34,14 +34,10 @@ from typing import Any
 
 import duckdb
 
-try:
-    import fcntl
-except ImportError:  # Windows: DuckDB's own lock only
-    fcntl = None  # type: ignore[assignment]
-
 from ...errors import StorageError
 from .._sink import TurnError
 from ._schema import SCHEMA_VERSION, migrate, schema_version
+from ._turns import TurnLock
 
 DEFAULT_IDLE_S = float(os.environ.get("TRACEDUCK_IDLE_RELEASE_S", "0.25"))
 DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACEDUCK_LOCK_TIMEOUT_S", "10"))
@@ -57,7 +53,6 @@ FORK_WAIT_S = 5.0
 # file (each turn costs a checkpoint and a reopen, ~0.1 s), but still lets go after
 # LONG_HOLD_FACTOR x max_hold_s for clients that cannot say they wait (a plain duckdb shell).
 WAIT_SUFFIX = ".wait"
-LOCK_SUFFIX = ".lock"
 WAIT_FRESH_S = 2.0
 YIELD_S = 0.25
 LONG_HOLD_FACTOR = 10
@@ -100,85 +95,6 @@ class LockedError(TurnError):
     """The file is held by another process (a StorageError the writer retries later)."""
 
 
-class _TurnLock:
-    """This process's turn at a DuckDB file among traceduck processes: an ``flock`` on
-    ``PATH.lock``, taken before DuckDB opens the file and let go after DuckDB has closed it.
-
-    ``flock`` belongs to the open file, not the process (unlike DuckDB's ``fcntl`` lock, it is
-    not lost when this process closes another descriptor of the file). The last holder removes
-    the lock file as it lets go, so none is left beside an idle store; a process that locked a
-    file so removed sees that it is no longer at ``PATH.lock`` and takes the new one. Where
-    there is no ``flock`` (Windows) or no lock file can be created (a read-only directory),
-    the turn is DuckDB's lock alone, as before.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path + LOCK_SUFFIX
-        self._fd: int | None = None
-
-    def acquire(self, *, shared: bool) -> bool:
-        """Take the turn without waiting: False while another process has it."""
-        if fcntl is None or self._fd is not None:
-            return True
-        for _ in range(10):
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError:
-                return True  # nowhere to keep the lock: DuckDB's lock alone
-            try:
-                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                return False
-            if self._is_current(fd):
-                self._fd = fd
-                if not shared:  # who holds it, for the message of a process that waits
-                    try:
-                        os.ftruncate(fd, 0)
-                        os.write(fd, str(os.getpid()).encode())
-                    except OSError:
-                        pass
-                return True
-            os.close(fd)  # removed by the holder letting go as we opened it: take the new one
-        return False
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            # Nobody else holds it (a reader's shared lock becomes exclusive): remove the file.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if self._is_current(fd):
-                os.unlink(self.path)
-        except OSError:
-            pass
-        os.close(fd)  # lets go of the flock
-
-    def _is_current(self, fd: int) -> bool:
-        try:
-            mine, current = os.fstat(fd), os.stat(self.path)
-        except OSError:
-            return False
-        return (mine.st_dev, mine.st_ino) == (current.st_dev, current.st_ino)
-
-    def forget(self) -> None:
-        """In a forked child: close the inherited descriptor without letting go of the lock
-        (it is the parent's, which still holds the database open)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def holder(self) -> str:
-        """What DuckDB's lock error says of the holder (``PID n``), as the lock file says it."""
-        try:
-            with open(self.path) as f:
-                pid = f.read(32).strip()
-        except OSError:
-            pid = ""
-        return f"lock held by PID {pid}" if pid.isdigit() else "lock held by another process"
-
-
 class Database:
     """A DuckDB file shared by every thread of this process.
 
@@ -217,7 +133,7 @@ class Database:
         self._redirect: Database | None = None
         self._yield_until = 0.0  # after letting go for a waiter: no reopening before this
         self._announced_at = 0.0
-        self._turn = _TurnLock(os.path.realpath(path))  # one lock however the file is named
+        self._turn = TurnLock(os.path.realpath(path))  # one lock however the file is named
         self.opens = 0  # how many times the file was opened (tests and stats read it)
 
     # -- public -------------------------------------------------------------------------------
