@@ -75,6 +75,7 @@ def test_the_ended_spans_of_plain_calls_wait_untracked_by_the_gc(db_path: str) -
     assert switch is not None
     original = switch.target
     switch.target = processor
+    gc.collect()  # what the program made before (the decorator's parameter names) is old now
     gc.disable()
     try:
         for i in range(200):
@@ -99,6 +100,7 @@ def test_finished_traces_wait_for_the_writer_untracked_by_the_gc(db_path: str) -
     queued: list[Any] = []
     enqueue = exporter.enqueue
     exporter.enqueue = queued.extend  # type: ignore[method-assign]
+    gc.collect()  # what the program made before (the decorator's parameter names) is old now
     gc.disable()
     try:
         for i in range(200):
