@@ -15,7 +15,7 @@ import pyarrow as pa
 from ... import _json
 from ._client import Connection
 from ._clock import Stamp, stamp
-from ._sql import LATEST, current_metadata, current_tags
+from ._sql import LATEST, current_metadata, current_tags, stale_claims
 
 __all__ = [
     "DOCUMENT_SETTINGS",
@@ -257,6 +257,29 @@ def documents(conn: Connection, trace_filter: str, params: dict[str, Any]) -> pa
         params,
         **DOCUMENT_SETTINGS,
     )
+
+
+def document_tables(trace_filter: str = "") -> tuple[str, str]:
+    """(trace_id, tags) and (trace_id, metadata) as JSON text, as ``documents`` writes them, for
+    joining to a query's rows: one row per trace that has any, of the traces ``trace_filter``
+    (SQL over trace_id; a superset of the rows joined is harmless) or of all. Two plain
+    aggregations, as a user would join them by hand; the current tag is the latest event's
+    value, read without the typed columns the filters need."""
+    tag_where = f" AND {trace_filter}" if trace_filter else ""
+    where = f" WHERE {trace_filter}" if trace_filter else ""
+    stale = stale_claims(trace_filter)
+    tags = (
+        f"SELECT trace_id, {_DOCUMENT.format(sort='key')} AS tags FROM (SELECT trace_id, key, "
+        f"argMax(new_value, {LATEST}) AS value, argMax(value_type, {LATEST}) AS value_type "
+        f"FROM td_tag_events WHERE kind = 'event'{tag_where} GROUP BY trace_id, key) "
+        f"WHERE value_type != '' AND (key, trace_id) NOT IN ({stale}) GROUP BY trace_id"
+    )
+    metadata = (
+        f"SELECT trace_id, {_DOCUMENT.format(sort='first')} AS metadata FROM (SELECT trace_id, "
+        f"key, argMax(value, {LATEST}) AS value, min({LATEST}) AS first FROM td_metadata{where} "
+        "GROUP BY trace_id, key) GROUP BY trace_id"
+    )
+    return tags, metadata
 
 
 def holders(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

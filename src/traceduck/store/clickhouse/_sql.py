@@ -8,7 +8,7 @@ the later claim holds it and the reader never sees two holders.
 
 from __future__ import annotations
 
-__all__ = ["LATEST", "ORD", "current_metadata", "current_tags", "stale_claims"]
+__all__ = ["EXCLUSIVE_KEYS", "LATEST", "ORD", "current_metadata", "current_tags", "stale_claims"]
 
 # The order of events as one UInt128 (a materialised column, ``ord``): the version, then 32 bits
 # of the edit id (two edits stamped in the same nanosecond by two processes), then the row's
@@ -20,6 +20,13 @@ ORD = (
 LATEST = "ord"
 
 
+# Keys ever registered exclusive. Every writer registers a key before its first claim (the
+# registration's insert comes first), so claims exist only for these keys: narrowing the claim
+# scans by this set changes no answer, and for the keys that were never exclusive (most) the
+# engine reads no granule of td_tag_events at all (the set prunes the primary key, `key`).
+EXCLUSIVE_KEYS = "key IN (SELECT key FROM td_tag_keys WHERE exclusive)"
+
+
 def stale_claims(claim_filter: str = "", holder_filter: str = "") -> str:
     """(key, trace_id) of claims that a later claim of the same (key, scope) superseded.
 
@@ -28,11 +35,12 @@ def stale_claims(claim_filter: str = "", holder_filter: str = "") -> str:
     where = f" AND {claim_filter}" if claim_filter else ""
     holders = f" AND {holder_filter}" if holder_filter else ""
     return (
-        "SELECT key, trace_id FROM td_tag_events WHERE kind = 'claim'" + where + " AND "
-        "(key, claim_scope, trace_id) NOT IN (SELECT key, claim_scope, tupleElement(h, 1) FROM "
-        f"(SELECT key, claim_scope, argMax(tuple(trace_id, kind), {LATEST}) AS h "
-        f"FROM td_tag_events WHERE kind != 'event'{holders} GROUP BY key, claim_scope) "
-        "WHERE tupleElement(h, 2) = 'claim')"
+        f"SELECT key, trace_id FROM td_tag_events WHERE {EXCLUSIVE_KEYS} AND kind = 'claim'"
+        + where
+        + " AND (key, claim_scope, trace_id) NOT IN (SELECT key, claim_scope, "
+        f"tupleElement(h, 1) FROM (SELECT key, claim_scope, argMax(tuple(trace_id, kind), "
+        f"{LATEST}) AS h FROM td_tag_events WHERE {EXCLUSIVE_KEYS} AND kind != 'event'{holders} "
+        "GROUP BY key, claim_scope) WHERE tupleElement(h, 2) = 'claim')"
     )
 
 
