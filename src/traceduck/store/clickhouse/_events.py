@@ -21,9 +21,11 @@ __all__ = [
     "DOCUMENT_SETTINGS",
     "EditRows",
     "MetadataRows",
+    "document_tables",
     "documents",
     "exclusive_keys",
     "holders",
+    "load_documents",
     "load_metadata",
     "load_tags",
     "typed",
@@ -280,6 +282,25 @@ def document_tables(trace_filter: str = "") -> tuple[str, str]:
         "GROUP BY trace_id, key) GROUP BY trace_id"
     )
     return tags, metadata
+
+
+def load_documents(
+    conn: Connection, trace_ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``load_tags`` and ``load_metadata`` of a page of traces in one round trip."""
+    if not trace_ids:
+        return {}, {}
+    tags, metadata = document_tables("trace_id IN {ids:Array(String)}")
+    rows = conn.query(
+        f"SELECT trace_id, 0, tags FROM ({tags}) UNION ALL "
+        f"SELECT trace_id, 1, metadata FROM ({metadata})",
+        {"ids": trace_ids},
+        **DOCUMENT_SETTINGS,
+    )
+    out: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
+    for tid, which, text in rows:
+        out[which][tid] = _json.loads(text)
+    return out
 
 
 def holders(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -36,7 +36,7 @@ from ._events import (
     documents,
     exclusive_keys,
     holders,
-    load_metadata,
+    load_documents,
     load_tags,
     register,
 )
@@ -115,8 +115,7 @@ class ClickHouseStore(TraceStore):
             tags = {d["trace_id"]: _json.loads(d["tags"]) for d in docs}
             metadata = {d["trace_id"]: _json.loads(d["metadata"]) for d in docs}
         else:
-            tags = load_tags(self.conn, ids)
-            metadata = load_metadata(self.conn, ids)
+            tags, metadata = load_documents(self.conn, ids)
         by_id = {
             r["trace_id"]: TraceInfo(
                 **r, tags=tags.get(r["trace_id"], {}), metadata=metadata.get(r["trace_id"], {})
