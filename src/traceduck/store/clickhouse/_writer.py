@@ -16,6 +16,7 @@ stored are skipped then, and tag events repeat nothing the trace already has.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -203,13 +204,26 @@ def _not_stored(conn: Connection, entries: list[tuple[str, str, str, Any]]) -> l
     ]  # fmt: skip
 
 
+_HEX_ID = re.compile(r"[0-9a-f]{1,64}")
+
+
+def _id_set(ids: list[str]) -> tuple[str, dict[str, Any]]:
+    """(SQL of the set ``ids``, its parameters). Hexadecimal ids (the OpenTelemetry SDK's, and
+    the collector's) are written out as literals, which need no quoting: binding thousands of
+    them as a parameter costs clickhouse-connect ~8 µs an id of Python (it escapes each
+    character), some 80 ms of the writer thread's GIL for a batch of 10,000 traces."""
+    if all(_HEX_ID.fullmatch(t) for t in ids):
+        return "('" + "', '".join(ids) + "')", {}
+    return "{ids:Array(String)}", {"ids": ids}
+
+
 def _existing(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
+    chosen, params = _id_set(ids)
     rows = conn.query(
-        f"SELECT {', '.join(TRACE_COLUMNS)} FROM td_traces FINAL "
-        "WHERE trace_id IN {ids:Array(String)}",
-        {"ids": ids},
+        f"SELECT {', '.join(TRACE_COLUMNS)} FROM td_traces FINAL WHERE trace_id IN {chosen}",
+        params,
     )
     return {r[0]: dict(zip(TRACE_COLUMNS, r)) for r in rows}
 
@@ -217,9 +231,8 @@ def _existing(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
 def _stored_span_ids(conn: Connection, ids: list[str]) -> set[tuple[str, str]]:
     if not ids:
         return set()
-    rows = conn.query(
-        "SELECT trace_id, span_id FROM spans WHERE trace_id IN {ids:Array(String)}", {"ids": ids}
-    )
+    chosen, params = _id_set(ids)
+    rows = conn.query(f"SELECT trace_id, span_id FROM spans WHERE trace_id IN {chosen}", params)
     return {(r[0], r[1]) for r in rows}
 
 
