@@ -38,7 +38,7 @@ def main() -> None:
         _chdb_stores.ensure_chdb_stores([args.traces])
 
     import traceduck
-    from traceduck._clickhouse import _client
+    from traceduck.store.clickhouse import _client
 
     log: list[tuple[str, float]] = []
 

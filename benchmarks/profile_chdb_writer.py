@@ -32,9 +32,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from traceduck import DuckDBSpanExporter
-    from traceduck._clickhouse import _client, _writer
-    from traceduck._clickhouse._schema import migrate
-    from traceduck._storename import parse_store_name
+    from traceduck.store._names import parse_store_name
+    from traceduck.store.clickhouse import _client, _writer
+    from traceduck.store.clickhouse._schema import migrate
 
     captured: list[Any] = []
     write = _writer.ClickHouseWriter.write_batch

@@ -247,7 +247,7 @@ def run(cfg: Config) -> SuiteResult:
         rows=ch_rows,
         notes=[
             "The same exporter and spans, `DuckDBSpanExporter('chdb:///<dir>?database=<new>')`: "
-            "the ClickHouse batch writer (`_clickhouse/_writer.py`) instead of DuckDB's, each "
+            "the ClickHouse batch writer (`store/clickhouse/_writer.py`) instead of DuckDB's, each "
             "measurement in a new database of one chdb directory (chdb runs one directory per "
             "process), its tables created by the untimed warm-up. Each round measures both "
             "engines back to back at each batch size (which goes first alternates); chdb / "
