@@ -88,3 +88,24 @@ def test_an_unreachable_clickhouse_server_is_a_storage_error_for_the_writer() ->
     batch = WriteBatch(SpanRows([_span("r" * 16, None, "root", 1, 2)]), [])
     with pytest.raises(StorageError):
         writer.write_batch(batch, timeout_s=1)
+
+
+def test_plain_text_among_thousands_of_json_inputs_is_kept_as_text(store: Any) -> None:
+    # A large batch (the exporter's are thousands of spans): the values that are not JSON, and
+    # only those, become JSON strings; JSON of any depth is kept as it is.
+    odd = {7: "plain text", 1_234: "1,2", 2_345: "{not json}", 4_000: '"unterminated'}
+    deep = '{"a": [{"b": {"c": [1, {"d": "e\\n"}]}}]}'
+    spans, rows = [], []
+    for i in range(5_000):
+        tid, sid = f"{i:032x}", f"{i:016x}"
+        value = odd.get(i, deep if i % 2 else f'{{"n": {i}}}')
+        spans.append((tid, sid, None, "root", "CHAIN", "OK", None, 1_000 + i, 2_000 + i, 0.001,
+                      "INTERNAL", "svc", "{}", value, value, None))  # fmt: skip
+        rows.append(TraceRow(tid, "root", "OK", None, 1_000 + i, 2_000 + i, 1, "svc", sid,
+                             True, True))  # fmt: skip
+    store.write_batch(WriteBatch(SpanRows(spans), rows))
+    for i, text in odd.items():
+        span = store.get_trace(f"{i:032x}").spans[0]
+        assert (span.inputs, span.outputs) == (text, text)
+    assert store.get_trace(f"{1:032x}").spans[0].outputs == {"a": [{"b": {"c": [1, {"d": "e\n"}]}}]}
+    assert store.get_trace(f"{2:032x}").spans[0].inputs == {"n": 2}

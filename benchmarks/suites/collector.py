@@ -1,4 +1,4 @@
-"""Collector: OTLP ingest into DuckDB through `traceduck collector`, and root end → searchable.
+"""Collector: OTLP ingest through `traceduck collector` (DuckDB, and chdb), root end → searchable.
 
 1. Server throughput. `traceduck collector` runs in its own process; client processes send
    pre-encoded OTLP requests (510 spans = 51 traces of a root and 9 children, the ingest suite's
@@ -8,7 +8,8 @@
    has committed all of them (its status page, ``GET /``, says so): the sustained figure, with
    nothing left in a queue.
 2. The same with the stock `opentelemetry-exporter-otlp` HTTP exporter as the client (encoding
-   included, so the clients' CPU competes with the server's on 2 cores).
+   included, so the clients' CPU competes with the server's on 2 cores), into DuckDB and into
+   chdb (`traceduck collector --db chdb:///dir`), in the same rounds.
 3. Root end → searchable: an app configured with ``traceduck.configure(db=None,
    otlp_endpoint=...)`` ends a trace; another process polls ``TraceStore(path).sql`` until it
    finds it, while the collector holds the file between writes. The collector is the last
@@ -33,6 +34,7 @@ from ._common import (
     Section,
     SuiteResult,
     Target,
+    in_fresh_process,
     median,
     num,
     progress,
@@ -59,9 +61,10 @@ class Server:
     """`traceduck collector` in a child process on free ports. The constructor starts it and
     returns at once (the caller prepares meanwhile); ``wait_started()`` reads its ports."""
 
-    def __init__(self, db: Path, ack: str) -> None:
-        for p in (db, Path(f"{db}.wal")):
-            p.unlink(missing_ok=True)
+    def __init__(self, db: Path | str, ack: str) -> None:
+        if isinstance(db, Path):  # a DuckDB file (a chdb URL names a new directory)
+            for p in (db, Path(f"{db}.wal")):
+                p.unlink(missing_ok=True)
         self.db = db
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "traceduck", "collector", "--db", str(db), "--http-port", "0",
@@ -303,8 +306,10 @@ def _wait_written(port: int, spans: int, limit_s: float = 300) -> None:
     raise RuntimeError(f"the collector did not write {spans:,} spans within {limit_s:.0f} s")
 
 
-def _count(db: Path, other_traces: Sequence[str] = ()) -> int:
+def _count(db: Path | str, other_traces: Sequence[str] = ()) -> int:
     """Spans in the store at ``db``, less those of ``other_traces``."""
+    if isinstance(db, str):  # chdb: one directory per process, so counted in a fresh one
+        return in_fresh_process(_count_chdb, db, list(other_traces))
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
@@ -313,6 +318,14 @@ def _count(db: Path, other_traces: Sequence[str] = ()) -> int:
         return int(con.execute(query, [list(other_traces)]).fetchall()[0][0])
     finally:
         con.close()
+
+
+def _count_chdb(url: str, other_traces: list[str]) -> int:
+    from traceduck import TraceStore
+
+    query = "SELECT count() FROM spans WHERE NOT has({ids:Array(String)}, trace_id)"
+    table = TraceStore(url, read_only=True).sql(query, {"ids": other_traces})
+    return int(table.column(0)[0].as_py())
 
 
 class LatencyApp:
@@ -404,25 +417,32 @@ def run(cfg: Config) -> SuiteResult:
     clients, per_client = (2, 25) if quick else (3, 100)
     reps = 1 if quick else 2
     cases = [
-        ("http", "queued", "OTLP/HTTP protobuf, pre-encoded, `--ack queued` (default)"),
-        ("grpc", "queued", "OTLP/gRPC, pre-encoded, `--ack queued`"),
-        ("http", "written", "OTLP/HTTP protobuf, pre-encoded, `--ack written`"),
-        ("stock", "queued", "stock OTLP/HTTP exporter as client (encodes too)"),
-    ]
+        ("http", "queued", "duckdb", "OTLP/HTTP protobuf, pre-encoded, `--ack queued` (default)"),
+        ("grpc", "queued", "duckdb", "OTLP/gRPC, pre-encoded, `--ack queued`"),
+        ("http", "written", "duckdb", "OTLP/HTTP protobuf, pre-encoded, `--ack written`"),
+        ("stock", "queued", "chdb",
+         "stock OTLP/HTTP exporter as client (encodes too), into chdb (`--db chdb:///dir`)"),
+        ("stock", "queued", "duckdb", "stock OTLP/HTTP exporter as client (encodes too)"),
+    ]  # fmt: skip
+    if _chdb_missing():
+        cases = [c for c in cases if c[2] != "chdb"]
     if quick:  # the gated case and gRPC; the others only in a full run
         cases = cases[:2]
-    results: dict[tuple[str, str], list[dict[str, Any]]] = {(t, a): [] for t, a, _ in cases}
-    plan = [(rep, transport, ack) for rep in range(reps) for transport, ack, _ in cases]
+    Case = tuple[str, str, str]
+    results: dict[Case, list[dict[str, Any]]] = {(t, a, e): [] for t, a, e, _ in cases}
+    plan = [(rep, (t, a, e)) for rep in range(reps) for t, a, e, _ in cases]
 
-    # The latency samples run on the last case's collector (--ack queued, as the default):
-    # it stays up after its measurement instead of another collector starting.
-    assert plan[-1][2] == "queued", "the last case's collector serves the latency samples"
+    # The latency samples run on the last case's collector (--ack queued, as the default, into
+    # DuckDB): it stays up after its measurement instead of another collector starting.
+    assert plan[-1][1][1:] == ("queued", "duckdb"), "the last case's collector: latency samples"
 
     def server_for(step: int) -> Server | None:
         """The collector of ``plan[step]``; past the plan, None (keep the last one)."""
         if step == len(plan):
             return None
-        rep, transport, ack = plan[step]
+        rep, (transport, ack, engine) = plan[step]
+        if engine == "chdb":
+            return Server(f"chdb://{cfg.workdir / f'collector-{transport}-chdb-{rep}'}", ack)
         return Server(cfg.workdir / f"collector-{transport}-{ack}-{rep}.duckdb", ack)
 
     # The latency app boots with the first collector and the clients, then waits idle.
@@ -433,17 +453,17 @@ def run(cfg: Config) -> SuiteResult:
     samples = 2 if quick else 8
     try:
         app.wait_ready()  # no clock starts while something boots (``throughput`` waits too)
-        for step, (rep, transport, ack) in enumerate(plan):
+        for step, (rep, case) in enumerate(plan):
             finish, server = throughput(
-                server, transport, pool, per_client, lambda step=step: server_for(step + 1)
+                server, case[0], pool, per_client, lambda step=step: server_for(step + 1)
             )
-            progress(f"[{NAME}] {transport}/{ack} round {rep + 1}/{reps}")
+            progress(f"[{NAME}] {'/'.join(case)} round {rep + 1}/{reps}")
             if step + 1 < len(plan):  # before the next clock starts
-                results[(transport, ack)].append(finish())
+                results[case].append(finish())
         pool.close(wait=False)  # the clients exit during the first latency sample
         waits, latency_traces = latency(server, app, samples)
         progress(f"[{NAME}] root end → searchable: {samples} samples")
-        results[(transport, ack)].append(finish(latency_traces))
+        results[case].append(finish(latency_traces))
     except BaseException:
         server.stop()
         app.stop()
@@ -451,8 +471,8 @@ def run(cfg: Config) -> SuiteResult:
     finally:
         pool.close()
     rows = []
-    for transport, ack, label in cases:
-        runs = results[(transport, ack)]
+    for transport, ack, engine, label in cases:
+        runs = results[(transport, ack, engine)]
         accepted = [r["accepted"] for r in runs]
         written = [r["written"] for r in runs]
         lost = sum(r["spans"] - r["stored"] for r in runs)
@@ -491,7 +511,7 @@ def run(cfg: Config) -> SuiteResult:
             "100 ms, closing the file between polls."
         ],
     )
-    http_written = median([r["written"] for r in results[("http", "queued")]])
+    http_written = median([r["written"] for r in results[("http", "queued", "duckdb")]])
     targets = [
         Target(
             "OTLP/HTTP protobuf ingest, sustained (written)",
@@ -506,6 +526,29 @@ def run(cfg: Config) -> SuiteResult:
             None,
         ),
     ]
+    if ("stock", "queued", "chdb") in results:
+        into = {
+            e: median([r["written"] for r in results[("stock", "queued", e)]])
+            for e in ("chdb", "duckdb")
+        }
+        targets.append(
+            Target(
+                "collector ingest into chdb / into DuckDB, stock OTLP/HTTP exporter (written)",
+                f"{into['chdb'] / into['duckdb']:.2f}× ({num(into['chdb'])} vs "
+                f"{num(into['duckdb'])} spans/s)",
+                "info",
+                None,
+            )
+        )
     return SuiteResult(
         NAME, TITLE, time.perf_counter() - started, [throughput_section, latency_section], targets
     )
+
+
+def _chdb_missing() -> str | None:
+    import importlib.util
+
+    for module in ("chdb", "clickhouse_connect"):
+        if importlib.util.find_spec(module) is None:
+            return f"`{module}` is not installed"
+    return None

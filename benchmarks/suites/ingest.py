@@ -3,7 +3,9 @@
 1. ``DuckDBSpanExporter.export()`` + ``force_flush()`` at export batch sizes 1, 100 and 10,000.
    The ReadableSpans are built beforehand with the OpenTelemetry SDK (a processor that collects
    them into a list), so only export + flush is timed. Each measurement gets a fresh store file,
-   opened and given its schema by a one-trace warm-up that is not timed.
+   opened and given its schema by a one-trace warm-up that is not timed. The same into chdb
+   (``DuckDBSpanExporter('chdb:///dir?database=x')``, the ClickHouse batch writer), each round
+   beside DuckDB at the same batch size, with the paired ratio.
 2. End to end: decorated calls (a root and 9 children) until ``traceduck.flush()`` returns.
 3. From the root's end until ``TraceStore(path).sql(...)`` finds the trace: without a flush (the
    background schedule alone) and with ``traceduck.flush()``.
@@ -40,7 +42,7 @@ from ._common import (
 )
 
 NAME = "ingest"
-TITLE = "Ingest into DuckDB"
+TITLE = "Ingest into DuckDB (and chdb)"
 BATCH_SIZES = (1, 100, 10_000)
 TARGET_SPANS_PER_S = 50_000
 TRICKLE_PER_S = 10  # a mostly idle service: 10 traces a second
@@ -96,9 +98,12 @@ def _remove_store(path: Path) -> None:
 
 
 def export_once(
-    spans: Sequence[ReadableSpan], warm: Sequence[ReadableSpan], size: int, path: Path
+    spans: Sequence[ReadableSpan], warm: Sequence[ReadableSpan], size: int, path: Path | str
 ) -> tuple[float, int]:
-    """(seconds for export + force_flush of ``spans`` in batches of ``size``, spans written)."""
+    """(seconds for export + force_flush of ``spans`` in batches of ``size``, spans written).
+
+    ``path``: a DuckDB file (removed afterwards), or a store URL (``chdb:///dir?database=x``:
+    the same exporter writing into ClickHouse; left in place, the run's temp dir goes)."""
     from traceduck import DuckDBSpanExporter
 
     exporter = DuckDBSpanExporter(str(path))
@@ -114,8 +119,9 @@ def export_once(
         return seconds, exporter.written_spans - before
     finally:
         exporter.shutdown()
-        exporter.sink.db.shutdown()
-        _remove_store(path)
+        if exporter.sink.db is not None:  # a DuckDB file (a ClickHouse sink has none)
+            exporter.sink.db.shutdown()
+            _remove_store(Path(path))
 
 
 def run(cfg: Config) -> SuiteResult:
@@ -133,6 +139,11 @@ def run(cfg: Config) -> SuiteResult:
     # -- 1. exporter throughput -----------------------------------------------------------
     rates: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
     lost: dict[int, int] = dict.fromkeys(BATCH_SIZES, 0)
+    why_not_chdb = _chdb_missing()
+    engines = ("duckdb",) if why_not_chdb else ("duckdb", "chdb")
+    ch_rates: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+    ch_lost: dict[int, int] = dict.fromkeys(BATCH_SIZES, 0)
+    ch_ratio: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
     # The 50,000 prebuilt spans are the benchmark's fixture, not the app's heap: frozen, the
     # collector's passes over them (10-40% of a round, varying) stay out of the timing.
     gc.collect()
@@ -140,10 +151,22 @@ def run(cfg: Config) -> SuiteResult:
     for rep in range(reps):
         order = BATCH_SIZES[rep % 3 :] + BATCH_SIZES[: rep % 3]
         for size in order:
-            path = cfg.workdir / f"export-{size}-{rep}.duckdb"
-            seconds, written = export_once(spans, warm, size, path)
-            rates[size].append(len(spans) / seconds)
-            lost[size] += len(spans) - written
+            pair: dict[str, float] = {}
+            for engine in engines if rep % 2 == 0 else engines[::-1]:
+                if engine == "chdb":  # one chdb directory per process: a database per case
+                    store: Path | str = f"chdb://{cfg.workdir / 'chdb'}?database=e{size}_{rep}"
+                else:
+                    store = cfg.workdir / f"export-{size}-{rep}.duckdb"
+                seconds, written = export_once(spans, warm, size, store)
+                pair[engine] = len(spans) / seconds
+                if engine == "chdb":
+                    ch_rates[size].append(pair[engine])
+                    ch_lost[size] += len(spans) - written
+                else:
+                    rates[size].append(pair[engine])
+                    lost[size] += len(spans) - written
+            if "chdb" in pair:
+                ch_ratio[size].append(pair["chdb"] / pair["duckdb"])
         progress(f"[{NAME}] exporter round {rep + 1}/{reps}")
     gc.unfreeze()  # frozen objects are never finalized: DuckDB's bindings would report leaks
 
@@ -170,6 +193,29 @@ def run(cfg: Config) -> SuiteResult:
                 (value >= TARGET_SPANS_PER_S and lost[size] == 0) if gated else None,
             )
         )
+    ch_rows = []
+    for size in BATCH_SIZES if not why_not_chdb else ():
+        value, ratio = median(ch_rates[size]), median(ch_ratio[size])
+        lo, hi = quartiles(ch_rates[size])
+        ch_rows.append(
+            [
+                f"{size:,}",
+                num(value),
+                f"{num(lo)}–{num(hi)}",
+                f"{1e6 / value:.1f}",
+                num(median(rates[size])),
+                f"{ratio:.2f}×",
+                "all" if ch_lost[size] == 0 else f"**{ch_lost[size]:,} missing**",
+            ]
+        )
+        targets.append(
+            Target(
+                f"exporter spans/s into chdb / into DuckDB, export batch {size:,}",
+                f"{ratio:.2f}× ({num(value)} vs {num(median(rates[size]))})",
+                "≥ 1.0×" if size > 1 else "info (≥ 1.0×)",
+                (ratio >= 1.0 and ch_lost[size] == 0) if size > 1 else None,
+            )
+        )
     export_section = Section(
         title="Exporter throughput: `DuckDBSpanExporter.export()` + `force_flush()`",
         headers=["export batch size", "spans/s (median)", "p25–p75", "µs/span", "written"],
@@ -185,6 +231,30 @@ def run(cfg: Config) -> SuiteResult:
             "Batch size 1 is what a `SimpleSpanProcessor` does; traceduck's own "
             "`BatchSpanProcessor` exports up to 4,096 spans per call.",
         ],
+    )
+
+    ch_section = Section(
+        title="Exporter throughput into ClickHouse (chdb) beside DuckDB",
+        headers=[
+            "export batch size",
+            "chdb spans/s (median)",
+            "p25–p75",
+            "µs/span",
+            "DuckDB spans/s (median)",
+            "chdb / DuckDB (paired)",
+            "written",
+        ],
+        rows=ch_rows,
+        notes=[
+            "The same exporter and spans, `DuckDBSpanExporter('chdb:///<dir>?database=<new>')`: "
+            "the ClickHouse batch writer (`store/clickhouse/_writer.py`) instead of DuckDB's, each "
+            "measurement in a new database of one chdb directory (chdb runs one directory per "
+            "process), its tables created by the untimed warm-up. Each round measures both "
+            "engines back to back at each batch size (which goes first alternates); chdb / "
+            "DuckDB is the median over rounds of the ratio within a round.",
+        ]
+        if not why_not_chdb
+        else [f"Not measured: {why_not_chdb}."],
     )
 
     del spans, warm  # a heap of live spans would slow every garbage collection below
@@ -311,8 +381,19 @@ def run(cfg: Config) -> SuiteResult:
         )
     )
     return SuiteResult(
-        NAME, TITLE, time.perf_counter() - started, [export_section, e2e_section], targets
-    )
+        NAME, TITLE, time.perf_counter() - started, [export_section, ch_section, e2e_section],
+        targets,
+    )  # fmt: skip
+
+
+def _chdb_missing() -> str | None:
+    """Why the chdb rows cannot run here, or None."""
+    import importlib.util
+
+    for module in ("chdb", "clickhouse_connect"):
+        if importlib.util.find_spec(module) is None:
+            return f"`{module}` is not installed (`pip install -e '.[clickhouse]'`)"
+    return None
 
 
 def _visibility(

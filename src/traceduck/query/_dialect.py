@@ -95,6 +95,12 @@ class Dialect:
         table = "spans s" if field.family == "span_attr" else "traces t"
         return Frag(table), field_value(field, self)
 
+    def holds_type(self, field: FieldRef, wanted: set[str]) -> Frag | None:
+        """A quick query that returns a row only if ``field`` holds a value of one of the
+        ``wanted`` JSON types (a sure "yes" for the type probe, which then asks nothing more;
+        no row decides nothing), or None when the engine has no quicker way than the probe's."""
+        return None
+
     def keyed_condition(self, pred: Predicate) -> Frag | None:
         """The SQL of a tag, metadata or span attribute predicate, or None for the default
         (one JSON extraction per predicate, see ``_values.json_predicate``)."""

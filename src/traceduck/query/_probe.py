@@ -60,6 +60,9 @@ class Prober:
         wanted = {lit.type for lit in pred.values if lit.type != "null"}
         if not wanted:
             return
+        quick = self.dialect.holds_type(pred.field, wanted)
+        if quick is not None and self._run(quick):
+            return
         first = self._first_type(pred.field)
         if first is None or first in wanted:
             return

@@ -192,6 +192,27 @@ class ClickHouseDialect(Dialect):
         )  # fmt: skip
         return sql("(SELECT * FROM {} WHERE value IS NOT NULL)", table), Frag("c.value")
 
+    def holds_type(self, field: FieldRef, wanted: set[str]) -> Frag | None:
+        """For a tag: the key's latest event among values of the wanted types, if it is still
+        its trace's current value (no later event of the key on that trace, no stale claim).
+        Two primary-key reads instead of the probe's pass over every trace's current value,
+        which takes ClickHouse the whole GROUP BY before its LIMIT 1 (~0.2 s on 1M traces)."""
+        if field.family != "tag":
+            return None
+        key = _key(field.key or "")
+        types = sorted(wanted)
+        holes = ", ".join(["{}"] * len(types))
+        stale = stale_claims("key = {}", "key = {}")
+        return sql(
+            "WITH (SELECT groupArray(tuple(trace_id, ord)) FROM (SELECT trace_id, ord "
+            "FROM td_tag_events WHERE kind = 'event' AND key = {} AND value_type IN ("
+            + holes + ") ORDER BY ord DESC LIMIT 1)) AS c "
+            "SELECT 1 FROM td_tag_events WHERE key = {} AND kind = 'event' AND "
+            "trace_id = tupleElement(c[1], 1) AND trace_id NOT IN (SELECT trace_id FROM ("
+            + stale + ")) HAVING count() > 0 AND max(ord) = tupleElement(c[1], 2)",
+            key, *[Param(t, "VARCHAR") for t in types], key, key, key,
+        )  # fmt: skip
+
     def keyed_condition(self, pred: Predicate) -> Frag | None:
         field = pred.field
         if field.family == "span_attr":

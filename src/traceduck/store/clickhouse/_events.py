@@ -15,15 +15,17 @@ import pyarrow as pa
 from ... import _json
 from ._client import Connection
 from ._clock import Stamp, stamp
-from ._sql import LATEST, current_metadata, current_tags
+from ._sql import LATEST, current_metadata, current_tags, stale_claims
 
 __all__ = [
     "DOCUMENT_SETTINGS",
     "EditRows",
     "MetadataRows",
+    "document_tables",
     "documents",
     "exclusive_keys",
     "holders",
+    "load_documents",
     "load_metadata",
     "load_tags",
     "typed",
@@ -257,6 +259,48 @@ def documents(conn: Connection, trace_filter: str, params: dict[str, Any]) -> pa
         params,
         **DOCUMENT_SETTINGS,
     )
+
+
+def document_tables(trace_filter: str = "") -> tuple[str, str]:
+    """(trace_id, tags) and (trace_id, metadata) as JSON text, as ``documents`` writes them, for
+    joining to a query's rows: one row per trace that has any, of the traces ``trace_filter``
+    (SQL over trace_id; a superset of the rows joined is harmless) or of all. Two plain
+    aggregations, as a user would join them by hand; the current tag is the latest event's
+    value, read without the typed columns the filters need."""
+    tag_where = f" AND {trace_filter}" if trace_filter else ""
+    where = f" WHERE {trace_filter}" if trace_filter else ""
+    stale = stale_claims(trace_filter)
+    tags = (
+        f"SELECT trace_id, {_DOCUMENT.format(sort='key')} AS tags FROM (SELECT trace_id, key, "
+        f"argMax(new_value, {LATEST}) AS value, argMax(value_type, {LATEST}) AS value_type "
+        f"FROM td_tag_events WHERE kind = 'event'{tag_where} GROUP BY trace_id, key) "
+        f"WHERE value_type != '' AND (key, trace_id) NOT IN ({stale}) GROUP BY trace_id"
+    )
+    metadata = (
+        f"SELECT trace_id, {_DOCUMENT.format(sort='first')} AS metadata FROM (SELECT trace_id, "
+        f"key, argMax(value, {LATEST}) AS value, min({LATEST}) AS first FROM td_metadata{where} "
+        "GROUP BY trace_id, key) GROUP BY trace_id"
+    )
+    return tags, metadata
+
+
+def load_documents(
+    conn: Connection, trace_ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``load_tags`` and ``load_metadata`` of a page of traces in one round trip."""
+    if not trace_ids:
+        return {}, {}
+    tags, metadata = document_tables("trace_id IN {ids:Array(String)}")
+    rows = conn.query(
+        f"SELECT trace_id, 0, tags FROM ({tags}) UNION ALL "
+        f"SELECT trace_id, 1, metadata FROM ({metadata})",
+        {"ids": trace_ids},
+        **DOCUMENT_SETTINGS,
+    )
+    out: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
+    for tid, which, text in rows:
+        out[which][tid] = _json.loads(text)
+    return out
 
 
 def holders(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

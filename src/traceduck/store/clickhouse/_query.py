@@ -11,7 +11,7 @@ from ...errors import FilterError, StorageError
 from ._client import Connection
 from ._dialect import CLICKHOUSE, ClickHouseDialect
 
-__all__ = ["QUERY_SETTINGS", "ClickHouseRunner"]
+__all__ = ["QUERY_SETTINGS", "ClickHouseRunner", "user_error"]
 
 # Outer joins give NULL (not 0 or '') for a trace without the key; a CAST keeps NULL.
 QUERY_SETTINGS = {"join_use_nulls": 1, "cast_keep_nullable": 1}
@@ -30,13 +30,13 @@ class ClickHouseRunner:
         try:
             return self.conn.query(query, params, **QUERY_SETTINGS)
         except StorageError as exc:
-            raise _user_error(exc, text) or exc from exc.__cause__
+            raise user_error(exc, text) or exc from exc.__cause__
 
     def arrow(self, query: str, params: Any, text: str) -> pa.Table:
         try:
             return self.conn.query_arrow(query, params, **QUERY_SETTINGS)
         except StorageError as exc:
-            raise _user_error(exc, text) or exc from exc.__cause__
+            raise user_error(exc, text) or exc from exc.__cause__
 
     def regex_error(self, pattern: str) -> str | None:
         try:
@@ -48,7 +48,7 @@ class ClickHouseRunner:
         return None
 
 
-def _user_error(exc: StorageError, text: str) -> FilterError | None:
+def user_error(exc: StorageError, text: str) -> FilterError | None:
     code = _CODE.search(str(exc))
     if code is None or code.group(1) not in _USER_CODES:
         return None

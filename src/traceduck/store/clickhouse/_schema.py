@@ -120,7 +120,7 @@ _V1 = [
     "CREATE OR REPLACE VIEW trace_tags AS SELECT trace_id, key, value, value_type, "
     "if(value_type = 'string', value_str, value) AS value_str, "
     "if(value_type = 'number', value_num, NULL) AS value_num "
-    f"FROM ({current_tags()})",
+    f"FROM ({current_tags(registered_only=False)})",  # a migration's SQL never changes
     """
     CREATE OR REPLACE VIEW trace_metadata AS
     SELECT cityHash64(edit_id, seq) AS entry_id, ts, trace_id, key, value, source

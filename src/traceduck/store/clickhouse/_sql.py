@@ -8,7 +8,7 @@ the later claim holds it and the reader never sees two holders.
 
 from __future__ import annotations
 
-__all__ = ["LATEST", "ORD", "current_metadata", "current_tags", "stale_claims"]
+__all__ = ["EXCLUSIVE_KEYS", "LATEST", "ORD", "current_metadata", "current_tags", "stale_claims"]
 
 # The order of events as one UInt128 (a materialised column, ``ord``): the version, then 32 bits
 # of the edit id (two edits stamped in the same nanosecond by two processes), then the row's
@@ -20,29 +20,42 @@ ORD = (
 LATEST = "ord"
 
 
-def stale_claims(claim_filter: str = "", holder_filter: str = "") -> str:
+# Keys ever registered exclusive. Every writer registers a key before its first claim (the
+# registration's insert comes first), so claims exist only for these keys: narrowing the claim
+# scans by this set changes no answer, and for the keys that were never exclusive (most) the
+# engine reads no granule of td_tag_events at all (the set prunes the primary key, `key`).
+EXCLUSIVE_KEYS = "key IN (SELECT key FROM td_tag_keys WHERE exclusive)"
+
+
+def stale_claims(
+    claim_filter: str = "", holder_filter: str = "", *, registered_only: bool = True
+) -> str:
     """(key, trace_id) of claims that a later claim of the same (key, scope) superseded.
 
     ``claim_filter`` narrows the claims looked at; ``holder_filter`` (by key only: a holder is
-    decided among every claim of its key) narrows the holders computed."""
+    decided among every claim of its key) narrows the holders computed. ``registered_only``:
+    read the claims of keys ever registered exclusive only (the same rows, fewer read); off
+    for the views of schema version 1, whose SQL stays as it was created."""
     where = f" AND {claim_filter}" if claim_filter else ""
     holders = f" AND {holder_filter}" if holder_filter else ""
+    gate = f"{EXCLUSIVE_KEYS} AND " if registered_only else ""
     return (
-        "SELECT key, trace_id FROM td_tag_events WHERE kind = 'claim'" + where + " AND "
+        f"SELECT key, trace_id FROM td_tag_events WHERE {gate}kind = 'claim'" + where + " AND "
         "(key, claim_scope, trace_id) NOT IN (SELECT key, claim_scope, tupleElement(h, 1) FROM "
         f"(SELECT key, claim_scope, argMax(tuple(trace_id, kind), {LATEST}) AS h "
-        f"FROM td_tag_events WHERE kind != 'event'{holders} GROUP BY key, claim_scope) "
+        f"FROM td_tag_events WHERE {gate}kind != 'event'{holders} GROUP BY key, claim_scope) "
         "WHERE tupleElement(h, 2) = 'claim')"
     )
 
 
-def current_tags(key_filter: str = "", *, by_key: bool = True) -> str:
+def current_tags(key_filter: str = "", *, by_key: bool = True, registered_only: bool = True) -> str:
     """Current tags: trace_id, key, value (JSON text), value_type, value_str, value_num,
     value_bool. ``key_filter`` (SQL over td_tag_events, e.g. ``key = {k:String}``) narrows
     the events read; ``by_key``: it names keys only (then it narrows the holders computed too;
-    a filter by trace must not, since a holder is decided among every claim of its key)."""
+    a filter by trace must not, since a holder is decided among every claim of its key).
+    ``registered_only``: see ``stale_claims``."""
     where = f" AND {key_filter}" if key_filter else ""
-    stale = stale_claims(key_filter, key_filter if by_key else "")
+    stale = stale_claims(key_filter, key_filter if by_key else "", registered_only=registered_only)
     return (
         "SELECT trace_id, key, ifNull(tupleElement(cur, 1), '') AS value, "
         "tupleElement(cur, 2) AS value_type, "
