@@ -500,3 +500,40 @@ def test_a_write_that_failed_before_the_flush_began_does_not_fail_the_flush(
         assert result == [True] and len(calls) >= 2
     finally:
         exporter.shutdown()
+
+
+def test_a_batch_retried_after_a_partial_write_counts_each_trace_once(tmp_path: Path) -> None:
+    """A batch DuckDB refuses is written trace by trace; when another process takes its turn
+    half way, the whole batch goes back to the queue and is written again (the traces written
+    already are merged): every trace is stored once and counted once."""
+    from traceduck import DuckDBSpanExporter
+    from traceduck._export._assembler import make_bundle
+    from traceduck.store._sink import TurnError
+
+    exporter = DuckDBSpanExporter(str(tmp_path / "partial.duckdb"))
+    write = exporter.sink.write
+    calls: list[int] = []
+
+    def refused_then_interrupted(batch, timeout_s):  # type: ignore[no-untyped-def]
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise ValueError("data DuckDB refuses")  # the batch: written trace by trace next
+        if len(calls) == 3:
+            raise TurnError("another process's turn")  # the second trace of the three
+        write(batch, timeout_s)
+
+    exporter.sink.write = refused_then_interrupted  # type: ignore[method-assign]
+    try:
+        bundles = []
+        for i in range(3):
+            row = (f"{i:032x}", f"{i + 1:016x}", None, "job", "UNKNOWN", "OK", None, 1, 2, 1e-6,
+                   "INTERNAL", "svc", "{}", None, None, "[]")  # fmt: skip
+            bundles.append(make_bundle([row], root=row, labels=None))
+        exporter.enqueue(bundles)
+        assert exporter.flush(10) is True
+        assert calls[:4] == [3, 1, 1, 1] and calls[-1] == 3  # then the whole batch again
+        assert exporter.stats()["written_traces"] == 3
+        assert exporter.stats()["dropped_traces"] == 0
+    finally:
+        exporter.shutdown()
+    assert td.TraceStore(str(tmp_path / "partial.duckdb")).count_traces() == 3

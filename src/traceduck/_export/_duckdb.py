@@ -487,9 +487,13 @@ class DuckDBSpanExporter(SpanExporter):
             _runtime.report_internal_error("DuckDB write", exc)
             self.last_error = repr(exc)
             if len(batch) > 1:
+                written = (self.written_traces, self.written_spans)
                 outcomes = [self._write([bundle]) for bundle in batch]
                 for worst in ("retry", "locked"):
                     if worst in outcomes:
+                        # the whole batch goes back to the queue, the traces written here too
+                        # (written again, they are merged): count them when that write succeeds
+                        self.written_traces, self.written_spans = written
                         return worst
                 return "ok"
             self.losses.dropped(1, len(spans), f"DuckDB refused the trace: {exc!r}")
