@@ -30,7 +30,7 @@ from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from ..errors import StorageError
-from ..store._sink import TurnError, close_all, open_sink
+from ..store._sink import TurnError, close_all, load_engines, open_sink
 from . import _convert
 from ._assembler import (
     Assembler,
@@ -55,6 +55,8 @@ EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
 # Past this many queued spans the writer starts at once instead of waiting out its interval, so
 # under load DuckDB writes one batch (GIL released) while export() converts the next.
 EARLY_WRITE_SPANS = 8_192
+load_engines()  # before any provider registers its exit hook: see load_engines
+
 # How long a fork waits for a writer still warming up (importing) before it goes on.
 WARM_UP_WAIT_S = 5.0
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()

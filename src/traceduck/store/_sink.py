@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ._records import WriteBatch
     from ._retention import Expiry
 
-__all__ = ["Sink", "TurnError", "close_all", "open_sink"]
+__all__ = ["Sink", "TurnError", "close_all", "load_engines", "open_sink"]
 
 
 class TurnError(StorageError):
@@ -54,6 +54,17 @@ def open_sink(name: str) -> Sink:
             f" ({exc})"
         ) from None
     return ClickHouseSink(name)
+
+
+def load_engines() -> None:
+    """Import the DuckDB engine now, when the exporter is imported, not at the first store.
+
+    DuckDB registers exit hooks when imported; hooks run in the reverse order of registration,
+    and once DuckDB's have run it refuses statements that read Python objects (every write). An
+    OpenTelemetry provider registers its own exit hook, whose shutdown flushes the last spans
+    into the exporter: DuckDB imported after that provider was made (the zero-code exporter's
+    case) refused those last writes, and they were lost."""
+    from .duckdb import _sink  # noqa: F401
 
 
 def close_all() -> None:
