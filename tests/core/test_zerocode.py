@@ -94,3 +94,35 @@ def test_an_instrumented_app_is_traced_with_no_code_change(tmp_path: Path) -> No
     ]
     assert store.count_traces() == 4  # each call at top level is a trace of its own
     assert store.count_traces("experiment = 'zero-code'") == 4  # $MLFLOW_EXPERIMENT_NAME
+
+
+def test_spans_a_provider_made_before_traceduck_hands_over_at_exit_are_stored(
+    tmp_path: Path,
+) -> None:
+    """A provider made before traceduck is imported shuts down last at exit, after DuckDB's own
+    exit hooks; its span processor then hands over its last spans to an exporter that has shut
+    down already. They are written in the main thread, not lost."""
+    db = tmp_path / "late.duckdb"
+    script = textwrap.dedent(
+        f"""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider()  # its exit hook is registered before DuckDB's
+
+        from traceduck import DuckDBSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(DuckDBSpanExporter({str(db)!r})))
+        tracer = provider.get_tracer("late")
+        for i in range(3):
+            with tracer.start_as_current_span(f"job-{{i}}"):
+                pass
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        env=child_env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert td.TraceStore(str(db)).count_traces() == 3

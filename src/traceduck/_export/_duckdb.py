@@ -180,6 +180,26 @@ class DuckDBSpanExporter(SpanExporter):
     def _export(
         self, spans: Sequence[Any], convert: Callable[[Any], tuple[Any, bool, Any]]
     ) -> SpanExportResult:
+        result = self._convert_and_queue(spans, convert)
+        if (
+            self._stopping
+            and not self._thread.is_alive()
+            and threading.current_thread() is threading.main_thread()
+        ):
+            self._finish_late()  # spans handed over after shutdown (else: at the next shutdown)
+        return result
+
+    def _finish_late(self) -> None:
+        """Write (in this thread), else drop and count, what was queued after shutdown."""
+        self._write_here(time.monotonic() + EXIT_TIMEOUT_S)
+        with self._cond:
+            self._drop_oldest_locked(keep=0, cause="not written after shutdown")
+        self.losses.end_episode()
+        close_all()  # as at exit: no file left open, no thread left behind
+
+    def _convert_and_queue(
+        self, spans: Sequence[Any], convert: Callable[[Any], tuple[Any, bool, Any]]
+    ) -> SpanExportResult:
         if self.dropping and self._over_bound():
             self._drop_unconverted(spans)  # they could only push out other dropped traces
             return SpanExportResult.FAILURE
@@ -244,6 +264,8 @@ class DuckDBSpanExporter(SpanExporter):
 
     def shutdown(self, timeout_millis: int | None = None) -> None:
         if self._stopping:
+            if self._queue and not self._thread.is_alive():
+                self._finish_late()  # handed over by a span processor shutting down after us
             return
         timeout_s = EXIT_TIMEOUT_S if timeout_millis is None else timeout_millis / 1000
         deadline = time.monotonic() + timeout_s
@@ -259,10 +281,31 @@ class DuckDBSpanExporter(SpanExporter):
         self._thread.join(max(deadline - time.monotonic(), 2.0))
         if self._thread.is_alive() and self._inflight:  # a write is under way: let it finish
             self._thread.join(30.0)
+        if not self._thread.is_alive():
+            self._write_here(deadline)
         with self._cond:
             cause = f"not written before shutdown ({self.last_error or 'timed out'})"
             self._drop_oldest_locked(keep=0, cause=cause)
         self.losses.end_episode()
+
+    def _write_here(self, deadline: float) -> None:
+        """Write what is still queued in this thread, the writer thread having ended: at exit,
+        once DuckDB's own exit hooks have run, DuckDB refuses statements that read Python
+        objects from any thread but the main one. A span processor whose provider shuts down
+        after those hooks (a provider made before traceduck was imported) hands over its last
+        spans after this exporter has shut down: they are written here, not lost."""
+        while time.monotonic() < deadline:
+            with self._cond:
+                if not self._queue:
+                    return
+                batch = self._take()
+            outcome = self._write(batch)
+            with self._cond:
+                if outcome not in ("ok", "drop"):
+                    self._requeue(batch)
+                    return
+                self._finished_count += len(batch)
+                self._queued_bytes -= sum(byte_size(bundle) for bundle in batch)
 
     # -- queue and writer ---------------------------------------------------------------------
 
