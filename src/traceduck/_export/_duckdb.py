@@ -82,8 +82,9 @@ def _shutdown_all() -> None:
 
 
 def _before_fork() -> None:
-    # A writer still importing (its warm-up imports pandas, ~1 s) holds that module's import
-    # lock: a child forked meanwhile would wait for it for ever at its own first write.
+    # A writer still importing (a ClickHouse sink's warm-up imports pandas, ~1 s) holds that
+    # module's import lock: a child forked meanwhile would wait for it for ever at its first
+    # write.
     for exporter in list(_LIVE):
         exporter._warm.wait(WARM_UP_WAIT_S)
 
