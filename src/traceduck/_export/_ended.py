@@ -6,7 +6,7 @@ attribute dict and event list, lock, links...) then die at once, in the thread t
 instead of waiting in the queue long enough for Python's cyclic GC to move them into its oldest
 generation, where each of them makes every later full collection longer (a tight traced loop
 spent a third of its time in the GC that way). The tuple holds plain values only, so the GC
-stops tracking it at its first collection.
+soon stops tracking it (see ``FIELDS``).
 
 The tuple also carries what traceduck keeps beside the span in ``_runtime.STASH`` (its type,
 attributes set through traceduck, deferred inputs and outputs), taken out of the stash here.
