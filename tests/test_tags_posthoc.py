@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -95,6 +96,22 @@ def test_exclusive_tag_moves_within_the_same_name_only(store: td.TraceStore) -> 
     assert store.get_trace(other).info.tags == {"latest": True}
     moved = [e for e in store.tag_history(a) if e.operation == "moved"]
     assert [(e.key, e.old_value) for e in moved] == [("latest", True)]
+
+
+def test_every_match_as_arrow_shows_an_exclusive_tag_on_its_holder_only(
+    store: td.TraceStore,
+) -> None:
+    """The every-match fetch (no page) reads tags in one statement with the search: a trace
+    that lost an exclusive tag shows it no more, there as in a page."""
+    a, b, c = flushed(make_trace("train"), make_trace("train"), make_trace("train"))
+    store.set_trace_tag(a, "latest", "v1", exclusive=True)
+    store.set_trace_tag(b, "latest", "v2")  # moves from a
+    store.set_trace_tag(c, "run", 3)
+    table = store.search_traces("name = 'train'", max_results=None, return_type="arrow")
+    tags = {row["trace_id"]: json.loads(row["tags"]) for row in table.to_pylist()}
+    assert tags == {a: {}, b: {"latest": "v2"}, c: {"run": 3}}
+    paged = {t.info.trace_id: t.info.tags for t in store.search_traces("name = 'train'")}
+    assert paged == tags
 
 
 def test_global_exclusive_scope(store: td.TraceStore) -> None:

@@ -261,15 +261,19 @@ def documents(conn: Connection, trace_filter: str, params: dict[str, Any]) -> pa
     )
 
 
-def document_tables(trace_filter: str = "") -> tuple[str, str]:
+def document_tables(trace_filter: str = "", *, narrow_claims: bool = True) -> tuple[str, str]:
     """(trace_id, tags) and (trace_id, metadata) as JSON text, as ``documents`` writes them, for
     joining to a query's rows: one row per trace that has any, of the traces ``trace_filter``
     (SQL over trace_id; a superset of the rows joined is harmless) or of all. Two plain
     aggregations, as a user would join them by hand; the current tag is the latest event's
-    value, read without the typed columns the filters need."""
+    value, read without the typed columns the filters need.
+
+    ``narrow_claims``: look for superseded exclusive claims among those traces only (cheap for
+    a list of ids); off, among all, which gives the same rows and spares running a filter
+    subquery ``trace_filter`` once more (every match of a search: ~15% of its time)."""
     tag_where = f" AND {trace_filter}" if trace_filter else ""
     where = f" WHERE {trace_filter}" if trace_filter else ""
-    stale = stale_claims(trace_filter)
+    stale = stale_claims(trace_filter if narrow_claims else "")
     tags = (
         f"SELECT trace_id, {_DOCUMENT.format(sort='key')} AS tags FROM (SELECT trace_id, key, "
         f"argMax(new_value, {LATEST}) AS value, argMax(value_type, {LATEST}) AS value_type "

@@ -205,7 +205,9 @@ class ClickHouseStore(TraceStore):
             runner, filter_string, orders, None, page_token, defer_probes=True,
             columns=TRACE_INFO, experiment_ids=scope,
         )  # fmt: skip
-        tags, metadata = document_tables("trace_id IN ({})" if filter_string else "")
+        tags, metadata = document_tables(
+            "trace_id IN ({})" if filter_string else "", narrow_claims=False
+        )
         chosen = sql("SELECT t.trace_id FROM td_traces AS t WHERE {}", compiled.frag)
         empty = "concat('{', '}')"  # '{}' would be a hole of the template
         shown = {"tags": f"ifNull(g.tags, {empty})", "metadata": f"ifNull(m.metadata, {empty})"}
