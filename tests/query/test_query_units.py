@@ -275,6 +275,18 @@ def test_probe_errors_are_the_same_for_search_and_compile(con: duckdb.DuckDBPyCo
     assert "write tags.user = '1'" in a.value.message
 
 
+def test_several_typed_predicates_probe_together_and_report_the_first_mismatch(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Probes of several predicates (asked together where the engine can): those that hold
+    their literal's type pass, and the first that does not is reported, in source order."""
+    ids, _ = search(con, "tags.env = 'prod' OR tags.cost > 5 OR status = 'ERROR'")
+    assert ids  # every typed predicate holds its literal's type: no error
+    with pytest.raises(FilterError, match=r"tags\.reviewed holds booleans") as err:
+        search(con, "tags.env = 'prod' OR tags.reviewed = 'yes' OR tags.user = 1")
+    assert err.value.position == 37  # its literal
+
+
 def test_keys_without_values_are_not_mismatches(con: duckdb.DuckDBPyConnection) -> None:
     assert search(con, "tags.nothing > 3")[0] == []
     assert search(con, "tags.env = null OR tags.nothing = 'x'")[0] == [tid(5)]
