@@ -457,6 +457,15 @@ def test_the_otlp_queue_counts_what_its_full_queue_turns_away() -> None:
     assert len(exported) + processor.dropped_spans == 200
 
 
+def _whole_trace(i: int) -> tuple:
+    """A one-span trace as the exporter queues it for the writer."""
+    from traceduck._export._assembler import make_bundle
+
+    row = (f"{i:032x}", f"{i + 1:016x}", None, "job", "UNKNOWN", "OK", None, 1, 2, 1e-6,
+           "INTERNAL", "svc", "{}", None, None, "[]")  # fmt: skip
+    return make_bundle([row], root=row, labels=None)  # type: ignore[return-value]
+
+
 def test_a_write_that_failed_before_the_flush_began_does_not_fail_the_flush(
     tmp_path: Path,
 ) -> None:
@@ -485,11 +494,7 @@ def test_a_write_that_failed_before_the_flush_began_does_not_fail_the_flush(
 
     exporter.sink.write = first_fails_late  # type: ignore[method-assign]
     try:
-        row = ("ab" * 16, "c" * 16, None, "job", "UNKNOWN", "OK", None, 1, 2, 1e-6,
-               "INTERNAL", "svc", "{}", None, None, "[]")  # fmt: skip
-        from traceduck._export._assembler import make_bundle
-
-        exporter.enqueue([make_bundle([row], root=row, labels=None)])
+        exporter.enqueue([_whole_trace(0)])
         assert in_write.wait(10)
         result: list[bool] = []
         flusher = threading.Thread(target=lambda: result.append(exporter.flush(10)))
@@ -507,7 +512,6 @@ def test_a_batch_retried_after_a_partial_write_counts_each_trace_once(tmp_path: 
     half way, the whole batch goes back to the queue and is written again (the traces written
     already are merged): every trace is stored once and counted once."""
     from traceduck import DuckDBSpanExporter
-    from traceduck._export._assembler import make_bundle
     from traceduck.store._sink import TurnError
 
     exporter = DuckDBSpanExporter(str(tmp_path / "partial.duckdb"))
@@ -524,12 +528,7 @@ def test_a_batch_retried_after_a_partial_write_counts_each_trace_once(tmp_path: 
 
     exporter.sink.write = refused_then_interrupted  # type: ignore[method-assign]
     try:
-        bundles = []
-        for i in range(3):
-            row = (f"{i:032x}", f"{i + 1:016x}", None, "job", "UNKNOWN", "OK", None, 1, 2, 1e-6,
-                   "INTERNAL", "svc", "{}", None, None, "[]")  # fmt: skip
-            bundles.append(make_bundle([row], root=row, labels=None))
-        exporter.enqueue(bundles)
+        exporter.enqueue([_whole_trace(i) for i in range(3)])
         assert exporter.flush(10) is True
         assert calls[:4] == [3, 1, 1, 1] and calls[-1] == 3  # then the whole batch again
         assert exporter.stats()["written_traces"] == 3

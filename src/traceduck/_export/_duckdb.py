@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -41,7 +41,7 @@ from ._assembler import (
     labels_for,
     span_count,
 )
-from ._ended import IS_ROOT, TRACE_ID, EndedSpan, resource
+from ._ended import TRACE_ID, EndedSpan, ended, forget, resource
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
 
@@ -61,15 +61,6 @@ load_engines()  # before any provider registers its exit hook: see load_engines
 WARM_UP_WAIT_S = 5.0
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 _NO_AUTO: Any = ([], {})
-
-
-def _trace_id(span: Any) -> int:
-    """The trace id (int) of an EndedSpan or an SDK span."""
-    return span[TRACE_ID] if type(span) is tuple else span.context.trace_id
-
-
-def _resource(span: Any) -> Any:
-    return resource(span) if type(span) is tuple else span.resource
 
 
 @atexit.register
@@ -171,17 +162,20 @@ class DuckDBSpanExporter(SpanExporter):
     takes_rows = True
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """The SDK's export (the zero-code exporter, the OTLP fan-out): SDK spans."""
-        return self._export(spans, _convert.span_row)
+        """The SDK's export (the zero-code exporter, the OTLP fan-out): SDK spans, read into
+        ended spans first."""
+        rows = []
+        for span in spans:
+            try:
+                rows.append(ended(span))
+            except Exception as exc:  # one span we cannot read costs only that span
+                self._unreadable(exc)
+        result = self.export_rows(rows)
+        return SpanExportResult.FAILURE if len(rows) < len(spans) else result
 
     def export_rows(self, spans: Sequence[EndedSpan]) -> SpanExportResult:
         """Export ended spans taken by the span processor (``_ended``)."""
-        return self._export(spans, _convert.row_of)
-
-    def _export(
-        self, spans: Sequence[Any], convert: Callable[[Any], tuple[Any, bool, Any]]
-    ) -> SpanExportResult:
-        result = self._convert_and_queue(spans, convert)
+        result = self._convert_and_queue(spans)
         if (
             self._stopping
             and not self._thread.is_alive()
@@ -189,6 +183,11 @@ class DuckDBSpanExporter(SpanExporter):
         ):
             self._finish_late()  # spans handed over after shutdown (else: at the next shutdown)
         return result
+
+    def _unreadable(self, exc: Exception) -> None:
+        self.last_error = repr(exc)
+        self.losses.dropped(0, 1, f"a span could not be read: {exc!r}")
+        _runtime.report_internal_error("DuckDB export", exc)
 
     def _finish_late(self) -> None:
         """Write (in this thread), else drop and count, what was queued after shutdown."""
@@ -198,9 +197,7 @@ class DuckDBSpanExporter(SpanExporter):
         self.losses.end_episode()
         close_all()  # as at exit: no file left open, no thread left behind
 
-    def _convert_and_queue(
-        self, spans: Sequence[Any], convert: Callable[[Any], tuple[Any, bool, Any]]
-    ) -> SpanExportResult:
+    def _convert_and_queue(self, spans: Sequence[EndedSpan]) -> SpanExportResult:
         if self.dropping and self._over_bound():
             self._drop_unconverted(spans)  # they could only push out other dropped traces
             return SpanExportResult.FAILURE
@@ -212,22 +209,21 @@ class DuckDBSpanExporter(SpanExporter):
         try:
             with self._assemble_lock:
                 add = self._assembler.add
+                row_of = _convert.row_of  # looked up per export: tests replace it
                 for span in spans:
                     try:
-                        row, is_root, attrs = convert(span)
+                        row, is_root, attrs = row_of(span)
                         labels = None
                         if is_root:
-                            state = pop_state(_trace_id(span))
+                            state = pop_state(span[TRACE_ID])
                             labels = labels_for(
                                 attrs,
                                 state,
-                                auto.for_root(row[7], _resource(span)) if auto else _NO_AUTO,
+                                auto.for_root(row[7], resource(span)) if auto else _NO_AUTO,
                             )
                     except Exception as exc:  # one span we cannot read costs only that span
                         failed += 1
-                        self.last_error = repr(exc)
-                        self.losses.dropped(0, 1, f"a span could not be read: {exc!r}")
-                        _runtime.report_internal_error("DuckDB export", exc)
+                        self._unreadable(exc)
                         continue
                     bundle = add(row, is_root, labels)
                     if bundle is not None:
@@ -244,19 +240,8 @@ class DuckDBSpanExporter(SpanExporter):
         self.enqueue(ready)
         return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
 
-    def _drop_unconverted(self, spans: Sequence[Any]) -> None:
-        roots = 0
-        for span in spans:
-            if type(span) is tuple:  # an EndedSpan: its stash record goes with it
-                is_root = span[IS_ROOT]
-            else:
-                ctx = span.context
-                _runtime.STASH.pop(ctx.span_id, None)
-                parent = span.parent
-                is_root = parent is None or parent.is_remote
-            if is_root:
-                roots += 1
-                _context.REGISTRY.pop(_trace_id(span))
+    def _drop_unconverted(self, spans: Sequence[EndedSpan]) -> None:
+        roots = sum(forget(span) for span in spans)
         self.losses.dropped(roots, len(spans), self._cause())
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -300,13 +285,34 @@ class DuckDBSpanExporter(SpanExporter):
                 if not self._queue:
                     return
                 batch = self._take()
+            write_started = time.monotonic()
             outcome = self._write(batch)
             with self._cond:
-                if outcome not in ("ok", "drop"):
-                    self._requeue(batch)
-                    return
-                self._finished_count += len(batch)
-                self._queued_bytes -= sum(byte_size(bundle) for bundle in batch)
+                self._settle_locked(batch, outcome, write_started)
+            if outcome not in ("ok", "drop"):
+                return
+
+    def _settle_locked(
+        self, batch: list[Bundle | QueuedTrace], outcome: str, started: float
+    ) -> None:
+        """After a write of ``batch`` (under ``_cond``): count it finished, or put it back at
+        the front of the queue, and say so to whoever waits."""
+        now = time.monotonic()
+        if outcome in ("ok", "drop"):
+            self._finished_count += len(batch)
+            self._queued_bytes -= sum(byte_size(bundle) for bundle in batch)
+            self._wrote_at = now
+            self._failing_since = None
+            self._dead = False
+        else:
+            self._failing_since = self._failing_since or now
+            self._dead = self._dead or outcome == "retry"
+            self._requeue(batch)
+        if outcome in ("retry", "drop"):
+            # when the failed write began: a flush that started after it waits for the next
+            # attempt rather than report this one
+            self._failed_at = started
+        self._cond.notify_all()
 
     # -- queue and writer ---------------------------------------------------------------------
 
@@ -454,22 +460,7 @@ class DuckDBSpanExporter(SpanExporter):
             finally:
                 with self._cond:
                     self._inflight = 0
-                    now = time.monotonic()
-                    if outcome in ("ok", "drop"):
-                        self._finished_count += len(batch)
-                        self._queued_bytes -= sum(byte_size(bundle) for bundle in batch)
-                        self._wrote_at = now
-                        self._failing_since = None
-                        self._dead = False
-                    else:
-                        self._failing_since = self._failing_since or now
-                        self._dead = self._dead or outcome == "retry"
-                        self._requeue(batch)
-                    if outcome in ("retry", "drop"):
-                        # when the failed write began: a flush that started after it waits
-                        # for the next attempt rather than report this one
-                        self._failed_at = write_started
-                    self._cond.notify_all()
+                    self._settle_locked(batch, outcome, write_started)
             del batch  # not held while the writer waits for the next one
             if outcome == "ok":
                 backoff = 0.0

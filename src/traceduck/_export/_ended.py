@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from .. import _runtime
+from .._context import REGISTRY
 
 # Positions in an EndedSpan. The GC stops tracking a tuple only when it holds no object that
 # may refer to others except tuples it stopped tracking already; a dict, even an empty one, or an
@@ -123,6 +124,22 @@ def ended(span: ReadableSpan) -> EndedSpan:
         tuple(events) if events else (),
         *stashed,
     )
+
+
+def forget(span: ReadableSpan | EndedSpan) -> bool:
+    """Let go of what traceduck keeps for a span that is dropped: its stash record (an ended
+    span carries it already) and, for a local root, its trace's live labels. Whether the span
+    was a local root."""
+    if type(span) is tuple:
+        is_root, trace_id = span[IS_ROOT], span[TRACE_ID]
+    else:
+        ctx = span.context  # type: ignore[union-attr]
+        _stash_pop(ctx.span_id, None)
+        parent = span.parent  # type: ignore[union-attr]
+        is_root, trace_id = parent is None or parent.is_remote, ctx.trace_id
+    if is_root:
+        REGISTRY.pop(trace_id)
+    return bool(is_root)
 
 
 def resource(span: EndedSpan) -> Any:

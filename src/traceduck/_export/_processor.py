@@ -33,8 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from .. import _runtime
-from .._context import REGISTRY
-from ._ended import IS_ROOT, TRACE_ID, EndedSpan, ended
+from ._ended import EndedSpan, ended, forget
 from ._loss import Losses
 
 DEFAULT_QUEUE_SPANS = 4_096
@@ -171,15 +170,7 @@ class BlockingSpanProcessor(SpanProcessor):
             return True
 
     def _drop(self, item: ReadableSpan | EndedSpan) -> None:
-        if type(item) is tuple:  # an EndedSpan carries its stash record: it goes with it
-            is_root, trace_id = item[IS_ROOT], item[TRACE_ID]
-        else:
-            ctx = item.context  # type: ignore[union-attr]
-            _runtime.STASH.pop(ctx.span_id, None)  # its deferred inputs go with it
-            parent = item.parent  # type: ignore[union-attr]
-            is_root, trace_id = parent is None or parent.is_remote, ctx.trace_id
-        if is_root:
-            REGISTRY.pop(trace_id)
+        is_root = forget(item)  # its deferred inputs and live labels go with it
         if self._exporter_dropping():
             cause = getattr(self.exporter, "last_error", None) or "the store cannot take them"
         else:

@@ -44,6 +44,7 @@ from ._ended import (
     EndedSpan,
     attributes,
     deferred_inputs,
+    forget,
     with_attributes,
     with_fields,
 )
@@ -135,8 +136,7 @@ def redact_row(redactor: _redact.Redactor, span: EndedSpan) -> EndedSpan:
         return _scrub_row(redactor, span)
     except Exception as exc:
         _runtime.report_internal_error("redaction", exc)
-        if span[IS_ROOT]:
-            REGISTRY.pop(span[TRACE_ID])
+        forget(span)  # its trace's live labels, unscrubbed
         return with_fields(
             span,
             attribute_keys=None,
@@ -341,11 +341,7 @@ def _leaf(r: _redact.Redactor, path: tuple[Any, ...], text: str) -> Any:
 def _bare(span: ReadableSpan) -> ReadableSpan:
     """``span`` with nothing that could hold a secret (after a failure to scrub it)."""
     try:
-        ctx = span.context
-        _runtime.STASH.pop(ctx.span_id, None)
-        parent = span.parent
-        if parent is None or parent.is_remote:
-            REGISTRY.pop(ctx.trace_id)
+        forget(span)  # its stash record and its trace's live labels, unscrubbed
         return _copy(span, {}, (), (), Status(span.status.status_code))
     except Exception as exc:
         _runtime.report_internal_error("redaction fallback", exc)
