@@ -42,6 +42,7 @@ from ._assembler import (
     span_count,
 )
 from ._ended import TRACE_ID, EndedSpan, ended, forget, resource
+from ._handoff import HANDOFF, writing
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
 
@@ -211,6 +212,8 @@ class DuckDBSpanExporter(SpanExporter):
                 add = self._assembler.add
                 row_of = _convert.row_of  # looked up per export: tests replace it
                 for span in spans:
+                    if HANDOFF.writes:
+                        HANDOFF.tick()
                     try:
                         row, is_root, attrs = row_of(span)
                         labels = None
@@ -509,7 +512,8 @@ class DuckDBSpanExporter(SpanExporter):
         write = batch_of(batch, self.source)
         spans = write.spans
         try:
-            self.sink.write(write, timeout_s=0.2)
+            with writing():
+                self.sink.write(write, timeout_s=0.2)
         except TurnError as exc:  # another process's turn at the file, a busy server
             self.last_error = str(exc)
             return "locked"

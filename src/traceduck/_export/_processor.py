@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from .. import _runtime
 from ._ended import EndedSpan, ended, forget
+from ._handoff import HANDOFF
 from ._loss import Losses
 
 DEFAULT_QUEUE_SPANS = 4_096
@@ -109,6 +110,8 @@ class BlockingSpanProcessor(SpanProcessor):
                 _runtime.report_internal_error("span end", exc)
                 self.losses.dropped(0, 1, f"a span could not be read: {exc!r}")
                 return
+        if HANDOFF.writes:
+            HANDOFF.tick()
         queue = self._queue
         queued = len(queue)
         if queued >= self._check_at:
