@@ -31,7 +31,7 @@ def main() -> None:
 
     from traceduck._export import _convert
     from traceduck._export._assembler import Assembler, batch_of
-    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._databases import get_database
     from traceduck.store.duckdb._writer import write_batch
 
     assembler, bundles = Assembler(), []

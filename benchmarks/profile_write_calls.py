@@ -35,7 +35,7 @@ from traceduck._export import _convert  # noqa: E402
 from traceduck._export._assembler import Assembler, batch_of, span_count  # noqa: E402
 from traceduck.store._records import WriteBatch, merge_trace  # noqa: E402
 from traceduck.store.duckdb import _writer  # noqa: E402
-from traceduck.store.duckdb._connection import get_database  # noqa: E402
+from traceduck.store.duckdb._databases import get_database  # noqa: E402
 
 
 def bundles(traces: int) -> list[Any]:

@@ -253,7 +253,7 @@ def _fill_mlflow(db: Path, n_traces: int) -> int:
 
 def build_store(path: Path, n_traces: int) -> None:
     """Write ``n_traces`` generated traces into a new store at ``path`` (schema by traceduck)."""
-    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._databases import get_database
 
     db = get_database(str(path))
     # The next chunk is generated on a second thread while DuckDB inserts this one (numpy,

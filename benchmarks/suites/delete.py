@@ -50,7 +50,7 @@ def _size_mb(path: str) -> float:
 def run(cfg: Config) -> SuiteResult:
     from traceduck._selection import Selection
     from traceduck.store._retention import CHUNK_TRACES
-    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._databases import get_database
     from traceduck.store.duckdb._delete import delete_selected
 
     started = time.perf_counter()

@@ -212,7 +212,7 @@ def _open(path: Path) -> tuple[Any, Any]:
     import duckdb
 
     import traceduck
-    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._databases import get_database
 
     store = traceduck.TraceStore(path)
     get_database(str(path)).idle_s = IDLE_S
@@ -221,7 +221,7 @@ def _open(path: Path) -> tuple[Any, Any]:
 
 def _release(path: Path) -> None:
     """Close the store so the next one does not share the process's memory with it."""
-    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._databases import get_database
 
     get_database(str(path)).shutdown()
 

@@ -40,7 +40,7 @@ def stores(quick: bool) -> list[int]:
 
 def run(cfg: Config) -> SuiteResult:
     from traceduck import TraceStore
-    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._databases import get_database
 
     started = time.perf_counter()
     [n] = stores(cfg.quick)

@@ -75,7 +75,7 @@ def _store(cfg: Config, n: int) -> tuple[Path, str]:
 
 def _add_big_trace(path: Path) -> str:
     import traceduck as td
-    from traceduck.store.duckdb._connection import get_database
+    from traceduck.store.duckdb._databases import get_database
 
     td.configure(db=str(path), auto_context=False)
 
@@ -121,7 +121,8 @@ def run(cfg: Config) -> SuiteResult:
     import httpx
 
     from traceduck import TraceStore
-    from traceduck.store.duckdb._connection import DEFAULT_IDLE_S, get_database
+    from traceduck.store.duckdb._connection import DEFAULT_IDLE_S
+    from traceduck.store.duckdb._databases import get_database
     from traceduck.ui import ServerThread, create_app
 
     started = time.perf_counter()

@@ -14,7 +14,7 @@ from opentelemetry import context as otel_context
 
 import traceduck as td
 from _engines import ENGINES, new_store_name
-from traceduck.store.duckdb._connection import get_database
+from traceduck.store.duckdb._databases import get_database
 
 from ._helpers import REQUESTS
 

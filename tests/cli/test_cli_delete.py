@@ -12,7 +12,7 @@ import pytest
 
 import traceduck as td
 from _old_traces import hours_ago, trace_at
-from traceduck.store.duckdb._connection import get_database
+from traceduck.store.duckdb._databases import get_database
 
 from ._helpers import PYTHON, REQUESTS, child_env, run
 

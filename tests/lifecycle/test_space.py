@@ -12,7 +12,7 @@ from pathlib import Path
 
 import traceduck as td
 from _support import PYTHON, child_env
-from traceduck.store.duckdb._connection import get_database
+from traceduck.store.duckdb._databases import get_database
 
 N = 2000
 

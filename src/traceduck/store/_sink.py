@@ -70,6 +70,6 @@ def load_engines() -> None:
 def close_all() -> None:
     """Close every store this process holds open (at exit and before a fork: DuckDB then
     checkpoints cleanly). ClickHouse keeps nothing open that needs it."""
-    from .duckdb._connection import close_all as close_duckdb
+    from .duckdb._databases import close_all as close_duckdb
 
     close_duckdb()

@@ -26,7 +26,8 @@ import duckdb
 import pyarrow as pa
 
 from ... import _runtime
-from ._connection import Database, registered
+from ._arrow import registered
+from ._connection import Database
 
 __all__ = ["REWRITE_FRACTION", "rewrite_without"]
 

@@ -22,10 +22,8 @@ child starts with none open; it opens the file for itself, as any other process 
 
 from __future__ import annotations
 
-import atexit
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +33,7 @@ from typing import Any
 import duckdb
 
 from ...errors import StorageError
-from .._sink import TurnError
+from ._errors import LockedError, is_lock_error, lock_message, storage_error
 from ._schema import SCHEMA_VERSION, migrate, schema_version
 from ._turns import TurnLock
 
@@ -57,42 +55,6 @@ WAIT_FRESH_S = 2.0
 YIELD_S = 0.25
 LONG_HOLD_FACTOR = 10
 IDLE_FACTOR = 8
-
-_LOCK_RE = re.compile(r"lock", re.IGNORECASE)
-
-
-def query_arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
-    """A SELECT's result as a pyarrow Table, without DB-API's extra copy.
-
-    DuckDB 2 renamed the relation's ``arrow()`` to ``to_arrow_table()``.
-    """
-    relation = cur.sql(sql, params=params or None)
-    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-    return fetch()
-
-
-@contextmanager
-def registered(cur: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
-    """``table`` (Arrow) visible to SQL on ``cur`` as ``name`` for the block.
-
-    Inside a transaction that a failed statement aborted, DuckDB refuses the unregister too;
-    the block's own error is the one to report (the rollback drops the name with the rest)."""
-    cur.register(name, table)
-    try:
-        yield
-    finally:
-        try:
-            cur.unregister(name)
-        except duckdb.TransactionException:
-            pass
-
-
-def is_lock_error(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.IOException) and bool(_LOCK_RE.search(str(exc)))
-
-
-class LockedError(TurnError):
-    """The file is held by another process (a StorageError the writer retries later)."""
 
 
 class Database:
@@ -367,11 +329,11 @@ class Database:
                 except duckdb.Error as exc:
                     self._turn.release()
                     if not is_lock_error(exc):
-                        raise _storage_error(self.path, exc) from exc
+                        raise storage_error(self.path, exc) from exc
                     held = str(exc)  # another client of the file (a duckdb shell)
             self._announce()
             if time.monotonic() >= deadline:
-                raise LockedError(_lock_message(self.path, held, timeout_s))
+                raise LockedError(lock_message(self.path, held, timeout_s))
             time.sleep(min(delay, max(deadline - time.monotonic(), 0)) * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.2)
         self.opens += 1
@@ -401,7 +363,7 @@ class Database:
         except duckdb.Error as exc:
             con.close()
             self._turn.release()
-            raise _storage_error(self.path, exc) from exc
+            raise storage_error(self.path, exc) from exc
         except BaseException:
             con.close()
             self._turn.release()
@@ -504,38 +466,20 @@ def _end_pending_result(cursor: duckdb.DuckDBPyConnection) -> None:
 _EMPTY_LOCK = threading.Lock()
 
 
+def _new_empty_lock() -> None:
+    global _EMPTY_LOCK
+    _EMPTY_LOCK = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_empty_lock)
+
+
 def _empty_store() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     with _EMPTY_LOCK:
         migrate(con)
     return con
-
-
-def _lock_message(path: str, held: str | None, timeout_s: float) -> str:
-    holder = re.search(r"PID (\d+)", held or "")
-    who = f"process {holder.group(1)}" if holder else "another process"
-    return (
-        f"store {path} is locked by {who} (waited {timeout_s:g} s). DuckDB lets one process open "
-        "a file at a time; the holder lets go when idle. Retry, stop that process, raise "
-        "TRACEDUCK_LOCK_TIMEOUT_S, or run `traceduck collector` as the single writer."
-    )
-
-
-def _storage_error(path: str, exc: BaseException) -> StorageError:
-    text = str(exc)
-    if "not a valid" in text.lower() or "corrupt" in text.lower() or "checksum" in text.lower():
-        return StorageError(
-            f"store {path} is not a readable DuckDB database ({text.splitlines()[0]}). It was left "
-            "untouched; point TRACEDUCK_DB or --db at another file, or move this one away."
-        )
-    if isinstance(exc, duckdb.IOException) or "permission" in text.lower():
-        return StorageError(f"cannot open store {path}: {text.splitlines()[0]}")
-    return StorageError(f"store {path}: {text.splitlines()[0]}")
-
-
-_DATABASES: dict[tuple[str, bool], Database] = {}
-_DATABASES_LOCK = threading.Lock()
-_FORKING: list[Database] = []
 
 
 def _keep_forever(*objects: Any) -> None:
@@ -545,63 +489,3 @@ def _keep_forever(*objects: Any) -> None:
 
     for obj in objects:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
-
-
-def _before_fork() -> None:
-    _DATABASES_LOCK.acquire()
-    for db in list(_DATABASES.values()):
-        db._before_fork()
-        _FORKING.append(db)
-
-
-def _after_fork_in_parent() -> None:
-    for db in _FORKING:
-        db._after_fork_in_parent()
-    _FORKING.clear()
-    _DATABASES_LOCK.release()
-
-
-def _after_fork_in_child() -> None:
-    global _DATABASES_LOCK, _EMPTY_LOCK
-    for db in _FORKING:
-        db._after_fork_in_child()
-    _FORKING.clear()
-    _DATABASES_LOCK = threading.Lock()
-    _EMPTY_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
-        after_in_child=_after_fork_in_child,
-    )
-
-
-def close_all() -> None:
-    """Close every open database of this process (at exit, so DuckDB checkpoints cleanly)."""
-    with _DATABASES_LOCK:
-        databases = list(_DATABASES.values())
-    for db in databases:
-        db.close()
-        reaper = db._reaper
-        if reaper is not None and reaper is not threading.current_thread():
-            # A thread still alive at interpreter exit keeps DuckDB's module from being freed.
-            reaper.join(1.0)
-
-
-def get_database(path: str, *, read_only: bool = False) -> Database:
-    """The process-wide Database for ``path`` (same file, same object, same warm connection)."""
-    key = (os.path.realpath(path), read_only)
-    with _DATABASES_LOCK:
-        if not _DATABASES:
-            atexit.register(close_all)
-        if read_only and (key[0], False) in _DATABASES:
-            return _DATABASES[(key[0], False)]  # this process writes it: read through that
-        db = _DATABASES.get(key)
-        if db is None:
-            db = _DATABASES[key] = Database(path, read_only=read_only)
-            reader = None if read_only else _DATABASES.pop((key[0], True), None)
-            if reader is not None:
-                reader.redirect_to(db)
-        return db

@@ -15,8 +15,9 @@ import pyarrow as pa
 
 from ... import _json
 from ..._selection import SOURCES, Selection
+from ._arrow import query_arrow, registered
 from ._compact import REWRITE_FRACTION, rewrite_without
-from ._connection import Database, query_arrow, registered
+from ._connection import Database
 from ._reader import resolve_id
 from ._runner import DuckDBRunner
 from ._tags import utcnow

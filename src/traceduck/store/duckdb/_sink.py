@@ -7,7 +7,8 @@ import os
 from ..._selection import Selection
 from .._records import WriteBatch
 from .._retention import Expiry
-from ._connection import Database, get_database
+from ._connection import Database
+from ._databases import get_database
 from ._delete import delete_selected
 from ._writer import write_batch
 

@@ -22,7 +22,9 @@ from ...model import Experiment, MetadataEvent, PagedList, TagEvent, Trace, Trac
 from .. import _tagrules
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from . import _experiments, _reader, _tags
-from ._connection import Database, get_database, query_arrow
+from ._arrow import query_arrow
+from ._connection import Database
+from ._databases import get_database
 from ._runner import DuckDBRunner
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ... import _json
 from .._tagrules import scope_value
-from ._connection import registered
+from ._arrow import registered
 from ._reader import lookup_id, resolve_id
 
 EVENT_SCHEMA = pa.schema(

@@ -34,7 +34,8 @@ from .._transfer import (
     read_parquet,
 )
 from . import _experiments, _tags
-from ._connection import Database, query_arrow
+from ._arrow import query_arrow
+from ._connection import Database
 from ._runner import DuckDBRunner
 
 __all__ = ["ImportResult", "export_traces", "import_traces"]
