@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -586,3 +587,24 @@ def test_get_trace_finds_a_span_that_started_hours_before_its_root(db_path: str)
     trace = td.get_trace(format(root.get_span_context().trace_id, "032x"))
     assert trace.info.span_count == 3
     assert sorted(s.name for s in trace.spans) == ["early", "near", "root"]
+
+
+def test_the_assembler_remembers_the_last_written_traces_for_their_late_spans() -> None:
+    """A span that ends after its root extends the stored trace (a part, not a pending trace
+    waiting for a root that already came) for at least the last ``remember`` traces, and the
+    memory of written traces stays bounded."""
+    from traceduck._export._assembler import Assembler
+
+    def span(trace: int, span_id: int, parent: int | None) -> tuple[Any, ...]:
+        parent_id = None if parent is None else f"{parent:016x}"
+        ids = (f"{trace:032x}", f"{span_id:016x}", parent_id, "f", "UNKNOWN", "OK", None)
+        return (*ids, 1, 2, 1e-6, "INTERNAL", None, "{}", None, None, "[]")
+
+    assembler = Assembler(remember=100)
+    for trace in range(1, 1001):
+        assert assembler.add(span(trace, 1, None), True) is not None
+    for trace in range(901, 1001):  # the last 100 roots: late spans become parts at once
+        assert assembler.add(span(trace, 2, 1), False) is not None
+    assert assembler.pending == {}
+    assert assembler.add(span(1, 2, 1), False) is None  # long forgotten: waits as pending
+    assert len(assembler._written) + len(assembler._written_before) <= 200

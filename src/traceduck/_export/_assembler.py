@@ -6,7 +6,6 @@ parts; the store merges parts into one trace, so it still ends complete.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -79,7 +78,10 @@ class Assembler:
         self.pending: dict[str, list[tuple[Any, ...]]] = {}
         self.pending_spans = 0
         self.max_pending_spans = max_pending_spans
-        self._written: OrderedDict[str, None] = OrderedDict()
+        # Trace ids whose local root was written: the last ``remember`` to 2 x ``remember``
+        # of them, in two generations (a set add per trace, where an ordered dict cost 3x).
+        self._written: set[str] = set()
+        self._written_before: set[str] = set()
         self._remember = remember
 
     def add(
@@ -96,7 +98,8 @@ class Assembler:
             rows.append(row)
             self._remember_written(trace_id)
             return make_bundle(rows, root=row, labels=labels)
-        if trace_id in self._written:  # a span that ended after its root: extend the trace
+        if trace_id in self._written or trace_id in self._written_before:
+            # a span that ended after its root: extend the trace
             return make_bundle([row], root=None, labels=None)
         self.pending.setdefault(trace_id, []).append(row)
         self.pending_spans += 1
@@ -121,9 +124,11 @@ class Assembler:
         return [self.release(trace_id) for trace_id in list(self.pending)]
 
     def _remember_written(self, trace_id: str) -> None:
-        self._written[trace_id] = None
-        if len(self._written) > self._remember:
-            self._written.popitem(last=False)
+        written = self._written
+        written.add(trace_id)
+        if len(written) >= self._remember:
+            self._written_before = written
+            self._written = set()
 
 
 def make_bundle(
