@@ -96,7 +96,7 @@ def test_an_import_cut_short_and_run_again_adds_nothing_twice(
 ) -> None:
     """An import that fails after a chunk's spans, history and metadata went in, but before
     its trace rows, leaves traces no reader sees; running it again completes them, once."""
-    import traceduck.store.clickhouse._transfer as transfer
+    import traceduck.store.clickhouse._import as transfer
 
     file = tmp_path / "all.parquet"
     TraceStore(duck).export_traces(file)

@@ -389,7 +389,7 @@ class ClickHouseStore(TraceStore):
 
     def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
         """Add the traces of an export file written by either engine (see ``_transfer``)."""
-        from ._transfer import import_traces
+        from ._import import import_traces
 
         return import_traces(self, os.fspath(path), progress=progress)
 
