@@ -100,8 +100,8 @@ def rows_to_numpy(rows: list[tuple[Any, ...]], schema: pa.Schema) -> dict[str, n
     every later full GC collection, in every traced process); NumPy does not."""
     n = len(rows)
     return {
-        f.name: np.fromiter(values, dtype=_NUMPY_DTYPES[f.type], count=n)
-        for values, f in zip(columns_of(rows, len(schema)), schema)
+        f.name: np.fromiter(map(itemgetter(i), rows), dtype=_NUMPY_DTYPES[f.type], count=n)
+        for i, f in enumerate(schema)
     }
 
 
