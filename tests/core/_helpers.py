@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 import traceduck as td
 from _support import PYTHON, SRC, child_env, last_trace  # noqa: F401 - shared by this folder's tests
@@ -35,3 +38,22 @@ def exception_event(span_: td.Span) -> dict[str, Any]:
 def count(table: str, where: str = "") -> int:
     rows = td.sql(f"SELECT count(*) AS n FROM {table} {where}").to_pylist()
     return int(rows[0]["n"])
+
+
+class KeepingExporter:
+    """An exporter that takes ended spans, as traceduck's store exporter does, and keeps them."""
+
+    takes_rows = True
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def export_rows(self, spans: Sequence[Any]) -> SpanExportResult:
+        self.items.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass

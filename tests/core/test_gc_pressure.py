@@ -10,37 +10,15 @@ from __future__ import annotations
 
 import gc
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-from opentelemetry.sdk.trace.export import SpanExportResult
 
 import traceduck as td
 from traceduck import _config
 from traceduck._export._processor import BlockingSpanProcessor
 from traceduck._export._redacting import RedactingExporter
 
-from ._helpers import PYTHON, child_env, count
-
-
-class _Keep:
-    """An exporter that takes ended spans, as traceduck's store exporter does, and keeps them."""
-
-    takes_rows = True
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def export_rows(self, spans: Sequence[Any]) -> SpanExportResult:
-        self.items.extend(spans)
-        return SpanExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
-
-    def shutdown(self) -> None:
-        pass
+from ._helpers import PYTHON, KeepingExporter, child_env, count
 
 
 @td.trace
@@ -69,7 +47,7 @@ def _what_keeps_tracked(items: list[Any]) -> list[Any]:
 
 def test_the_ended_spans_of_plain_calls_wait_untracked_by_the_gc(db_path: str) -> None:
     td.configure(db=db_path)
-    keep = _Keep()
+    keep = KeepingExporter()
     processor = BlockingSpanProcessor(RedactingExporter(keep))  # type: ignore[arg-type]
     switch = _config._S.switch
     assert switch is not None

@@ -11,11 +11,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace.export import SpanExportResult
 
 import traceduck as td
 from traceduck import _config
@@ -23,24 +22,9 @@ from traceduck._export import _duckdb
 from traceduck._export._handoff import HANDOFF, writing
 from traceduck._export._processor import BlockingSpanProcessor
 
+from ._helpers import KeepingExporter
+
 CALLS = 20_000
-
-
-class _Keep:
-    takes_rows = True
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def export_rows(self, spans: Sequence[Any]) -> SpanExportResult:
-        self.items.extend(spans)
-        return SpanExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
-
-    def shutdown(self) -> None:
-        pass
 
 
 @td.trace
@@ -62,7 +46,7 @@ def long_switch_interval() -> Iterator[None]:
 def keeping_processor(db_path: str) -> Iterator[BlockingSpanProcessor]:
     """The configured tracer's spans go to a processor whose queue never fills."""
     td.configure(db=db_path)
-    processor = BlockingSpanProcessor(_Keep(), max_queue_spans=2 * CALLS)  # type: ignore[arg-type]
+    processor = BlockingSpanProcessor(KeepingExporter(), max_queue_spans=2 * CALLS)  # type: ignore[arg-type]
     switch = _config._S.switch
     assert switch is not None
     original, switch.target = switch.target, processor
