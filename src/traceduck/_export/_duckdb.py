@@ -1,12 +1,12 @@
-"""DuckDBSpanExporter: a standard OpenTelemetry SpanExporter that writes whole traces to DuckDB.
+"""DuckDBSpanExporter: a standard OpenTelemetry SpanExporter that writes whole traces to a store
+(a DuckDB file, or ClickHouse when named by URL).
 
-``export()`` only converts and groups spans (fast, never blocks on the database). A writer thread
-writes finished traces by Arrow in one transaction per batch, every ``interval_s`` or sooner
-when a batch fills. Traces wait in a queue bounded in traces (``max_queue_traces``) and in bytes
-(``max_queue_bytes``). When it is full while the store takes writes (another process's turn at
-the file included), ``export()`` waits for room: the span processor's queue fills in turn and
-the program's tracing thread waits too, so a program that traces faster than the store writes
-loses nothing. Only a store that cannot take traces (unwritable, corrupt, or not written for
+``export()`` only converts and groups spans (fast, never blocks on the database) and queues the
+finished traces; the write queue and its writer thread are ``WriteQueue``'s (``_writequeue``).
+When the queue is full while the store takes writes (another process's turn at the file
+included), ``export()`` waits for room: the span processor's queue fills in turn and the
+program's tracing thread waits too, so a program that traces faster than the store writes loses
+nothing. Only a store that cannot take traces (unwritable, corrupt, or not written for
 ``block_timeout_s``, e.g. locked past that) makes the full queue drop its oldest traces, counted
 and reported once per episode. Nothing here ever raises into the application.
 """
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,33 +27,24 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
-from ..errors import StorageError
-from ..store._sink import TurnError, close_all, load_engines, open_sink
+from ..store._sink import close_all, load_engines, open_sink
 from . import _convert
 from ._assembler import (
     Assembler,
     Bundle,
     QueuedTrace,
-    batch_of,
-    byte_size,
     labels_for,
     span_count,
 )
 from ._ended import TRACE_ID, EndedSpan, ended, forget, resource
-from ._handoff import HANDOFF, writing
+from ._handoff import HANDOFF
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
+from ._writequeue import EARLY_WRITE_SPANS, WriteQueue
 
-MAX_BATCH_SPANS = 50_000
-# The writer lets go of the file once its queue has stayed empty this long after a write (other
-# processes may be waiting for it); a steady stream keeps it open from one write to the next.
-RELEASE_AFTER_S = 0.05
 # How long exit (and shutdown()) waits for a store that another process holds: siblings that
 # trace into the same file let go within a fraction of a second, a stuck holder costs this much.
 EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
-# Past this many queued spans the writer starts at once instead of waiting out its interval, so
-# under load DuckDB writes one batch (GIL released) while export() converts the next.
-EARLY_WRITE_SPANS = 8_192
 load_engines()  # before any provider registers its exit hook: see load_engines
 
 # How long a fork waits for a writer still warming up (importing) before it goes on.
@@ -91,7 +80,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_restart_in_child)
 
 
-class DuckDBSpanExporter(SpanExporter):
+class DuckDBSpanExporter(WriteQueue, SpanExporter):
     """Write finished traces into a store: a DuckDB file (the default), or ClickHouse when
     named by URL (``chdb:///dir``, ``clickhouse://host/db``).
 
@@ -127,35 +116,11 @@ class DuckDBSpanExporter(SpanExporter):
         _LIVE.add(self)
 
     def _start(self) -> None:
-        """Empty queue, fresh counters and locks, and a writer thread (also in a forked child:
-        the parent's queued traces are the parent's to write, and its writer is not here)."""
-        self._written_since_release = False
+        """Fresh assembly, an empty queue and a writer thread (also in a forked child: the
+        parent's queued traces are the parent's to write, and its writer is not here)."""
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
-        self._queue: deque[Bundle | QueuedTrace] = deque()
-        self._queued_spans = 0
-        self._queued_bytes = 0  # estimated, of the traces queued or in the write under way
-        self._cond = threading.Condition()
-        self._inflight = 0  # traces taken from the queue by the write under way (0: idle)
-        # Traces ever queued, and traces written or dropped: they leave in the order they came
-        # (the queue is FIFO, a failed write goes back to its front), so a flush waits for the
-        # second count to reach what the first was when it was called.
-        self._queued_count = 0
-        self._finished_count = 0
-        self._flush_waiters = 0
-        self._failed_at: float | None = None
-        # The store cannot take traces (unwritable, corrupt): a full queue drops, never waits.
-        self._dead = False
-        # Since when writes fail (another process's turn, or worse); None after a good write.
-        self._failing_since: float | None = None
-        self._wrote_at = time.monotonic()
-        self.written_traces = 0
-        self.written_spans = 0
-        self.last_error: str | None = None
-        self.losses.reset()
-        self._warm = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="traceduck-writer", daemon=True)
-        self._thread.start()
+        self._start_writer()
 
     # -- SpanExporter -------------------------------------------------------------------------
 
@@ -277,273 +242,6 @@ class DuckDBSpanExporter(SpanExporter):
             self._drop_oldest_locked(keep=0, cause=cause)
         self.losses.end_episode()
 
-    def _write_here(self, deadline: float) -> None:
-        """Write what is still queued in this thread, the writer thread having ended: at exit,
-        once DuckDB's own exit hooks have run, DuckDB refuses statements that read Python
-        objects from any thread but the main one. A span processor whose provider shuts down
-        after those hooks (a provider made before traceduck was imported) hands over its last
-        spans after this exporter has shut down: they are written here, not lost."""
-        while time.monotonic() < deadline:
-            with self._cond:
-                if not self._queue:
-                    return
-                batch = self._take()
-            write_started = time.monotonic()
-            outcome = self._write(batch)
-            with self._cond:
-                self._settle_locked(batch, outcome, write_started)
-            if outcome not in ("ok", "drop"):
-                return
-
-    def _settle_locked(
-        self, batch: list[Bundle | QueuedTrace], outcome: str, started: float
-    ) -> None:
-        """After a write of ``batch`` (under ``_cond``): count it finished, or put it back at
-        the front of the queue, and say so to whoever waits."""
-        now = time.monotonic()
-        if outcome in ("ok", "drop"):
-            self._finished_count += len(batch)
-            self._queued_bytes -= sum(byte_size(bundle) for bundle in batch)
-            self._wrote_at = now
-            self._failing_since = None
-            self._dead = False
-        else:
-            self._failing_since = self._failing_since or now
-            self._dead = self._dead or outcome == "retry"
-            self._requeue(batch)
-        if outcome in ("retry", "drop"):
-            # when the failed write began: a flush that started after it waits for the next
-            # attempt rather than report this one
-            self._failed_at = started
-        self._cond.notify_all()
-
-    # -- queue and writer ---------------------------------------------------------------------
-
-    def enqueue(self, bundles: Sequence[Bundle | QueuedTrace]) -> None:
-        """Queue finished traces for writing. Past the bound, wait for room while the store
-        takes writes; drop the oldest (counted) when it cannot take them."""
-        if not bundles:
-            return
-        with self._cond:
-            was_empty = not self._queue
-            for bundle in bundles:
-                self._queue.append(bundle)
-                self._queued_spans += span_count(bundle)
-                self._queued_bytes += byte_size(bundle)
-            self._queued_count += len(bundles)
-            if was_empty or self._queued_spans >= EARLY_WRITE_SPANS:
-                self._cond.notify_all()
-            if self._over_bound():
-                self._wait_for_room_locked()
-
-    @property
-    def dropping(self) -> bool:
-        """True while the store cannot take traces: a full queue then drops instead of waiting
-        (the span processor in front reads this too)."""
-        failing = self._failing_since
-        return self._dead or (
-            failing is not None and time.monotonic() - failing >= self.block_timeout_s
-        )
-
-    def _over_bound(self) -> bool:
-        held = len(self._queue) + self._inflight
-        return held > self.max_queue_traces or (
-            self._queued_bytes > self.max_queue_bytes and held > 1
-        )
-
-    def _wait_for_room_locked(self) -> None:
-        """Wait (under ``_cond``) until the queue is within its bounds; drop the oldest when
-        the store cannot take traces or has written nothing for ``block_timeout_s``."""
-        if threading.current_thread() is self._thread:  # the writer never waits for itself
-            return
-        self._cond.notify_all()
-        started = time.monotonic()
-        while self._over_bound():
-            if self._stopping or self.dropping:
-                self._drop_oldest_locked(cause=self._cause())
-                return
-            stalled_for = time.monotonic() - max(self._wrote_at, started)
-            if stalled_for >= self.block_timeout_s:
-                self._dead = True
-                self.last_error = self.last_error or (
-                    f"no write for {self.block_timeout_s:g} s (block_timeout_s)"
-                )
-                self._drop_oldest_locked(cause=self._cause())
-                return
-            self._cond.wait(min(self.block_timeout_s - stalled_for, 0.1))
-
-    def _cause(self) -> str:
-        return f"the store cannot take traces: {self.last_error or 'it does not write'}"
-
-    def flush(self, timeout_s: float | None = None) -> bool:
-        """Block until every trace queued before the call is written (True), or False on
-        timeout or failure, or when traces were dropped since the previous flush (before or
-        during this one). Traces queued meanwhile (other threads tracing on) are not waited for.
-
-        Returns False at once if the store is unusable (one immediate retry fails); a store that
-        another process holds is waited for, until ``timeout_s``.
-        """
-        written = self._wait_written(timeout_s)
-        return not self.losses.unreported() and written
-
-    def _wait_written(self, timeout_s: float | None) -> bool:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._cond:
-            target = self._queued_count
-            self._flush_waiters += 1
-            started = time.monotonic()
-            self._cond.notify_all()
-            try:
-                while self._finished_count < target:
-                    failed_at = self._failed_at
-                    if (failed_at is not None and failed_at >= started) or (
-                        self._stopping and not self._inflight
-                    ):
-                        return False
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        return False
-                    self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
-                return True
-            finally:
-                self._flush_waiters -= 1
-
-    @property
-    def queued_traces(self) -> int:
-        return len(self._queue) + self._inflight
-
-    def _run(self) -> None:
-        try:
-            self.sink.warm_up()
-        except Exception:
-            pass
-        finally:
-            self._warm.set()
-        backoff = 0.0
-        while True:
-            if not self._stopping:
-                self._expiry.run()  # retention: at most once a minute, a short step
-            with self._cond:
-                deadline = time.monotonic() + max(self.interval_s, backoff)
-                while not self._stopping:
-                    if not self._queue:
-                        if self._written_since_release:
-                            self._cond.wait(RELEASE_AFTER_S)
-                            if not self._queue:
-                                self._written_since_release = False
-                                self.sink.release_if_idle()
-                            continue
-                        # Sleep until enqueue() has work (no polling while the app is idle);
-                        # the batch interval counts from the first queued trace.
-                        if self._expiry.due():
-                            break
-                        self._cond.wait(self._expiry.wait_s())
-                        deadline = max(deadline, time.monotonic() + self.interval_s)
-                        continue
-                    if (
-                        self._flush_waiters
-                        or self._queued_spans >= EARLY_WRITE_SPANS
-                        or self._over_bound()  # export() waits for room
-                        or time.monotonic() >= deadline
-                    ):
-                        break
-                    self._cond.wait(max(deadline - time.monotonic(), 0.001))
-                if self._stopping:
-                    return
-                if not self._queue:  # woken for retention only
-                    continue
-                batch = self._take()
-                self._inflight = len(batch)
-            write_started = time.monotonic()
-            outcome = "retry"
-            try:
-                outcome = self._write(batch)
-                if outcome == "ok":  # said before a flush waiting for this write returns
-                    self.losses.end_episode()
-            finally:
-                with self._cond:
-                    self._inflight = 0
-                    self._settle_locked(batch, outcome, write_started)
-            del batch  # not held while the writer waits for the next one
-            if outcome == "ok":
-                backoff = 0.0
-                self._written_since_release = True
-            elif outcome == "locked":  # another process's turn: come back soon, with jitter
-                backoff = random.uniform(0.02, 0.25)
-            else:
-                backoff = min(max(backoff * 2, 0.05), 2.0)
-
-    def _take(self) -> list[Bundle | QueuedTrace]:
-        batch: list[Bundle | QueuedTrace] = []
-        spans = 0
-        nbytes = 0
-        while self._queue and spans < MAX_BATCH_SPANS and nbytes < self.max_queue_bytes:
-            bundle = self._queue.popleft()
-            spans += span_count(bundle)
-            nbytes += byte_size(bundle)
-            batch.append(bundle)
-        self._queued_spans -= spans
-        return batch
-
-    def _requeue(self, batch: list[Bundle | QueuedTrace]) -> None:
-        for bundle in reversed(batch):
-            self._queue.appendleft(bundle)
-            self._queued_spans += span_count(bundle)
-        if self.dropping and self._over_bound():
-            self._drop_oldest_locked(cause=self._cause())
-
-    def _drop_oldest_locked(self, *, cause: str, keep: int | None = None) -> None:
-        """Drop (and count) the oldest queued traces until the queue is within its bounds
-        (or holds ``keep`` traces)."""
-        traces = spans = 0
-        while self._queue and (len(self._queue) > keep if keep is not None else self._over_bound()):
-            old = self._queue.popleft()
-            self._queued_spans -= span_count(old)
-            self._queued_bytes -= byte_size(old)
-            traces += 1
-            spans += span_count(old)
-        if traces:
-            self._finished_count += traces
-            self.losses.dropped(traces, spans, cause)
-
-    def _write(self, batch: list[Bundle | QueuedTrace]) -> str:
-        """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store
-        unusable) or 'drop' (unexpected error)."""
-        write = batch_of(batch, self.source)
-        spans = write.spans
-        try:
-            with writing():
-                self.sink.write(write, timeout_s=0.2)
-        except TurnError as exc:  # another process's turn at the file, a busy server
-            self.last_error = str(exc)
-            return "locked"
-        except StorageError as exc:
-            if self.last_error != str(exc):
-                _runtime.logger.warning("traceduck: cannot write traces: %s", exc)
-            self.last_error = str(exc)
-            return "retry"
-        except Exception as exc:
-            # Not the store's state but data DuckDB rejects (or a bug): retrying the batch would
-            # block every later trace. Write its traces one by one; drop and count only the bad.
-            _runtime.report_internal_error("DuckDB write", exc)
-            self.last_error = repr(exc)
-            if len(batch) > 1:
-                written = (self.written_traces, self.written_spans)
-                outcomes = [self._write([bundle]) for bundle in batch]
-                for worst in ("retry", "locked"):
-                    if worst in outcomes:
-                        # the whole batch goes back to the queue, the traces written here too
-                        # (written again, they are merged): count them when that write succeeds
-                        self.written_traces, self.written_spans = written
-                        return worst
-                return "ok"
-            self.losses.dropped(1, len(spans), f"DuckDB refused the trace: {exc!r}")
-            return "drop"
-        self.written_traces += len(batch)
-        self.written_spans += len(spans)
-        self.last_error = None
-        return "ok"
-
     def stats(self) -> dict[str, Any]:
         return {
             "queued_traces": self.queued_traces,
@@ -554,11 +252,3 @@ class DuckDBSpanExporter(SpanExporter):
             "dropped_spans": self.dropped_spans + _runtime.stash_dropped,
             "last_error": self.last_error,
         }
-
-    @property
-    def dropped_traces(self) -> int:
-        return self.losses.traces
-
-    @property
-    def dropped_spans(self) -> int:
-        return self.losses.spans
