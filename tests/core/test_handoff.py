@@ -8,6 +8,7 @@ is handed it.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -126,3 +127,16 @@ def test_the_exporter_marks_its_store_writes(db_path: str) -> None:
         exporter.sink.write = write  # type: ignore[method-assign]
     assert seen and all(n >= 1 for n in seen)
     assert HANDOFF.writes == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_child_forked_during_a_write_does_not_hand_off_for_it() -> None:
+    """The parent's write is not the child's: a child forked while one was under way starts
+    with none (and a lock of its own), so its traced calls never yield for a write of another
+    process."""
+    with writing():
+        pid = os.fork()
+        if pid == 0:  # the child
+            os._exit(0 if HANDOFF.writes == 0 and not HANDOFF._lock.locked() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .. import _runtime
+
 __all__ = ["EVERY", "HANDOFF", "writing"]
 
 EVERY = 16  # spans between hand-offs while a write is under way (a traced call: ~14 µs)
@@ -48,8 +50,16 @@ class Handoff:
         with self._lock:
             self.writes -= 1
 
+    def reset(self) -> None:
+        """In a forked child: the parent's writes under way are not this process's, and the
+        lock may have been held at the fork."""
+        self._lock = threading.Lock()
+        self.writes = 0
+        self.countdown = EVERY
+
 
 HANDOFF = Handoff()
+_runtime.after_fork_in_child(HANDOFF.reset)
 
 
 @contextmanager
