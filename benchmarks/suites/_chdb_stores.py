@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from . import _stores
 from ._common import in_fresh_process, progress
 
-BATCH = 10_000  # traces per write batch (the exporter's batches are of this order)
+BATCH = 5_000  # traces per write batch (10,000 hexadecimal ids as literals exceed max_query_size)
 
 
 def fingerprint() -> str:
