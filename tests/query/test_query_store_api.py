@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from querytest_data import TRACES, TraceRow
+from conftest import chdb_fixed_store
+from querytest_data import TRACES, TraceRow, tid
 
 from traceduck import TraceStore
 from traceduck.errors import FilterError
@@ -52,3 +53,65 @@ def test_explained_sql_returns_the_ids_of_the_search(
 def test_count_of_a_bad_filter_is_a_filter_error(store: TraceStore) -> None:
     with pytest.raises(FilterError, match="did you mean"):
         store.count_traces("tags.env = 'prod' AND execution_tim > 3")
+
+
+# -- type probes of tag predicates under OR, settled by the page's tags --------------------------
+def _ids_of(result: object) -> list[str]:
+    if hasattr(result, "column"):  # an Arrow table
+        return [str(x) for x in result.column("trace_id").to_pylist()]
+    return [t.info.trace_id for t in result]
+
+
+SEARCHES: dict[str, Callable[[TraceStore, str], object]] = {
+    "list": lambda store, text: store.search_traces(text, max_results=5),
+    "arrow page": lambda store, text: store.search_traces(text, max_results=5, return_type="arrow"),
+    "every match": lambda store, text: store.search_traces(
+        text, max_results=None, return_type="arrow"
+    ),
+}
+
+
+@pytest.mark.parametrize("how", SEARCHES)
+def test_a_mismatch_under_or_is_an_error_though_the_page_has_rows(
+    store: TraceStore, how: str
+) -> None:
+    """The page (the ERROR traces) shows only a boolean `reviewed`: the probe of `reviewed =
+    'yes'` still runs and reports the key's type, not the page."""
+    text = "status = 'ERROR' OR tags.reviewed = 'yes'"
+    with pytest.raises(FilterError, match=r"tags\.reviewed holds booleans") as err:
+        SEARCHES[how](store, text)
+    assert err.value.position == text.index("'yes'")
+    # the first mismatch in source order, also when a later predicate's is proved by the page
+    text = "tags.user = 1 OR tags.reviewed = 'yes' OR tags.cost > 5"
+    with pytest.raises(FilterError, match=r"tags\.user holds strings: write tags\.user = '1'"):
+        SEARCHES[how](store, text)
+
+
+@pytest.mark.parametrize("how", SEARCHES)
+def test_a_type_held_only_off_the_page_is_no_mismatch(store: TraceStore, how: str) -> None:
+    """`cost` holds numbers and, on trace 3 (not an ERROR trace), a string: `cost = 'x'` under
+    OR is a question with no match, not an error, though the page shows only numbers."""
+    found = _ids_of(SEARCHES[how](store, "status = 'ERROR' OR tags.cost = 'x'"))
+    assert sorted(found) == [tid(2), tid(5), tid(10)]
+
+
+def test_a_page_whose_tags_prove_the_types_sends_no_probe_on_chdb() -> None:
+    """On ClickHouse, an OR of tag predicates whose page shows each key with a value of its
+    literal's type is two statements, the page and its tags and metadata: the type probes
+    (~15 ms each on 100,000 traces) are not sent."""
+    store = chdb_fixed_store()
+    conn = store.conn
+    sent: list[str] = []
+    query = conn.query
+
+    def counted(sql: str, *args: object, **kwargs: object) -> object:
+        sent.append(sql)
+        return query(sql, *args, **kwargs)
+
+    conn.query = counted  # the same engine underneath: only counted
+    try:
+        found = store.search_traces("tags.user = 'bob' OR tags.cost > 5")
+    finally:
+        del conn.query
+    assert sorted(t.info.trace_id for t in found) == [tid(2), tid(7), tid(8)]
+    assert len(sent) == 2, sent

@@ -15,6 +15,9 @@ them) are one ``EXISTS``-style semi-join over one span; OR separates; NOT negate
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +69,13 @@ class CompiledFilter:
     the literal's type (``= < <= > >= IN``), is satisfied by every returned trace: if the
     search returns anything, its probe cannot fail. Deferring those probes to empty results
     saves a probe query (~2 ms on a million traces) on the common path.
+
+    ``unsettled`` (compiled with ``settle=True``): the other probed tag predicates (under OR or
+    NOT), which a result does not prove. A returned trace whose current tags hold the key with
+    a value of a literal's type does: the key holds that type, so the probe would pass. The
+    caller, who loads the page's tags anyway, hands them to ``settle``; only a predicate no
+    shown trace proves is probed then (on chdb each probe is a query of ~15 ms on 100,000
+    traces, benchmarks/README.md).
     """
 
     frag: Frag
@@ -73,13 +83,68 @@ class CompiledFilter:
     prober: Prober | None
     # Every predicate is on the trace's own columns (no tag, metadata or span); False for none.
     builtin_only: bool = False
+    unsettled: list[Predicate] = dataclasses.field(default_factory=list)
 
     def finish(self) -> None:
-        """Run the deferred probes (call when the search returned no rows)."""
+        """Run the deferred probes (call when the search returned no rows), in source order."""
+        waiting = sorted([*self.pending, *self.unsettled], key=lambda p: p.op_start)
+        self.pending, self.unsettled = [], []
         if self.prober is not None:
-            for pred in self.pending:
+            for pred in waiting:
                 self.prober.check(pred)
+
+    def finish_unsettled(self) -> None:
+        """Run the probes of ``unsettled`` alone, in source order (before reporting an error of
+        the search itself, which the probes would have come before)."""
+        waiting, self.unsettled = self.unsettled, []
+        if self.prober is not None:
+            for pred in waiting:
+                self.prober.check(pred)
+
+    def settle(self, tags: Iterable[Mapping[str, Any]]) -> None:
+        """Probe what the result did not prove (call with the shown traces' current tags when
+        the search returned rows; none when it returned none).
+
+        The conjunct probes are proved by any row; an unsettled predicate is proved by a trace
+        holding its key with a value of one of its literals' types. The rest are probed, in
+        source order, as ``compile`` would have. At most ``SETTLE_TRACES`` traces are looked at.
+        """
+        rows = 0
+        proven: set[int] = set()
+        unsettled = [(id(p), p.field.key, _wanted(p)) for p in self.unsettled]
+        for row_tags in itertools.islice(tags, SETTLE_TRACES):
+            rows += 1
+            for ident, key, wanted in unsettled:
+                if ident not in proven and key in row_tags and _json_type(row_tags[key]) in wanted:
+                    proven.add(ident)
+            if len(proven) == len(unsettled):
+                break
+        if rows == 0:
+            self.finish()
+            return
         self.pending = []
+        self.unsettled = [p for p in self.unsettled if id(p) not in proven]
+        self.finish_unsettled()
+
+
+SETTLE_TRACES = 1_000  # a key none of the first 1,000 shown traces holds is probed instead
+
+
+def _wanted(pred: Predicate) -> set[str]:
+    return {lit.type for lit in pred.values if lit.type != "null"}
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of a decoded JSON value (as the stores type a tag's value)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "array" if isinstance(value, list) else "object"
 
 
 def compile_filter_deferred(
@@ -88,8 +153,11 @@ def compile_filter_deferred(
     dialect: Dialect | None = None,
     *,
     defer: bool = True,
+    settle: bool = False,
 ) -> CompiledFilter:
-    """Parse and compile; with ``defer``, probes that a non-empty result proves unneeded wait.
+    """Parse and compile; with ``defer``, probes that a non-empty result proves unneeded wait;
+    with ``settle`` too, the probes of tag predicates the shown traces' tags may prove
+    (``CompiledFilter.settle``).
 
     ``con`` is the store's Runner; ``dialect`` defaults to the runner's."""
     con = as_runner(con)
@@ -101,7 +169,7 @@ def compile_filter_deferred(
     node = parse(filter_string)
     if node is None:
         return CompiledFilter(Frag("TRUE"), [], None)
-    return compile_ast(node, filter_string, con, dialect, defer=defer)
+    return compile_ast(node, filter_string, con, dialect, defer=defer, settle=settle)
 
 
 def compile_ast(
@@ -111,6 +179,7 @@ def compile_ast(
     dialect: Dialect,
     *,
     defer: bool = False,
+    settle: bool = False,
 ) -> CompiledFilter:
     """Compile a parsed filter (see the module docstring for the three passes)."""
     con = as_runner(con)
@@ -126,6 +195,10 @@ def compile_ast(
     deferrable = _positive_conjuncts(node) if defer else set()
     pending = [p for p in probed if id(p) in deferrable and p.op != "!=" and not p.negated]
     waiting = {id(p) for p in pending}
+    unsettled = []
+    if settle and defer:
+        unsettled = [p for p in probed if p.field.family == "tag" and id(p) not in waiting]
+        waiting |= {id(p) for p in unsettled}
     try:
         for pred in probed:
             if id(pred) not in waiting:
@@ -135,7 +208,7 @@ def compile_ast(
             prober.check(pred)
         raise
     builtin_only = all(p.field.family == "builtin" for p in predicates)
-    return CompiledFilter(compiler.node(node), pending, prober, builtin_only)
+    return CompiledFilter(compiler.node(node), pending, prober, builtin_only, unsettled)
 
 
 def _positive_conjuncts(node: Node) -> set[int]:

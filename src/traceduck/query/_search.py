@@ -32,6 +32,8 @@ __all__ = [
     "run_search",
     "run_search_rows",
     "run_search_table",
+    "search_rows_unsettled",
+    "search_table_unsettled",
 ]
 
 _TOKEN_VERSION = 1
@@ -62,6 +64,7 @@ def build_search(
     columns: Sequence[str] = ("trace_id",),
     late: bool | None = False,
     experiment_ids: Sequence[str] | None = None,
+    settle: bool = False,
 ) -> tuple[Frag, OrderPlan, int | None, CompiledFilter]:
     """The SQL of one page: ``SELECT <columns>, <sort values>`` ordered, one row past the page.
 
@@ -81,6 +84,8 @@ def build_search(
     (benchmarks/suites/search.py).
 
     ``experiment_ids``: only traces of those experiments (MLflow's ``experiment_ids``).
+    ``settle`` (with ``defer_probes``): the caller settles the tag probes the result does not
+    prove with the shown traces' tags (``CompiledFilter.settle``).
     """
     for column in columns:
         if not _IDENTIFIER.fullmatch(column):  # the caller's code names them, never a user
@@ -88,7 +93,9 @@ def build_search(
     limit = check_max_results(max_results)
     con = as_runner(con)
     dialect = dialect or con.dialect
-    compiled = compile_filter_deferred(filter_string, con, dialect, defer=defer_probes)
+    compiled = compile_filter_deferred(
+        filter_string, con, dialect, defer=defer_probes, settle=settle
+    )
     if experiment_ids is not None:
         compiled.frag = _in_experiments(compiled.frag, experiment_ids)
     plan = plan_order(order_by, dialect)
@@ -180,20 +187,46 @@ def run_search_rows(
     experiment_ids: Sequence[str] | None = None,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """One page as tuples of ``columns`` values, and the next page token."""
+    rows, token, _ = search_rows_unsettled(
+        con, filter_string, order_by, max_results, page_token, columns, late, experiment_ids,
+        settle=False,
+    )  # fmt: skip
+    return rows, token
+
+
+def search_rows_unsettled(
+    con: Any,
+    filter_string: str | None,
+    order_by: list[str] | tuple[str, ...] | str | None,
+    max_results: int | None,
+    page_token: str | None,
+    columns: Sequence[str] = ("trace_id",),
+    late: bool | None = False,
+    experiment_ids: Sequence[str] | None = None,
+    *,
+    settle: bool = True,
+) -> tuple[list[tuple[Any, ...]], str | None, CompiledFilter]:
+    """``run_search_rows`` and its compiled filter; with ``settle``, the caller must call
+    ``compiled.settle(<the shown traces' tags>)`` before showing the page (a type mismatch of
+    a tag predicate under OR or NOT is then reported, as an error, only there)."""
     query, plan, limit, compiled = build_search(
-        con, filter_string, order_by, max_results, page_token,
-        defer_probes=True, columns=columns, late=late, experiment_ids=experiment_ids,
+        con, filter_string, order_by, max_results, page_token, defer_probes=True,
+        columns=columns, late=late, experiment_ids=experiment_ids, settle=settle,
     )  # fmt: skip
     con = as_runner(con)
     text, params = con.dialect.render(query)
-    rows = con.rows(text, params, filter_string or "")
+    try:
+        rows = con.rows(text, params, filter_string or "")
+    except FilterError:
+        compiled.finish_unsettled()  # a type mismatch came first, as without settling
+        raise
     if not rows:
         compiled.finish()  # an empty result may hide a type mismatch: probe now
     width = len(columns)
     if limit is None or len(rows) <= limit:
-        return [r[:width] for r in rows], None
+        return [r[:width] for r in rows], None, compiled
     page = rows[:limit]
-    return [r[:width] for r in page], encode_token(plan, page[-1][width:])
+    return [r[:width] for r in page], encode_token(plan, page[-1][width:]), compiled
 
 
 def run_search_table(
@@ -206,13 +239,36 @@ def run_search_table(
     experiment_ids: Sequence[str] | None = None,
 ) -> tuple[pa.Table, str | None]:
     """One page as a pyarrow Table of ``columns``, and the next page token."""
+    table, token, _ = search_table_unsettled(
+        con, filter_string, order_by, max_results, page_token, columns, experiment_ids,
+        settle=False,
+    )  # fmt: skip
+    return table, token
+
+
+def search_table_unsettled(
+    con: Any,
+    filter_string: str | None,
+    order_by: list[str] | tuple[str, ...] | str | None,
+    max_results: int | None,
+    page_token: str | None,
+    columns: Sequence[str] = ("trace_id",),
+    experiment_ids: Sequence[str] | None = None,
+    *,
+    settle: bool = True,
+) -> tuple[pa.Table, str | None, CompiledFilter]:
+    """``run_search_table`` and its compiled filter (``settle``: see ``search_rows_unsettled``)."""
     query, plan, limit, compiled = build_search(
         con, filter_string, order_by, max_results, page_token, defer_probes=True,
-        columns=columns, experiment_ids=experiment_ids,
+        columns=columns, experiment_ids=experiment_ids, settle=settle,
     )  # fmt: skip
     con = as_runner(con)
     text, params = con.dialect.render(query)
-    table = con.arrow(text, params, filter_string or "")
+    try:
+        table = con.arrow(text, params, filter_string or "")
+    except FilterError:
+        compiled.finish_unsettled()
+        raise
     if table.num_rows == 0:
         compiled.finish()
     token = None
@@ -220,7 +276,7 @@ def run_search_table(
         last = table.slice(limit - 1, 1).to_pylist()[0]
         token = encode_token(plan, tuple(last[f"_k{i}"] for i in range(len(plan.keys))))
         table = table.slice(0, limit)
-    return table.select(list(columns)), token
+    return table.select(list(columns)), token, compiled
 
 
 def _after(keys: tuple[SortKey, ...], values: list[Any], refs: list[str]) -> Frag:

@@ -154,14 +154,17 @@ class ClickHouseStore(TraceStore):
         experiment_ids: list[str] | None,
         include_spans: bool,
     ) -> PagedList[Trace]:
-        from ...query import search_page
+        from ...query._search import search_rows_unsettled
 
-        rows, token = search_page(
-            self.runner, filter_string, order_by, max_results, page_token, columns=TRACE_INFO,
+        # The type probes of tag predicates under OR (~15 ms each on 100,000 traces) wait for
+        # the page's tags, which usually prove them (CompiledFilter.settle).
+        rows, token, compiled = search_rows_unsettled(
+            self.runner, filter_string, order_by, max_results, page_token, TRACE_INFO,
             experiment_ids=experiment_ids,
         )  # fmt: skip
         ids = [r[0] for r in rows]
         infos = self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], ids, filter_string)
+        compiled.settle(i.tags for i in infos)
         spans = self._spans(ids) if include_spans else {}
         return PagedList([Trace(i, spans.get(i.trace_id, [])) for i in infos], token)
 
@@ -173,17 +176,20 @@ class ClickHouseStore(TraceStore):
         page_token: str | None,
         experiment_ids: list[str] | None,
     ) -> pa.Table:
-        from ...query import search_page
+        from ...query._search import search_table_unsettled
 
         if max_results is None:
             return self._every_match(filter_string, order_by, page_token, experiment_ids)
         # Arrow from the engine throughout. (The tags and metadata found by the filter again
         # ignore the experiment scope: a superset, which the join leaves out.)
-        found, _ = search_page(
-            self.runner, filter_string, order_by, max_results, page_token,
-            columns=TRACE_INFO, arrow=True, experiment_ids=experiment_ids,
+        found, _, compiled = search_table_unsettled(
+            self.runner, filter_string, order_by, max_results, page_token, TRACE_INFO,
+            experiment_ids,
         )  # fmt: skip
-        return self._info_table(found, filter_string)
+        table = self._info_table(found, filter_string)
+        if compiled.unsettled:  # (an empty page has run every probe)
+            compiled.settle(_json.loads(text.as_py()) for text in table.column("tags"))
+        return table
 
     def _every_match(
         self,
