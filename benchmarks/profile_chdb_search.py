@@ -58,7 +58,7 @@ def main() -> None:
         setattr(_client.Connection, name, timed(name))
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.url or _chdb_stores.copy_chdb_stores(Path(tmp), args.traces)
+        url = args.url or _chdb_stores.copy_chdb_stores(Path(tmp), args.traces, linked=True)
         store = traceduck.TraceStore(url)
         client = store.conn.client
         for q in QUERIES:

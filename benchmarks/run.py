@@ -4,6 +4,7 @@
     PYTHONPATH=src python benchmarks/run.py --quick            # smaller sizes (~50 s, 2 cores)
     PYTHONPATH=src python benchmarks/run.py --suite overhead   # one suite (repeatable)
     PYTHONPATH=src python benchmarks/run.py --build-stores     # build the cached stores first
+    PYTHONPATH=src python benchmarks/run.py --suite search --chdb-traces 10000000  # and 10M on chdb
 
 Run from the repository root. Each suite runs in its own worker process whose working directory
 (and TMPDIR, and XDG_CONFIG_HOME) is a fresh temp dir that is removed afterwards, so a run leaves
@@ -42,7 +43,7 @@ README_END = "<!-- results:end -->"
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.worker:
-        return _worker(args.worker, args.quick, Path(args.result))
+        return _worker(args.worker, args.quick, Path(args.result), tuple(args.chdb_traces or ()))
     if args.build_stores:
         from suites import _stores, search, transfer
 
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             result_file = Path(tmp) / "result.json"
             command = [sys.executable, str(Path(__file__).resolve()), "--worker", name]
             command += ["--result", str(result_file)] + (["--quick"] if args.quick else [])
+            command += [f"--chdb-traces={n}" for n in args.chdb_traces or ()]
             # Temp files and per-user config (MLflow's telemetry id) land in the temp dir too.
             worker_env = {**env, "TMPDIR": tmp, "XDG_CONFIG_HOME": tmp}
             proc = subprocess.run(command, cwd=tmp, env=worker_env, check=False)
@@ -71,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results.append(SuiteResult.from_json(json.loads(result_file.read_text())))
 
-    report = render(results, failed, args.quick, names, time.perf_counter() - started, load)
+    report = render(
+        results, failed, args.quick, names, time.perf_counter() - started, load,
+        tuple(args.chdb_traces or ()),
+    )  # fmt: skip
     print(report)
     out = Path(args.out)
     out.write_text(report + "\n")
@@ -103,15 +108,25 @@ def _parser() -> argparse.ArgumentParser:
         help="build the cached generated stores the search suite reads (with --quick: the "
         "small ones) and exit; a run builds missing ones itself",
     )
+    parser.add_argument(
+        "--chdb-traces",
+        action="append",
+        type=int,
+        metavar="N",
+        help="the search suite also runs its chdb queries (traceduck against hand-written "
+        "ClickHouse SQL, no DuckDB) on a chdb store of N traces (repeatable; e.g. 10000000: "
+        "built into the cache first if missing, ~6 min and ~4 GB on 2 cores)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     return parser
 
 
-def _worker(name: str, quick: bool, result_file: Path) -> int:
+def _worker(name: str, quick: bool, result_file: Path, chdb_traces: tuple[int, ...]) -> int:
     """Run one suite in this process (cwd: its temp dir) and write its result as JSON."""
     try:
-        result = load(name).run(Config(quick=quick, workdir=Path.cwd()))
+        config = Config(quick=quick, workdir=Path.cwd(), chdb_traces=chdb_traces)
+        result = load(name).run(config)
         import traceduck
 
         result.environment["traceduck"] = (
@@ -154,10 +169,12 @@ def render(
     names: list[str],
     seconds: float,
     load: tuple[float, float, float] | None,
+    chdb_traces: tuple[int, ...] = (),
 ) -> str:
     flags = (" --quick" if quick else "") + "".join(
         f" --suite {n}" for n in names if len(names) < len(SUITES)
     )
+    flags += "".join(f" --chdb-traces {n}" for n in chdb_traces)
     environment: dict[str, str] = {}
     for result in results:
         environment.update(result.environment)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,34 +51,49 @@ def fingerprint() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def cache_path() -> Path:
-    return _stores.cache_dir() / f"chdb-{fingerprint()}"
+SHARED_MAX = 1_000_000  # stores up to this size share a directory; larger ones have their own
+
+
+def cache_path(n: int = 0) -> Path:
+    """The cached directory holding the store of ``n`` traces. The suites open the stores of
+    up to ``SHARED_MAX`` traces side by side, in one directory (chdb opens one per process); a
+    larger one has a directory of its own, so a run that does not read it never copies it."""
+    base = f"chdb-{fingerprint()}"
+    return _stores.cache_dir() / (base if n <= SHARED_MAX else f"{base}-{n}")
 
 
 def _done(directory: Path, n: int) -> Path:
     return directory / f"t{n}.done"
 
 
-def ensure_chdb_stores(sizes: list[int]) -> dict[int, float]:
-    """Build the missing stores of these sizes; returns {size: build seconds} of each store
-    (as recorded when it was built)."""
-    target = cache_path()
-    with _stores.build_lock(target):
-        missing = [n for n in sizes if not _done(target, n).exists()]
-        if missing:
-            progress(f"[stores] chdb: building {', '.join(f'{n:,}' for n in missing)} traces")
-            in_fresh_process(_build, str(target), missing)
-    return {n: json.loads(_done(target, n).read_text())["seconds"] for n in sizes}
+def ensure_chdb_stores(sizes: list[int]) -> dict[int, dict[str, Any]]:
+    """Build the missing stores of these sizes; returns {size: what its build recorded:
+    seconds (writing), merge_seconds, bytes, traces}."""
+    for target in sorted({cache_path(n) for n in sizes}):
+        with _stores.build_lock(target):
+            missing = [
+                n for n in sizes if cache_path(n) == target and not _done(target, n).exists()
+            ]
+            if missing:
+                progress(f"[stores] chdb: building {', '.join(f'{n:,}' for n in missing)} traces")
+                in_fresh_process(_build, str(target), missing)
+    return {n: json.loads(_done(cache_path(n), n).read_text()) for n in sizes}
 
 
-def copy_chdb_stores(directory: Path, n: int) -> str:
-    """A private copy of the cached chdb directory in ``directory``; the URL of size ``n``."""
-    dest = Path(directory) / "chdb"
+def copy_chdb_stores(directory: Path, n: int, *, linked: bool = False) -> str:
+    """A private copy of the cached chdb directory of size ``n`` in ``directory``; its URL.
+
+    ``linked``: the data files are hard links to the cache's (instant, no space): for a caller
+    that only reads. ClickHouse never changes a part's files in place, but a merge or a
+    mutation in the copy would still leave the cache alone only as long as it writes new
+    parts, so a writer takes a real copy."""
+    dest = Path(directory) / ("chdb" if n <= SHARED_MAX else f"chdb-{n}")
     if not dest.exists():
         # an Atomic database's metadata/<db> is a (relative) symlink into store/: keep it one
         shutil.copytree(
-            cache_path(), dest, symlinks=True, ignore=shutil.ignore_patterns("*.done", "*.lock")
-        )
+            cache_path(n), dest, symlinks=True, ignore=shutil.ignore_patterns("*.done", "*.lock"),
+            copy_function=os.link if linked else shutil.copy2,
+        )  # fmt: skip
     return f"chdb://{dest}?database=t{n}"
 
 

@@ -39,6 +39,8 @@ class Config:
 
     quick: bool
     workdir: Path
+    # The search suite's chdb queries also on chdb stores of these sizes (no DuckDB beside).
+    chdb_traces: tuple[int, ...] = ()
 
 
 @dataclass

@@ -36,6 +36,7 @@ from ._common import (
     SuiteResult,
     Target,
     Variant,
+    in_fresh_process,
     median,
     paired_ratio,
     progress,
@@ -702,11 +703,19 @@ def _chdb_sections(cfg: Config, sizes: tuple[int, ...]) -> tuple[list[Section], 
             tag_rows, tag_targets = _chdb_tags(duck, chdb, path, n, 5 if cfg.quick else 15)
             targets += tag_targets
         _release(path)
-    build = "; ".join(f"{n:,} traces: {s:.0f} s" for n, s in built.items())
+    for n in cfg.chdb_traces:  # alone: chdb opens one directory per process
+        progress(f"[{NAME}] chdb store of {n:,} traces (in a fresh process)")
+        built.update(_chdb_stores.ensure_chdb_stores([n]))
+        alone, gates = in_fresh_process(_chdb_alone, str(cfg.workdir), n, LARGE_REPS)
+        rows += alone
+        targets += gates
+    build = "; ".join(f"{n:,} traces: {_build_note(b)}" for n, b in built.items())
     notes = [
-        "The same generated traces as the DuckDB stores (`_stores.generate_chunk`), written into "
-        "chdb by the engine's batch writer (`WriteBatch`es of 10,000 traces: spans, live tags, "
-        "metadata, as the exporter and the collector write them), then every table merged "
+        "The same generated traces as the DuckDB stores (`_stores.generate_chunk`), as the "
+        "engine's batch writer stores them (`WriteBatch`es of "
+        f"{_chdb_stores.BATCH:,} traces: spans, live tags, metadata, as the exporter and the "
+        "collector write them; inserted from Arrow by `_chdb_stores.write_chunk`, which "
+        "tests/test_bench_chdb_store.py checks against the writer), then every table merged "
         f"(`OPTIMIZE ... FINAL`, a store at rest); cached (`{_chdb_stores.cache_path().name}/`). "
         f"Build time when the cache was made: {build}.",
         "DuckDB and chdb: `TraceStore(path)` and `TraceStore('chdb://...')`, the same calls as "
@@ -721,6 +730,13 @@ def _chdb_sections(cfg: Config, sizes: tuple[int, ...]) -> tuple[list[Section], 
         "(`store.conn.client`). same rows: DuckDB, chdb and the SQL give the same trace ids in "
         "the same order.",
     ]
+    if cfg.chdb_traces:
+        notes.append(
+            f"{', '.join(f'{n:,}' for n in cfg.chdb_traces)} traces (`--chdb-traces`): chdb "
+            "only (no DuckDB store of that size; same rows: chdb and the SQL), on a copy of "
+            f"the cache hard-linked (the queries only read), {LARGE_REPS} rounds, in a fresh "
+            "process."
+        )
     headers = ["store", "query", "DuckDB p50 ms", "chdb p50 ms",
                "hand-written ClickHouse SQL p50 ms", "chdb × DuckDB", "chdb × SQL (paired)",
                "same rows"]  # fmt: skip
@@ -742,6 +758,52 @@ def _chdb_sections(cfg: Config, sizes: tuple[int, ...]) -> tuple[list[Section], 
             )
         )
     return sections, targets
+
+
+def _build_note(built: dict[str, Any]) -> str:
+    note = f"{built['seconds']:.0f} s"
+    if "bytes" in built:  # recorded by the Arrow build
+        note += f" + {built['merge_seconds']:.0f} s merging, {built['bytes'] / 1e9:.2f} GB"
+    return note
+
+
+LARGE_REPS = 3  # rounds on the stores of --chdb-traces (every match of 10M: ~20 s a call)
+
+
+def _chdb_alone(workdir: str, n: int, reps: int) -> tuple[list[list[str]], list[Target]]:
+    """In a fresh process: the chdb searches on the store of ``n`` traces, traceduck against
+    the hand-written ClickHouse SQL (the rows of ``_chdb_sections``' table, without DuckDB)."""
+    import traceduck
+
+    from . import _chdb_stores
+
+    url = _chdb_stores.copy_chdb_stores(Path(workdir), n, linked=True)
+    chdb = traceduck.TraceStore(url, read_only=True)
+    client = chdb.conn.client
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+    for q in QUERIES:
+        calls = {"chdb": _td_search(chdb, q), "ch_sql": _ch_search(client, q)}
+        ids = {k: _ids(call()) for k, call in calls.items()}  # also the warm-up
+        same = ids["chdb"] == ids["ch_sql"]
+        variants = {k: _variant(k, k, call) for k, call in calls.items()}
+        _rounds(list(variants.values()), reps, f"{NAME} chdb {n:,} {q.key}")
+        v_sql = paired_ratio(variants["chdb"], variants["ch_sql"])
+        p50 = {k: _ms(_p50(v)) for k, v in variants.items()}
+        rows.append(
+            [f"{n:,}", q.label, "—", p50["chdb"], p50["ch_sql"], "—", f"{v_sql:.2f}×",
+             "yes" if same else "**NO** " + _differs(ids)]
+        )  # fmt: skip
+        targets.append(
+            Target(
+                f"search {q.label} on chdb vs hand-written ClickHouse SQL, {n:,} traces",
+                f"{v_sql:.2f}× ({p50['chdb']} vs {p50['ch_sql']} ms)"
+                + ("" if same else "; **results differ**"),
+                f"≤ {SEARCH_GATE}×",
+                v_sql <= SEARCH_GATE and same,
+            )
+        )
+    return rows, targets
 
 
 def _differs(ids: dict[str, list[str]]) -> str:
