@@ -703,12 +703,14 @@ def _chdb_sections(cfg: Config, sizes: tuple[int, ...]) -> tuple[list[Section], 
             tag_rows, tag_targets = _chdb_tags(duck, chdb, path, n, 5 if cfg.quick else 15)
             targets += tag_targets
         _release(path)
+    large_edits: list[tuple[int, list[list[str]]]] = []
     for n in cfg.chdb_traces:  # alone: chdb opens one directory per process
         progress(f"[{NAME}] chdb store of {n:,} traces (in a fresh process)")
         built.update(_chdb_stores.ensure_chdb_stores([n]))
-        alone, gates = in_fresh_process(_chdb_alone, str(cfg.workdir), n, LARGE_REPS)
+        alone, gates, edits = in_fresh_process(_chdb_alone, str(cfg.workdir), n, LARGE_REPS)
         rows += alone
         targets += gates
+        large_edits.append((n, edits))
     build = "; ".join(f"{n:,} traces: {_build_note(b)}" for n, b in built.items())
     notes = [
         "The same generated traces as the DuckDB stores (`_stores.generate_chunk`), as the "
@@ -734,8 +736,7 @@ def _chdb_sections(cfg: Config, sizes: tuple[int, ...]) -> tuple[list[Section], 
         notes.append(
             f"{', '.join(f'{n:,}' for n in cfg.chdb_traces)} traces (`--chdb-traces`): chdb "
             "only (no DuckDB store of that size; same rows: chdb and the SQL), on a copy of "
-            f"the cache hard-linked (the queries only read), {LARGE_REPS} rounds, in a fresh "
-            "process."
+            f"the cache hard-linked, {LARGE_REPS} rounds, in a fresh process."
         )
     headers = ["store", "query", "DuckDB p50 ms", "chdb p50 ms",
                "hand-written ClickHouse SQL p50 ms", "chdb × DuckDB", "chdb × SQL (paired)",
@@ -757,6 +758,20 @@ def _chdb_sections(cfg: Config, sizes: tuple[int, ...]) -> tuple[list[Section], 
                 ],
             )
         )
+    for n, edits in large_edits:
+        sections.append(
+            Section(
+                f"Tags and metadata after the fact on chdb alone ({n:,} traces)",
+                ["operation", "chdb p50 ms", "chdb p90 ms"],
+                edits,
+                [
+                    "The calls of the table above on chdb alone (no DuckDB store of this "
+                    f"size), {LARGE_EDIT_REPS} rounds after the searches, each call on another "
+                    "trace of a sample (`ORDER BY cityHash64(trace_id, 11)`), on the same "
+                    "hard-linked copy: an edit inserts new parts and changes no cached file."
+                ],
+            )
+        )
     return sections, targets
 
 
@@ -767,12 +782,17 @@ def _build_note(built: dict[str, Any]) -> str:
     return note
 
 
-LARGE_REPS = 3  # rounds on the stores of --chdb-traces (every match of 10M: ~20 s a call)
+LARGE_REPS = 3  # rounds on the stores of --chdb-traces (every match of 10M: ~45 s a call)
+LARGE_EDIT_REPS = 15  # as on the largest DuckDB store
 
 
-def _chdb_alone(workdir: str, n: int, reps: int) -> tuple[list[list[str]], list[Target]]:
+def _chdb_alone(
+    workdir: str, n: int, reps: int
+) -> tuple[list[list[str]], list[Target], list[list[str]]]:
     """In a fresh process: the chdb searches on the store of ``n`` traces, traceduck against
-    the hand-written ClickHouse SQL (the rows of ``_chdb_sections``' table, without DuckDB)."""
+    the hand-written ClickHouse SQL (the rows of ``_chdb_sections``' table, without DuckDB),
+    then the edits after the fact (their rows). The copy is hard-linked to the cache: the
+    edits only insert, which writes new parts and changes no file of the cache's."""
     import traceduck
 
     from . import _chdb_stores
@@ -803,11 +823,78 @@ def _chdb_alone(workdir: str, n: int, reps: int) -> tuple[list[list[str]], list[
                 v_sql <= SEARCH_GATE and same,
             )
         )
-    return rows, targets
+    edits, gates = _chdb_edits_alone(traceduck.TraceStore(url), n, LARGE_EDIT_REPS)
+    return rows, targets + gates, edits
 
 
 def _differs(ids: dict[str, list[str]]) -> str:
     return "(" + ", ".join(f"{k} {len(v)} rows" for k, v in ids.items()) + ")"
+
+
+EDIT_LABELS = {
+    "tag": "`set_trace_tag(id, 'reviewed2', i)`",
+    "bulk": f"`set_trace_tags(<time window of ~{BULK_TRACES:,} traces>, {{'chbatch': i}})`",
+    "meta": "`log_metadata(id, {'score2': 0.5})` on a finished trace",
+    "get": "`get_trace(id)` (the trace and its spans)",
+}
+
+
+class _Edits:
+    """The edits after the fact, each call on another trace of ``sample`` (the bulk tag on
+    another time window of ~BULK_TRACES traces of the store's ``n``, between ``lo`` and
+    ``hi``)."""
+
+    def __init__(self, sample: list[str], lo: int, hi: int, n: int) -> None:
+        self.sample, self.lo, self.hi = sample, lo, hi
+        self.width = (hi - lo) * BULK_TRACES // n
+        self.counter = iter(range(10**9))
+        self.counts: dict[str, list[int]] = {}  # traces tagged per bulk call, per store
+
+    def ops(self, store: Any, key: str) -> dict[str, Callable[[], object]]:
+        ids = iter(self.sample)
+        width, counter = self.width, self.counter
+        windows = iter(range(self.lo + width // 2, self.hi - width, width))  # not the search's
+        counts = self.counts.setdefault(key, [])
+
+        def bulk() -> None:
+            a = next(windows)
+            flt = f"timestamp_ms >= {a} AND timestamp_ms < {a + width}"
+            counts.append(store.set_trace_tags(flt, {"chbatch": next(counter)}))
+
+        return {
+            "tag": lambda: store.set_trace_tag(next(ids), "reviewed2", next(counter)),
+            "bulk": bulk,
+            "meta": lambda: store.log_metadata(next(ids), {"score2": 0.5}),
+            "get": lambda: store.get_trace(next(ids)),
+        }
+
+
+def _chdb_edits_alone(store: Any, n: int, reps: int) -> tuple[list[list[str]], list[Target]]:
+    """``_chdb_tags``' edits on chdb alone (no DuckDB store of this size): p50 and p90."""
+    sample = [
+        r[0]
+        for r in store.conn.query(
+            "SELECT trace_id FROM td_traces ORDER BY cityHash64(trace_id, 11) LIMIT {k:UInt32}",
+            {"k": 6 * reps + 12},
+        )
+    ]
+    ((lo, hi),) = store.conn.query("SELECT min(timestamp_ms), max(timestamp_ms) FROM td_traces")
+    edits = _Edits(sample, lo, hi, n)
+    ops = edits.ops(store, "chdb")
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+    for key, label in EDIT_LABELS.items():
+        c = _variant("chdb", "chdb", ops[key])
+        c.batch(1)  # warm-up
+        _rounds([c], reps, f"{NAME} chdb {n:,} {key}")
+        rows.append([label, _ms(_p50(c)), _ms(_p90(c))])
+        targets.append(
+            Target(f"{label.split('(')[0]}` on chdb, {n:,} traces", f"{_ms(_p50(c))} ms p50",
+                   "info", None)
+        )  # fmt: skip
+    tagged = edits.counts["chdb"]
+    rows[1][0] += f" (traces tagged per call: {min(tagged):,}–{max(tagged):,})"
+    return rows, targets
 
 
 def _chdb_tags(
@@ -828,33 +915,10 @@ def _chdb_tags(
     finally:
         con.close()
     random.Random(11).shuffle(sample)
-    width = (hi - lo) * BULK_TRACES // n
-    counter = iter(range(10**9))
-    counts: dict[str, list[int]] = {"duck": [], "chdb": []}
-
-    def ops(store: Any, key: str) -> dict[str, Callable[[], object]]:
-        ids = iter(sample)
-        windows = iter(range(lo + width // 2, hi - width, width))  # other windows than above
-
-        def bulk() -> None:
-            a = next(windows)
-            flt = f"timestamp_ms >= {a} AND timestamp_ms < {a + width}"
-            counts[key].append(store.set_trace_tags(flt, {"chbatch": next(counter)}))
-
-        return {
-            "tag": lambda: store.set_trace_tag(next(ids), "reviewed2", next(counter)),
-            "bulk": bulk,
-            "meta": lambda: store.log_metadata(next(ids), {"score2": 0.5}),
-            "get": lambda: store.get_trace(next(ids)),
-        }
-
-    duck_ops, chdb_ops = ops(duck, "duck"), ops(chdb, "chdb")
-    labels = {
-        "tag": "`set_trace_tag(id, 'reviewed2', i)`",
-        "bulk": f"`set_trace_tags(<time window of ~{BULK_TRACES:,} traces>, {{'chbatch': i}})`",
-        "meta": "`log_metadata(id, {'score2': 0.5})` on a finished trace",
-        "get": "`get_trace(id)` (the trace and its spans)",
-    }
+    edits = _Edits(sample, lo, hi, n)
+    duck_ops, chdb_ops = edits.ops(duck, "duck"), edits.ops(chdb, "chdb")
+    labels = EDIT_LABELS
+    counts = edits.counts
     rows: list[list[str]] = []
     targets: list[Target] = []
     for key, label in labels.items():
