@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -21,31 +21,25 @@ from ... import _json
 from ..._selection import Selection
 from ...errors import FilterError, StorageError, TraceduckError
 from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
-from .. import _tagrules
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from .._names import StoreName, parse_store_name
 from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, span_from_row, tree_order
-from .._tagrules import check_removal, encode_value, scope_value
 from . import _experiments
 from ._client import Connection, connect
+from ._edits import TagEdits
 from ._events import (
     DOCUMENT_SETTINGS,
-    EditRows,
-    MetadataRows,
     document_tables,
     documents,
     exclusive_keys,
-    holders,
     load_documents,
-    load_tags,
-    register,
 )
 from ._query import QUERY_SETTINGS, ClickHouseRunner, user_error
 from ._schema import migrate
 from ._sql import current_tags
 
 if TYPE_CHECKING:
-    from ..._context import Tag
+    pass
 
 __all__ = ["ClickHouseStore"]
 
@@ -55,7 +49,7 @@ LITERAL_IDS = 5_000  # more ids than this are not sent as a parameter (see _docu
 _READ_ONLY = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|EXPLAIN|DESCRIBE|DESC|SHOW)\b", re.IGNORECASE)
 
 
-class ClickHouseStore(TraceStore):
+class ClickHouseStore(TagEdits, TraceStore):
     """The TraceStore calls on a ClickHouse server or chdb."""
 
     def __init__(self, path: str | StoreName, *, read_only: bool = False) -> None:
@@ -422,161 +416,6 @@ class ClickHouseStore(TraceStore):
         from ._writer import write_batch
 
         write_batch(self._writable(), batch)
-
-    def _trace_name(self, tid: str) -> tuple[bool, str | None]:
-        rows = self.conn.query(
-            "SELECT name FROM td_traces FINAL WHERE trace_id = {t:String}", {"t": tid}
-        )
-        return (bool(rows), rows[0][0] if rows else None)
-
-    def _set_tag(
-        self, trace_id: str, key: str, value: Any, exclusive: bool, append: bool, source: str
-    ) -> None:
-        conn = self._writable()
-        tid = self.resolve_trace_id(trace_id)
-        _, name = self._trace_name(tid)
-        tags = load_tags(conn, [tid]).get(tid, {})
-        registered = exclusive_keys(conn).get(key)
-        had = key in tags
-        new = _tagrules.appended(tags.get(key), value, had) if append else value
-        new_text = encode_value(new, key)
-        old_text = _json.dumps(tags[key]) if had else None
-        edit = EditRows(source)
-        if old_text != new_text:
-            edit.event(tid, key, old_text, new, "update" if had else "set")
-        scope = registered or ""
-        if exclusive and not scope:
-            register(conn, key, True, "name")
-            scope = "name"
-        if scope:
-            self._claim(edit, [(tid, name)], key, scope)
-        edit.insert(conn)
-
-    def _claim(
-        self, edit: EditRows, traces: list[tuple[str, str | None]], key: str, scope: str
-    ) -> None:
-        """Each trace claims ``key`` in its scope; a holder outside the edit loses the tag."""
-        wanted = [(key, scope_value(scope, name)) for _, name in traces]
-        current = holders(self.conn, wanted)
-        claimers = {tid for tid, _ in traces}
-        losers = sorted({h for h in current.values() if h not in claimers})
-        their_tags = load_tags(self.conn, losers)
-        for tid, name in traces:
-            where = scope_value(scope, name)
-            old = current.get((key, where))
-            if old is not None and old not in claimers and key in their_tags.get(old, {}):
-                text = _json.dumps(their_tags[old].pop(key))
-                edit.event(old, key, text, None, "moved", deleted=True)
-            edit.claim(tid, key, where)
-
-    def _delete_tag(self, trace_id: str, key: str, value: Any, source: str) -> None:
-        conn = self._writable()
-        tid = self.resolve_trace_id(trace_id)
-        tags = load_tags(conn, [tid]).get(tid, {})
-        check_removal(tid, tags, key, value)
-        edit = EditRows(source)
-        edit.event(tid, key, _json.dumps(tags[key]), None, "delete", deleted=True)
-        self._release(edit, [tid], key)
-        edit.insert(conn)
-
-    def _release(self, edit: EditRows, trace_ids: list[str], key: str) -> None:
-        """Traces that held an exclusive ``key`` and lose it leave no holder behind."""
-        scope = exclusive_keys(self.conn).get(key)
-        if not scope:
-            return
-        rows = self.conn.query(
-            "SELECT trace_id, name FROM td_traces FINAL WHERE trace_id IN {ids:Array(String)}",
-            {"ids": trace_ids},
-        )
-        pairs = {tid: (key, scope_value(scope, name)) for tid, name in rows}
-        current = holders(self.conn, list(pairs.values()))
-        for tid, pair in pairs.items():
-            if current.get(pair) == tid:
-                edit.release(tid, key, pair[1])
-
-    def _matching(self, filter_string: str) -> list[tuple[str, str | None]]:
-        from ...query import compile_filter
-
-        runner = self.runner
-        where, params = compile_filter(filter_string, runner)
-        return runner.rows(
-            f"SELECT t.trace_id, t.name FROM {runner.dialect.traces_from} WHERE {where}",
-            params,
-            filter_string,
-        )
-
-    def _set_tags(self, filter_string: str, items: list[Tag], source: str) -> int:
-        updates = {t.key: t.value for t in items}
-        conn = self._writable()
-        rows = self._matching(filter_string)
-        exclusive = exclusive_keys(conn)
-        for tag in items:
-            if tag.exclusive and tag.key not in exclusive:
-                register(conn, tag.key, True, tag.scope)
-                exclusive[tag.key] = tag.scope
-        _tagrules.check_exclusive_bulk([n for _, n in rows], updates, exclusive)
-        current = load_tags(conn, [t for t, _ in rows])
-        edit = EditRows(source)
-        for tid, _ in rows:
-            have = current.get(tid, {})
-            for key, value in updates.items():
-                new_text = _json.dumps(value)
-                old_text = _json.dumps(have[key]) if key in have else None
-                if old_text != new_text:
-                    edit.event(tid, key, old_text, value, "set" if old_text is None else "update")
-        for key in updates:
-            if key in exclusive:
-                self._claim(edit, list(rows), key, exclusive[key])
-        edit.insert(conn)
-        return len(rows)
-
-    def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
-        conn = self._writable()
-        rows = self._matching(filter_string)
-        current = load_tags(conn, [t for t, _ in rows])
-        edit = EditRows(source)
-        for tid, _ in rows:
-            have = current.get(tid, {})
-            for key, value in tags.items():
-                had = key in have
-                new = _tagrules.appended(have.get(key), value, had)
-                encode_value(new, key)
-                edit.event(tid, key, _json.dumps(have[key]) if had else None, new,
-                           "update" if had else "set")  # fmt: skip
-        edit.insert(conn)
-        return len(rows)
-
-    def _delete_tags(
-        self, filter_string: str, keys: list[str], only: dict[str, str], source: str
-    ) -> int:
-        conn = self._writable()
-        rows = self._matching(filter_string)
-        current = load_tags(conn, [t for t, _ in rows])
-        edit = EditRows(source)
-        changed: set[str] = set()
-        lost: dict[str, list[str]] = {}
-        for tid, _ in rows:
-            have = current.get(tid, {})
-            for key in keys:
-                if _tagrules.goes(have, key, only):
-                    edit.event(tid, key, _json.dumps(have[key]), None, "delete", deleted=True)
-                    changed.add(tid)
-                    lost.setdefault(key, []).append(tid)
-        for key, tids in lost.items():
-            self._release(edit, tids, key)
-        edit.insert(conn)
-        return len(changed)
-
-    def _register_tag(self, key: str, exclusive: bool, scope: str) -> None:
-        register(self._writable(), key, exclusive, scope)
-
-    def _log_metadata(self, trace_id: str, entries: list[tuple[str, str]], source: str) -> None:
-        conn = self._writable()
-        tid = self.resolve_trace_id(trace_id)
-        rows = MetadataRows(source)
-        for key, text in entries:
-            rows.add(tid, key, text)
-        rows.insert(conn)
 
 
 def _group_field(field: str, by: str) -> Any:
