@@ -19,19 +19,26 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
-from .. import _experiment
 from .._pandas import require_pandas
 from .._selection import Selection
-from ..errors import ConfigError, StorageError, TagError
-from ..model import Experiment, MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
+from ..errors import StorageError, TagError
+from ..model import MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 from . import _tagrules
+from ._experiments import ExperimentCalls, experiment_exists, experiment_scope
 from ._tagrules import MISSING
 
 if TYPE_CHECKING:
     from .._context import Tag
     from ..query import Runner
 
-__all__ = ["MISSING", "READ_ONLY_SQL", "ReturnType", "TraceStore", "experiment_scope"]
+__all__ = [
+    "MISSING",
+    "READ_ONLY_SQL",
+    "ReturnType",
+    "TraceStore",
+    "experiment_exists",
+    "experiment_scope",
+]
 
 ReturnType = Literal["list", "pandas", "arrow"]
 READ_ONLY_SQL = (  # what sql() says to anything but one read-only query, on every engine
@@ -40,7 +47,7 @@ READ_ONLY_SQL = (  # what sql() says to anything but one read-only query, on eve
 )
 
 
-class TraceStore(ABC):
+class TraceStore(ExperimentCalls, ABC):
     """The query, tag and SQL calls over one store.
 
     >>> store = TraceStore("traces.duckdb")          # or "chdb:///dir", "clickhouse://host/db"
@@ -449,71 +456,6 @@ class TraceStore(ABC):
 
     @abstractmethod
     def _count_deletable(self, selection: Selection) -> int: ...
-
-    # -- experiments --------------------------------------------------------------------------
-
-    def create_experiment(self, name: str) -> str:
-        """Create an experiment; returns its id ("1", "2", ... in order of creation).
-        ``ConfigError`` if one of that name exists (``get_or_create_experiment`` does not)."""
-        return self._create_experiment(_experiment.check_name(name))
-
-    @abstractmethod
-    def _create_experiment(self, name: str) -> str:
-        """A new experiment's id; ``ConfigError`` (``experiment_exists``) if the name is taken."""
-
-    def get_or_create_experiment(self, name: str) -> Experiment:
-        """The experiment of that name, created if the store has none."""
-        name = _experiment.check_name(name)
-        found = self.get_experiment_by_name(name)
-        if found is None:
-            self._ensure_experiment(name)
-            found = self.get_experiment_by_name(name)
-        assert found is not None
-        return found
-
-    @abstractmethod
-    def _ensure_experiment(self, name: str) -> None:
-        """The experiment of that name exists afterwards (created if need be)."""
-
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        """The experiment with that id; ``ConfigError`` if there is none."""
-        found = self._experiment_by_id(str(experiment_id))
-        if found is None:
-            raise ConfigError(f"no experiment with id {experiment_id!r}")
-        return found
-
-    @abstractmethod
-    def _experiment_by_id(self, experiment_id: str) -> Experiment | None: ...
-
-    @abstractmethod
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        """The experiment of that name, None if there is none (as in MLflow)."""
-
-    @abstractmethod
-    def search_experiments(self) -> list[Experiment]:
-        """Every experiment, Default ("0") first."""
-
-
-def experiment_exists(name: str) -> ConfigError:
-    return ConfigError(f"experiment {name!r} exists already")
-
-
-def experiment_scope(
-    experiment_ids: Iterable[str] | str | None, locations: Iterable[str] | str | None
-) -> list[str] | None:
-    """The experiment ids a search keeps (None: every trace); MLflow's two spellings."""
-    if experiment_ids is None and locations is None:
-        return None
-    ids: list[str] = []
-    for given, what in ((experiment_ids, "experiment_ids"), (locations, "locations")):
-        if given is None:
-            continue
-        items = [given] if isinstance(given, (str, int)) else list(given)
-        for item in items:
-            if isinstance(item, bool) or not isinstance(item, (str, int)):
-                raise ConfigError(f"{what} holds experiment ids (strings), not {item!r}")
-            ids.append(str(item).strip())
-    return ids
 
 
 def _require_filter(filter_string: str | None) -> None:
