@@ -109,3 +109,92 @@ def test_plain_text_among_thousands_of_json_inputs_is_kept_as_text(store: Any) -
         assert (span.inputs, span.outputs) == (text, text)
     assert store.get_trace(f"{1:032x}").spans[0].outputs == {"a": [{"b": {"c": [1, {"d": "e\n"}]}}]}
     assert store.get_trace(f"{2:032x}").spans[0].inputs == {"n": 2}
+
+
+def _whole_traces(n: int, *, prefix: str = "") -> WriteBatch:
+    """``n`` whole new one-span traces as the exporter queues them (``WriteBatch.plain``: row
+    tuples, no TraceRow), each with one live metadata entry logged at a known time."""
+    from traceduck.store._records import TRACE_COLUMNS, PlainTrace
+
+    spans, plain = [], []
+    for i in range(n):
+        tid, sid = f"{prefix}{i}" if prefix else f"{i:032x}", f"{i:016x}"
+        span = (tid, sid, None, "whole", "CHAIN", "OK", None, 1_000 + i, 2_000 + i, 0.001,
+                "INTERNAL", "svc", "{}", '{"q": 1}', '"a"', None)  # fmt: skip
+        row = dict.fromkeys(TRACE_COLUMNS)
+        row.update(trace_id=tid, name="whole", status="OK", timestamp_ms=0,
+                   execution_time_ms=0.001, start_time_ns=1_000 + i, end_time_ns=2_000 + i,
+                   span_count=1, service_name="svc", root_span_id=sid, has_root=True,
+                   experiment_id="0", experiment="Default", tags="{}",
+                   metadata='{"run": 7}')  # fmt: skip
+        logged = ((5_000_000_000 + i, tid, "run", "7"),)
+        trace: PlainTrace = ((span,), tuple(row[c] for c in TRACE_COLUMNS), logged, 100)
+        spans.append(span)
+        plain.append(trace)
+    return WriteBatch(SpanRows(spans), [], "live", plain)
+
+
+def _count(store: Any, table: str) -> int:
+    return store.sql(f"SELECT count(*) AS n FROM {table}").column("n")[0].as_py()
+
+
+@pytest.mark.parametrize("ids", ["hex", "other"])
+def test_a_batch_of_ten_thousand_whole_traces_written_twice_repeats_nothing(
+    tmp_path: Path, ids: str
+) -> None:
+    # The exporter writes a batch again when its first write failed part way or its outcome
+    # is unknown. ClickHouse parses at most 256 KiB of SQL: the lookups of 10,000 ids (what
+    # is stored already) must not be one statement of literals.
+    store = td.TraceStore(new_store_name("chdb", tmp_path))
+    batch = _whole_traces(10_000, prefix="" if ids == "hex" else "trace-")
+    store.write_batch(batch)
+    store.write_batch(batch)
+    assert store.count_traces() == 10_000
+    assert _count(store, "spans") == 10_000
+    assert store.count_traces("span_count = 1") == 10_000
+    assert _count(store, "trace_metadata") == 10_000
+    assert store.count_traces("metadata.run = 7") == 10_000
+
+
+def test_a_whole_trace_of_which_a_part_is_stored_is_merged(store: Any) -> None:
+    # Another process (a downstream service, a collector) stored a part of the trace first:
+    # the whole trace arriving later is merged with it, not written over it.
+    batch = _whole_traces(3)
+    tid = batch.plain[1][1][0]
+    late = (tid, "e" * 16, f"{1:016x}", "downstream", "TOOL", "OK", None, 1_500, 1_600, 0.0001,
+            "SERVER", "other", "{}", None, None, None)  # fmt: skip
+    part = TraceRow(tid, "downstream", "OK", None, 1_500, 1_600, 1, "other", None, False)
+    store.write_batch(WriteBatch(SpanRows([late]), [part], "collector"))
+    store.write_batch(batch)
+    trace = store.get_trace(tid)
+    assert (trace.info.name, trace.info.span_count) == ("whole", 2)
+    assert sorted(s.name for s in trace.spans) == ["downstream", "whole"]
+    assert store.count_traces() == 3
+    assert store.count_traces("span_count = 1") == 2
+
+
+def test_a_batch_that_failed_after_its_spans_is_written_whole_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without transactions a failure can leave a batch's spans and metadata stored and its
+    # trace rows not: written again, the traces appear with each span and entry once.
+    from traceduck.store.clickhouse import _client
+
+    store = td.TraceStore(new_store_name("chdb", tmp_path))
+    insert = _client.Connection.insert_arrow
+
+    def fail_on_traces(self: Any, table: str, data: Any) -> None:
+        if table == "td_traces":
+            raise StorageError("Code: 242. the server went away")
+        insert(self, table, data)
+
+    batch = _whole_traces(500)
+    monkeypatch.setattr(_client.Connection, "insert_arrow", fail_on_traces)
+    with pytest.raises(StorageError):
+        store.write_batch(batch)
+    monkeypatch.setattr(_client.Connection, "insert_arrow", insert)
+    assert store.count_traces() == 0
+    store.write_batch(batch)
+    assert store.count_traces("span_count = 1") == 500
+    assert _count(store, "spans") == 500
+    assert _count(store, "trace_metadata") == 500

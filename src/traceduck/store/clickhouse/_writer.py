@@ -27,7 +27,14 @@ from ... import _json
 from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...errors import StorageError
 from .._records import TRACE_SCHEMA as _BASE_SCHEMA
-from .._records import TraceRow, WriteBatch, combine_parts, merge_trace
+from .._records import (
+    TraceRow,
+    WriteBatch,
+    combine_parts,
+    merge_trace,
+    plain_trace_row,
+    rows_to_arrow,
+)
 from .._sink import TurnError
 from .._tagrules import scope_value
 from ._client import Connection, connect
@@ -87,26 +94,43 @@ class ClickHouseWriter:
 
 
 def write_batch(conn: Connection, batch: WriteBatch) -> None:
-    """Write every span and trace of ``batch`` (see the module docstring for the order)."""
-    batch = batch.expanded()  # plain traces as TraceRows
-    if not batch.traces and not len(batch.spans):
+    """Write every span and trace of ``batch`` (see the module docstring for the order).
+
+    One lookup first: which of the batch's traces have spans or a trace row stored already (a
+    late part, a part another process or host wrote, or this batch written before in part).
+    Only those are merged and have their stored spans, trace rows and metadata looked up: a
+    trace with nothing stored can have nothing of this batch stored either, since spans go in
+    before anything else of a trace. The rest, most traces, are written as they came; a whole
+    new trace (``batch.plain``) straight from its row, without a TraceRow."""
+    if not batch.traces and not batch.plain and not len(batch.spans):
         return
+    plain = batch.plain
+    if plain and _plain_collide(batch):
+        batch, plain = batch.expanded(), []  # parts of one trace: combined below
     rows = combine_parts(batch.traces)
+    stored = _stored_traces(conn, [*rows, *(trace[0] for _, trace, _, _ in plain)])
+    if stored and plain:  # whole traces of which something is stored: merged as TraceRows
+        for _, trace, logged, _ in plain:
+            if trace[0] in stored:
+                rows[trace[0]] = plain_trace_row(trace, logged)
+        plain = [p for p in plain if p[1][0] not in stored]
     ids = list(rows)
-    existing = _existing(conn, ids)
+    existing = _existing(conn, [t for t in ids if t in stored]) if stored else {}
     spans = batch.spans.to_arrow()
-    stored_spans = _stored_span_ids(conn, ids)
-    if stored_spans:
-        keep = [
-            (t, s) not in stored_spans
-            for t, s in zip(
-                spans.column("trace_id").to_pylist(), spans.column("span_id").to_pylist()
-            )
-        ]
-        spans = spans.filter(pa.array(keep, pa.bool_()))
     added: dict[str, int] = {}
-    for tid in spans.column("trace_id").to_pylist():
-        added[tid] = added.get(tid, 0) + 1
+    if stored:
+        stored_spans = _stored_span_ids(conn, sorted(stored))
+        trace_ids = spans.column("trace_id").to_pylist()
+        if stored_spans:
+            keep = [
+                (t, s) not in stored_spans
+                for t, s in zip(trace_ids, spans.column("span_id").to_pylist())
+            ]
+            spans = spans.filter(pa.array(keep, pa.bool_()))
+            trace_ids = [t for t, k in zip(trace_ids, keep) if k]
+        for tid in trace_ids:
+            if tid in existing:
+                added[tid] = added.get(tid, 0) + 1
     if spans.num_rows:
         conn.insert_arrow("spans", _fix_json_columns(spans))
 
@@ -130,19 +154,21 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
             if scope:
                 claims.append((row.end_time_ns, tid, key, row.name, scope))
         for key, value, ts_ns in row.metadata:
-            ts = _EPOCH + timedelta(microseconds=ts_ns // 1000) if ts_ns else None
-            metadata.add(tid, key, _json.dumps(value), ts)
+            metadata.add(tid, key, _json.dumps(value), _logged_at(ts_ns))
+    for _, _, logged, _ in plain:
+        for ts_ns, tid, key, text in logged:
+            metadata.add(tid, key, text, _logged_at(ts_ns))
     if claims:
         _claim(conn, edit, claims, exclusive, rows)
     edit.insert(conn)
-    if metadata.rows:
-        metadata.rows = _not_stored(conn, metadata.rows)
+    if stored and metadata.rows:
+        metadata.rows = _not_stored(conn, metadata.rows, stored)
     metadata.insert(conn)
 
     named = [r.experiment for r in rows.values() if r.experiment]
     experiment_ids = ensure_experiments(conn, named) if named else {}
     version = when.version
-    trace_rows = []
+    trace_rows = [(*trace[:-2], version) for _, trace, _, _ in plain]
     for tid, row in rows.items():
         name = row.experiment or DEFAULT_EXPERIMENT
         experiment = (experiment_ids.get(name, DEFAULT_EXPERIMENT_ID), name)
@@ -150,15 +176,20 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
         count = old["span_count"] + added.get(tid, 0) if old else row.span_count
         merged = merge_trace(row, old, count, experiment)
         trace_rows.append((*(merged[c] for c in TRACE_COLUMNS), version))
-    table = pa.Table.from_batches(
-        [
-            pa.RecordBatch.from_struct_array(
-                pa.array(trace_rows, type=pa.struct(list(TRACE_SCHEMA)))
-            )
-        ],
-        schema=TRACE_SCHEMA,
-    )
-    conn.insert_arrow("td_traces", table)
+    conn.insert_arrow("td_traces", rows_to_arrow(trace_rows, TRACE_SCHEMA))
+
+
+def _plain_collide(batch: WriteBatch) -> bool:
+    """Whether a whole trace of ``batch.plain`` shares its id with another part of the batch
+    (the exporter makes none such; a batch built by hand may)."""
+    ids = [trace[0] for _, trace, _, _ in batch.plain]
+    parts = {row.trace_id for row in batch.traces}
+    return len(set(ids) | parts) < len(ids) + len(parts)
+
+
+def _logged_at(ts_ns: int) -> datetime | None:
+    """A metadata entry's time (unix ns; 0: not known, the write's time is used)."""
+    return _EPOCH + timedelta(microseconds=ts_ns // 1000) if ts_ns else None
 
 
 def _claim(
@@ -189,15 +220,24 @@ def _claim(
         holder[(key, where)] = tid
 
 
-def _not_stored(conn: Connection, entries: list[tuple[str, str, str, Any]]) -> list[Any]:
+def _not_stored(
+    conn: Connection, entries: list[tuple[str, str, str, Any]], stored: set[str]
+) -> list[Any]:
     """The live metadata entries not stored yet: a batch written again after a failure (its
-    entries carry the times they were logged) adds none twice."""
-    stored = conn.query(
-        "SELECT trace_id, key, value, toUnixTimestamp64Micro(ts) FROM td_metadata "
-        "WHERE trace_id IN {ids:Array(String)} AND source != 'api'",
-        {"ids": sorted({e[0] for e in entries})},
-    )
-    seen = {tuple(r) for r in stored}
+    entries carry the times they were logged) adds none twice. Only traces in ``stored`` (with
+    spans or a row stored) can have entries stored: spans go in before metadata."""
+    ids = sorted({e[0] for e in entries if e[0] in stored})
+    if not ids:
+        return entries
+    seen = {
+        tuple(r)
+        for chosen, params in _id_sets(ids)
+        for r in conn.query(
+            "SELECT trace_id, key, value, toUnixTimestamp64Micro(ts) FROM td_metadata "
+            f"WHERE trace_id IN {chosen} AND source != 'api'",
+            params,
+        )
+    }
     return [
         e for e in entries
         if e[3] is None or (e[0], e[1], e[2], (e[3] - _EPOCH) // _MICRO) not in seen
@@ -207,33 +247,68 @@ def _not_stored(conn: Connection, entries: list[tuple[str, str, str, Any]]) -> l
 _HEX_ID = re.compile(r"[0-9a-f]{1,64}")
 
 
-def _id_set(ids: list[str]) -> tuple[str, dict[str, Any]]:
-    """(SQL of the set ``ids``, its parameters). Hexadecimal ids (the OpenTelemetry SDK's, and
-    the collector's) are written out as literals, which need no quoting: binding thousands of
-    them as a parameter costs clickhouse-connect ~8 µs an id of Python (it escapes each
-    character), some 80 ms of the writer thread's GIL for a batch of 10,000 traces."""
+# Ids written out as literals per statement: ClickHouse parses at most ``max_query_size``
+# bytes of SQL (256 KiB by default), and a statement may name the set twice (34 bytes an id).
+_LITERAL_IDS = 3_000
+
+
+def _id_sets(ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(SQL of a set of ids, its parameters) for each part of ``ids``. Hexadecimal ids (the
+    OpenTelemetry SDK's, and the collector's) are written out as literals, which need no
+    quoting, ``_LITERAL_IDS`` at a time: binding thousands of them as a parameter costs
+    clickhouse-connect ~8 µs an id of Python (it escapes each character), some 80 ms of the
+    writer thread's GIL for a batch of 10,000 traces. Other ids go in one parameter."""
+    if not all(_HEX_ID.fullmatch(t) for t in ids):
+        return [("{ids:Array(String)}", {"ids": ids})]
+    return [
+        ("('" + "', '".join(ids[i : i + _LITERAL_IDS]) + "')", {})
+        for i in range(0, len(ids), _LITERAL_IDS)
+    ]
+
+
+def _stored_traces(conn: Connection, ids: list[str]) -> set[str]:
+    """Those of ``ids`` with spans or a trace row stored (one query; usually none). The trace
+    rows count too: a trace part way through a delete (spans gone first) has its row still."""
+    if not ids:
+        return set()
     if all(_HEX_ID.fullmatch(t) for t in ids):
-        return "('" + "', '".join(ids) + "')", {}
-    return "{ids:Array(String)}", {"ids": ids}
+        found = conn.stored_trace_ids(("spans", "td_traces"), ids)
+        if found is not None:
+            return found
+    stored: set[str] = set()
+    for chosen, params in _id_sets(ids):
+        rows = conn.query(
+            f"SELECT trace_id FROM spans WHERE trace_id IN {chosen} "
+            f"UNION DISTINCT SELECT trace_id FROM td_traces WHERE trace_id IN {chosen}",
+            params,
+        )
+        stored.update(r[0] for r in rows)
+    return stored
 
 
 def _existing(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    chosen, params = _id_set(ids)
-    rows = conn.query(
-        f"SELECT {', '.join(TRACE_COLUMNS)} FROM td_traces FINAL WHERE trace_id IN {chosen}",
-        params,
-    )
-    return {r[0]: dict(zip(TRACE_COLUMNS, r)) for r in rows}
+    return {
+        r[0]: dict(zip(TRACE_COLUMNS, r))
+        for chosen, params in _id_sets(ids)
+        for r in conn.query(
+            f"SELECT {', '.join(TRACE_COLUMNS)} FROM td_traces FINAL WHERE trace_id IN {chosen}",
+            params,
+        )
+    }
 
 
 def _stored_span_ids(conn: Connection, ids: list[str]) -> set[tuple[str, str]]:
     if not ids:
         return set()
-    chosen, params = _id_set(ids)
-    rows = conn.query(f"SELECT trace_id, span_id FROM spans WHERE trace_id IN {chosen}", params)
-    return {(r[0], r[1]) for r in rows}
+    return {
+        (r[0], r[1])
+        for chosen, params in _id_sets(ids)
+        for r in conn.query(
+            f"SELECT trace_id, span_id FROM spans WHERE trace_id IN {chosen}", params
+        )
+    }
 
 
 def _json_pattern() -> str:
@@ -267,14 +342,14 @@ def _fix_json_columns(spans: pa.Table) -> pa.Table:
     pattern proves JSON are not parsed one by one in Python."""
     for name in ("inputs", "outputs"):
         column = spans.column(name)
-        values = column.to_pylist()
-        if len(values) >= _PATTERN_FROM:
+        if len(column) >= _PATTERN_FROM:
             sure = pc.fill_null(pc.match_substring_regex(column, _SURELY_JSON), True)
             if pc.all(sure).as_py():
                 continue
             doubtful = pc.invert(sure).to_pylist()
         else:
-            doubtful = [True] * len(values)
+            doubtful = [True] * len(column)
+        values = column.to_pylist()
         fixed = [
             _json.dumps(v) if doubt and v is not None and not _is_json(v) else v
             for v, doubt in zip(values, doubtful, strict=True)
