@@ -53,6 +53,11 @@ _CHDB_PATH: list[str] = []  # the one chdb directory this process has open, if a
 CLUSTER_SETTINGS = {"distributed_product_mode": "global", "insert_distributed_sync": 1}
 
 
+# The writer's statements on chdb run in one thread: the engine's second thread takes more CPU
+# than it saves on batches of thousands of rows, from an application that shares the cores.
+_CHDB_WRITE_SETTINGS = "max_threads = 1, max_insert_threads = 1"
+
+
 class Connection:
     """A client bound to one store's database, with the store's name for messages."""
 
@@ -60,6 +65,9 @@ class Connection:
         self.name = name
         self.client = client
         self.chdb = name.engine == "chdb"
+        # The writer's lookups and inserts through chdb's own API (``stored_trace_ids``,
+        # ``insert_arrow_tables``); off, they take a server's path (clickhouse-connect).
+        self.chdb_api = self.chdb
         self.database = name.database
         self._reader: Any = None
         self._raw_handle: tuple[Any, threading.Lock] | None = None
@@ -109,6 +117,48 @@ class Connection:
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
+    def insert_arrow_tables(
+        self, inserts: list[tuple[str, Any]], exprs: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        """Insert Arrow tables into their tables, in order, each one INSERT (one block: whole
+        or not at all); the first that fails raises, and the ones after it are not inserted.
+
+        On a server, one ``insert_arrow`` after the other. On chdb, one call of up to four
+        INSERTs, each reading its Arrow table where it is (chdb's ``Python()`` table
+        function): clickhouse-connect's chdb backend writes each table to a temporary file
+        for an ``INSERT ... FROM INFILE``, and every call into the engine is a wait for the
+        GIL when it returns, up to 5 ms beside the application's busy thread. ``exprs``
+        (chdb's API only): per table, SQL that the engine inserts instead of a column's values (an
+        expression over that column)."""
+        inserts = [(table, data) for table, data in inserts if data.num_rows]
+        exprs = exprs or {}
+        if not self.chdb_api or len(inserts) > 4:
+            if any(exprs.get(table) for table, _ in inserts):
+                raise ValueError("column expressions are for chdb's in-place inserts only")
+            for table, data in inserts:
+                self.insert_arrow(table, data)
+            return
+        if not inserts:
+            return
+        # Python() finds a table by name among the local variables of the calling frames.
+        _td_0, _td_1, _td_2, _td_3 = (*(data for _, data in inserts), None, None, None)[:4]
+        statements = []
+        for i, (table, data) in enumerate(inserts):
+            names = data.schema.names
+            values = [exprs.get(table, {}).get(name, name) for name in names]
+            statements.append(
+                f"INSERT INTO `{self.database}`.{table} ({', '.join(names)}) "
+                f"SELECT {', '.join(values)} FROM Python(_td_{i}) "
+                f"SETTINGS {_CHDB_WRITE_SETTINGS}, output_format_json_escape_forward_slashes = 0"
+            )
+        handle, lock = self._raw()
+        try:
+            with lock:
+                handle.query(";\n".join(statements), "TabSeparated")
+        except Exception as exc:  # chdb's own errors, not clickhouse-connect's
+            raise storage_error(self.name, exc) from exc
+        del _td_0, _td_1, _td_2, _td_3
+
     def stored_trace_ids(self, tables: tuple[str, ...], ids: list[str]) -> set[str] | None:
         """Those of ``ids`` (hexadecimal trace ids) with a row in any of ``tables``, or None
         where this takes the general path (a server: ``query``).
@@ -118,13 +168,16 @@ class Connection:
         written out as literals (which the engine's SQL parser reads at some 6 µs apiece),
         10,000 ids cost the writer 30-60 ms; split by the engine, under 10. The query runs on
         a handle of its own (chdb gives each handle its session; the engine is the same)."""
-        if not self.chdb:
+        if not self.chdb_api:
             return None
         handle, lock = self._raw()
         chosen = "(SELECT arrayJoin(splitByChar(',', {ids:String})))"
-        sql = " UNION DISTINCT ".join(
-            f"SELECT trace_id FROM `{self.database}`.{table} WHERE trace_id IN {chosen}"
-            for table in tables
+        sql = (
+            " UNION DISTINCT ".join(
+                f"SELECT trace_id FROM `{self.database}`.{table} WHERE trace_id IN {chosen}"
+                for table in tables
+            )
+            + f" SETTINGS {_CHDB_WRITE_SETTINGS}"
         )
         try:
             with lock:

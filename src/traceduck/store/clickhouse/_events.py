@@ -161,11 +161,13 @@ class MetadataRows:
         self.rows.append((trace_id, key, text, ts))
 
     def insert(self, conn: Connection) -> None:
-        if not self.rows:
-            return
+        if self.rows:
+            conn.insert_arrow("td_metadata", self.table())
+
+    def table(self) -> pa.Table:
         s = self.stamp
         n = len(self.rows)
-        table = pa.table(
+        return pa.table(
             {
                 "trace_id": [r[0] for r in self.rows],
                 "key": [r[1] for r in self.rows],
@@ -178,7 +180,6 @@ class MetadataRows:
             },
             schema=METADATA_SCHEMA,
         )
-        conn.insert_arrow("td_metadata", table)
 
 
 def exclusive_keys(conn: Connection) -> dict[str, str]:
