@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,49 @@ def test_an_unreachable_server_never_reaches_the_app(caplog: pytest.LogCaptureFi
             time.sleep(0.05)
     assert "127.0.0.1" in td.stats()["last_error"]
     assert td.stats()["written_traces"] == 0
+
+
+def test_a_big_export_reaches_clickhouse_in_few_large_inserts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each insert is a part ClickHouse merges later and a fixed cost for chdb: 20,000 spans
+    exported in quick succession go in as one batch (DuckDB's writer starts at 8,192 spans,
+    which here would be two or three)."""
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+
+    from traceduck import DuckDBSpanExporter
+    from traceduck.store.clickhouse._sink import ClickHouseSink
+
+    ended: list[ReadableSpan] = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            ended.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(Keep())
+    tracer = provider.get_tracer("big")
+    for _ in range(2_000):
+        with tracer.start_as_current_span("root"):
+            for _ in range(9):
+                with tracer.start_as_current_span("child"):
+                    pass
+    writes: list[int] = []
+    write = ClickHouseSink.write
+
+    def counted(self: ClickHouseSink, batch: Any, timeout_s: float) -> None:
+        writes.append(len(batch))
+        write(self, batch, timeout_s)
+
+    monkeypatch.setattr(ClickHouseSink, "write", counted)
+    name = new_store_name("chdb", tmp_path)
+    exporter = DuckDBSpanExporter(name, interval_s=60)  # no write for want of time
+    try:
+        for i in range(0, len(ended), 2_000):
+            exporter.export(ended[i : i + 2_000])
+            time.sleep(0.05)  # the writer would start here if it had enough spans
+        assert exporter.force_flush(60_000)
+    finally:
+        exporter.shutdown()
+    assert writes == [20_000]
+    assert td.TraceStore(name).count_traces("span_count = 10") == 2_000

@@ -40,7 +40,7 @@ from ._ended import TRACE_ID, EndedSpan, ended, forget, resource
 from ._handoff import HANDOFF
 from ._loss import Losses
 from ._processor import DEFAULT_BLOCK_TIMEOUT_S
-from ._writequeue import EARLY_WRITE_SPANS, WriteQueue
+from ._writequeue import WriteQueue
 
 # How long exit (and shutdown()) waits for a store that another process holds: siblings that
 # trace into the same file let go within a fraction of a second, a stuck holder costs this much.
@@ -197,7 +197,7 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
                     if bundle is not None:
                         ready.append(bundle)
                         ready_spans += span_count(bundle)
-                        if ready_spans >= EARLY_WRITE_SPANS:  # a big export: let the writer
+                        if ready_spans >= self.early_write_spans:  # a big export: the writer
                             self.enqueue(ready)  # start on this part while we convert the rest
                             ready, ready_spans = [], 0
                 ready.extend(self._assembler.overflow())

@@ -31,7 +31,9 @@ MAX_BATCH_SPANS = 50_000
 # processes may be waiting for it); a steady stream keeps it open from one write to the next.
 RELEASE_AFTER_S = 0.05
 # Past this many queued spans the writer starts at once instead of waiting out its interval, so
-# under load DuckDB writes one batch (GIL released) while export() converts the next.
+# under load DuckDB writes one batch (GIL released) while export() converts the next. A sink
+# may ask for more (``early_write_spans``): ClickHouse pays per insert (a part each, merged
+# later), so fewer, larger batches cost it less.
 EARLY_WRITE_SPANS = 8_192
 
 
@@ -51,6 +53,8 @@ class WriteQueue:
 
     def _start_writer(self) -> None:
         """An empty queue, fresh counters and locks, and a writer thread."""
+        # Queued spans from which the writer starts before its interval is out.
+        self.early_write_spans: int = getattr(self.sink, "early_write_spans", EARLY_WRITE_SPANS)
         self._written_since_release = False
         self._queue: deque[Bundle | QueuedTrace] = deque()
         self._queued_spans = 0
@@ -129,7 +133,7 @@ class WriteQueue:
                 self._queued_spans += span_count(bundle)
                 self._queued_bytes += byte_size(bundle)
             self._queued_count += len(bundles)
-            if was_empty or self._queued_spans >= EARLY_WRITE_SPANS:
+            if was_empty or self._queued_spans >= self.early_write_spans:
                 self._cond.notify_all()
             if self._over_bound():
                 self._wait_for_room_locked()
@@ -240,7 +244,7 @@ class WriteQueue:
                         continue
                     if (
                         self._flush_waiters
-                        or self._queued_spans >= EARLY_WRITE_SPANS
+                        or self._queued_spans >= self.early_write_spans
                         or self._over_bound()  # export() waits for room
                         or time.monotonic() >= deadline
                     ):
