@@ -608,3 +608,17 @@ def test_the_assembler_remembers_the_last_written_traces_for_their_late_spans() 
     assert assembler.pending == {}
     assert assembler.add(span(1, 2, 1), False) is None  # long forgotten: waits as pending
     assert len(assembler._written) + len(assembler._written_before) <= 200
+
+
+def test_a_process_that_traces_leaves_duckdb_one_core_fewer_than_it_has() -> None:
+    """DuckDB's writes run beside the app's Python: in a tracing process DuckDB's threads leave
+    a core to the app (on 2 cores, 1 thread)."""
+    @td.trace
+    def call() -> int:
+        return 1
+
+    call()
+    flush()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = td.sql("SELECT current_setting('threads') AS n").to_pylist()[0]["n"]
+    assert int(threads) == max((cores or 2) - 1, 1)

@@ -97,6 +97,8 @@ class Database:
         self._announced_at = 0.0
         self._turn = TurnLock(os.path.realpath(path))  # one lock however the file is named
         self.opens = 0  # how many times the file was opened (tests and stats read it)
+        # DuckDB's threads when set (a process that traces into the file: see ``_sink``).
+        self.threads: int | None = None
 
     # -- public -------------------------------------------------------------------------------
 
@@ -324,7 +326,8 @@ class Database:
                 held = self._turn.holder()  # another traceduck process's turn
             else:
                 try:
-                    con = duckdb.connect(self.path, read_only=self.read_only)
+                    config = {"threads": self.threads} if self.threads else {}
+                    con = duckdb.connect(self.path, read_only=self.read_only, config=config)
                     break
                 except duckdb.Error as exc:
                     self._turn.release()

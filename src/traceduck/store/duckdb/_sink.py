@@ -18,11 +18,23 @@ __all__ = ["DuckDBSink"]
 LOCK_TIMEOUT_S = 0.2
 
 
+def background_threads() -> int:
+    """DuckDB's threads in a process that traces: one core fewer than the process may use, so
+    a write never takes the core the app's Python runs on (on 2 cores: 1 thread; measured in
+    the busy suite's all-in figure, benchmarks/README.md)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 2
+    return max(cores - 1, 1)
+
+
 class DuckDBSink:
     """Writes batches into the file at ``path`` (``store._sink.Sink``)."""
 
     def __init__(self, path: str) -> None:
         self.db: Database = get_database(path)
+        self.db.threads = background_threads()
 
     def write(self, batch: WriteBatch, timeout_s: float) -> None:
         write_batch(self.db, batch, timeout_s=timeout_s)
