@@ -1,0 +1,117 @@
+"""The all-in time of a tight traced loop with each of this session's choices undone, paired.
+
+    PYTHONPATH=src python benchmarks/profile_allin.py [--rounds 6] [--calls 50000]
+
+The busy suite's all-in row (50,000 calls of a decorated ``f(x) = x + 1`` + ``flush()``, against
+the same loop on a raw SDK span with a BatchSpanProcessor and a no-op exporter), here with
+variants, each in a fresh process, alternating round by round:
+
+- ``traceduck``: as configured by default;
+- ``no hand-off``: the span threads never hand the GIL to a write under way
+  (``_export/_handoff.py``);
+- ``default DuckDB threads``: DuckDB with as many threads as cores, not one fewer
+  (``store/duckdb/_sink.py``).
+
+Prints each variant's seconds per round and its ratio to the raw SDK of the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+VARIANTS = ("raw SDK", "traceduck", "no hand-off", "default DuckDB threads")
+
+
+def run_raw(calls: int) -> float:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Noop(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            Noop(), max_queue_size=65_536, schedule_delay_millis=200, max_export_batch_size=4_096
+        )
+    )
+    tracer = provider.get_tracer("bench")
+
+    def f(x: int) -> int:
+        with tracer.start_as_current_span("f"):
+            return x + 1
+
+    f(0)
+    provider.force_flush()
+    started = time.perf_counter()
+    for i in range(calls):
+        f(i)
+    provider.force_flush()
+    return time.perf_counter() - started
+
+
+def run_traceduck(calls: int, variant: str) -> float:
+    if variant == "no hand-off":
+        from traceduck._export import _handoff
+
+        _handoff.EVERY = _handoff.HANDOFF.countdown = 10**12
+    if variant == "default DuckDB threads":
+        from traceduck.store.duckdb import _sink
+
+        _sink.background_threads = lambda: 0  # type: ignore[assignment]
+    import traceduck as td
+
+    td.configure(db=os.path.join(tempfile.mkdtemp(), "allin.duckdb"))
+
+    @td.trace
+    def f(x: int) -> int:
+        return x + 1
+
+    f(0)
+    td.flush()
+    started = time.perf_counter()
+    for i in range(calls):
+        f(i)
+    ok = td.flush()
+    seconds = time.perf_counter() - started
+    assert ok and td.stats()["dropped_traces"] == 0, td.stats()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        run = run_raw if args.variant == "raw SDK" else None
+        seconds = run(args.calls) if run else run_traceduck(args.calls, args.variant)
+        print(seconds)
+        os._exit(0)  # the store was flushed: nothing left to write
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(args.rounds):
+        for variant in VARIANTS:
+            cmd = [sys.executable, __file__, "--variant", variant, "--calls", str(args.calls)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            times[variant].append(float(out.split()[-1]))
+    raw = times["raw SDK"]
+    print(f"{args.calls:,} calls + flush, {args.rounds} rounds, load {os.getloadavg()[0]:.1f}")
+    for variant, values in times.items():
+        ratios = [v / r for v, r in zip(values, raw)]
+        print(
+            f"  {variant:<24} median {statistics.median(values):.2f} s"
+            f"  x raw SDK: median {statistics.median(ratios):.2f}"
+            f"  ({', '.join(f'{x:.2f}' for x in ratios)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
