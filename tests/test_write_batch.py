@@ -148,7 +148,7 @@ def _count(store: Any, table: str) -> int:
     return store.sql(f"SELECT count(*) AS n FROM {table}").column("n")[0].as_py()
 
 
-@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+@pytest.mark.parametrize("engine", [*ENGINES, "server-path"])
 @pytest.mark.parametrize("ids", ["hex", "other"])
 def test_a_batch_of_ten_thousand_whole_traces_written_twice_repeats_nothing(
     tmp_path: Path, ids: str, engine: str

@@ -120,6 +120,7 @@ class _Transaction:
         _td_events: Table | None = None,
         _td_metadata: Table | None = None,
         _td_existing: Table | None = None,
+        _td_updates: Table | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run ``statements`` (reading the tables passed by name) in one call; the last one's
         rows. ``commit`` ends the transaction with them."""
@@ -144,6 +145,18 @@ class _Transaction:
             _td_existing=_ids(trace_ids),
         )
         return {r[0]: dict(zip(_TRACE_COLUMNS, r)) for r in found}
+
+    def _logged(self, trace_ids: list[str]) -> set[tuple[str, str, str, int]]:
+        """(trace id, key, value, unix µs) of the live metadata entries stored for
+        ``trace_ids``: a batch written again (a retry, an OTLP resend) logs none twice."""
+        found = self.run(
+            [
+                "SELECT trace_id, key, value, epoch_us(ts) FROM trace_metadata "
+                "WHERE trace_id IN (SELECT trace_id FROM _td_existing) AND source != 'api'"
+            ],
+            _td_existing=_ids(trace_ids),
+        )
+        return {(t, k, v, us) for t, k, v, us in found}
 
     def rollback(self) -> None:
         try:
@@ -190,6 +203,7 @@ class _Transaction:
         else:
             inserts.append(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b")
 
+        logged = self._logged(list(existing)) if existing else set()
         tagged = any(t.tags for t in rows.values())
         exclusive = _tags.exclusive_keys(self.begin()) if tagged else {}
         named = [r.experiment for r in rows.values() if r.experiment]
@@ -200,6 +214,7 @@ class _Transaction:
             return (experiment_ids[name], name) if name else _DEFAULT_EXPERIMENT
 
         new_rows: list[tuple[Any, ...]] = []
+        updated: list[tuple[Any, ...]] = []  # stored traces, merged with this batch's parts
         events: list[_tags.Event] = []
         metadata: list[tuple[Any, ...]] = []
         claims: list[tuple[int, str, str, str | None, str]] = []
@@ -242,7 +257,10 @@ class _Transaction:
             latest = (_json.loads(old["metadata"]) or {}) if old else {}
             for key, value, ts_ns in row.metadata:
                 latest[key] = value
-                metadata.append((ts_ns or now_ns, trace_id, key, encode(value), batch.source))
+                text = encode(value)
+                if ts_ns and (trace_id, key, text, ts_ns // 1000) in logged:
+                    continue  # a batch written again: this entry is stored already
+                metadata.append((ts_ns or now_ns, trace_id, key, text, batch.source))
             merged = merge_trace(
                 row,
                 old,
@@ -251,10 +269,9 @@ class _Transaction:
             )
             merged["tags"] = _json.dumps(tags) if tags else "{}"
             merged["metadata"] = encode.object(latest)
-            if old is None:
-                new_rows.append(tuple(merged[c] for c in _TRACE_COLUMNS))
-            else:
-                _update(self.begin(), merged)
+            (new_rows if old is None else updated).append(tuple(merged[c] for c in _TRACE_COLUMNS))
+        if updated:  # before the claims below, which read and change stored rows
+            self.run([_UPDATE_SQL], _td_updates=rows_to_numpy(updated, _TRACE_SCHEMA))
 
         traces = None
         if new_rows:
@@ -336,9 +353,9 @@ class _SharedEncoder:
         return "{" + ",".join(parts) + "}"
 
 
-def _update(cur: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
-    columns = [c for c in _TRACE_COLUMNS if c != "trace_id"]
-    cur.execute(
-        f"UPDATE traces SET {', '.join(f'{c} = ?' for c in columns)} WHERE trace_id = ?",
-        [row[c] for c in columns] + [row["trace_id"]],
-    )
+# Stored traces merged with a batch's parts, all in one statement (one per trace took ~1 ms).
+_UPDATE_SQL = (
+    "UPDATE traces SET "
+    + ", ".join(f"{c} = u.{c}" for c in _TRACE_COLUMNS if c != "trace_id")
+    + " FROM _td_updates u WHERE traces.trace_id = u.trace_id"
+)
