@@ -209,24 +209,42 @@ def search_rows_unsettled(
     """``run_search_rows`` and its compiled filter; with ``settle``, the caller must call
     ``compiled.settle(<the shown traces' tags>)`` before showing the page (a type mismatch of
     a tag predicate under OR or NOT is then reported, as an error, only there)."""
-    query, plan, limit, compiled = build_search(
-        con, filter_string, order_by, max_results, page_token, defer_probes=True,
-        columns=columns, late=late, experiment_ids=experiment_ids, settle=settle,
+    rows, plan, limit, compiled = _fetch_page(
+        con, "rows", filter_string, order_by, max_results, page_token, columns=columns,
+        late=late, experiment_ids=experiment_ids, settle=settle,
     )  # fmt: skip
-    con = as_runner(con)
-    text, params = con.dialect.render(query)
-    try:
-        rows = con.rows(text, params, filter_string or "")
-    except FilterError:
-        compiled.finish_unsettled()  # a type mismatch came first, as without settling
-        raise
-    if not rows:
-        compiled.finish()  # an empty result may hide a type mismatch: probe now
     width = len(columns)
     if limit is None or len(rows) <= limit:
         return [r[:width] for r in rows], None, compiled
     page = rows[:limit]
     return [r[:width] for r in page], encode_token(plan, page[-1][width:]), compiled
+
+
+def _fetch_page(
+    con: Any,
+    how: str,
+    filter_string: str | None,
+    order_by: list[str] | tuple[str, ...] | str | None,
+    max_results: int | None,
+    page_token: str | None,
+    **options: Any,
+) -> tuple[Any, OrderPlan, int | None, CompiledFilter]:
+    """Run one page's query (``how``: the runner's "rows" or "arrow"): (its result, the order
+    plan, the page size, the compiled filter), the type probes a page defers finished where
+    the result says they must be."""
+    query, plan, limit, compiled = build_search(
+        con, filter_string, order_by, max_results, page_token, defer_probes=True, **options
+    )
+    con = as_runner(con)
+    text, params = con.dialect.render(query)
+    try:
+        result = getattr(con, how)(text, params, filter_string or "")
+    except FilterError:
+        compiled.finish_unsettled()  # a type mismatch came first, as without settling
+        raise
+    if len(result) == 0:
+        compiled.finish()  # an empty result may hide a type mismatch: probe now
+    return result, plan, limit, compiled
 
 
 def run_search_table(
@@ -258,19 +276,10 @@ def search_table_unsettled(
     settle: bool = True,
 ) -> tuple[pa.Table, str | None, CompiledFilter]:
     """``run_search_table`` and its compiled filter (``settle``: see ``search_rows_unsettled``)."""
-    query, plan, limit, compiled = build_search(
-        con, filter_string, order_by, max_results, page_token, defer_probes=True,
-        columns=columns, experiment_ids=experiment_ids, settle=settle,
+    table, plan, limit, compiled = _fetch_page(
+        con, "arrow", filter_string, order_by, max_results, page_token, columns=columns,
+        experiment_ids=experiment_ids, settle=settle,
     )  # fmt: skip
-    con = as_runner(con)
-    text, params = con.dialect.render(query)
-    try:
-        table = con.arrow(text, params, filter_string or "")
-    except FilterError:
-        compiled.finish_unsettled()
-        raise
-    if table.num_rows == 0:
-        compiled.finish()
     token = None
     if limit is not None and table.num_rows > limit:
         last = table.slice(limit - 1, 1).to_pylist()[0]
