@@ -28,11 +28,14 @@ def _encoder(default: Callable[[Any], Any] | None) -> Callable[[Any], str]:
     if _c_make_encoder is None:  # pragma: no cover
         return fallback.encode
     make, on_other, quote = _c_make_encoder, fallback.default, _encode_str
+    int_repr = int.__repr__
     unguarded = make(None, on_other, quote, None, ":", ",", False, False, False)
 
     def encode(value: Any) -> str:
         if isinstance(value, str):
             return quote(value)
+        if type(value) is int:  # a common output: its repr, without the encoder's setup
+            return int_repr(value)
         try:
             return "".join(unguarded(value, 0))
         except RecursionError:  # a cycle, or too deep: the guarded encoder says which

@@ -167,7 +167,7 @@ def _trace_hex(trace_id: int) -> str:
     if text is None:
         if len(_HEX) >= 4096:
             _HEX.clear()
-        text = _HEX[trace_id] = format(trace_id, "032x")
+        text = _HEX[trace_id] = "%032x" % trace_id  # noqa: UP031 - twice as fast as format()
     return text
 
 
