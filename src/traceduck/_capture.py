@@ -73,8 +73,53 @@ def encode_inputs(deferred: Any) -> str | None:
         return None
     if type(deferred) is tuple:
         names, args, kwargs = deferred
+        if not kwargs:
+            text = _positional_json(names, args)
+            if text is not None:
+                return text
         deferred = _bind(names, args, kwargs)
     return encode(deferred)
+
+
+# JSON of the scalars ``encode`` writes the same way every time (the rest take the encoder).
+_SCALAR_JSON: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+# '"name":' for each positional parameter name, per signature (names are identifiers: no
+# escaping; a signature with ``*args`` has none, and takes the general path).
+_KEYS_JSON: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+
+
+def _positional_json(names: tuple[str, ...], args: tuple) -> str | None:
+    """``encode(_bind(names, args, {}))`` without the dict and the encoder, for the commonest
+    inputs: positional ints, booleans, None and short ASCII text, each under its own name.
+    None when another path must encode them (it gives the same text, slower)."""
+    keys = _KEYS_JSON.get(names)
+    if keys is None:
+        if names in _KEYS_JSON or any(n.startswith("*") or not n.isidentifier() for n in names):
+            _KEYS_JSON[names] = None
+            return None
+        if len(_KEYS_JSON) >= 4096:
+            _KEYS_JSON.clear()
+        keys = _KEYS_JSON[names] = tuple(f'"{n}":' for n in names)
+    if len(args) > len(keys):
+        return None
+    parts = []
+    for key, value in zip(keys, args):
+        kind = type(value)
+        if kind is str:
+            if len(value) > 200 or not value.isascii():
+                return None
+            parts.append(key + _json.quote(value))
+        else:
+            write = _SCALAR_JSON.get(kind)
+            if write is None:
+                return None
+            parts.append(key + write(value))
+    text = "{" + ",".join(parts) + "}"
+    return text if len(text) <= MAX_CAPTURE_CHARS else None
 
 
 def encode(value: Any) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from json.encoder import encode_basestring as quote  # a str's JSON text, non-ASCII kept
 from typing import Any
 
 try:
     from json.encoder import c_make_encoder as _c_make_encoder
-    from json.encoder import encode_basestring as _encode_str
 except ImportError:  # pragma: no cover - an interpreter without the C accelerator
     _c_make_encoder = None
 
@@ -27,7 +27,7 @@ def _encoder(default: Callable[[Any], Any] | None) -> Callable[[Any], str]:
     )
     if _c_make_encoder is None:  # pragma: no cover
         return fallback.encode
-    make, on_other, quote = _c_make_encoder, fallback.default, _encode_str
+    make, on_other = _c_make_encoder, fallback.default
     int_repr = int.__repr__
     unguarded = make(None, on_other, quote, None, ":", ",", False, False, False)
 

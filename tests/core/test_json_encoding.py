@@ -75,3 +75,25 @@ def test_a_circular_value_is_an_error_every_time_not_a_crash() -> None:
     assert _json.dumps([[1], [1]]) == "[[1],[1]]"  # the same list twice is not a cycle
     shared = [1]
     assert _json.dumps([shared, shared]) == "[[1],[1]]"
+
+
+_names = st.lists(
+    st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True),
+    min_size=1,
+    max_size=5,
+    unique=True,
+)
+_scalars = st.one_of(
+    st.integers(), st.booleans(), st.none(), st.floats(allow_nan=True), st.text(max_size=250)
+)
+
+
+@given(names=_names, data=st.data())
+def test_positional_inputs_encode_as_the_bound_dict_does(names: list[str], data: Any) -> None:
+    """The quick encoding of positional scalar inputs gives the very text of the general path
+    (the bound dict through the encoder), whatever the scalars and however many."""
+    from traceduck._capture import _bind, encode, encode_inputs
+
+    args = tuple(data.draw(st.lists(_scalars, max_size=len(names) + 2)))
+    names_t = tuple(names) if len(args) <= len(names) else (*names, "*rest")
+    assert encode_inputs((names_t, args, {})) == encode(_bind(names_t, args, {}))
