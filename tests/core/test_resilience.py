@@ -509,8 +509,8 @@ def test_a_write_that_failed_before_the_flush_began_does_not_fail_the_flush(
 
 def test_a_batch_retried_after_a_partial_write_counts_each_trace_once(tmp_path: Path) -> None:
     """A batch DuckDB refuses is written trace by trace; when another process takes its turn
-    half way, the whole batch goes back to the queue and is written again (the traces written
-    already are merged): every trace is stored once and counted once."""
+    half way, the traces not written yet go back to the queue and are written later: every
+    trace is stored once and counted once."""
     from traceduck import DuckDBSpanExporter
     from traceduck.store._sink import TurnError
 
@@ -530,9 +530,42 @@ def test_a_batch_retried_after_a_partial_write_counts_each_trace_once(tmp_path: 
     try:
         exporter.enqueue([_whole_trace(i) for i in range(3)])
         assert exporter.flush(10) is True
-        assert calls[:4] == [3, 1, 1, 1] and calls[-1] == 3  # then the whole batch again
+        assert calls == [3, 1, 1, 2]  # the first trace is stored: only the other two again
         assert exporter.stats()["written_traces"] == 3
         assert exporter.stats()["dropped_traces"] == 0
     finally:
         exporter.shutdown()
     assert td.TraceStore(str(tmp_path / "partial.duckdb")).count_traces() == 3
+
+
+def test_a_refused_trace_in_a_batch_cut_short_is_dropped_and_counted_once(tmp_path: Path) -> None:
+    """A batch with one trace DuckDB refuses is written trace by trace: the bad one is dropped
+    and counted, and when another process takes its turn after it, only the traces not
+    written yet go back to the queue (the dropped one is not dropped, nor counted, again)."""
+    from traceduck import DuckDBSpanExporter
+    from traceduck.store._sink import TurnError
+
+    exporter = DuckDBSpanExporter(str(tmp_path / "bad.duckdb"))
+    write = exporter.sink.write
+    bad = f"{0:032x}"
+    turns = 0
+
+    def one_bad_then_interrupted(batch, timeout_s):  # type: ignore[no-untyped-def]
+        nonlocal turns
+        ids = [plain[1][0] for plain in batch.plain]
+        if bad in ids:
+            raise ValueError("data DuckDB refuses")
+        if len(ids) == 1 and turns == 0:
+            turns += 1
+            raise TurnError("another process's turn")
+        write(batch, timeout_s)
+
+    exporter.sink.write = one_bad_then_interrupted  # type: ignore[method-assign]
+    try:
+        exporter.enqueue([_whole_trace(i) for i in range(3)])
+        assert exporter.flush(10) is False  # a trace was dropped: flush says so
+        assert exporter.stats()["written_traces"] == 2
+        assert exporter.stats()["dropped_traces"] == 1
+    finally:
+        exporter.shutdown()
+    assert td.TraceStore(str(tmp_path / "bad.duckdb")).count_traces() == 2

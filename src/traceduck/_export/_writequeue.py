@@ -93,28 +93,29 @@ class WriteQueue:
                     return
                 batch = self._take()
             write_started = time.monotonic()
-            outcome = self._write(batch)
+            outcome, settled = self._write(batch)
             with self._cond:
-                self._settle_locked(batch, outcome, write_started)
+                self._settle_locked(batch, outcome, settled, write_started)
             if outcome not in ("ok", "drop"):
                 return
 
     def _settle_locked(
-        self, batch: list[Bundle | QueuedTrace], outcome: str, started: float
+        self, batch: list[Bundle | QueuedTrace], outcome: str, settled: int, started: float
     ) -> None:
-        """After a write of ``batch`` (under ``_cond``): count it finished, or put it back at
-        the front of the queue, and say so to whoever waits."""
+        """After a write of ``batch`` (under ``_cond``): count its first ``settled`` traces
+        finished, put the others back at the front of the queue, and say so to whoever waits."""
         now = time.monotonic()
-        if outcome in ("ok", "drop"):
-            self._finished_count += len(batch)
-            self._queued_bytes -= sum(byte_size(bundle) for bundle in batch)
+        if settled:
+            self._finished_count += settled
+            self._queued_bytes -= sum(byte_size(bundle) for bundle in batch[:settled])
             self._wrote_at = now
+        if outcome in ("ok", "drop"):
             self._failing_since = None
             self._dead = False
         else:
             self._failing_since = self._failing_since or now
             self._dead = self._dead or outcome == "retry"
-            self._requeue(batch)
+            self._requeue(batch[settled:])
         if outcome in ("retry", "drop"):
             # when the failed write began: a flush that started after it waits for the next
             # attempt rather than report this one
@@ -257,15 +258,15 @@ class WriteQueue:
                 batch = self._take()
                 self._inflight = len(batch)
             write_started = time.monotonic()
-            outcome = "retry"
+            outcome, settled = "retry", 0
             try:
-                outcome = self._write(batch)
+                outcome, settled = self._write(batch)
                 if outcome == "ok":  # said before a flush waiting for this write returns
                     self.losses.end_episode()
             finally:
                 with self._cond:
                     self._inflight = 0
-                    self._settle_locked(batch, outcome, write_started)
+                    self._settle_locked(batch, outcome, settled, write_started)
             del batch  # not held while the writer waits for the next one
             if outcome == "ok":
                 backoff = 0.0
@@ -308,9 +309,10 @@ class WriteQueue:
             self._finished_count += traces
             self.losses.dropped(traces, spans, cause)
 
-    def _write(self, batch: list[Bundle | QueuedTrace]) -> str:
-        """Write one batch: 'ok', 'locked' (another process holds the file), 'retry' (store
-        unusable) or 'drop' (unexpected error)."""
+    def _write(self, batch: list[Bundle | QueuedTrace]) -> tuple[str, int]:
+        """Write one batch: (outcome, how many of its first traces are settled, i.e. written or
+        dropped). The outcome is 'ok', 'locked' (another process holds the file), 'retry'
+        (store unusable) or 'drop' (unexpected error)."""
         write = batch_of(batch, self.source)
         spans = write.spans
         try:
@@ -318,33 +320,30 @@ class WriteQueue:
                 self.sink.write(write, timeout_s=0.2)
         except TurnError as exc:  # another process's turn at the file, a busy server
             self.last_error = str(exc)
-            return "locked"
+            return "locked", 0
         except StorageError as exc:
             if self.last_error != str(exc):
                 _runtime.logger.warning("traceduck: cannot write traces: %s", exc)
             self.last_error = str(exc)
-            return "retry"
+            return "retry", 0
         except Exception as exc:
             # Not the store's state but data DuckDB rejects (or a bug): retrying the batch would
             # block every later trace. Write its traces one by one; drop and count only the bad.
+            # At the first the store cannot take now, stop: the rest go back to the queue.
             _runtime.report_internal_error("DuckDB write", exc)
             self.last_error = repr(exc)
             if len(batch) > 1:
-                written = (self.written_traces, self.written_spans)
-                outcomes = [self._write([bundle]) for bundle in batch]
-                for worst in ("retry", "locked"):
-                    if worst in outcomes:
-                        # the whole batch goes back to the queue, the traces written here too
-                        # (written again, they are merged): count them when that write succeeds
-                        self.written_traces, self.written_spans = written
-                        return worst
-                return "ok"
+                for done, bundle in enumerate(batch):
+                    outcome, _ = self._write([bundle])
+                    if outcome in ("retry", "locked"):
+                        return outcome, done
+                return "ok", len(batch)
             self.losses.dropped(1, len(spans), f"DuckDB refused the trace: {exc!r}")
-            return "drop"
+            return "drop", 1
         self.written_traces += len(batch)
         self.written_spans += len(spans)
         self.last_error = None
-        return "ok"
+        return "ok", len(batch)
 
     @property
     def dropped_traces(self) -> int:
