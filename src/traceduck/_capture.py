@@ -67,6 +67,11 @@ def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
     return bound
 
 
+def _plain_count(names: tuple[str, ...]) -> int:
+    """How many of ``names`` come before a ``*args`` parameter."""
+    return next((i for i, name in enumerate(names) if name.startswith("*")), len(names))
+
+
 def encode_inputs(deferred: Any) -> str | None:
     """JSON text of captured inputs (from ``snapshot_args`` or ``set_inputs``)."""
     if deferred is None:
@@ -87,30 +92,27 @@ _SCALAR_JSON: dict[type, Callable[[Any], str]] = {
     bool: lambda value: "true" if value else "false",
     type(None): lambda value: "null",
 }
-# '"name":' for each positional parameter name, per signature (names are identifiers: no
-# escaping; a signature with ``*args`` has none, and takes the general path).
-_KEYS_JSON: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+# '"name":' for each positional parameter name before any ``*args``, per signature (names
+# are identifiers: no escaping).
+_KEYS_JSON: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _positional_json(names: tuple[str, ...], args: tuple) -> str | None:
     """``encode(_bind(names, args, {}))`` without the dict and the encoder, for the commonest
-    inputs: positional ints, booleans, None and short ASCII text, each under its own name.
-    None when another path must encode them (it gives the same text, slower)."""
+    inputs: positional ints, booleans, None and ASCII text, each under its own name. None
+    when another path must encode them (it gives the same text, slower)."""
     keys = _KEYS_JSON.get(names)
     if keys is None:
-        if names in _KEYS_JSON or any(n.startswith("*") or not n.isidentifier() for n in names):
-            _KEYS_JSON[names] = None
-            return None
         if len(_KEYS_JSON) >= 4096:
             _KEYS_JSON.clear()
-        keys = _KEYS_JSON[names] = tuple(f'"{n}":' for n in names)
+        keys = _KEYS_JSON[names] = tuple(f'"{n}":' for n in names[: _plain_count(names)])
     if len(args) > len(keys):
         return None
     parts = []
     for key, value in zip(keys, args):
         kind = type(value)
         if kind is str:
-            if len(value) > 200 or not value.isascii():
+            if not value.isascii():
                 return None
             parts.append(key + _json.quote(value))
         else:

@@ -134,7 +134,7 @@ def test_a_child_forked_during_a_write_does_not_hand_off_for_it() -> None:
     """The parent's write is not the child's: a child forked while one was under way starts
     with none (and a lock of its own), so its traced calls never yield for a write of another
     process."""
-    with writing():
+    with writing(), HANDOFF._lock:  # as if a writer thread were in begin() at the fork
         pid = os.fork()
         if pid == 0:  # the child
             os._exit(0 if HANDOFF.writes == 0 and not HANDOFF._lock.locked() else 1)

@@ -213,7 +213,7 @@ def _plain(
         "{}",
         latest,
     )
-    if len(rows) == 1:
+    if len(rows) == 1:  # most traces: ``_nbytes`` of the one row, without its loop
         nbytes = (
             SPAN_ROW_BYTES + len(root[_ATTRS]) + len(root[_EVENTS])
             + (len(inputs) if inputs else 0) + (len(outputs) if outputs else 0)

@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from ... import _runtime
 from ...errors import StorageError
 from ._errors import LockedError, is_lock_error, lock_message, storage_error
 from ._schema import SCHEMA_VERSION, migrate, schema_version
@@ -359,17 +360,11 @@ class Database:
                     con = _empty_store()
             else:
                 migrate(con)
-        except StorageError:
+        except BaseException as exc:
             con.close()
             self._turn.release()
-            raise
-        except duckdb.Error as exc:
-            con.close()
-            self._turn.release()
-            raise storage_error(self.path, exc) from exc
-        except BaseException:
-            con.close()
-            self._turn.release()
+            if isinstance(exc, duckdb.Error):
+                raise storage_error(self.path, exc) from exc
             raise
         self._con = con
         self._con_is_file = True
@@ -474,8 +469,7 @@ def _new_empty_lock() -> None:
     _EMPTY_LOCK = threading.Lock()  # another thread may have held it at the fork
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_empty_lock)
+_runtime.after_fork_in_child(_new_empty_lock)
 
 
 def _empty_store() -> duckdb.DuckDBPyConnection:

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from ...errors import FilterError
 from ...query._dialect import DUCKDB
+from ._arrow import query_arrow
 
 __all__ = ["DuckDBRunner"]
 
@@ -35,9 +36,7 @@ class DuckDBRunner:
 
     def arrow(self, query: str, params: Any, text: str) -> pa.Table:
         try:
-            relation = self.con.sql(query, params=list(params) or None)
-            fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # DuckDB 2 / 1
-            return fetch()
+            return query_arrow(self.con, query, list(params))
         except _USER_ERRORS as exc:
             raise _filter_error(exc, text) from exc
 

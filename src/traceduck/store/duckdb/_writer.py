@@ -146,7 +146,7 @@ class _Transaction:
         )
         return {r[0]: dict(zip(_TRACE_COLUMNS, r)) for r in found}
 
-    def _logged(self, trace_ids: list[str]) -> set[tuple[str, str, str, int]]:
+    def _stored_entries(self, trace_ids: list[str]) -> set[tuple[str, str, str, int]]:
         """(trace id, key, value, unix µs) of the live metadata entries stored for
         ``trace_ids``: a batch written again (a retry, an OTLP resend) logs none twice."""
         found = self.run(
@@ -203,7 +203,7 @@ class _Transaction:
         else:
             inserts.append(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM _td_spans b")
 
-        logged = self._logged(list(existing)) if existing else set()
+        stored_entries = self._stored_entries(list(existing)) if existing else set()
         tagged = any(t.tags for t in rows.values())
         exclusive = _tags.exclusive_keys(self.begin()) if tagged else {}
         named = [r.experiment for r in rows.values() if r.experiment]
@@ -258,7 +258,7 @@ class _Transaction:
             for key, value, ts_ns in row.metadata:
                 latest[key] = value
                 text = encode(value)
-                if ts_ns and (trace_id, key, text, ts_ns // 1000) in logged:
+                if ts_ns and (trace_id, key, text, ts_ns // 1000) in stored_entries:
                     continue  # a batch written again: this entry is stored already
                 metadata.append((ts_ns or now_ns, trace_id, key, text, batch.source))
             merged = merge_trace(
