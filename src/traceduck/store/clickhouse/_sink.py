@@ -21,9 +21,9 @@ class ClickHouseSink:
 
     db = None  # no file handle: nothing to open, release or close
     # The exporter writes early from this many queued spans (DuckDB: 8,192). Every insert is a
-    # part that ClickHouse merges later, and each costs chdb ~20 ms of CPU besides its rows
-    # (the lookup of what is stored, two INSERTs, the merge): on two busy cores, four batches
-    # of 50,000 spans cost more than the GIL hand-offs that two larger ones save.
+    # part that ClickHouse merges later, with a fixed cost besides its rows (the lookup of
+    # what is stored, the INSERTs, the merge): in the ingest suite 8,192 and 16,384 were
+    # slower than this (benchmarks/README.md, "Exporter spans/s into chdb").
     early_write_spans = 32_768
 
     def __init__(self, name: str) -> None:
