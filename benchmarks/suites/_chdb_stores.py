@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from . import _stores
 from ._common import in_fresh_process, progress
 
-BATCH = 5_000  # traces per write batch (10,000 hexadecimal ids as literals exceed max_query_size)
+BATCH = 5_000  # traces per write batch, as the exporter writes them (a stamp each)
 BUILDER = 2  # 1: through the batch writer; 2: the writer's rows inserted from Arrow
 TAG_KEYS = ("env", "user_id", "cost")  # the generator's live tags, in their order
 METADATA_KEYS = ("session", "model")

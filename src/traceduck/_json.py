@@ -79,6 +79,19 @@ def dumps_lenient(value: Any) -> str:
         return _utf8(_lenient(_finite(value)))
 
 
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded JSON value, as the stores type a tag's value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "array" if isinstance(value, list) else "object"
+
+
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 

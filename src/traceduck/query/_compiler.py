@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._json import json_type
 from ..errors import FilterError
 from ._ast import And, Literal, Node, Not, Or, Predicate, iter_predicates
 from ._dialect import Dialect, Frag, Param, sql
@@ -115,7 +116,7 @@ class CompiledFilter:
         for row_tags in itertools.islice(tags, SETTLE_TRACES):
             rows += 1
             for ident, key, wanted in unsettled:
-                if ident not in proven and key in row_tags and _json_type(row_tags[key]) in wanted:
+                if ident not in proven and key in row_tags and json_type(row_tags[key]) in wanted:
                     proven.add(ident)
             if len(proven) == len(unsettled):
                 break
@@ -132,19 +133,6 @@ SETTLE_TRACES = 1_000  # a key none of the first 1,000 shown traces holds is pro
 
 def _wanted(pred: Predicate) -> set[str]:
     return {lit.type for lit in pred.values if lit.type != "null"}
-
-
-def _json_type(value: Any) -> str:
-    """The JSON type of a decoded JSON value (as the stores type a tag's value)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "array" if isinstance(value, list) else "object"
 
 
 def compile_filter_deferred(

@@ -11,11 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _json
+from ..errors import FilterError
 
-__all__ = ["GROUP_FIELDS", "stat_groups"]
+__all__ = ["GROUP_FIELDS", "bad_group", "stat_groups"]
 
 # --by values that name a column of ``traces``; tags.KEY and metadata.KEY[.PATH] come on top.
 GROUP_FIELDS = ("name", "status", "service_name")
+
+
+def bad_group(by: str) -> FilterError:
+    """The error for a ``by`` that names no column, tag or metadata key."""
+    return FilterError(
+        f"cannot group by {by!r}: use name, status, service_name, tags.KEY or metadata.KEY"
+    )
 
 
 def stat_groups(rows: list[tuple[Any, ...]], is_json: bool) -> list[dict[str, Any]]:

@@ -31,11 +31,6 @@ class Stamp:
         self.edit_id = edit_id
         self.ts = datetime.fromtimestamp(version / 1e9, timezone.utc)
 
-    @property
-    def naive_ts(self) -> datetime:
-        """The time as naive UTC, as the DuckDB store's histories report it."""
-        return self.ts.replace(tzinfo=None)
-
 
 def stamp() -> Stamp:
     with _lock:

@@ -68,17 +68,14 @@ _NO_VALUE = ("", "", 0.0, False)
 
 def typed(value: Any) -> tuple[str, str, float, bool]:
     """(JSON type, string value, number value, boolean value) of a JSON value."""
-    if isinstance(value, bool):
-        return ("boolean", "", 0.0, value)
-    if isinstance(value, (int, float)):
-        return ("number", "", float(value), False)
-    if isinstance(value, str):
-        return ("string", value, 0.0, False)
-    if value is None:
-        return ("null", "", 0.0, False)
-    if isinstance(value, list):
-        return ("array", "", 0.0, False)
-    return ("object", "", 0.0, False)
+    kind = _json.json_type(value)
+    if kind == "boolean":
+        return (kind, "", 0.0, value)
+    if kind == "number":
+        return (kind, "", float(value), False)
+    if kind == "string":
+        return (kind, value, 0.0, False)
+    return (kind, "", 0.0, False)
 
 
 class EditRows:

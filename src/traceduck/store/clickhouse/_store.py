@@ -24,6 +24,7 @@ from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from .._names import StoreName, parse_store_name
 from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, span_from_row, tree_order
+from .._stats import GROUP_FIELDS, bad_group
 from . import _experiments
 from ._client import Connection, connect
 from ._edits import TagEdits
@@ -289,7 +290,7 @@ class ClickHouseStore(TagEdits, TraceStore):
         join, group, is_json = "", "CAST(NULL AS Nullable(String))", False
         if by is not None and by.strip():
             field = by.strip()
-            if field in ("name", "status", "service_name"):
+            if field in GROUP_FIELDS:
                 group = f"t.{field}"
             else:
                 value, joined = runner.dialect.order_value(_group_field(field, by), 0)
@@ -427,9 +428,7 @@ def _group_field(field: str, by: str) -> Any:
     except FilterError:
         node = None
     if not isinstance(node, Predicate) or node.field.family not in ("tag", "metadata"):
-        raise FilterError(
-            f"cannot group by {by!r}: use name, status, service_name, tags.KEY or metadata.KEY"
-        )
+        raise bad_group(by)
     return node.field
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ...errors import FilterError
-from .._stats import GROUP_FIELDS, stat_groups
+from .._stats import GROUP_FIELDS, bad_group, stat_groups
 from ._runner import DuckDBRunner
 
 __all__ = ["trace_stats"]
@@ -77,6 +76,4 @@ def _group_expression(by: str | None) -> tuple[str, list[Any], bool]:
                 [whole, nested],
                 True,
             )
-    raise FilterError(
-        f"cannot group by {by!r}: use name, status, service_name, tags.KEY or metadata.KEY"
-    )
+    raise bad_group(by)
