@@ -613,6 +613,7 @@ def test_the_assembler_remembers_the_last_written_traces_for_their_late_spans() 
 def test_a_process_that_traces_leaves_duckdb_one_core_fewer_than_it_has() -> None:
     """DuckDB's writes run beside the app's Python: in a tracing process DuckDB's threads leave
     a core to the app (on 2 cores, 1 thread)."""
+
     @td.trace
     def call() -> int:
         return 1
