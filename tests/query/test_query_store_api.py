@@ -95,9 +95,8 @@ def test_a_type_held_only_off_the_page_is_no_mismatch(store: TraceStore, how: st
     assert sorted(found) == [tid(2), tid(5), tid(10)]
 
 
-def test_a_type_the_page_does_not_prove_is_probed_on_chdb() -> None:
-    """On ClickHouse, a tag predicate under OR whose type the page's tags do not show (`cost`
-    holds a string only off the page) is still probed, after the page: three statements."""
+def _statements_of(search: str) -> tuple[list[str], list[str]]:
+    """(trace ids found, statements sent) of ``search`` on the fixed chdb store."""
     store = chdb_fixed_store()
     conn = store.conn
     sent: list[str] = []
@@ -109,10 +108,17 @@ def test_a_type_the_page_does_not_prove_is_probed_on_chdb() -> None:
 
     conn.query = counted  # the same engine underneath: only counted
     try:
-        found = store.search_traces("status = 'ERROR' OR tags.cost = 'x'")
+        found = store.search_traces(search)
     finally:
         del conn.query
-    assert sorted(t.info.trace_id for t in found) == [tid(2), tid(5), tid(10)]
+    return sorted(t.info.trace_id for t in found), sent
+
+
+def test_a_type_the_page_does_not_prove_is_probed_on_chdb() -> None:
+    """On ClickHouse, a tag predicate under OR whose type the page's tags do not show (`cost`
+    holds a string only off the page) is still probed, after the page: three statements."""
+    found, sent = _statements_of("status = 'ERROR' OR tags.cost = 'x'")
+    assert found == [tid(2), tid(5), tid(10)]
     assert len(sent) == 3, sent
 
 
@@ -120,19 +126,6 @@ def test_a_page_whose_tags_prove_the_types_sends_no_probe_on_chdb() -> None:
     """On ClickHouse, an OR of tag predicates whose page shows each key with a value of its
     literal's type is two statements, the page and its tags and metadata: the type probes
     (~15 ms each on 100,000 traces) are not sent."""
-    store = chdb_fixed_store()
-    conn = store.conn
-    sent: list[str] = []
-    query = conn.query
-
-    def counted(sql: str, *args: object, **kwargs: object) -> object:
-        sent.append(sql)
-        return query(sql, *args, **kwargs)
-
-    conn.query = counted  # the same engine underneath: only counted
-    try:
-        found = store.search_traces("tags.user = 'bob' OR tags.cost > 5")
-    finally:
-        del conn.query
-    assert sorted(t.info.trace_id for t in found) == [tid(2), tid(7), tid(8)]
+    found, sent = _statements_of("tags.user = 'bob' OR tags.cost > 5")
+    assert found == [tid(2), tid(7), tid(8)]
     assert len(sent) == 2, sent
