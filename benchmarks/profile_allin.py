@@ -10,7 +10,9 @@ variants, each in a fresh process, alternating round by round:
 - ``no hand-off``: the span threads never hand the GIL to a write under way
   (``_export/_handoff.py``);
 - ``default DuckDB threads``: DuckDB with as many threads as cores, not one fewer
-  (``store/duckdb/_sink.py``).
+  (``store/duckdb/_sink.py``);
+- ``default checkpoint threshold``: DuckDB checkpoints at its default WAL size (16MiB), not
+  ``CHECKPOINT_THRESHOLD`` (``store/duckdb/_sink.py``).
 
 Prints each variant's seconds per round and its ratio to the raw SDK of the same round.
 """
@@ -25,7 +27,13 @@ import sys
 import tempfile
 import time
 
-VARIANTS = ("raw SDK", "traceduck", "no hand-off", "default DuckDB threads")
+VARIANTS = (
+    "raw SDK",
+    "traceduck",
+    "no hand-off",
+    "default DuckDB threads",
+    "default checkpoint threshold",
+)
 
 
 def run_raw(calls: int) -> float:
@@ -62,10 +70,12 @@ def run_traceduck(calls: int, variant: str) -> float:
         from traceduck._export import _handoff
 
         _handoff.EVERY = _handoff.HANDOFF.countdown = 10**12
-    if variant == "default DuckDB threads":
-        from traceduck.store.duckdb import _sink
+    from traceduck.store.duckdb import _sink
 
-        _sink.background_threads = lambda: 0  # type: ignore[assignment]
+    if variant == "default DuckDB threads":
+        _sink.background_threads = lambda: len(os.sched_getaffinity(0))  # type: ignore[assignment]
+    if variant == "default checkpoint threshold":
+        _sink.CHECKPOINT_THRESHOLD = "16MiB"
     import traceduck as td
 
     td.configure(db=os.path.join(tempfile.mkdtemp(), "allin.duckdb"))

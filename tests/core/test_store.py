@@ -623,3 +623,19 @@ def test_a_process_that_traces_leaves_duckdb_one_core_fewer_than_it_has() -> Non
     default = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
     threads = td.sql("SELECT current_setting('threads') AS n").to_pylist()[0]["n"]
     assert int(threads) == max(int(default) - 1, 1)
+
+
+def test_a_process_that_traces_checkpoints_duckdb_less_often_than_its_default() -> None:
+    """A checkpoint costs a tracing process a few hundred ms whatever it carries: its connection
+    checkpoints at a 64MiB WAL, not DuckDB's default 16MiB."""
+
+    @td.trace
+    def call() -> int:
+        return 1
+
+    call()
+    flush()
+    query = "SELECT current_setting('checkpoint_threshold') AS t"
+    default = duckdb.connect().execute(query).fetchone()[0]
+    threshold = td.sql(query).to_pylist()[0]["t"]
+    assert (default, threshold) == ("16.0 MiB", "64.0 MiB")

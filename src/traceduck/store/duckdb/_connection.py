@@ -98,8 +98,9 @@ class Database:
         self._announced_at = 0.0
         self._turn = TurnLock(os.path.realpath(path))  # one lock however the file is named
         self.opens = 0  # how many times the file was opened (tests and stats read it)
-        # DuckDB's threads when set (a process that traces into the file: see ``_sink``).
-        self.threads: int | None = None
+        # DuckDB settings of this process's connection (a process that traces into the file
+        # sets its threads and checkpoint threshold: see ``_sink``).
+        self.config: dict[str, Any] = {}
 
     # -- public -------------------------------------------------------------------------------
 
@@ -327,8 +328,9 @@ class Database:
                 held = self._turn.holder()  # another traceduck process's turn
             else:
                 try:
-                    config = {"threads": self.threads} if self.threads else {}
-                    con = duckdb.connect(self.path, read_only=self.read_only, config=config)
+                    con = duckdb.connect(
+                        self.path, read_only=self.read_only, config=dict(self.config)
+                    )
                     break
                 except duckdb.Error as exc:
                     self._turn.release()

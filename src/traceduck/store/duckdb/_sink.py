@@ -16,6 +16,13 @@ __all__ = ["DuckDBSink"]
 
 # A retention chunk waits for the file as a write does: another process holding it means "later".
 LOCK_TIMEOUT_S = 0.2
+# The WAL size at which a commit checkpoints, in a process that traces (DuckDB's default: 16MiB).
+# A checkpoint costs a few hundred ms however little it carries, and more as the store grows: at
+# 16MiB a tight traced loop paid one every ~24,000 traces, a quarter of all its write time. At
+# 64MiB it pays about a third as many, for up to 48MiB more WAL on disk (replayed on the next
+# open after a crash) and a little more memory; letting go of the file (when idle, or for
+# another process's turn) checkpoints what is left (benchmarks/profile_checkpoints.py).
+CHECKPOINT_THRESHOLD = "64MiB"
 
 
 def background_threads() -> int:
@@ -34,7 +41,9 @@ class DuckDBSink:
 
     def __init__(self, path: str) -> None:
         self.db: Database = get_database(path)
-        self.db.threads = background_threads()
+        self.db.config.update(
+            threads=background_threads(), checkpoint_threshold=CHECKPOINT_THRESHOLD
+        )
 
     def write(self, batch: WriteBatch, timeout_s: float) -> None:
         write_batch(self.db, batch, timeout_s=timeout_s)

@@ -1,0 +1,106 @@
+"""What DuckDB's checkpoints cost a tracing process's writes, at three checkpoint thresholds.
+
+    PYTHONPATH=src python benchmarks/profile_checkpoints.py [--writes 30] [--traces 8000]
+
+For each threshold (DuckDB's default 16MiB, traceduck's ``CHECKPOINT_THRESHOLD`` 64MiB, and
+256MiB), in a fresh process: ``--writes`` batches of ``--traces`` one-span traces each (made by
+``@traceduck.trace`` calls, converted as the exporter does), written one after the other with
+the DuckDB writer into one new file, in one thread. Prints the sum of the writes' times, the
+writes slower than three times the median (the ones whose commit checkpointed) with their
+times, the final CHECKPOINT (what letting go of the file would pay) and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+THRESHOLDS = ("16MiB", "64MiB", "256MiB")
+
+
+def measure(threshold: str, writes: int, traces: int) -> None:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    import traceduck as td
+    from traceduck import _config
+    from traceduck._export._assembler import batch_of
+    from traceduck._export._ended import ended
+    from traceduck._export._redacting import redact_rows
+    from traceduck.store.duckdb import _sink
+    from traceduck.store.duckdb._writer import write_batch
+
+    _sink.CHECKPOINT_THRESHOLD = threshold
+
+    class Keep(SpanProcessor):
+        def __init__(self) -> None:
+            self.items: list[Any] = []
+
+        def on_end(self, span: Any) -> None:
+            self.items.append(ended(span))
+
+    td.configure(db=os.path.join(tempfile.mkdtemp(), "checkpoints.duckdb"))
+
+    @td.trace
+    def f(x: int) -> int:
+        return x + 1
+
+    f(0)
+    td.flush()
+    keep = Keep()
+    assert _config._S.switch is not None and _config._S.exporter is not None
+    _config._S.switch.target = keep
+    exporter = _config._S.exporter
+    queued: list[Any] = []
+    exporter.enqueue = queued.extend  # type: ignore[method-assign]
+    db = exporter.sink.db
+    times = []
+    for _ in range(writes):
+        keep.items.clear()
+        queued.clear()
+        for i in range(traces):
+            f(i)
+        exporter.export_rows(redact_rows(list(keep.items)))
+        batch = batch_of(queued)
+        started = time.perf_counter()
+        write_batch(db, batch)
+        times.append(time.perf_counter() - started)
+    with db.lease(write=True) as cur:
+        started = time.perf_counter()
+        cur.execute("CHECKPOINT")
+        final = time.perf_counter() - started
+    median = statistics.median(times)
+    slow = [f"{t * 1000:.0f}" for t in times if t > 3 * median]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{threshold:>7}: writes {sum(times) * 1000:6.0f} ms (median {median * 1000:.0f} ms;"
+        f" {len(slow)} checkpointed: {', '.join(slow) or '-'} ms), final CHECKPOINT"
+        f" {final * 1000:.0f} ms, total {(sum(times) + final) * 1000:.0f} ms, peak RSS {rss:.0f} MB"
+    )
+    os._exit(0)  # the exporter's queue was bypassed: nothing to flush
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=30)
+    parser.add_argument("--traces", type=int, default=8_000)
+    parser.add_argument("--threshold", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threshold:
+        measure(args.threshold, args.writes, args.traces)
+        return
+    print(f"{args.writes} writes of {args.traces:,} one-span traces, load {os.getloadavg()[0]:.1f}")
+    for threshold in THRESHOLDS:  # each in a fresh process
+        cmd = [sys.executable, __file__, "--threshold", threshold]
+        cmd += ["--writes", str(args.writes), "--traces", str(args.traces)]
+        subprocess.run(cmd, check=True)
+
+
+if __name__ == "__main__":
+    main()
