@@ -177,6 +177,15 @@ def test_bulk_set_and_delete_count_and_history(store: td.TraceStore) -> None:
         store.set_trace_tags("tags.env = ", {"x": 1})
 
 
+def test_a_key_named_twice_in_a_bulk_delete_is_deleted_once(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace("twice", env="prod"))
+    assert store.delete_trace_tags("tags.env = 'prod'", ["env", "env"]) == 1
+    assert [(e.key, e.operation) for e in store.tag_history(tid)] == [
+        ("env", "set"),
+        ("env", "delete"),
+    ]
+
+
 def test_log_metadata_after_the_fact_keeps_history(store: td.TraceStore) -> None:
     (tid,) = flushed(make_trace())
     store.log_metadata(tid, {"eval": {"accuracy": 0.9}})

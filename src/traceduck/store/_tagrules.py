@@ -7,7 +7,8 @@ bad key or value is the same ``TagError`` on either engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _json
@@ -17,14 +18,21 @@ from ..errors import TagError
 __all__ = [
     "MISSING",
     "SCOPES",
+    "TagChange",
+    "append_changes",
     "appended",
+    "apply",
     "check_exclusive_bulk",
     "check_key",
     "check_removal",
     "check_scope",
+    "delete_changes",
     "encode_value",
     "goes",
+    "removal",
     "scope_value",
+    "set_change",
+    "set_changes",
 ]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -119,3 +127,78 @@ def check_exclusive_bulk(
                 f"tag {key!r} is exclusive (one trace per scope) but the filter matches "
                 f"{groups[crowded[0]]} {where}; narrow the filter"
             )
+
+
+# -- what an edit changes: the same on every engine, computed without touching one --------------
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """One change of one key of a trace's tags: the history event an edit writes.
+
+    ``operation``: "set" (the key was absent), "update", "delete" or "moved" (an exclusive tag
+    taken by another trace); ``new_text`` and ``new_value`` are None for the last two."""
+
+    key: str
+    old_text: str | None
+    new_text: str | None
+    new_value: Any
+    operation: str
+
+    @property
+    def removes(self) -> bool:
+        return self.new_text is None
+
+
+def set_change(
+    tags: Mapping[str, Any], key: str, value: Any, *, append: bool = False
+) -> TagChange | None:
+    """What setting ``key`` to ``value`` changes in a trace's current ``tags``; None when the
+    trace has that very value already (no event). ``append``: add ``value`` to the key's list
+    (``appended``), TagError if the longer list passes the size limit."""
+    had = key in tags
+    if append:
+        value = appended(tags.get(key), value, had)
+        new_text = encode_value(value, key)
+    else:
+        new_text = _json.dumps(value)
+    old_text = _json.dumps(tags[key]) if had else None
+    if old_text == new_text:
+        return None
+    return TagChange(key, old_text, new_text, value, "update" if had else "set")
+
+
+def set_changes(
+    tags: Mapping[str, Any], updates: Mapping[str, Any], *, append: bool = False
+) -> list[TagChange]:
+    """``set_change`` of each key of ``updates`` (the keys that change only)."""
+    changes = (set_change(tags, k, v, append=append) for k, v in updates.items())
+    return [c for c in changes if c is not None]
+
+
+def append_changes(tags: Mapping[str, Any], updates: Mapping[str, Any]) -> list[TagChange]:
+    """``set_changes`` with ``append``: every key changes (its list grows)."""
+    return set_changes(tags, updates, append=True)
+
+
+def removal(tags: Mapping[str, Any], key: str, operation: str = "delete") -> TagChange:
+    """The trace loses ``key`` (which it has): "delete", or "moved" for an exclusive move."""
+    return TagChange(key, _json.dumps(tags[key]), None, None, operation)
+
+
+def delete_changes(
+    tags: Mapping[str, Any], keys: Iterable[str], only: Mapping[str, str]
+) -> list[TagChange]:
+    """What a bulk delete of ``keys`` (``only``: see ``goes``) removes from a trace's tags
+    (a key named twice goes once)."""
+    return [removal(tags, key) for key in dict.fromkeys(keys) if goes(tags, key, only)]
+
+
+def apply(tags: dict[str, Any], changes: Iterable[TagChange]) -> dict[str, Any]:
+    """``tags`` (changed in place) after ``changes``."""
+    for change in changes:
+        if change.removes:
+            tags.pop(change.key, None)
+        else:
+            tags[change.key] = change.new_value
+    return tags

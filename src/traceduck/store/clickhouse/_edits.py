@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ... import _json
 from .. import _tagrules
-from .._tagrules import check_removal, encode_value, scope_value
+from .._tagrules import apply, check_removal, removal, scope_value
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
 
 if TYPE_CHECKING:
@@ -48,13 +47,10 @@ class TagEdits:
         _, name = self._trace_name(tid)
         tags = load_tags(conn, [tid]).get(tid, {})
         registered = exclusive_keys(conn).get(key)
-        had = key in tags
-        new = _tagrules.appended(tags.get(key), value, had) if append else value
-        new_text = encode_value(new, key)
-        old_text = _json.dumps(tags[key]) if had else None
+        change = _tagrules.set_change(tags, key, value, append=append)
         edit = EditRows(source)
-        if old_text != new_text:
-            edit.event(tid, key, old_text, new, "update" if had else "set")
+        if change is not None:
+            edit.changes(tid, [change])
         scope = registered or ""
         if exclusive and not scope:
             register(conn, key, True, "name")
@@ -76,8 +72,9 @@ class TagEdits:
             where = scope_value(scope, name)
             old = current.get((key, where))
             if old is not None and old not in claimers and key in their_tags.get(old, {}):
-                text = _json.dumps(their_tags[old].pop(key))
-                edit.event(old, key, text, None, "moved", deleted=True)
+                moved = [removal(their_tags[old], key, "moved")]
+                edit.changes(old, moved)
+                apply(their_tags[old], moved)
             edit.claim(tid, key, where)
 
     def _delete_tag(self, trace_id: str, key: str, value: Any, source: str) -> None:
@@ -86,7 +83,7 @@ class TagEdits:
         tags = load_tags(conn, [tid]).get(tid, {})
         check_removal(tid, tags, key, value)
         edit = EditRows(source)
-        edit.event(tid, key, _json.dumps(tags[key]), None, "delete", deleted=True)
+        edit.changes(tid, [removal(tags, key)])
         self._release(edit, [tid], key)
         edit.insert(conn)
 
@@ -129,12 +126,7 @@ class TagEdits:
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
         for tid, _ in rows:
-            have = current.get(tid, {})
-            for key, value in updates.items():
-                new_text = _json.dumps(value)
-                old_text = _json.dumps(have[key]) if key in have else None
-                if old_text != new_text:
-                    edit.event(tid, key, old_text, value, "set" if old_text is None else "update")
+            edit.changes(tid, _tagrules.set_changes(current.get(tid, {}), updates))
         for key in updates:
             if key in exclusive:
                 self._claim(edit, list(rows), key, exclusive[key])
@@ -147,13 +139,7 @@ class TagEdits:
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
         for tid, _ in rows:
-            have = current.get(tid, {})
-            for key, value in tags.items():
-                had = key in have
-                new = _tagrules.appended(have.get(key), value, had)
-                encode_value(new, key)
-                edit.event(tid, key, _json.dumps(have[key]) if had else None, new,
-                           "update" if had else "set")  # fmt: skip
+            edit.changes(tid, _tagrules.append_changes(current.get(tid, {}), tags))
         edit.insert(conn)
         return len(rows)
 
@@ -167,12 +153,11 @@ class TagEdits:
         changed: set[str] = set()
         lost: dict[str, list[str]] = {}
         for tid, _ in rows:
-            have = current.get(tid, {})
-            for key in keys:
-                if _tagrules.goes(have, key, only):
-                    edit.event(tid, key, _json.dumps(have[key]), None, "delete", deleted=True)
-                    changed.add(tid)
-                    lost.setdefault(key, []).append(tid)
+            changes = _tagrules.delete_changes(current.get(tid, {}), keys, only)
+            edit.changes(tid, changes)
+            for change in changes:
+                changed.add(tid)
+                lost.setdefault(change.key, []).append(tid)
         for key, tids in lost.items():
             self._release(edit, tids, key)
         edit.insert(conn)

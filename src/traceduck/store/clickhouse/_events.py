@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from ... import _json
+from .._tagrules import TagChange
 from ._client import Connection
 from ._clock import Stamp, stamp
 from ._sql import LATEST, current_metadata, current_tags, stale_claims
@@ -104,12 +105,15 @@ class EditRows:
         deleted: bool = False,
     ) -> None:
         """A change of (trace, key); ``deleted`` for delete and moved (no new value)."""
-        if deleted:
-            self.rows.append(("event", trace_id, key, operation, old_text, None, _NO_VALUE, ""))
-        else:
-            text = _json.dumps(new_value)
+        new_text = None if deleted else _json.dumps(new_value)
+        self.changes(trace_id, [TagChange(key, old_text, new_text, new_value, operation)])
+
+    def changes(self, trace_id: str, changes: list[TagChange]) -> None:
+        """The history events of a trace's ``changes`` (``_tagrules``)."""
+        for c in changes:
+            value = _NO_VALUE if c.removes else typed(c.new_value)
             self.rows.append(
-                ("event", trace_id, key, operation, old_text, text, typed(new_value), "")
+                ("event", trace_id, c.key, c.operation, c.old_text, c.new_text, value, "")
             )
 
     def claim(self, trace_id: str, key: str, scope_value: str) -> None:

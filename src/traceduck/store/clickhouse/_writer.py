@@ -36,7 +36,7 @@ from .._records import (
     rows_to_arrow,
 )
 from .._sink import TurnError
-from .._tagrules import scope_value
+from .._tagrules import apply, removal, scope_value, set_changes
 from ._client import Connection, connect
 from ._clock import stamp
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
@@ -140,17 +140,12 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
     old_tags = load_tags(conn, ids) if tagged else {}  # (a retried batch repeats no event)
     claims: list[tuple[int, str, str, str | None, str]] = []
     for tid, row in rows.items():
-        before = old_tags.get(tid, {})
-        for key, value in row.tags.items():
-            text = _json.dumps(value)
-            had = key in before
-            if had and _json.dumps(before[key]) == text:
-                continue
-            edit.event(tid, key, _json.dumps(before[key]) if had else None, value,
-                       "update" if had else "set")  # fmt: skip
-            scope = row.exclusive.get(key) or exclusive.get(key)
+        changes = set_changes(old_tags.get(tid, {}), row.tags)
+        edit.changes(tid, changes)
+        for change in changes:
+            scope = row.exclusive.get(change.key) or exclusive.get(change.key)
             if scope:
-                claims.append((row.end_time_ns, tid, key, row.name, scope))
+                claims.append((row.end_time_ns, tid, change.key, row.name, scope))
         for key, value, ts_ns in row.metadata:
             metadata.add(tid, key, _json.dumps(value), _logged_at(ts_ns))
     for _, _, logged, _ in plain:
@@ -219,7 +214,9 @@ def _claim(
         if old is not None and old != tid:
             tags = batch_tags.get(old) if old in batch_tags else held_tags.get(old, {})
             if tags is not None and key in tags:
-                edit.event(old, key, _json.dumps(tags.pop(key)), None, "moved", deleted=True)
+                moved = [removal(tags, key, "moved")]
+                edit.changes(old, moved)
+                apply(tags, moved)
         edit.claim(tid, key, where)
         holder[(key, where)] = tid
 

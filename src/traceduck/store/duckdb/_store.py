@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -179,17 +181,11 @@ class DuckDBStore(TraceStore):
         with self._write() as cur:
             tid, tags, name, registered = _tags.load_for_edit(cur, trace_id, key)
             now = _tags.utcnow()
-            had = key in tags
-            old = tags.get(key)
-            new = _tagrules.appended(old, value, had) if append else value
-            new_text = _tagrules.encode_value(new, key)
-            old_text = _json.dumps(old) if had else None
+            change = _tagrules.set_change(tags, key, value, append=append)
             events: list[_tags.Event] = []
-            if old_text != new_text:
-                tags[key] = new
-                _tags.store_tags(cur, tid, tags)
-                operation = "update" if had else "set"
-                events.append((now, tid, key, old_text, new_text, operation, source))
+            if change is not None:
+                _tags.store_tags(cur, tid, _tagrules.apply(tags, [change]))
+                events += _tags.events_of(now, tid, [change], source)
             scope = registered or ""
             if exclusive and not scope:  # exclusive from now on (load_for_edit read the registry)
                 _tags.register(cur, key, True, "name")
@@ -204,12 +200,10 @@ class DuckDBStore(TraceStore):
         with self._write() as cur:
             tid, tags, _, _ = _tags.load_for_edit(cur, trace_id, key)
             _tagrules.check_removal(tid, tags, key, value)
-            old = tags.pop(key)
-            _tags.store_tags(cur, tid, tags)
+            change = [_tagrules.removal(tags, key)]
+            _tags.store_tags(cur, tid, _tagrules.apply(tags, change))
             _tags.release_exclusive(cur, tid, key)
-            _tags.insert_events(
-                cur, [(_tags.utcnow(), tid, key, _json.dumps(old), None, "delete", source)]
-            )
+            _tags.insert_events(cur, _tags.events_of(_tags.utcnow(), tid, change, source))
 
     def _set_tags(self, filter_string: str, items: list[Tag], source: str) -> int:
         updates = {t.key: t.value for t in items}
@@ -222,19 +216,8 @@ class DuckDBStore(TraceStore):
                     exclusive[tag.key] = tag.scope
             _tagrules.check_exclusive_bulk([r[2] for r in rows], updates, exclusive)
             now = _tags.utcnow()
-
-            def set_keys(tid: str, current: dict[str, Any]) -> list[_tags.Event]:
-                out = []
-                for key, value in updates.items():
-                    new_text = _json.dumps(value)
-                    old_text = _json.dumps(current[key]) if key in current else None
-                    if old_text != new_text:
-                        current[key] = value
-                        op = "set" if old_text is None else "update"
-                        out.append((now, tid, key, old_text, new_text, op, source))
-                return out
-
-            _, events = _rewrite_tags(cur, rows, set_keys)
+            changes = partial(_tagrules.set_changes, updates=updates)
+            _, events = _rewrite_tags(cur, rows, changes, now, source)
             for tid, _, name, _ in rows:
                 for key in updates:
                     if key in exclusive:
@@ -248,20 +231,8 @@ class DuckDBStore(TraceStore):
     def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
         with self._write() as cur:
             rows = self._matching(cur, filter_string)
-            now = _tags.utcnow()
-
-            def append(tid: str, current: dict[str, Any]) -> list[_tags.Event]:
-                out = []
-                for key, value in tags.items():
-                    had = key in current
-                    old_text = _json.dumps(current[key]) if had else None
-                    current[key] = _tagrules.appended(current.get(key), value, had)
-                    new_text = _tagrules.encode_value(current[key], key)
-                    op = "update" if had else "set"
-                    out.append((now, tid, key, old_text, new_text, op, source))
-                return out
-
-            _, events = _rewrite_tags(cur, rows, append)
+            changes = partial(_tagrules.append_changes, updates=tags)
+            _, events = _rewrite_tags(cur, rows, changes, _tags.utcnow(), source)
             _tags.insert_events(cur, events)
             return len(rows)
 
@@ -270,18 +241,11 @@ class DuckDBStore(TraceStore):
     ) -> int:
         with self._write() as cur:
             rows = self._matching(cur, filter_string)
-            now = _tags.utcnow()
-
-            def delete(tid: str, current: dict[str, Any]) -> list[_tags.Event]:
-                out = []
-                for key in keys:
-                    if _tagrules.goes(current, key, only):
-                        old = current.pop(key)
-                        out.append((now, tid, key, _json.dumps(old), None, "delete", source))
-                        _tags.release_exclusive(cur, tid, key)
-                return out
-
-            changed, events = _rewrite_tags(cur, rows, delete)
+            changes = partial(_tagrules.delete_changes, keys=keys, only=only)
+            changed, events = _rewrite_tags(cur, rows, changes, _tags.utcnow(), source)
+            for tid, lost in changed.items():
+                for change in lost:
+                    _tags.release_exclusive(cur, tid, change.key)
             _tags.insert_events(cur, events)
             return len(changed)
 
@@ -367,19 +331,23 @@ class DuckDBStore(TraceStore):
 def _rewrite_tags(
     cur: duckdb.DuckDBPyConnection,
     rows: list[tuple[str, str, str, int]],
-    edit: Callable[[str, dict[str, Any]], list[_tags.Event]],
-) -> tuple[dict[str, dict[str, Any]], list[_tags.Event]]:
-    """Apply ``edit(trace id, its tags)`` (which changes the dict in place and returns the
-    history events) to every matching row; store the traces whose tags changed."""
-    changed: dict[str, dict[str, Any]] = {}
+    changes_of: Callable[[dict[str, Any]], list[_tagrules.TagChange]],
+    now: datetime,
+    source: str,
+) -> tuple[dict[str, list[_tagrules.TagChange]], list[_tags.Event]]:
+    """Apply ``changes_of(a trace's tags)`` to every matching row and store the traces whose
+    tags changed; (each changed trace's changes, the history events)."""
+    changed: dict[str, list[_tagrules.TagChange]] = {}
+    new_tags: dict[str, dict[str, Any]] = {}
     events: list[_tags.Event] = []
     for tid, tags_text, _, _ in rows:
         current = _json.loads(tags_text) or {}
-        made = edit(tid, current)
-        if made:
-            events += made
-            changed[tid] = current
-    _store_many(cur, changed, {r[0]: r[3] for r in rows})
+        changes = changes_of(current)
+        if changes:
+            new_tags[tid] = _tagrules.apply(current, changes)
+            changed[tid] = changes
+            events += _tags.events_of(now, tid, changes, source)
+    _store_many(cur, new_tags, {r[0]: r[3] for r in rows})
     return changed, events
 
 

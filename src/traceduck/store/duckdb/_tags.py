@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from ... import _json
-from .._tagrules import scope_value
+from .._tagrules import TagChange, apply, removal, scope_value
 from ._arrow import registered
 from ._reader import lookup_id, resolve_id
 
@@ -32,6 +32,11 @@ EVENT_SCHEMA = pa.schema(
 
 # One history event: (ts, trace_id, key, old JSON or None, new JSON or None, operation, source)
 Event = tuple[datetime, str, str, "str | None", "str | None", str, str]
+
+
+def events_of(now: datetime, trace_id: str, changes: list[TagChange], source: str) -> list[Event]:
+    """The history events of a trace's ``changes`` (``_tagrules``)."""
+    return [(now, trace_id, c.key, c.old_text, c.new_text, c.operation, source) for c in changes]
 
 
 def utcnow() -> datetime:
@@ -99,9 +104,9 @@ def claim_exclusive(
     if row is not None and row[0] != trace_id:
         old_tags, _ = load_tags(cur, row[0])
         if key in old_tags:
-            old = old_tags.pop(key)
-            store_tags(cur, row[0], old_tags)
-            events.append((now, row[0], key, _json.dumps(old), None, "moved", source))
+            moved = [removal(old_tags, key, "moved")]
+            store_tags(cur, row[0], apply(old_tags, moved))
+            events += events_of(now, row[0], moved, source)
     cur.execute(
         "INSERT INTO exclusive_holders VALUES (?, ?, ?) "
         "ON CONFLICT (key, scope) DO UPDATE SET trace_id = excluded.trace_id",

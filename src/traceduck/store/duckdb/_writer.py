@@ -26,6 +26,7 @@ from .._records import (
     merge_trace,
     rows_to_numpy,
 )
+from .._tagrules import apply, set_changes
 from . import _experiments, _tags
 from ._connection import Database
 
@@ -240,20 +241,13 @@ class _Transaction:
                 )
                 continue
             old_tags = (_json.loads(old["tags"]) or {}) if old else {}
-            tags = dict(old_tags)
-            for key, value in row.tags.items():
-                text = _json.dumps(value)
-                had = key in old_tags
-                if had and _json.dumps(old_tags[key]) == text:
-                    continue
-                tags[key] = value
-                before = _json.dumps(old_tags[key]) if had else None
-                events.append(
-                    (now, trace_id, key, before, text, "update" if had else "set", batch.source)
-                )
-                scope = row.exclusive.get(key) or exclusive.get(key)
+            changes = set_changes(old_tags, row.tags)
+            tags = apply(dict(old_tags), changes)
+            events += _tags.events_of(now, trace_id, changes, batch.source)
+            for change in changes:
+                scope = row.exclusive.get(change.key) or exclusive.get(change.key)
                 if scope:
-                    claims.append((row.end_time_ns, trace_id, key, row.name, scope))
+                    claims.append((row.end_time_ns, trace_id, change.key, row.name, scope))
             latest = (_json.loads(old["metadata"]) or {}) if old else {}
             for key, value, ts_ns in row.metadata:
                 latest[key] = value
