@@ -178,6 +178,44 @@ def test_sql_is_read_only(fixed: Any) -> None:
     assert fixed.count_traces() == 12
 
 
+def test_a_read_only_store_refuses_every_change_and_changes_nothing(
+    fixed: Any, tmp_path: Path
+) -> None:
+    # (on DuckDB the read-only store reads through the process's writable connection)
+    reader = td.TraceStore(getattr(fixed, "name", fixed.path), read_only=True)
+    some = fixed.search_traces(max_results=1)[0].info.trace_id
+    export = str(tmp_path / "some.jsonl")
+    fixed.export_traces(export, f"trace_id = '{some}'")
+    experiments = fixed.search_experiments()
+    existing = experiments[0].name
+    before = (fixed.get_trace(some).info, fixed.tag_history(some), fixed.exclusive_tag_keys())
+    refused = [
+        lambda: reader.set_trace_tag(some, "k", 1),
+        lambda: reader.set_trace_tag(some, "k", 1, append=True),
+        lambda: reader.delete_trace_tag(some, "k"),
+        lambda: reader.set_trace_tags("trace_id LIKE '%'", {"k": 1}),
+        lambda: reader.append_trace_tags("trace_id LIKE '%'", {"k": 1}),
+        lambda: reader.delete_trace_tags("trace_id LIKE '%'", ["k"]),
+        lambda: reader.register_tag("k"),
+        lambda: reader.log_metadata(some, {"k": 1}),
+        lambda: reader.delete_traces(trace_ids=[some]),
+        lambda: reader.import_traces(export),
+        lambda: reader.create_experiment("new"),
+        lambda: reader.get_or_create_experiment("new"),
+    ]
+    for call in refused:
+        with pytest.raises(StorageError, match="was opened read-only; it cannot be changed"):
+            call()
+    assert reader.get_or_create_experiment(existing).name == existing  # reading is allowed
+    with pytest.raises(td.TagError):  # a bad argument is still reported as such
+        reader.set_trace_tag(some, "", 1)
+    assert fixed.count_traces() == 12
+    assert (fixed.get_trace(some).info, fixed.tag_history(some), fixed.exclusive_tag_keys()) == (
+        before
+    )
+    assert fixed.search_experiments() == experiments
+
+
 def test_the_documented_tables_exist_with_their_columns(fixed: Any) -> None:
     from traceduck.store.duckdb._schema import SQL_SURFACE
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from .._pandas import require_pandas
 from .._selection import Selection
-from ..errors import StorageError, TagError
+from ..errors import StorageError, TagError, TraceduckError
 from ..model import MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 from . import _tagrules
 from ._experiments import ExperimentCalls, experiment_exists, experiment_scope
@@ -71,6 +71,12 @@ class TraceStore(ExperimentCalls, ABC):
 
     def __repr__(self) -> str:
         return f"TraceStore({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+    def _check_writable(self) -> None:
+        """StorageError on a store opened read-only: each public call that writes checks once,
+        here, after its arguments and before the engine's work."""
+        if self.read_only:
+            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
 
     # -- what the query module runs on --------------------------------------------------------
 
@@ -253,7 +259,6 @@ class TraceStore(ExperimentCalls, ABC):
         ``progress(done, total)`` is called after each chunk. Returns how many traces.
         """
 
-    @abstractmethod
     def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
         """Add the traces of an ``export_traces`` file written by either engine.
 
@@ -262,14 +267,25 @@ class TraceStore(ExperimentCalls, ABC):
 
         Traces already in the store are skipped (counted in ``skipped``), never overwritten.
         """
+        from ._transfer import file_format
+
+        name = os.fspath(path)
+        fmt = file_format(name)
+        if not os.path.isfile(name):
+            raise TraceduckError(f"{name}: no such file")
+        self._check_writable()
+        return self._import_traces(name, fmt, progress)
+
+    @abstractmethod
+    def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
+        """``import_traces`` of an existing file of format ``fmt`` ("parquet" or "jsonl")."""
 
     # -- writing ------------------------------------------------------------------------------
 
     def write_batch(self, batch: Any) -> None:
         """Write a ``WriteBatch`` (the records the exporter and the collector hand to any
         engine): all of it or none."""
-        if self.read_only:
-            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
+        self._check_writable()
         self._write_batch(batch)
 
     @abstractmethod
@@ -295,6 +311,7 @@ class TraceStore(ExperimentCalls, ABC):
         """
         _tagrules.check_key(key)
         _tagrules.encode_value(value, key)
+        self._check_writable()
         self._set_tag(trace_id, key, value, exclusive, append, source)
 
     @abstractmethod
@@ -307,6 +324,7 @@ class TraceStore(ExperimentCalls, ABC):
         self, trace_id: str, key: str, value: Any = MISSING, *, source: str = "api"
     ) -> None:
         """Delete a tag; ``TagError`` if the trace has no such tag (or not with ``value``)."""
+        self._check_writable()
         self._delete_tag(trace_id, key, value, source)
 
     @abstractmethod
@@ -323,6 +341,7 @@ class TraceStore(ExperimentCalls, ABC):
         if not items:
             return 0
         _require_filter(filter_string)
+        self._check_writable()
         return self._set_tags(filter_string, items, source)
 
     @abstractmethod
@@ -338,6 +357,7 @@ class TraceStore(ExperimentCalls, ABC):
             _tagrules.check_key(key)
             _tagrules.encode_value(value, key)
         _require_filter(filter_string)
+        self._check_writable()
         return self._append_tags(filter_string, tags, source)
 
     @abstractmethod
@@ -365,6 +385,7 @@ class TraceStore(ExperimentCalls, ABC):
         for key in key_list:
             _tagrules.check_key(key)
         _require_filter(filter_string)
+        self._check_writable()
         return self._delete_tags(filter_string, key_list, only, source)
 
     @abstractmethod
@@ -377,6 +398,7 @@ class TraceStore(ExperimentCalls, ABC):
         """Declare a key exclusive (one holder per scope: same root name, or "global")."""
         _tagrules.check_key(key)
         _tagrules.check_scope(scope)
+        self._check_writable()
         self._register_tag(key, exclusive, scope)
 
     @abstractmethod
@@ -394,6 +416,7 @@ class TraceStore(ExperimentCalls, ABC):
         for key, value in metadata.items():
             _tagrules.check_key(key)
             entries.append((key, _tagrules.encode_value(value, key)))
+        self._check_writable()
         self._log_metadata(trace_id, entries, source)
 
     @abstractmethod
@@ -428,8 +451,7 @@ class TraceStore(ExperimentCalls, ABC):
         the traces that stay into a new file that replaces the store, so the file shrinks
         (README, "Deleting traces and retention").
         """
-        if self.read_only:
-            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
+        self._check_writable()
         selection = Selection.of(
             filter_string, trace_ids, max_timestamp_millis, older_than, max_traces
         )

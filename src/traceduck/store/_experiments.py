@@ -18,7 +18,13 @@ class ExperimentCalls(ABC):
     def create_experiment(self, name: str) -> str:
         """Create an experiment; returns its id ("1", "2", ... in order of creation).
         ``ConfigError`` if one of that name exists (``get_or_create_experiment`` does not)."""
-        return self._create_experiment(_experiment.check_name(name))
+        name = _experiment.check_name(name)
+        self._check_writable()
+        return self._create_experiment(name)
+
+    @abstractmethod
+    def _check_writable(self) -> None:
+        """StorageError if the store was opened read-only."""
 
     @abstractmethod
     def _create_experiment(self, name: str) -> str:
@@ -29,6 +35,7 @@ class ExperimentCalls(ABC):
         name = _experiment.check_name(name)
         found = self.get_experiment_by_name(name)
         if found is None:
+            self._check_writable()
             self._ensure_experiment(name)
             found = self.get_experiment_by_name(name)
         assert found is not None

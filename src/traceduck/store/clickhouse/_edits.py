@@ -29,8 +29,6 @@ class TagEdits:
         conn: Connection
         runner: ClickHouseRunner
 
-        def _writable(self) -> Connection: ...
-
         def resolve_trace_id(self, trace_id_or_prefix: str) -> str: ...
 
     def _trace_name(self, tid: str) -> tuple[bool, str | None]:
@@ -42,7 +40,7 @@ class TagEdits:
     def _set_tag(
         self, trace_id: str, key: str, value: Any, exclusive: bool, append: bool, source: str
     ) -> None:
-        conn = self._writable()
+        conn = self.conn
         tid = self.resolve_trace_id(trace_id)
         _, name = self._trace_name(tid)
         tags = load_tags(conn, [tid]).get(tid, {})
@@ -78,7 +76,7 @@ class TagEdits:
             edit.claim(tid, key, where)
 
     def _delete_tag(self, trace_id: str, key: str, value: Any, source: str) -> None:
-        conn = self._writable()
+        conn = self.conn
         tid = self.resolve_trace_id(trace_id)
         tags = load_tags(conn, [tid]).get(tid, {})
         check_removal(tid, tags, key, value)
@@ -115,7 +113,7 @@ class TagEdits:
 
     def _set_tags(self, filter_string: str, items: list[Tag], source: str) -> int:
         updates = {t.key: t.value for t in items}
-        conn = self._writable()
+        conn = self.conn
         rows = self._matching(filter_string)
         exclusive = exclusive_keys(conn)
         for tag in items:
@@ -134,7 +132,7 @@ class TagEdits:
         return len(rows)
 
     def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
-        conn = self._writable()
+        conn = self.conn
         rows = self._matching(filter_string)
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
@@ -146,7 +144,7 @@ class TagEdits:
     def _delete_tags(
         self, filter_string: str, keys: list[str], only: dict[str, str], source: str
     ) -> int:
-        conn = self._writable()
+        conn = self.conn
         rows = self._matching(filter_string)
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
@@ -164,10 +162,10 @@ class TagEdits:
         return len(changed)
 
     def _register_tag(self, key: str, exclusive: bool, scope: str) -> None:
-        register(self._writable(), key, exclusive, scope)
+        register(self.conn, key, exclusive, scope)
 
     def _log_metadata(self, trace_id: str, entries: list[tuple[str, str]], source: str) -> None:
-        conn = self._writable()
+        conn = self.conn
         tid = self.resolve_trace_id(trace_id)
         rows = MetadataRows(source)
         for key, text in entries:

@@ -11,7 +11,6 @@ cut short and run again adds nothing twice.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,6 @@ from .._tagrules import scope_value
 from .._transfer import (
     ImportResult,
     check_header,
-    file_format,
     read_jsonl,
     read_parquet,
 )
@@ -62,7 +60,7 @@ _MICRO = timedelta(microseconds=1)
 
 
 def import_traces(
-    store: ClickHouseStore, path: str, *, progress: Progress | None = None
+    store: ClickHouseStore, path: str, fmt: str, *, progress: Progress | None = None
 ) -> ImportResult:
     """Add the traces of an export file (either engine's) to the store.
 
@@ -71,10 +69,7 @@ def import_traces(
     imported trace holding an exclusive tag whose scope already has a holder gives it up (a
     ``moved`` event in its history), so each scope keeps one holder, as on DuckDB.
     """
-    fmt = file_format(path)
-    if not os.path.isfile(path):
-        raise TraceduckError(f"{path}: no such file")
-    conn = store._writable()
+    conn = store.conn
 
     def read() -> tuple[dict[str, Any], int, Iterator[pa.Table]]:
         if fmt == "parquet":

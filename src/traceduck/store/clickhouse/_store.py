@@ -75,11 +75,6 @@ class ClickHouseStore(TagEdits, TraceStore):
     def _reading(self) -> Iterator[ClickHouseRunner]:
         yield self.runner
 
-    def _writable(self) -> Connection:
-        if self.read_only:
-            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
-        return self.conn
-
     # -- reading ------------------------------------------------------------------------------
 
     def resolve_trace_id(self, trace_id_or_prefix: str) -> str:
@@ -335,13 +330,13 @@ class ClickHouseStore(TagEdits, TraceStore):
     # -- experiments --------------------------------------------------------------------------
 
     def _create_experiment(self, name: str) -> str:
-        conn = self._writable()
+        conn = self.conn
         if _experiments.by_name(conn, name) is not None:
             raise experiment_exists(name)
         return _experiments.ensure(conn, [name])[name]
 
     def _ensure_experiment(self, name: str) -> None:
-        _experiments.ensure(self._writable(), [name])
+        _experiments.ensure(self.conn, [name])
 
     def _experiment_by_id(self, experiment_id: str) -> Experiment | None:
         return _experiments.by_id(self.conn, experiment_id)
@@ -388,17 +383,17 @@ class ClickHouseStore(TagEdits, TraceStore):
 
         return export_traces(self, os.fspath(path), filter_string, progress=progress)
 
-    def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
-        """Add the traces of an export file written by either engine (see ``_transfer``)."""
+    def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
+        """See ``_import``."""
         from ._import import import_traces
 
-        return import_traces(self, os.fspath(path), progress=progress)
+        return import_traces(self, path, fmt, progress=progress)
 
     def _delete(self, selection: Selection, source: str) -> int:
         """As on DuckDB; without a transaction: see ``_delete`` for the order of the steps."""
         from ._delete import delete_selected
 
-        conn = self._writable()
+        conn = self.conn
         return delete_selected(conn, self._resolved(selection), source=source)
 
     def _count_deletable(self, selection: Selection) -> int:
@@ -416,7 +411,7 @@ class ClickHouseStore(TagEdits, TraceStore):
     def _write_batch(self, batch: Any) -> None:
         from ._writer import write_batch
 
-        write_batch(self._writable(), batch)
+        write_batch(self.conn, batch)
 
 
 def _group_field(field: str, by: str) -> Any:

@@ -109,8 +109,6 @@ class Database:
         self, *, write: bool = False, timeout_s: float | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for this thread; ``write=True`` also holds the process-wide write lock."""
-        if write and self.read_only:
-            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
         if self._redirect is not None:  # this process now writes the file: read through that
             with self._redirect.lease(write=write, timeout_s=timeout_s) as cursor:
                 yield cursor
@@ -148,8 +146,6 @@ class Database:
         """A cursor for this thread with no other lease in this process: new leases of other
         threads wait until the block ends. For work that needs the whole database to itself
         (CHECKPOINT, rewriting the file); the caller must hold no lease of its own."""
-        if self.read_only:
-            raise StorageError(f"store {self.path} was opened read-only; it cannot be changed")
         if self._redirect is not None:
             with self._redirect.exclusive(timeout_s=timeout_s) as con:
                 yield con

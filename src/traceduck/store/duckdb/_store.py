@@ -154,11 +154,11 @@ class DuckDBStore(TraceStore):
 
         return export_traces(self._db, os.fspath(path), filter_string, progress=progress)
 
-    def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
-        """Add the traces of an export file, in one transaction."""
+    def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
+        """In one transaction."""
         from ._transfer import import_traces
 
-        return import_traces(self._db, os.fspath(path), progress=progress)
+        return import_traces(self._db, path, fmt, progress=progress)
 
     def tag_history(self, trace_id: str) -> list[TagEvent]:
         with self._db.lease() as cur:

@@ -12,7 +12,6 @@ ImportResult(imported=12, skipped=0)
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import duckdb
@@ -136,7 +135,9 @@ class _Layout(Layout):
 # -- import -------------------------------------------------------------------------------------
 
 
-def import_traces(db: Database, path: str, *, progress: Progress | None = None) -> ImportResult:
+def import_traces(
+    db: Database, path: str, fmt: str, *, progress: Progress | None = None
+) -> ImportResult:
     """Add the traces of an export file to the store, in one transaction.
 
     Traces already in the store (same id) are skipped and counted, never overwritten. Exclusive
@@ -144,9 +145,6 @@ def import_traces(db: Database, path: str, *, progress: Progress | None = None) 
     trace holding an exclusive tag whose scope already has a holder in the store gives it up
     (a ``moved`` event in its history), so each scope keeps one holder.
     """
-    fmt = file_format(path)
-    if not os.path.isfile(path):
-        raise TraceduckError(f"{path}: no such file")
     imported = skipped = done = 0
     with db.transaction() as cur:
         layout = _Layout.read(cur)
