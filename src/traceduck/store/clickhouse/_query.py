@@ -32,9 +32,11 @@ class ClickHouseRunner:
         except StorageError as exc:
             raise user_error(exc, text) or exc from exc.__cause__
 
-    def arrow(self, query: str, params: Any, text: str) -> pa.Table:
+    def arrow(self, query: str, params: Any, text: str, **settings: Any) -> pa.Table:
+        """The query's result as Arrow (``settings``: more ClickHouse settings for it); an
+        error a filter's value causes (``text``) is a FilterError."""
         try:
-            return self.conn.query_arrow(query, params, **QUERY_SETTINGS)
+            return self.conn.query_arrow(query, params, **QUERY_SETTINGS, **settings)
         except StorageError as exc:
             raise user_error(exc, text) or exc from exc.__cause__
 

@@ -35,7 +35,7 @@ from ._events import (
     exclusive_keys,
     load_documents,
 )
-from ._query import QUERY_SETTINGS, ClickHouseRunner, user_error
+from ._query import QUERY_SETTINGS, ClickHouseRunner
 from ._schema import migrate
 from ._sql import current_tags
 
@@ -216,10 +216,7 @@ class ClickHouseStore(TagEdits, TraceStore):
         )
         fills = [chosen] * (template.count("{}") - 1)
         text, params = runner.dialect.render(sql(template, query, *fills))
-        try:
-            table = self.conn.query_arrow(text, params, **QUERY_SETTINGS, **DOCUMENT_SETTINGS)
-        except StorageError as exc:
-            raise user_error(exc, filter_string or "") or exc from exc.__cause__
+        table = runner.arrow(text, params, filter_string or "", **DOCUMENT_SETTINGS)
         if table.num_rows == 0:
             compiled.finish()  # an empty result may hide a type mismatch: probe now
         return pa.table({c: table.column(c) for c in INFO_COLUMNS})  # as the other tables
