@@ -275,33 +275,36 @@ class ClickHouseStore(TagEdits, TraceStore):
     def stats(
         self, filter_string: str | None = None, by: str | None = None
     ) -> list[dict[str, Any]]:
-        from ...query import compile_filter
+        from ...query._compiler import compile_filter_frag
+        from ...query._dialect import Frag, sql
 
         runner = self.runner
-        where, params = compile_filter(filter_string, runner)
-        join, group, is_json = "", "CAST(NULL AS Nullable(String))", False
+        where = compile_filter_frag(filter_string, runner)
+        join, group, is_json = Frag(""), Frag("CAST(NULL AS Nullable(String))"), False
         if by is not None and by.strip():
             field = by.strip()
             if field in GROUP_FIELDS:
-                group = f"t.{field}"
+                group = Frag(f"t.{field}")
             else:
-                value, joined = runner.dialect.order_value(_group_field(field, by), 0)
+                group, joined = runner.dialect.order_value(_group_field(field, by), 0)
                 assert joined is not None
-                join, join_params = runner.dialect.render(joined)
-                for name in join_params:  # the filter's parameters are named p0, p1, ... too
-                    join = join.replace("{" + name + ":", "{g" + name + ":")
-                params = {**params, **{"g" + k: v for k, v in join_params.items()}}
-                group, is_json = value.text, True
-        rows = runner.rows(
-            f"SELECT {group} AS grp, count() AS n, countIf(t.status = 'ERROR') AS errors, "
-            "quantileExactInclusive(0.5)(t.execution_time_ms), "
-            "quantileExactInclusive(0.95)(t.execution_time_ms), "
-            "quantileExactInclusive(0.99)(t.execution_time_ms), max(t.execution_time_ms) "
-            f"FROM {runner.dialect.traces_from}{join} WHERE {where} "
-            "GROUP BY grp ORDER BY n DESC, grp ASC NULLS LAST",
-            params,
-            filter_string or "",
+                join, is_json = joined, True
+        # One rendering of the whole query: the group's join and the filter share the
+        # parameter numbering (p0, p1, ...).
+        query, params = runner.dialect.render(
+            sql(
+                "SELECT {} AS grp, count() AS n, countIf(t.status = 'ERROR') AS errors, "
+                "quantileExactInclusive(0.5)(t.execution_time_ms), "
+                "quantileExactInclusive(0.95)(t.execution_time_ms), "
+                "quantileExactInclusive(0.99)(t.execution_time_ms), max(t.execution_time_ms) "
+                f"FROM {runner.dialect.traces_from}{{}} WHERE {{}} "
+                "GROUP BY grp ORDER BY n DESC, grp ASC NULLS LAST",
+                group,
+                join,
+                where,
+            )
         )
+        rows = runner.rows(query, params, filter_string or "")
         from .._stats import stat_groups
 
         return stat_groups(rows, is_json)
