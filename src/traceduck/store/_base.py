@@ -11,7 +11,6 @@ one base class, many backends).
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -21,11 +20,12 @@ import pyarrow as pa
 
 from .._pandas import require_pandas
 from .._selection import Selection
-from ..errors import StorageError, TagError, TraceduckError
+from ..errors import StorageError, TagError
 from ..model import MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 from . import _tagrules
 from ._experiments import ExperimentCalls, experiment_exists, experiment_scope
 from ._tagrules import MISSING
+from ._transfer_calls import TransferCalls
 
 if TYPE_CHECKING:
     from .._context import Tag
@@ -47,7 +47,7 @@ READ_ONLY_SQL = (  # what sql() says to anything but one read-only query, on eve
 )
 
 
-class TraceStore(ExperimentCalls, ABC):
+class TraceStore(ExperimentCalls, TransferCalls, ABC):
     """The query, tag and SQL calls over one store.
 
     >>> store = TraceStore("traces.duckdb")          # or "chdb:///dir", "clickhouse://host/db"
@@ -239,46 +239,6 @@ class TraceStore(ExperimentCalls, ABC):
         from .._compare import compare_traces
 
         return compare_traces(ids_or_filter, keys, limit=limit, store=self)
-
-    # -- export and import --------------------------------------------------------------------
-
-    @abstractmethod
-    def export_traces(
-        self,
-        path: str | os.PathLike[str],
-        filter_string: str | None = None,
-        *,
-        progress: Any = None,
-    ) -> int:
-        """Write the matching traces (spans, tags, metadata, histories) to .parquet or .jsonl:
-        the same file on every engine, so either imports it.
-
-        >>> store.export_traces("errors.parquet", "status = 'ERROR'")
-        12
-
-        ``progress(done, total)`` is called after each chunk. Returns how many traces.
-        """
-
-    def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
-        """Add the traces of an ``export_traces`` file written by either engine.
-
-        >>> TraceStore("copy.duckdb").import_traces("errors.parquet")
-        ImportResult(imported=12, skipped=0)
-
-        Traces already in the store are skipped (counted in ``skipped``), never overwritten.
-        """
-        from ._transfer import file_format
-
-        name = os.fspath(path)
-        fmt = file_format(name)
-        if not os.path.isfile(name):
-            raise TraceduckError(f"{name}: no such file")
-        self._check_writable()
-        return self._import_traces(name, fmt, progress)
-
-    @abstractmethod
-    def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
-        """``import_traces`` of an existing file of format ``fmt`` ("parquet" or "jsonl")."""
 
     # -- writing ------------------------------------------------------------------------------
 

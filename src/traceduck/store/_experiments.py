@@ -6,10 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from .. import _experiment
+from .._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ..errors import ConfigError
 from ..model import Experiment
 
-__all__ = ["ExperimentCalls", "experiment_exists", "experiment_scope"]
+__all__ = ["ExperimentCalls", "experiment_exists", "experiment_scope", "split_default"]
 
 
 class ExperimentCalls(ABC):
@@ -62,6 +63,14 @@ class ExperimentCalls(ABC):
     @abstractmethod
     def search_experiments(self) -> list[Experiment]:
         """Every experiment, Default ("0") first."""
+
+
+def split_default(names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """What an engine's ``ensure(names)`` starts from: (name -> id of the Default experiment if
+    named, which every store has, the other names once each, in the order given)."""
+    wanted = list(dict.fromkeys(names))
+    ids = {DEFAULT_EXPERIMENT: DEFAULT_EXPERIMENT_ID} if DEFAULT_EXPERIMENT in wanted else {}
+    return ids, [n for n in wanted if n != DEFAULT_EXPERIMENT]
 
 
 def experiment_exists(name: str) -> ConfigError:

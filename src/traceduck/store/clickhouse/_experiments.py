@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...model import Experiment
+from .._experiments import split_default
 from ._client import Connection
 
 _CURRENT = (
@@ -26,9 +26,7 @@ _CURRENT = (
 
 def ensure(conn: Connection, names: Iterable[str]) -> dict[str, str]:
     """name -> id for each of ``names``, creating the missing ones (in the order given)."""
-    wanted = list(dict.fromkeys(names))
-    ids = {DEFAULT_EXPERIMENT: DEFAULT_EXPERIMENT_ID} if DEFAULT_EXPERIMENT in wanted else {}
-    wanted = [n for n in wanted if n != DEFAULT_EXPERIMENT]
+    ids, wanted = split_default(names)
     if not wanted:
         return ids
     rows = conn.query(

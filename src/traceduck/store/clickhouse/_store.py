@@ -7,7 +7,6 @@ events, so they never see half an edit, and an exclusive tag never has two holde
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -370,18 +369,10 @@ class ClickHouseStore(TagEdits, TraceStore):
         )
         return {"tags": [r[0] for r in tags], "metadata": [r[0] for r in metadata]}
 
-    def export_traces(
-        self,
-        path: str | os.PathLike[str],
-        filter_string: str | None = None,
-        *,
-        progress: Any = None,
-    ) -> int:
-        """Write the matching traces (spans, tags, metadata, histories) to .parquet or .jsonl:
-        the same file the DuckDB store writes, so either engine imports it."""
+    def _export_traces(self, path: str, filter_string: str | None, progress: Any) -> int:
         from ._transfer import export_traces
 
-        return export_traces(self, os.fspath(path), filter_string, progress=progress)
+        return export_traces(self, path, filter_string, progress=progress)
 
     def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
         """See ``_import``."""

@@ -21,7 +21,6 @@ from .. import _transfer as _files
 from .._transfer import (
     FORMAT_VERSION,
     Layout,
-    file_format,
 )
 from ._events import (
     load_metadata,
@@ -131,7 +130,6 @@ def export_traces(
     returns how many. The file is written next to ``path`` and renamed into place."""
     from ...query import compile_filter
 
-    file_format(path)  # a bad suffix fails before any work
     runner = store.runner
     conn = store.conn
     where, params = compile_filter(filter_string, runner)

@@ -14,17 +14,15 @@ from typing import Any
 
 import duckdb
 
-from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...model import Experiment
+from .._experiments import split_default
 
 _COLUMNS = "experiment_id, name, created"
 
 
 def ensure(cur: duckdb.DuckDBPyConnection, names: Iterable[str], now: datetime) -> dict[str, str]:
     """name -> id for each of ``names``, creating the missing ones (in the order given)."""
-    wanted = list(dict.fromkeys(names))
-    ids = {DEFAULT_EXPERIMENT: DEFAULT_EXPERIMENT_ID} if DEFAULT_EXPERIMENT in wanted else {}
-    wanted = [n for n in wanted if n != DEFAULT_EXPERIMENT]
+    ids, wanted = split_default(names)
     if not wanted:
         return ids
     holes = ", ".join("?" * len(wanted))

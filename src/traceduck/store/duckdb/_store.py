@@ -143,16 +143,10 @@ class DuckDBStore(TraceStore):
             out[column] = [r["k"] for r in rows]
         return out
 
-    def export_traces(
-        self,
-        path: str | os.PathLike[str],
-        filter_string: str | None = None,
-        *,
-        progress: Any = None,
-    ) -> int:
+    def _export_traces(self, path: str, filter_string: str | None, progress: Any) -> int:
         from ._transfer import export_traces
 
-        return export_traces(self._db, os.fspath(path), filter_string, progress=progress)
+        return export_traces(self._db, path, filter_string, progress=progress)
 
     def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
         """In one transaction."""

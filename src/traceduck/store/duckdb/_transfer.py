@@ -28,7 +28,6 @@ from .._transfer import (
     ImportResult,
     Layout,
     Progress,
-    file_format,
     read_jsonl,
     read_parquet,
 )
@@ -55,7 +54,6 @@ def export_traces(
     """
     from ...query import compile_filter
 
-    file_format(path)  # a bad suffix fails before any work
     # One lease for the whole export: between chunks the connection would otherwise go idle,
     # be closed, and reopen with cold caches (measured 8x slower per chunk).
     with db.lease() as cur:
