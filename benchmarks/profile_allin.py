@@ -14,6 +14,12 @@ variants, each in a fresh process, alternating round by round:
 - ``default checkpoint threshold``: DuckDB checkpoints at its default WAL size (16MiB), not
   ``CHECKPOINT_THRESHOLD`` (``store/duckdb/_sink.py``).
 
+With ``--diagnose``, two more variants say where the rest goes (neither is an option a user has):
+
+- ``store writes nothing``: the DuckDB sink's ``write`` returns at once (conversion, queues
+  and hand-offs as usual): what the store's writes cost the loop;
+- ``cyclic GC off``: ``gc.disable()`` in that process: what Python's cyclic GC costs it.
+
 Prints each variant's seconds per round and its ratio to the raw SDK of the same round.
 """
 
@@ -34,6 +40,7 @@ VARIANTS = (
     "default DuckDB threads",
     "default checkpoint threshold",
 )
+DIAGNOSTICS = ("store writes nothing", "cyclic GC off")
 
 
 def run_raw(calls: int) -> float:
@@ -76,6 +83,12 @@ def run_traceduck(calls: int, variant: str) -> float:
         _sink.background_threads = lambda: len(os.sched_getaffinity(0))  # type: ignore[assignment]
     if variant == "default checkpoint threshold":
         _sink.CHECKPOINT_THRESHOLD = "16MiB"
+    if variant == "store writes nothing":
+        _sink.DuckDBSink.write = lambda self, batch, timeout_s: None  # type: ignore[method-assign]
+    if variant == "cyclic GC off":
+        import gc
+
+        gc.disable()
     import traceduck as td
 
     td.configure(db=os.path.join(tempfile.mkdtemp(), "allin.duckdb"))
@@ -99,16 +112,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--calls", type=int, default=50_000)
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--diagnose", action="store_true", help="add the diagnostic variants")
+    parser.add_argument("--variant", choices=VARIANTS + DIAGNOSTICS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
         run = run_raw if args.variant == "raw SDK" else None
         seconds = run(args.calls) if run else run_traceduck(args.calls, args.variant)
         print(seconds)
         os._exit(0)  # the store was flushed: nothing left to write
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    variants = VARIANTS + DIAGNOSTICS if args.diagnose else VARIANTS
+    times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.rounds):
-        for variant in VARIANTS:
+        for variant in variants:
             cmd = [sys.executable, __file__, "--variant", variant, "--calls", str(args.calls)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             times[variant].append(float(out.split()[-1]))
@@ -117,7 +132,7 @@ def main() -> None:
     for variant, values in times.items():
         ratios = [v / r for v, r in zip(values, raw)]
         print(
-            f"  {variant:<24} median {statistics.median(values):.2f} s"
+            f"  {variant:<28} median {statistics.median(values):.2f} s"
             f"  x raw SDK: median {statistics.median(ratios):.2f}"
             f"  ({', '.join(f'{x:.2f}' for x in ratios)})"
         )
