@@ -4,6 +4,7 @@ a span, spans in tree order, and how a trace id or unique prefix names one trace
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import _json
@@ -17,6 +18,7 @@ __all__ = [
     "id_prefix",
     "one_trace",
     "span_from_row",
+    "spans_by_trace",
     "tree_order",
 ]
 
@@ -64,6 +66,16 @@ def span_from_row(values: dict[str, Any]) -> Span:
     values["attributes"] = values["attributes"] or {}
     values["events"] = values["events"] or []
     return Span(**values)
+
+
+def spans_by_trace(rows: Iterable[Sequence[Any]], trace_ids: list[str]) -> dict[str, list[Span]]:
+    """Rows of ``SPAN_COLUMNS`` (sorted by start time) as each of ``trace_ids``' spans, in tree
+    order (a trace without spans: an empty list)."""
+    grouped: dict[str, list[Span]] = {t: [] for t in trace_ids}
+    for r in rows:
+        span = span_from_row(dict(zip(SPAN_COLUMNS, r)))
+        grouped[span.trace_id].append(span)
+    return {t: tree_order(spans) for t, spans in grouped.items()}
 
 
 def tree_order(spans: list[Span]) -> list[Span]:

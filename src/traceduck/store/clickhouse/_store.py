@@ -22,7 +22,7 @@ from ...errors import FilterError, StorageError, TraceduckError
 from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from .._names import StoreName, parse_store_name
-from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, span_from_row, tree_order
+from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, spans_by_trace
 from .._stats import GROUP_FIELDS, bad_group
 from . import _experiments
 from ._client import Connection, connect
@@ -121,18 +121,14 @@ class ClickHouseStore(TagEdits, TraceStore):
         return Trace(info, self._spans([info.trace_id])[info.trace_id])
 
     def _spans(self, trace_ids: list[str]) -> dict[str, list[Span]]:
-        grouped: dict[str, list[Span]] = {t: [] for t in trace_ids}
         if not trace_ids:
-            return grouped
+            return {}
         rows = self.conn.query(
             f"SELECT {', '.join(SPAN_COLUMNS)} FROM spans WHERE trace_id IN {{ids:Array(String)}} "
             "ORDER BY start_time_ns, span_id",
             {"ids": trace_ids},
         )
-        for r in rows:
-            span = span_from_row(dict(zip(SPAN_COLUMNS, r)))
-            grouped[span.trace_id].append(span)
-        return {t: tree_order(spans) for t, spans in grouped.items()}
+        return spans_by_trace(rows, trace_ids)
 
     def _search_list(
         self,

@@ -8,7 +8,7 @@ import duckdb
 
 from ... import _json
 from ...model import MetadataEvent, Span, TagEvent, Trace, TraceInfo
-from .._rows import HEX, INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, span_from_row, tree_order
+from .._rows import HEX, INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, spans_by_trace
 
 
 def lookup_id(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> str:
@@ -92,11 +92,7 @@ def _spans(
         "ORDER BY start_time_ns, span_id",
         params,
     ).fetchall()
-    grouped: dict[str, list[Span]] = {t: [] for t in trace_ids}
-    for r in rows:
-        span = span_from_row(dict(zip(SPAN_COLUMNS, r)))
-        grouped[span.trace_id].append(span)
-    return {t: tree_order(spans) for t, spans in grouped.items()}
+    return spans_by_trace(rows, trace_ids)
 
 
 def get_trace(cur: duckdb.DuckDBPyConnection, id_or_prefix: str) -> Trace:
