@@ -97,7 +97,8 @@ def test_finished_traces_wait_for_the_writer_untracked_by_the_gc(db_path: str) -
 
 def test_tracing_into_duckdb_never_imports_pandas(tmp_path: Path) -> None:
     """pyarrow imports pandas on its first conversion of Python values: a second of one core
-    and tens of thousands of objects for every full GC collection, in every traced process."""
+    and tens of thousands of objects for every full GC collection, in every traced process.
+    Traces with live tags too (their history events)."""
     script = f"""
 import sys
 import traceduck as td
@@ -111,7 +112,7 @@ for i in range(100):
     f(i)
 with td.start_span("tagged") as span:
     span.set_inputs({{"q": [1, 2]}})
-    td.update_current_trace(metadata={{"run": "a"}})
+    td.update_current_trace(tags={{"env": "prod", "n": 1}}, metadata={{"run": "a"}})
 assert td.flush() is True
 print(td.TraceStore({str(tmp_path / "t.duckdb")!r}).count_traces(), "pandas" in sys.modules)
 """

@@ -88,6 +88,7 @@ _NUMPY_DTYPES = {
     pa.int64(): np.int64,
     pa.float64(): np.float64,
     pa.bool_(): bool,
+    pa.timestamp("us"): "datetime64[us]",  # from naive UTC datetimes
 }
 
 

@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from ... import _json
+from .._records import rows_to_numpy
 from .._tagrules import TagChange, apply, removal, scope_value
 from ._arrow import registered
 from ._reader import lookup_id, resolve_id
@@ -125,12 +127,11 @@ INSERT_EVENTS_SQL = (
 )
 
 
-def events_table(events: list[Event]) -> pa.Table:
-    """History events as an Arrow table for ``INSERT_EVENTS_SQL``."""
-    columns = list(zip(*events))
-    return pa.table(
-        {name: list(col) for name, col in zip(EVENT_SCHEMA.names, columns)}, schema=EVENT_SCHEMA
-    )
+def events_table(events: list[Event]) -> dict[str, np.ndarray]:
+    """History events as NumPy columns for ``INSERT_EVENTS_SQL``: not Arrow, whose first
+    conversion of Python values imports pandas (a second of a core, and its objects in every
+    later full GC) in a process that traces with live tags (``rows_to_numpy``)."""
+    return rows_to_numpy(events, EVENT_SCHEMA)
 
 
 def insert_events(cur: duckdb.DuckDBPyConnection, events: list[Event]) -> None:
