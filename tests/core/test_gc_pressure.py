@@ -98,7 +98,7 @@ def test_finished_traces_wait_for_the_writer_untracked_by_the_gc(db_path: str) -
 def test_tracing_into_duckdb_never_imports_pandas(tmp_path: Path) -> None:
     """pyarrow imports pandas on its first conversion of Python values: a second of one core
     and tens of thousands of objects for every full GC collection, in every traced process.
-    Traces with live tags too (their history events)."""
+    Traces with live tags too (their history events), and tags set after the fact in bulk."""
     script = f"""
 import sys
 import traceduck as td
@@ -114,7 +114,9 @@ with td.start_span("tagged") as span:
     span.set_inputs({{"q": [1, 2]}})
     td.update_current_trace(tags={{"env": "prod", "n": 1}}, metadata={{"run": "a"}})
 assert td.flush() is True
-print(td.TraceStore({str(tmp_path / "t.duckdb")!r}).count_traces(), "pandas" in sys.modules)
+store = td.TraceStore({str(tmp_path / "t.duckdb")!r})
+assert store.set_trace_tags("name = 'f'", {{"reviewed": True}}) == 100  # after the fact, in bulk
+print(store.count_traces(), "pandas" in sys.modules)
 """
     out = subprocess.run(
         [PYTHON, "-c", script], env=child_env(), capture_output=True, text=True, timeout=120

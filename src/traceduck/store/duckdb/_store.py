@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from ... import _json
@@ -356,12 +357,10 @@ def _store_many(
         for tid, tags in changed.items():
             _tags.store_tags(cur, tid, tags)
         return
-    table = pa.table(
-        {
-            "rid": pa.array([rowids[t] for t in changed], pa.int64()),
-            "tags": [_json.dumps(t) for t in changed.values()],
-        }
-    )
+    table = {  # NumPy, not Arrow from Python values (that imports pandas: see ``_records``)
+        "rid": np.fromiter((rowids[t] for t in changed), np.int64, len(changed)),
+        "tags": np.array([_json.dumps(t) for t in changed.values()], dtype=object),
+    }
     cur.register("_td_tag_updates", table)
     try:
         cur.execute(
