@@ -108,6 +108,26 @@ def run_traceduck(calls: int, variant: str) -> float:
     return seconds
 
 
+def paired(script: str, variants: tuple[str, ...], rounds: int, calls: int) -> None:
+    """Run ``script --variant V`` for each of ``variants`` (the first the raw SDK), alternating
+    round by round, each in a fresh process; print each one's seconds and ratio to the raw."""
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for variant in variants:
+            cmd = [sys.executable, script, "--variant", variant, "--calls", str(calls)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            times[variant].append(float(out.split()[-1]))
+    raw = times[variants[0]]
+    print(f"{calls:,} calls + flush, {rounds} rounds, load {os.getloadavg()[0]:.1f}")
+    for variant, values in times.items():
+        ratios = [v / r for v, r in zip(values, raw)]
+        print(
+            f"  {variant:<28} median {statistics.median(values):.2f} s"
+            f"  x raw SDK: median {statistics.median(ratios):.2f}"
+            f"  ({', '.join(f'{x:.2f}' for x in ratios)})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
@@ -121,21 +141,7 @@ def main() -> None:
         print(seconds)
         os._exit(0)  # the store was flushed: nothing left to write
     variants = VARIANTS + DIAGNOSTICS if args.diagnose else VARIANTS
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    for _ in range(args.rounds):
-        for variant in variants:
-            cmd = [sys.executable, __file__, "--variant", variant, "--calls", str(args.calls)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            times[variant].append(float(out.split()[-1]))
-    raw = times["raw SDK"]
-    print(f"{args.calls:,} calls + flush, {args.rounds} rounds, load {os.getloadavg()[0]:.1f}")
-    for variant, values in times.items():
-        ratios = [v / r for v, r in zip(values, raw)]
-        print(
-            f"  {variant:<28} median {statistics.median(values):.2f} s"
-            f"  x raw SDK: median {statistics.median(ratios):.2f}"
-            f"  ({', '.join(f'{x:.2f}' for x in ratios)})"
-        )
+    paired(__file__, variants, args.rounds, args.calls)
 
 
 if __name__ == "__main__":

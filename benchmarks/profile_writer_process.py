@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import statistics
 import struct
 import subprocess
 import sys
-import tempfile
-import time
 from typing import Any
+
+from profile_allin import paired, run_raw, run_traceduck  # beside this script
 
 VARIANTS = ("raw SDK", "traceduck", "writes in a child process", "store writes nothing")
 
@@ -68,62 +67,21 @@ class _ChildWriter:
             raise RuntimeError("the child could not write the batch")
 
 
-def run_raw(calls: int) -> float:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-    class Noop(SpanExporter):
-        def export(self, spans: object) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(
-        BatchSpanProcessor(
-            Noop(), max_queue_size=65_536, schedule_delay_millis=200, max_export_batch_size=4_096
-        )
-    )
-    tracer = provider.get_tracer("bench")
-
-    def f(x: int) -> int:
-        with tracer.start_as_current_span("f"):
-            return x + 1
-
-    f(0)
-    provider.force_flush()
-    started = time.perf_counter()
-    for i in range(calls):
-        f(i)
-    provider.force_flush()
-    return time.perf_counter() - started
-
-
-def run_traceduck(calls: int, variant: str) -> float:
+def _write_in_a_child() -> None:
+    """Every DuckDB sink's writes go to a child process started at its first write (the
+    untimed warm-up call), which opens the sink's file itself."""
     from traceduck.store.duckdb import _sink
 
-    path = os.path.join(tempfile.mkdtemp(), "allin.duckdb")
-    if variant == "writes in a child process":
-        child = _ChildWriter(path)
-        _sink.DuckDBSink.write = lambda self, batch, timeout_s: child.write(batch, timeout_s)  # type: ignore[method-assign]
-        _sink.DuckDBSink.release_if_idle = lambda self: None  # type: ignore[method-assign]
-    if variant == "store writes nothing":
-        _sink.DuckDBSink.write = lambda self, batch, timeout_s: None  # type: ignore[method-assign]
-    import traceduck as td
+    children: dict[str, _ChildWriter] = {}
 
-    td.configure(db=path)
+    def write(self: Any, batch: Any, timeout_s: float) -> None:
+        child = children.get(self.db.path) or children.setdefault(
+            self.db.path, _ChildWriter(self.db.path)
+        )
+        child.write(batch, timeout_s)
 
-    @td.trace
-    def f(x: int) -> int:
-        return x + 1
-
-    f(0)
-    td.flush()
-    started = time.perf_counter()
-    for i in range(calls):
-        f(i)
-    ok = td.flush()
-    seconds = time.perf_counter() - started
-    assert ok and td.stats()["dropped_traces"] == 0, td.stats()
-    return seconds
+    _sink.DuckDBSink.write = write  # type: ignore[method-assign]
+    _sink.DuckDBSink.release_if_idle = lambda self: None  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -132,27 +90,17 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50_000)
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.variant:
-        if args.variant == "raw SDK":
-            print(run_raw(args.calls))
-        else:
-            print(run_traceduck(args.calls, args.variant))
-        os._exit(0)  # flushed; the child (if any) ends when its pipe closes
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    for _ in range(args.rounds):
-        for variant in VARIANTS:
-            cmd = [sys.executable, __file__, "--variant", variant, "--calls", str(args.calls)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            times[variant].append(float(out.split()[-1]))
-    raw = times["raw SDK"]
-    print(f"{args.calls:,} calls + flush, {args.rounds} rounds, load {os.getloadavg()[0]:.1f}")
-    for variant, values in times.items():
-        ratios = [v / r for v, r in zip(values, raw)]
-        print(
-            f"  {variant:<26} median {statistics.median(values):.2f} s"
-            f"  x raw SDK: median {statistics.median(ratios):.2f}"
-            f"  ({', '.join(f'{x:.2f}' for x in ratios)})"
-        )
+    if args.variant == "raw SDK":
+        print(run_raw(args.calls))
+    elif args.variant == "writes in a child process":
+        _write_in_a_child()
+        print(run_traceduck(args.calls, "traceduck"))
+    elif args.variant:
+        print(run_traceduck(args.calls, args.variant))
+    else:
+        paired(__file__, VARIANTS, args.rounds, args.calls)
+        return
+    os._exit(0)  # flushed; a child (if any) ends when its pipe closes
 
 
 if __name__ == "__main__":
