@@ -23,7 +23,8 @@ def query_arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | No
 
 @contextmanager
 def registered(cur: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
-    """``table`` (Arrow) visible to SQL on ``cur`` as ``name`` for the block.
+    """``table`` (Arrow, or a dict of NumPy columns) visible to SQL on ``cur`` as ``name`` for
+    the block.
 
     Inside a transaction that a failed statement aborted, DuckDB refuses the unregister too;
     the block's own error is the one to report (the rollback drops the name with the rest)."""

@@ -25,7 +25,7 @@ from ...model import Experiment, MetadataEvent, PagedList, TagEvent, Trace, Trac
 from .. import _tagrules
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from . import _experiments, _reader, _tags
-from ._arrow import query_arrow
+from ._arrow import query_arrow, registered
 from ._connection import Database
 from ._databases import get_database
 from ._runner import DuckDBRunner
@@ -361,10 +361,7 @@ def _store_many(
         "rid": np.fromiter((rowids[t] for t in changed), np.int64, len(changed)),
         "tags": np.array([_json.dumps(t) for t in changed.values()], dtype=object),
     }
-    cur.register("_td_tag_updates", table)
-    try:
+    with registered(cur, "_td_tag_updates", table):
         cur.execute(
             "UPDATE traces SET tags = u.tags FROM _td_tag_updates u WHERE traces.rowid = u.rid"
         )
-    finally:
-        cur.unregister("_td_tag_updates")
