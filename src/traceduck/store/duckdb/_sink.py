@@ -18,10 +18,11 @@ __all__ = ["DuckDBSink"]
 LOCK_TIMEOUT_S = 0.2
 # The WAL size at which a commit checkpoints, in a process that traces (DuckDB's default: 16MiB).
 # A checkpoint costs a few hundred ms however little it carries, and more as the store grows: at
-# 16MiB a tight traced loop paid one every ~24,000 traces, a quarter of all its write time. At
-# 64MiB it pays about a third as many, for up to 48MiB more WAL on disk (replayed on the next
-# open after a crash) and a little more memory; letting go of the file (when idle, or for
-# another process's turn) checkpoints what is left (benchmarks/profile_checkpoints.py).
+# 16MiB a tight traced loop paid one every ~24,000 traces, close to half of its write time. At
+# 64MiB it pays a third as many, which takes about a quarter off the write time, for up to
+# 48MiB more WAL on disk (replayed on the next open after a crash) and a little more memory;
+# letting go of the file (when idle, or for another process's turn) checkpoints what is left
+# (benchmarks/profile_checkpoints.py).
 CHECKPOINT_THRESHOLD = "64MiB"
 
 
