@@ -73,12 +73,14 @@ def search_page(
     traces of those experiments.
     """
     if arrow:
-        return run_search_table(
+        table, token, _ = run_search_table(
             con, filter_string, order_by, max_results, page_token, columns, experiment_ids
         )
-    return run_search_rows(
+        return table, token
+    rows, token, _ = run_search_rows(
         con, filter_string, order_by, max_results, page_token, columns, late, experiment_ids
     )
+    return rows, token
 
 
 def explain(

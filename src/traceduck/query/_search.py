@@ -32,8 +32,6 @@ __all__ = [
     "run_search",
     "run_search_rows",
     "run_search_table",
-    "search_rows_unsettled",
-    "search_table_unsettled",
 ]
 
 _TOKEN_VERSION = 1
@@ -172,7 +170,7 @@ def run_search(
     max_results: int | None,
     page_token: str | None,
 ) -> tuple[list[str], str | None]:
-    rows, token = run_search_rows(con, filter_string, order_by, max_results, page_token)
+    rows, token, _ = run_search_rows(con, filter_string, order_by, max_results, page_token)
     return [r[0] for r in rows], token
 
 
@@ -185,30 +183,14 @@ def run_search_rows(
     columns: Sequence[str] = ("trace_id",),
     late: bool | None = False,
     experiment_ids: Sequence[str] | None = None,
-) -> tuple[list[tuple[Any, ...]], str | None]:
-    """One page as tuples of ``columns`` values, and the next page token."""
-    rows, token, _ = search_rows_unsettled(
-        con, filter_string, order_by, max_results, page_token, columns, late, experiment_ids,
-        settle=False,
-    )  # fmt: skip
-    return rows, token
-
-
-def search_rows_unsettled(
-    con: Any,
-    filter_string: str | None,
-    order_by: list[str] | tuple[str, ...] | str | None,
-    max_results: int | None,
-    page_token: str | None,
-    columns: Sequence[str] = ("trace_id",),
-    late: bool | None = False,
-    experiment_ids: Sequence[str] | None = None,
     *,
-    settle: bool = True,
+    settle: bool = False,
 ) -> tuple[list[tuple[Any, ...]], str | None, CompiledFilter]:
-    """``run_search_rows`` and its compiled filter; with ``settle``, the caller must call
-    ``compiled.settle(<the shown traces' tags>)`` before showing the page (a type mismatch of
-    a tag predicate under OR or NOT is then reported, as an error, only there)."""
+    """One page as tuples of ``columns`` values, the next page token and the compiled filter.
+
+    With ``settle``, the caller must call ``compiled.settle(<the shown traces' tags>)`` before
+    showing the page (a type mismatch of a tag predicate under OR or NOT is then reported, as
+    an error, only there); without, every probe has run that the result needs."""
     rows, plan, limit, compiled = _fetch_page(
         con, "rows", filter_string, order_by, max_results, page_token, columns=columns,
         late=late, experiment_ids=experiment_ids, settle=settle,
@@ -255,27 +237,11 @@ def run_search_table(
     page_token: str | None,
     columns: Sequence[str] = ("trace_id",),
     experiment_ids: Sequence[str] | None = None,
-) -> tuple[pa.Table, str | None]:
-    """One page as a pyarrow Table of ``columns``, and the next page token."""
-    table, token, _ = search_table_unsettled(
-        con, filter_string, order_by, max_results, page_token, columns, experiment_ids,
-        settle=False,
-    )  # fmt: skip
-    return table, token
-
-
-def search_table_unsettled(
-    con: Any,
-    filter_string: str | None,
-    order_by: list[str] | tuple[str, ...] | str | None,
-    max_results: int | None,
-    page_token: str | None,
-    columns: Sequence[str] = ("trace_id",),
-    experiment_ids: Sequence[str] | None = None,
     *,
-    settle: bool = True,
+    settle: bool = False,
 ) -> tuple[pa.Table, str | None, CompiledFilter]:
-    """``run_search_table`` and its compiled filter (``settle``: see ``search_rows_unsettled``)."""
+    """One page as a pyarrow Table of ``columns``, the next page token and the compiled filter
+    (``settle``: see ``run_search_rows``)."""
     table, plan, limit, compiled = _fetch_page(
         con, "arrow", filter_string, order_by, max_results, page_token, columns=columns,
         experiment_ids=experiment_ids, settle=settle,

@@ -139,13 +139,13 @@ class ClickHouseStore(TagEdits, TraceStore):
         experiment_ids: list[str] | None,
         include_spans: bool,
     ) -> PagedList[Trace]:
-        from ...query._search import search_rows_unsettled
+        from ...query._search import run_search_rows
 
         # The type probes of tag predicates under OR (~15 ms each on 100,000 traces) wait for
         # the page's tags, which usually prove them (CompiledFilter.settle).
-        rows, token, compiled = search_rows_unsettled(
+        rows, token, compiled = run_search_rows(
             self.runner, filter_string, order_by, max_results, page_token, TRACE_INFO,
-            experiment_ids=experiment_ids,
+            experiment_ids=experiment_ids, settle=True,
         )  # fmt: skip
         ids = [r[0] for r in rows]
         infos = self._to_infos([dict(zip(TRACE_INFO, r)) for r in rows], ids, filter_string)
@@ -161,15 +161,15 @@ class ClickHouseStore(TagEdits, TraceStore):
         page_token: str | None,
         experiment_ids: list[str] | None,
     ) -> pa.Table:
-        from ...query._search import search_table_unsettled
+        from ...query._search import run_search_table
 
         if max_results is None:
             return self._every_match(filter_string, order_by, page_token, experiment_ids)
         # Arrow from the engine throughout. (The tags and metadata found by the filter again
         # ignore the experiment scope: a superset, which the join leaves out.)
-        found, _, compiled = search_table_unsettled(
+        found, _, compiled = run_search_table(
             self.runner, filter_string, order_by, max_results, page_token, TRACE_INFO,
-            experiment_ids,
+            experiment_ids, settle=True,
         )  # fmt: skip
         table = self._info_table(found, filter_string)
         if compiled.unsettled:  # (an empty page has run every probe)
