@@ -272,10 +272,8 @@ def _stored_traces(conn: Connection, ids: list[str]) -> set[str]:
     rows count too: a trace part way through a delete (spans gone first) has its row still."""
     if not ids:
         return set()
-    if all(_HEX_ID.fullmatch(t) for t in ids):
-        found = conn.stored_trace_ids(("spans", "td_traces"), ids)
-        if found is not None:
-            return found
+    if conn.chdb_api and all(_HEX_ID.fullmatch(t) for t in ids):
+        return conn.stored_trace_ids(("spans", "td_traces"), ids)
     stored: set[str] = set()
     for chosen, params in _id_sets(ids):
         rows = conn.query(
