@@ -151,12 +151,7 @@ class Connection:
                 f"SELECT {', '.join(values)} FROM Python(_td_{i}) "
                 f"SETTINGS {_CHDB_WRITE_SETTINGS}, output_format_json_escape_forward_slashes = 0"
             )
-        handle, lock = self._raw()
-        try:
-            with lock:
-                handle.query(";\n".join(statements), "TabSeparated")
-        except Exception as exc:  # chdb's own errors, not clickhouse-connect's
-            raise storage_error(self.name, exc) from exc
+        self._raw_query(";\n".join(statements))
         del _td_0, _td_1, _td_2, _td_3
 
     def stored_trace_ids(self, tables: tuple[str, ...], ids: list[str]) -> set[str]:
@@ -176,13 +171,17 @@ class Connection:
             )
             + f" SETTINGS {_CHDB_WRITE_SETTINGS}"
         )
+        result = self._raw_query(sql, params={"ids": ",".join(ids)})
+        return set(result.bytes().decode().split()) if result is not None else set()
+
+    def _raw_query(self, sql: str, **options: Any) -> Any:
+        """``sql`` (one or more statements) on chdb's own connection, as TabSeparated."""
         handle, lock = self._raw()
         try:
             with lock:
-                result = handle.query(sql, "TabSeparated", params={"ids": ",".join(ids)})
+                return handle.query(sql, "TabSeparated", **options)
         except Exception as exc:  # chdb's own errors, not clickhouse-connect's
             raise storage_error(self.name, exc) from exc
-        return set(result.bytes().decode().split()) if result is not None else set()
 
     def _raw(self) -> tuple[Any, threading.Lock]:
         """chdb's own connection to this process's engine (opened on first use)."""
