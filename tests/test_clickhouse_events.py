@@ -22,13 +22,14 @@ def store(tmp_path: Path) -> Any:
 def test_two_claims_that_missed_each_other_leave_one_holder(store: Any) -> None:
     """Two processes claim an exclusive key at once: each read the holder before the other
     wrote, so neither wrote a ``moved`` event for the other. The later claim holds the tag."""
+    from traceduck.store._tagrules import set_change
     from traceduck.store.clickhouse._events import EditRows
 
     a, b = write_traces(store, [("job", {}, {}), ("job", {}, {})])
     store.register_tag("winner")
     for trace_id in (a, b):  # what each process inserts: its set event and its claim
         edit = EditRows("api")
-        edit.event(trace_id, "winner", None, True, "set")
+        edit.changes(trace_id, [set_change({}, "winner", True)])
         edit.claim(trace_id, "winner", "name:job")
         edit.insert(store.conn)
     assert "winner" not in store.get_trace(a).info.tags

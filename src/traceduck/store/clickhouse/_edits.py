@@ -31,18 +31,18 @@ class TagEdits:
 
         def resolve_trace_id(self, trace_id_or_prefix: str) -> str: ...
 
-    def _trace_name(self, tid: str) -> tuple[bool, str | None]:
+    def _trace_name(self, tid: str) -> str | None:
         rows = self.conn.query(
             "SELECT name FROM td_traces FINAL WHERE trace_id = {t:String}", {"t": tid}
         )
-        return (bool(rows), rows[0][0] if rows else None)
+        return rows[0][0] if rows else None
 
     def _set_tag(
         self, trace_id: str, key: str, value: Any, exclusive: bool, append: bool, source: str
     ) -> None:
         conn = self.conn
         tid = self.resolve_trace_id(trace_id)
-        _, name = self._trace_name(tid)
+        name = self._trace_name(tid)
         tags = load_tags(conn, [tid]).get(tid, {})
         registered = exclusive_keys(conn).get(key)
         change = _tagrules.set_change(tags, key, value, append=append)

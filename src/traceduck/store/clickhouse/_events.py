@@ -94,20 +94,6 @@ class EditRows:
     def events(self) -> int:
         return sum(1 for r in self.rows if r[0] == "event")
 
-    def event(
-        self,
-        trace_id: str,
-        key: str,
-        old_text: str | None,
-        new_value: Any,
-        operation: str,
-        *,
-        deleted: bool = False,
-    ) -> None:
-        """A change of (trace, key); ``deleted`` for delete and moved (no new value)."""
-        new_text = None if deleted else _json.dumps(new_value)
-        self.changes(trace_id, [TagChange(key, old_text, new_text, new_value, operation)])
-
     def changes(self, trace_id: str, changes: list[TagChange]) -> None:
         """The history events of a trace's ``changes`` (``_tagrules``)."""
         for c in changes:

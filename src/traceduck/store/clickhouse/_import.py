@@ -39,7 +39,6 @@ from ._events import (
 )
 from ._experiments import ensure as ensure_experiments
 from ._transfer import (
-    IMPORT_EDIT_ID,
     LAYOUT,
     NESTED_FIELDS,
     RECORD_SCHEMA,
@@ -57,6 +56,7 @@ __all__ = ["import_traces"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
+IMPORT_EDIT_ID = 0  # the edit id of imported history rows (edits get random 63-bit ids)
 
 
 def import_traces(
@@ -168,16 +168,15 @@ def _insert_chunk(
     table = table.filter(pa.array(keep, pa.bool_()))
     if table.num_rows == 0:
         return 0
-    leftovers = found
     now = stamp()
     records = table.to_pylist()
-    spans = _span_rows(table, leftovers["spans"])
+    spans = _span_rows(table, found["spans"])
     if spans.num_rows:
         conn.insert_arrow("spans", spans)
-    events = _event_rows(records, leftovers["events"], exclusive, claimed, conn, now.version)
+    events = _event_rows(records, found["events"], exclusive, claimed, conn, now.version)
     if events.num_rows:
         conn.insert_arrow("td_tag_events", events)
-    entries = _metadata_rows(records, leftovers["metadata"], now.version)
+    entries = _metadata_rows(records, found["metadata"], now.version)
     if entries.num_rows:
         conn.insert_arrow("td_metadata", entries)
     # Experiment ids are this store's own: the name says which experiment, the id follows.

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +23,7 @@ from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from .._names import StoreName, parse_store_name
 from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, spans_by_trace
-from .._stats import GROUP_FIELDS, bad_group
+from .._stats import GROUP_FIELDS, bad_group, stat_groups
 from . import _experiments
 from ._client import Connection, connect
 from ._edits import TagEdits
@@ -37,9 +37,6 @@ from ._events import (
 from ._query import QUERY_SETTINGS, ClickHouseRunner
 from ._schema import migrate
 from ._sql import current_tags
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["ClickHouseStore"]
 
@@ -300,8 +297,6 @@ class ClickHouseStore(TagEdits, TraceStore):
             )
         )
         rows = runner.rows(query, params, filter_string or "")
-        from .._stats import stat_groups
-
         return stat_groups(rows, is_json)
 
     def tag_history(self, trace_id: str) -> list[TagEvent]:
@@ -380,8 +375,7 @@ class ClickHouseStore(TagEdits, TraceStore):
         """As on DuckDB; without a transaction: see ``_delete`` for the order of the steps."""
         from ._delete import delete_selected
 
-        conn = self.conn
-        return delete_selected(conn, self._resolved(selection), source=source)
+        return delete_selected(self.conn, self._resolved(selection), source=source)
 
     def _count_deletable(self, selection: Selection) -> int:
         from ._delete import count_selected

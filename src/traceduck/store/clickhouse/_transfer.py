@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["RECORD_SCHEMA", "export_traces", "records"]
 
 Progress = Callable[[int, int], None]
-IMPORT_EDIT_ID = 0  # the edit id of imported history rows (edits get random 63-bit ids)
 
 _TRACE_FIELDS = [
     pa.field("trace_id", pa.string()),
@@ -216,6 +215,3 @@ def _grouped(rows: pa.Table, ids: pa.Array, fields: list[pa.Field]) -> pa.Array:
         [rows.column(f.name).combine_chunks().cast(f.type) for f in fields], fields=fields
     )
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, type=_list_of(fields))
-
-
-# -- import -------------------------------------------------------------------------------------
