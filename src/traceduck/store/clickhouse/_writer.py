@@ -230,15 +230,11 @@ def _not_stored(
     ids = sorted({e[0] for e in entries if e[0] in stored})
     if not ids:
         return entries
-    seen = {
-        tuple(r)
-        for chosen, params in _id_sets(ids)
-        for r in conn.query(
-            "SELECT trace_id, key, value, toUnixTimestamp64Micro(ts) FROM td_metadata "
-            f"WHERE trace_id IN {chosen} AND source != 'api'",
-            params,
-        )
-    }
+    query = (
+        "SELECT trace_id, key, value, toUnixTimestamp64Micro(ts) FROM td_metadata "
+        "WHERE trace_id IN {ids} AND source != 'api'"
+    )
+    seen = {tuple(r) for r in _id_rows(conn, query, ids)}
     return [
         e for e in entries
         if e[3] is None or (e[0], e[1], e[2], (e[3] - _EPOCH) // _MICRO) not in seen
@@ -267,6 +263,14 @@ def _id_sets(ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def _id_rows(conn: Connection, query: str, ids: list[str]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` over ``ids``, one statement per part of them (``_id_sets``; none
+    for no ids); ``{ids}`` in ``query`` stands for the part's set."""
+    return [
+        r for chosen, params in _id_sets(ids) for r in conn.query(query.format(ids=chosen), params)
+    ]
+
+
 def _stored_traces(conn: Connection, ids: list[str]) -> set[str]:
     """Those of ``ids`` with spans or a trace row stored (one query; usually none). The trace
     rows count too: a trace part way through a delete (spans gone first) has its row still."""
@@ -274,40 +278,21 @@ def _stored_traces(conn: Connection, ids: list[str]) -> set[str]:
         return set()
     if conn.chdb_api and all(_HEX_ID.fullmatch(t) for t in ids):
         return conn.stored_trace_ids(("spans", "td_traces"), ids)
-    stored: set[str] = set()
-    for chosen, params in _id_sets(ids):
-        rows = conn.query(
-            f"SELECT trace_id FROM spans WHERE trace_id IN {chosen} "
-            f"UNION DISTINCT SELECT trace_id FROM td_traces WHERE trace_id IN {chosen}",
-            params,
-        )
-        stored.update(r[0] for r in rows)
-    return stored
+    query = (
+        "SELECT trace_id FROM spans WHERE trace_id IN {ids} "
+        "UNION DISTINCT SELECT trace_id FROM td_traces WHERE trace_id IN {ids}"
+    )
+    return {r[0] for r in _id_rows(conn, query, ids)}
 
 
 def _existing(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    return {
-        r[0]: dict(zip(TRACE_COLUMNS, r))
-        for chosen, params in _id_sets(ids)
-        for r in conn.query(
-            f"SELECT {', '.join(TRACE_COLUMNS)} FROM td_traces FINAL WHERE trace_id IN {chosen}",
-            params,
-        )
-    }
+    query = f"SELECT {', '.join(TRACE_COLUMNS)} FROM td_traces FINAL WHERE trace_id IN {{ids}}"
+    return {r[0]: dict(zip(TRACE_COLUMNS, r)) for r in _id_rows(conn, query, ids)}
 
 
 def _stored_span_ids(conn: Connection, ids: list[str]) -> set[tuple[str, str]]:
-    if not ids:
-        return set()
-    return {
-        (r[0], r[1])
-        for chosen, params in _id_sets(ids)
-        for r in conn.query(
-            f"SELECT trace_id, span_id FROM spans WHERE trace_id IN {chosen}", params
-        )
-    }
+    query = "SELECT trace_id, span_id FROM spans WHERE trace_id IN {ids}"
+    return {(r[0], r[1]) for r in _id_rows(conn, query, ids)}
 
 
 # The engine's JSON check (what ``_fix_json_columns`` does in Python): NULL stays NULL.
