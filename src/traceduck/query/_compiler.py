@@ -88,18 +88,19 @@ class CompiledFilter:
 
     def finish(self) -> None:
         """Run the deferred probes (call when the search returned no rows), in source order."""
-        waiting = sorted([*self.pending, *self.unsettled], key=lambda p: p.op_start)
-        self.pending, self.unsettled = [], []
-        if self.prober is not None:
-            for pred in waiting:
-                self.prober.check(pred)
+        waiting, self.pending = [*self.pending, *self.unsettled], []
+        self._probe(waiting)
 
     def finish_unsettled(self) -> None:
         """Run the probes of ``unsettled`` alone, in source order (before reporting an error of
         the search itself, which the probes would have come before)."""
-        waiting, self.unsettled = self.unsettled, []
+        self._probe(self.unsettled)
+
+    def _probe(self, preds: list[Predicate]) -> None:
+        """Probe ``preds`` in source order; none is left unsettled."""
+        self.unsettled = []
         if self.prober is not None:
-            for pred in waiting:
+            for pred in sorted(preds, key=lambda p: p.op_start):
                 self.prober.check(pred)
 
     def settle(self, tags: Iterable[Mapping[str, Any]]) -> None:
@@ -124,8 +125,7 @@ class CompiledFilter:
             self.finish()
             return
         self.pending = []
-        self.unsettled = [p for p in self.unsettled if id(p) not in proven]
-        self.finish_unsettled()
+        self._probe([p for p in self.unsettled if id(p) not in proven])
 
 
 SETTLE_TRACES = 1_000  # a key none of the first 1,000 shown traces holds is probed instead
