@@ -204,3 +204,26 @@ def test_a_batch_that_failed_after_its_spans_is_written_whole_once(
     assert store.count_traces("span_count = 1") == 501
     assert _count(store, "spans") == 501
     assert _count(store, "trace_metadata") == 501
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_a_lookup_that_fails_beside_a_large_batch_fails_the_write_and_stores_nothing(
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large batch's lookup of what is stored runs in a thread of its own, beside the Arrow
+    # conversion: its failure must still reach the exporter (which writes the batch again),
+    # and no span may go in without the lookup's answer.
+    from traceduck.store.clickhouse import _writer
+
+    store = _store(engine, tmp_path)
+    store.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
+
+    def refuse(conn: Any, ids: list[str]) -> set[str]:
+        raise StorageError(f"lookup of {len(ids)} ids refused")
+
+    monkeypatch.setattr(_writer, "_stored_traces", refuse)
+    with pytest.raises(StorageError, match="lookup of 2000 ids refused"):
+        store.write_batch(_whole_traces(2_000))
+    monkeypatch.undo()
+    assert _count(store, "spans") == 1
+    assert store.count_traces() == 1

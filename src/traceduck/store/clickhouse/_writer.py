@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -97,7 +98,8 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
     """Write every span and trace of ``batch`` (see the module docstring for the order).
 
     One lookup first: which of the batch's traces have spans or a trace row stored already (a
-    late part, a part another process or host wrote, or this batch written before in part).
+    late part, a part another process or host wrote, or this batch written before in part); in a
+    large batch it runs beside the spans' conversion to Arrow (``_Lookup``).
     Only those are merged and have their stored spans, trace rows and metadata looked up: a
     trace with nothing stored can have nothing of this batch stored either, since spans go in
     before anything else of a trace. The rest, most traces, are written as they came; a whole
@@ -108,7 +110,9 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
     if plain and _plain_collide(batch):
         batch, plain = batch.expanded(), []  # parts of one trace: combined below
     rows = combine_parts(batch.traces)
-    stored = _stored_traces(conn, [*rows, *(trace[0] for _, trace, _, _ in plain)])
+    lookup = _Lookup(conn, [*rows, *(trace[0] for _, trace, _, _ in plain)])
+    spans = batch.spans.to_arrow()  # while the engine looks up, in another thread
+    stored = lookup.result()
     if stored and plain:  # whole traces of which something is stored: merged as TraceRows
         for _, trace, logged, _ in plain:
             if trace[0] in stored:
@@ -116,7 +120,6 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
         plain = [p for p in plain if p[1][0] not in stored]
     ids = list(rows)
     existing = _existing(conn, [t for t in ids if t in stored]) if stored else {}
-    spans = batch.spans.to_arrow()
     added: dict[str, int] = {}
     if stored:
         stored_spans = _stored_span_ids(conn, sorted(stored))
@@ -283,6 +286,41 @@ def _stored_traces(conn: Connection, ids: list[str]) -> set[str]:
         "UNION DISTINCT SELECT trace_id FROM td_traces WHERE trace_id IN {ids}"
     )
     return {r[0] for r in _id_rows(conn, query, ids)}
+
+
+class _Lookup:
+    """``_stored_traces`` of a batch's ids, run in a thread of its own for a large batch: the
+    engine looks them up (without the GIL) while the writer turns the spans into Arrow."""
+
+    def __init__(self, conn: Connection, ids: list[str]) -> None:
+        self._found: set[str] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if len(ids) < _LOOKUP_THREAD_FROM:
+            self._found = _stored_traces(conn, ids)
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(conn, ids), name="traceduck-lookup", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, conn: Connection, ids: list[str]) -> None:
+        try:
+            self._found = _stored_traces(conn, ids)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> set[str]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._found is not None
+        return self._found
+
+
+# From this many traces on, the lookup runs beside the Arrow conversion (a thread costs ~0.1 ms).
+_LOOKUP_THREAD_FROM = 256
 
 
 def _existing(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
