@@ -69,18 +69,22 @@ TRACE_COLUMNS = tuple(TRACE_SCHEMA.names)
 PlainTrace = tuple[tuple[tuple[Any, ...], ...], tuple[Any, ...], tuple[tuple[Any, ...], ...], int]
 
 
-def columns_of(rows: list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...], width: int) -> list[list]:
-    """Row tuples as ``width`` column lists. Not ``zip(*rows)``: that makes an iterator per row,
-    and tens of thousands of them alive at once reach the GC's oldest generation."""
-    return [list(map(itemgetter(i), rows)) for i in range(width)]
-
-
 def rows_to_arrow(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
-    """Row tuples (in ``schema``'s column order) as one Arrow table."""
-    columns = columns_of(rows, len(schema))
-    return pa.Table.from_arrays(
-        [pa.array(values, type=f.type) for values, f in zip(columns, schema)], schema=schema
-    )
+    """Row tuples (in ``schema``'s column order) as one Arrow table.
+
+    pyarrow reads the tuples as structs, in C, a quarter faster than building a Python list
+    per column first and converting those."""
+    return pa.Table.from_struct_array(pa.array(rows, type=_struct_of(schema)))
+
+
+_STRUCTS: dict[pa.Schema, pa.StructType] = {}
+
+
+def _struct_of(schema: pa.Schema) -> pa.StructType:
+    struct = _STRUCTS.get(schema)
+    if struct is None:
+        struct = _STRUCTS[schema] = pa.struct(list(schema))
+    return struct
 
 
 _NUMPY_DTYPES = {
