@@ -121,24 +121,25 @@ SELECT key, tupleElement(r, 1) AS exclusive, tupleElement(r, 2) AS scope FROM (
     FROM td_tag_keys GROUP BY key);
 
 CREATE OR REPLACE VIEW traceduck.traces ON CLUSTER traceduck AS
-SELECT t.trace_id AS trace_id, t.name AS name, t.status AS status,
-       t.status_message AS status_message, t.timestamp_ms AS timestamp_ms,
-       t.execution_time_ms AS execution_time_ms, t.start_time_ns AS start_time_ns,
-       t.end_time_ns AS end_time_ns, t.span_count AS span_count,
-       t.service_name AS service_name, t.root_span_id AS root_span_id,
-       t.has_root AS has_root, t.request_preview AS request_preview,
-       t.response_preview AS response_preview,
-       ifNull(g.tags, '{}') AS tags, ifNull(m.metadata, '{}') AS metadata
-FROM td_traces AS t FINAL
+SELECT `t-row`.trace_id AS trace_id, `t-row`.name AS name, `t-row`.status AS status,
+       `t-row`.status_message AS status_message, `t-row`.timestamp_ms AS timestamp_ms,
+       `t-row`.execution_time_ms AS execution_time_ms,
+       `t-row`.start_time_ns AS start_time_ns, `t-row`.end_time_ns AS end_time_ns,
+       `t-row`.span_count AS span_count, `t-row`.service_name AS service_name,
+       `t-row`.root_span_id AS root_span_id, `t-row`.has_root AS has_root,
+       `t-row`.request_preview AS request_preview,
+       `t-row`.response_preview AS response_preview,
+       ifNull(`t-tags`.tags, '{}') AS tags, ifNull(`t-meta`.metadata, '{}') AS metadata
+FROM td_traces AS `t-row` FINAL
 LEFT JOIN (
     SELECT trace_id, concat('{', arrayStringConcat(groupArray(
                concat(toJSONString(key), ':', value)), ','), '}') AS tags
-    FROM trace_tags GROUP BY trace_id) AS g ON g.trace_id = t.trace_id
+    FROM trace_tags GROUP BY trace_id) AS `t-tags` ON `t-tags`.trace_id = `t-row`.trace_id
 LEFT JOIN (
     SELECT trace_id, concat('{', arrayStringConcat(groupArray(
                concat(toJSONString(key), ':', v)), ','), '}') AS metadata
     FROM (SELECT trace_id, key, value AS v FROM (SELECT trace_id, key, argMax(value, ord) AS value FROM td_metadata GROUP BY trace_id, key))
-    GROUP BY trace_id) AS m ON m.trace_id = t.trace_id
+    GROUP BY trace_id) AS `t-meta` ON `t-meta`.trace_id = `t-row`.trace_id
 SETTINGS join_use_nulls = 1;
 
 CREATE TABLE IF NOT EXISTS traceduck.deletions_local ON CLUSTER traceduck (
@@ -180,24 +181,25 @@ SELECT experiment_id, name, created FROM (
 ORDER BY toInt64OrZero(experiment_id);
 
 CREATE OR REPLACE VIEW traceduck.traces ON CLUSTER traceduck AS
-SELECT t.trace_id AS trace_id, t.name AS name, t.status AS status,
-       t.status_message AS status_message, t.timestamp_ms AS timestamp_ms,
-       t.execution_time_ms AS execution_time_ms, t.start_time_ns AS start_time_ns,
-       t.end_time_ns AS end_time_ns, t.span_count AS span_count,
-       t.service_name AS service_name, t.root_span_id AS root_span_id,
-       t.has_root AS has_root, t.request_preview AS request_preview,
-       t.response_preview AS response_preview,
-       ifNull(g.tags, '{}') AS tags, ifNull(m.metadata, '{}') AS metadata, t.experiment_id AS experiment_id, t.experiment AS experiment
-FROM td_traces AS t FINAL
+SELECT `t-row`.trace_id AS trace_id, `t-row`.name AS name, `t-row`.status AS status,
+       `t-row`.status_message AS status_message, `t-row`.timestamp_ms AS timestamp_ms,
+       `t-row`.execution_time_ms AS execution_time_ms,
+       `t-row`.start_time_ns AS start_time_ns, `t-row`.end_time_ns AS end_time_ns,
+       `t-row`.span_count AS span_count, `t-row`.service_name AS service_name,
+       `t-row`.root_span_id AS root_span_id, `t-row`.has_root AS has_root,
+       `t-row`.request_preview AS request_preview,
+       `t-row`.response_preview AS response_preview,
+       ifNull(`t-tags`.tags, '{}') AS tags, ifNull(`t-meta`.metadata, '{}') AS metadata, `t-row`.experiment_id AS experiment_id, `t-row`.experiment AS experiment
+FROM td_traces AS `t-row` FINAL
 LEFT JOIN (
     SELECT trace_id, concat('{', arrayStringConcat(groupArray(
                concat(toJSONString(key), ':', value)), ','), '}') AS tags
-    FROM trace_tags GROUP BY trace_id) AS g ON g.trace_id = t.trace_id
+    FROM trace_tags GROUP BY trace_id) AS `t-tags` ON `t-tags`.trace_id = `t-row`.trace_id
 LEFT JOIN (
     SELECT trace_id, concat('{', arrayStringConcat(groupArray(
                concat(toJSONString(key), ':', v)), ','), '}') AS metadata
     FROM (SELECT trace_id, key, value AS v FROM (SELECT trace_id, key, argMax(value, ord) AS value FROM td_metadata GROUP BY trace_id, key))
-    GROUP BY trace_id) AS m ON m.trace_id = t.trace_id
+    GROUP BY trace_id) AS `t-meta` ON `t-meta`.trace_id = `t-row`.trace_id
 SETTINGS join_use_nulls = 1;
 
 ALTER TABLE traceduck.td_traces_local ON CLUSTER traceduck MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;

@@ -74,6 +74,29 @@ def test_a_bad_store_url_is_a_config_error_saying_what_to_write(name: str, fragm
     assert "secret" not in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["system", "INFORMATION_SCHEMA"])
+def test_clickhouse_s_own_databases_are_refused_as_a_store(name: str) -> None:
+    with pytest.raises(ConfigError, match="ClickHouse's own database"):
+        td.TraceStore(f"clickhouse://h/{name}")
+    with pytest.raises(ConfigError, match="ClickHouse's own database"):
+        td.TraceStore(f"chdb:///dir?database={name}")
+
+
+@pytest.mark.parametrize("database", ["g", "m", "t"])
+def test_a_chdb_store_in_a_database_named_like_a_table_alias_works(database: str) -> None:
+    # ClickHouse names a view's tables by database (``m.td_traces``) and resolved ``m`` as the
+    # traces view's alias of the same name: stores in databases ``g`` and ``m`` could not be
+    # created at all.
+    store = td.TraceStore(f"chdb://{chdb_dir()}?database={database}")
+    tid = write_trace(store, "answer", {"env": "prod"})
+    store.log_metadata(tid, {"model": "small"})
+    store.set_trace_tag(tid, "reviewed", True)
+    found = store.search_traces("tags.env = 'prod' AND metadata.model = 'small'")
+    assert [t.info.trace_id for t in found] == [tid]
+    assert store.get_trace(tid[:8]).info.tags == {"env": "prod", "reviewed": True}
+    assert store.sql("SELECT count(*) AS n FROM traces")["n"].to_pylist() == [1]
+
+
 def test_trace_store_of_a_url_is_the_clickhouse_store_and_of_a_path_duckdb(tmp_path: Path) -> None:
     chdb = td.TraceStore(new_store_name("chdb", tmp_path))
     assert isinstance(chdb, td.TraceStore)

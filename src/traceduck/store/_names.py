@@ -31,6 +31,7 @@ DEFAULT_DATABASE = "traceduck"
 _SCHEMES = ("chdb", "clickhouse", "clickhouses")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_SYSTEM_DATABASES = ("system", "information_schema")
 _EXAMPLES = (
     "a DuckDB path (traces.duckdb), chdb:///path/to/dir, or "
     "clickhouse://[user[:password]@]host[:port]/[database] (clickhouses:// for TLS)"
@@ -170,6 +171,11 @@ def _database(text: str, database: str) -> str:
         raise ConfigError(
             f"store URL {text!r}: database {database!r} must be letters, digits and "
             "underscores, starting with a letter or underscore"
+        )
+    if database.lower() in _SYSTEM_DATABASES:
+        raise ConfigError(
+            f"store URL {text!r}: {database!r} is ClickHouse's own database; name another "
+            f"(the default is {DEFAULT_DATABASE!r})"
         )
     return database
 

@@ -135,26 +135,31 @@ _V1 = [
     SELECT key, tupleElement(r, 1) AS exclusive, tupleElement(r, 2) AS scope FROM (
         SELECT key, argMax(tuple(exclusive, scope), tuple(version, edit_id)) AS r
         FROM td_tag_keys GROUP BY key)""",
+    # ClickHouse stores a view's query with its tables named by database (``db.td_traces``),
+    # and resolves ``db`` as an alias first where one has that name: a store in a database
+    # named ``g`` or ``m`` could not create this view with the aliases ``g`` and ``m``. These
+    # aliases hold a '-', which no database name may (``store._names``).
     f"""
     CREATE OR REPLACE VIEW traces AS
-    SELECT t.trace_id AS trace_id, t.name AS name, t.status AS status,
-           t.status_message AS status_message, t.timestamp_ms AS timestamp_ms,
-           t.execution_time_ms AS execution_time_ms, t.start_time_ns AS start_time_ns,
-           t.end_time_ns AS end_time_ns, t.span_count AS span_count,
-           t.service_name AS service_name, t.root_span_id AS root_span_id,
-           t.has_root AS has_root, t.request_preview AS request_preview,
-           t.response_preview AS response_preview,
-           ifNull(g.tags, '{{}}') AS tags, ifNull(m.metadata, '{{}}') AS metadata
-    FROM td_traces AS t FINAL
+    SELECT `t-row`.trace_id AS trace_id, `t-row`.name AS name, `t-row`.status AS status,
+           `t-row`.status_message AS status_message, `t-row`.timestamp_ms AS timestamp_ms,
+           `t-row`.execution_time_ms AS execution_time_ms,
+           `t-row`.start_time_ns AS start_time_ns, `t-row`.end_time_ns AS end_time_ns,
+           `t-row`.span_count AS span_count, `t-row`.service_name AS service_name,
+           `t-row`.root_span_id AS root_span_id, `t-row`.has_root AS has_root,
+           `t-row`.request_preview AS request_preview,
+           `t-row`.response_preview AS response_preview,
+           ifNull(`t-tags`.tags, '{{}}') AS tags, ifNull(`t-meta`.metadata, '{{}}') AS metadata
+    FROM td_traces AS `t-row` FINAL
     LEFT JOIN (
         SELECT trace_id, concat('{{', arrayStringConcat(groupArray(
                    concat(toJSONString(key), ':', value)), ','), '}}') AS tags
-        FROM trace_tags GROUP BY trace_id) AS g ON g.trace_id = t.trace_id
+        FROM trace_tags GROUP BY trace_id) AS `t-tags` ON `t-tags`.trace_id = `t-row`.trace_id
     LEFT JOIN (
         SELECT trace_id, concat('{{', arrayStringConcat(groupArray(
                    concat(toJSONString(key), ':', v)), ','), '}}') AS metadata
         FROM (SELECT trace_id, key, value AS v FROM ({current_metadata()}))
-        GROUP BY trace_id) AS m ON m.trace_id = t.trace_id
+        GROUP BY trace_id) AS `t-meta` ON `t-meta`.trace_id = `t-row`.trace_id
     SETTINGS join_use_nulls = 1""",
 ]
 
@@ -196,9 +201,9 @@ _V3 = [
         GROUP BY name)
     ORDER BY toInt64OrZero(experiment_id)""",
     _TRACES_VIEW_V1.replace(
-        "ifNull(m.metadata, '{}') AS metadata",
-        "ifNull(m.metadata, '{}') AS metadata, t.experiment_id AS experiment_id, "
-        "t.experiment AS experiment",
+        "ifNull(`t-meta`.metadata, '{}') AS metadata",
+        "ifNull(`t-meta`.metadata, '{}') AS metadata, `t-row`.experiment_id AS experiment_id, "
+        "`t-row`.experiment AS experiment",
     ),
 ]
 assert _V3[-1] != _TRACES_VIEW_V1
