@@ -221,7 +221,8 @@ class AutoLabels:
 
     def for_root(self, start_ns: int, resource: Any) -> Labels:
         """(metadata entries, tags) to add to the trace whose local root started at
-        ``start_ns`` (unix ns) under ``resource``."""
+        ``start_ns`` (unix ns) under ``resource``. The entries are a new list on each call
+        (the caller may keep it), but for none: then a shared empty list."""
         run = self._run
         if run is None:
             run = self._run = run_settings()

@@ -93,9 +93,12 @@ class Assembler:
         """Add one span row; what to write when this completes (or extends) a trace."""
         trace_id = row[0]
         if is_root:
-            rows = self.pending.pop(trace_id, [])
-            self.pending_spans -= len(rows)
-            rows.append(row)
+            rows = self.pending.pop(trace_id, None)
+            if rows is None:  # most roots: no span of theirs ended before them here
+                rows = [row]
+            else:
+                self.pending_spans -= len(rows)
+                rows.append(row)
             self._remember_written(trace_id)
             return make_bundle(rows, root=row, labels=labels)
         if trace_id in self._written or trace_id in self._written_before:
@@ -306,8 +309,12 @@ def labels_for(attrs: dict[str, Any], state: Any, auto: Labels = _NO_LABELS) -> 
     """A root's tags/metadata: from its attributes (any SDK), then the automatic ones (context,
     ``traceduck run``), then the in-process live state; run tags only fill missing keys. Its
     experiment from its attributes (or, for the zero-code exporter, the process's)."""
-    tags, exclusive, metadata = _convert.root_labels(attrs) if attrs else ({}, {}, [])
     entries, run_tags = auto
+    if not attrs and state is None and not run_tags and not _experiment.STATE.at_export:
+        # most roots: the automatic labels alone (``for_root`` makes a new list of entries
+        # per root, but its empty one is shared)
+        return _new_labels(RootLabels, ({}, {}, entries or [], None))
+    tags, exclusive, metadata = _convert.root_labels(attrs) if attrs else ({}, {}, [])
     if entries:
         metadata.extend(entries)
     if state is not None:
