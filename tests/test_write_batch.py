@@ -3,6 +3,7 @@ tags and metadata with their history, exclusive live tags within one batch."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -121,11 +122,15 @@ def test_plain_text_among_thousands_of_json_inputs_is_kept_as_text(store: Any) -
     assert store.get_trace(f"{2:032x}").spans[0].inputs == {"n": 2}
 
 
-def _whole_traces(n: int, *, prefix: str = "") -> WriteBatch:
+def _whole_traces(n: int, *, prefix: str = "", context: str | None = None) -> WriteBatch:
     """``n`` whole new one-span traces as the exporter queues them (``WriteBatch.plain``: row
-    tuples, no TraceRow), each with one live metadata entry logged at a known time."""
+    tuples, no TraceRow), each with one live metadata entry logged at a known time: ``run``,
+    or ``context`` holding the JSON text ``context`` (one text object for every trace, as the
+    exporter shares a process's automatic context)."""
     from traceduck.store._records import TRACE_COLUMNS, PlainTrace
 
+    key, text = ("context", context) if context is not None else ("run", "7")
+    latest = "{" + f'"{key}":{text}' + "}"
     spans, plain = [], []
     for i in range(n):
         tid, sid = f"{prefix}{i}" if prefix else f"{i:032x}", f"{i:016x}"
@@ -136,8 +141,8 @@ def _whole_traces(n: int, *, prefix: str = "") -> WriteBatch:
                    execution_time_ms=0.001, start_time_ns=1_000 + i, end_time_ns=2_000 + i,
                    span_count=1, service_name="svc", root_span_id=sid, has_root=True,
                    experiment_id="0", experiment="Default", tags="{}",
-                   metadata='{"run": 7}')  # fmt: skip
-        logged = ((5_000_000_000 + i, tid, "run", "7"),)
+                   metadata=latest)  # fmt: skip
+        logged = ((5_000_000_000 + i, tid, key, text),)
         trace: PlainTrace = ((span,), tuple(row[c] for c in TRACE_COLUMNS), logged, 100)
         spans.append(span)
         plain.append(trace)
@@ -227,3 +232,17 @@ def test_a_lookup_that_fails_beside_a_large_batch_fails_the_write_and_stores_not
     monkeypatch.undo()
     assert _count(store, "spans") == 1
     assert store.count_traces() == 1
+
+
+def test_metadata_every_trace_of_a_batch_shares_is_stored_whole_for_each(store: Any) -> None:
+    # The automatic context is one JSON text for every trace of a process; DuckDB's writer
+    # reads such a text once per batch. Each trace still holds it, quotes and all.
+    context = json.dumps({"user": "O'Brien", "path": "C:\\tmp\\x", "note": "it's " * 20})
+    batch = _whole_traces(300, context=context)
+    store.write_batch(batch)
+    expected = json.loads(context)
+    for tid in (batch.plain[0][1][0], batch.plain[299][1][0]):
+        assert store.get_trace(tid).info.metadata == {"context": expected}
+        assert [(e.key, e.value) for e in store.metadata_history(tid)] == [("context", expected)]
+    assert store.count_traces("metadata.context.user = 'O''Brien'") == 300
+    assert _count(store, "trace_metadata") == 300

@@ -1,0 +1,90 @@
+"""What the automatic context costs DuckDB's writer, read once per batch or once per trace.
+
+    PYTHONPATH=src python benchmarks/profile_shared_metadata.py [--rounds 10] [--traces 8000]
+
+Every trace of a process carries the same automatic context (``metadata.context``): a row in
+``trace_metadata`` and the ``traces.metadata`` object, one JSON text shared by all. The DuckDB
+writer passes such a text once per statement and NULL in its rows (``_shared_text`` in
+``store/duckdb/_writer.py``) instead of copying and checking it row by row. This script traces
+``--traces`` one-span calls, converts them as the exporter does, and writes the same kind of
+batch into two new files in turn, with the shared text and with it switched off, and prints
+the median process CPU and wall time of a write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from typing import Any
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--traces", type=int, default=8_000)
+    args = parser.parse_args()
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    import traceduck as td
+    from traceduck import _config
+    from traceduck._export._assembler import batch_of
+    from traceduck._export._ended import ended
+    from traceduck.store.duckdb import _writer
+    from traceduck.store.duckdb._databases import get_database
+
+    class Keep(SpanProcessor):
+        def __init__(self) -> None:
+            self.items: list[Any] = []
+
+        def on_end(self, span: Any) -> None:
+            self.items.append(ended(span))
+
+    tmp = tempfile.mkdtemp(prefix="td-shared-")
+    td.configure(db=os.path.join(tmp, "trace.duckdb"))
+
+    @td.trace
+    def f(x: int) -> int:
+        return x + 1
+
+    f(0)
+    td.flush()
+    keep = Keep()
+    assert _config._S.switch is not None and _config._S.exporter is not None
+    _config._S.switch.target = keep
+    exporter = _config._S.exporter
+    queued: list[Any] = []
+    exporter.enqueue = queued.extend  # type: ignore[method-assign]
+    shared = _writer._shared_text
+    variants = {"shared text once a batch": shared, "the text in every row": None}
+    dbs = {name: get_database(os.path.join(tmp, f"{i}.duckdb")) for i, name in enumerate(variants)}
+    spent: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, fn in variants.items():
+            keep.items.clear()
+            for i in range(args.traces):
+                f(i)
+            queued.clear()
+            exporter.export_rows(list(keep.items))
+            batch = batch_of(queued)
+            _writer._shared_text = fn or (lambda columns, column: None)  # type: ignore[assignment]
+            cpu, wall = time.process_time(), time.perf_counter()
+            _writer.write_batch(dbs[name], batch)
+            spent[name].append((time.process_time() - cpu, time.perf_counter() - wall))
+    _writer._shared_text = shared
+    print(
+        f"a write of {args.traces:,} one-span traces, medians of {args.rounds} rounds,"
+        f" load {os.getloadavg()[0]:.1f}:"
+    )
+    for name, values in spent.items():
+        cpu = statistics.median(v[0] for v in values) * 1e3
+        wall = statistics.median(v[1] for v in values) * 1e3
+        print(f"  {name:<26} process CPU {cpu:6.1f} ms   wall {wall:6.1f} ms")
+    os._exit(0)  # the exporter was bypassed: nothing to flush
+
+
+if __name__ == "__main__":
+    main()
