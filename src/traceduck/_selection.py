@@ -68,13 +68,13 @@ class Selection:
         ids = None if trace_ids is None else _ids(trace_ids)
         cutoff = None
         if max_timestamp_millis is not None:
-            cutoff = _int(max_timestamp_millis, "max_timestamp_millis", low=None)
+            cutoff = _clamp(_int(max_timestamp_millis, "max_timestamp_millis", low=None))
         if older_than is not None:
             seconds = parse_duration(older_than, "older_than")
             now = int(time.time() * 1000) if now_ms is None else now_ms
             age_cutoff = now - int(seconds * 1000)
             cutoff = age_cutoff if cutoff is None else min(cutoff, age_cutoff)
-        limit = None if max_traces is None else _int(max_traces, "max_traces", low=1)
+        limit = None if max_traces is None else _clamp(_int(max_traces, "max_traces", low=1))
         if text is None and ids is None and cutoff is None:
             raise FilterError(NO_SELECTOR)
         return cls(text, ids, cutoff, limit)
@@ -136,6 +136,15 @@ def _ids(trace_ids: Iterable[str] | str) -> tuple[str, ...]:
         full = _FULL_ID.match(text)
         out.append(full.group(1) if full else text)
     return tuple(dict.fromkeys(out))
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _clamp(value: int) -> int:
+    """A cap or cutoff in the engines' 64-bit range: beyond it, it selects what the range's
+    end does (a cap of 10**23 is no cap; a cutoff of 10**30 ms is after every trace)."""
+    return min(max(value, _INT64[0]), _INT64[1])
 
 
 def _int(value: Any, name: str, *, low: int | None) -> int:
