@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -74,10 +75,22 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
 
 
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e999: JSON's grammar, but no value a tag can hold
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
 def parse_value(text: str) -> Any:
-    """A command-line value: JSON when it parses (``3.2``, ``true``, ``["a"]``), else the text."""
+    """A command-line value: JSON when it parses (``3.2``, ``true``, ``["a"]``), else the text
+    (also ``NaN``, ``Infinity`` and ``1e999``, which Python's json would read as floats)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
         return text
 
