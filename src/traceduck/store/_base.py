@@ -374,8 +374,8 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
             raise TagError("metadata must be a non-empty dict of key -> JSON value")
         entries = []
         for key, value in metadata.items():
-            _tagrules.check_key(key)
-            entries.append((key, _tagrules.encode_value(value, key)))
+            _tagrules.check_key(key, "metadata")
+            entries.append((key, _tagrules.encode_value(value, key, "metadata")))
         self._check_writable()
         self._log_metadata(trace_id, entries, source)
 
