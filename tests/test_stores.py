@@ -65,6 +65,7 @@ def test_a_path_is_duckdb_and_urls_name_clickhouse(tmp_path: Path) -> None:
         ("clickhouse://h/db?x=1", "unknown option"),
         ("chdb://", "names no directory"),
         ("chdb:///dir?table=t", "unknown option"),
+        ("chdb:///dir?database=a&database=b", "'database' more than once"),
         ("", "empty"),
     ],
 )
@@ -74,7 +75,7 @@ def test_a_bad_store_url_is_a_config_error_saying_what_to_write(name: str, fragm
     assert "secret" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["system", "INFORMATION_SCHEMA"])
+@pytest.mark.parametrize("name", ["system", "INFORMATION_SCHEMA", "_temporary_and_external_tables"])
 def test_clickhouse_s_own_databases_are_refused_as_a_store(name: str) -> None:
     with pytest.raises(ConfigError, match="ClickHouse's own database"):
         td.TraceStore(f"clickhouse://h/{name}")
