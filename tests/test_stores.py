@@ -202,6 +202,24 @@ def test_sql_is_read_only(fixed: Any) -> None:
     assert fixed.count_traces() == 12
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "-- how many\nSELECT count(*) AS n FROM traces",
+        "/* how many */ SELECT count(*) AS n FROM traces;",
+        "SELECT count(*) AS n FROM traces WHERE name != 'a;b' -- not ; a second statement",
+    ],
+)
+def test_sql_takes_comments_and_a_semicolon_in_text(fixed: Any, query: str) -> None:
+    # ClickHouse refused these as "not one read-only query" where DuckDB answered
+    assert fixed.sql(query).to_pylist() == [{"n": 12}]
+    with pytest.raises(TraceduckError, match="read-only"):
+        fixed.sql("-- a comment\nDROP TABLE traces")
+    with pytest.raises(TraceduckError, match="read-only"):
+        fixed.sql("SELECT 'x;y' AS a; /* ; */ DROP TABLE traces")
+    assert fixed.count_traces() == 12
+
+
 def test_a_read_only_store_refuses_every_change_and_changes_nothing(
     fixed: Any, tmp_path: Path
 ) -> None:
