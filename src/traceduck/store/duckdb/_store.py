@@ -105,6 +105,8 @@ class DuckDBStore(TraceStore):
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """One read-only DuckDB query over the documented tables (``?`` parameters)."""
+        if not isinstance(query, str):
+            raise TraceduckError(READ_ONLY_SQL)
         try:
             statements = duckdb.extract_statements(query)
         except duckdb.Error as exc:
