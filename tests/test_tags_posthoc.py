@@ -83,6 +83,14 @@ def test_errors_are_clear_and_change_nothing(store: td.TraceStore) -> None:
         store.set_trace_tag(tid, "traceduck.x", 1)
     with pytest.raises(td.TagError, match="not a JSON value"):
         store.set_trace_tag(tid, "k", object())
+    # bulk calls with arguments of the wrong shape: a TagError, not AttributeError/TypeError
+    where = f"trace_id = '{tid}'"
+    with pytest.raises(td.TagError, match="must be a dict"):
+        store.append_trace_tags(where, ["keep"])  # type: ignore[arg-type]
+    with pytest.raises(td.TagError, match="tag keys"):
+        store.delete_trace_tags(where, None)  # type: ignore[arg-type]
+    with pytest.raises(td.TagError, match="not a JSON value"):
+        store.delete_trace_tags(where, ["keep"], values={"keep": float("nan")})
     assert store.get_trace(tid).info.tags == {"keep": "me"}
 
 
