@@ -181,6 +181,7 @@ def test_a_cap_or_cutoff_beyond_64_bits_means_no_cap_and_every_time(db_path: str
     assert store.delete_traces("tags.env = 'dev'", max_traces=2**63) == 3
     assert store.delete_traces(f"trace_id = '{prod[0]}'", max_timestamp_millis=10**30) == 1
     assert store.delete_traces(max_timestamp_millis=-(10**30)) == 0
+    assert store.delete_traces(older_than=1e308) == 0  # seconds: was int(inf), OverflowError
 
     assert store.count_traces() == 2
     first, second = _deletions(store)  # each one recorded (deleting nothing is not)
