@@ -6,12 +6,14 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.text import Text
 
 from .._config import default_db_path
@@ -77,6 +79,20 @@ def check_exists(path: str, *, given: bool = True) -> None:
         f"no store at {path} ({why}); check {named}, or make one with traceduck demo, "
         "traceduck run or traceduck import"
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``): stored text (a
+    tag value, a span name from any sender) is shown, never run by the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def escape(text: str) -> str:
+    """Rich markup escaped and control characters made visible: user text in a table."""
+    return rich_escape(printable(text))
 
 
 def echo_json(value: Any) -> None:
