@@ -65,6 +65,7 @@ def test_a_path_is_duckdb_and_urls_name_clickhouse(tmp_path: Path) -> None:
         ("clickhouse://h/db?x=1", "unknown option"),
         ("chdb://", "names no directory"),
         ("chdb:///dir?table=t", "unknown option"),
+        ("chdb:///dir?database=a&database=b", "'database' more than once"),
         ("", "empty"),
     ],
 )
@@ -74,7 +75,7 @@ def test_a_bad_store_url_is_a_config_error_saying_what_to_write(name: str, fragm
     assert "secret" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["system", "INFORMATION_SCHEMA"])
+@pytest.mark.parametrize("name", ["system", "INFORMATION_SCHEMA", "_temporary_and_external_tables"])
 def test_clickhouse_s_own_databases_are_refused_as_a_store(name: str) -> None:
     with pytest.raises(ConfigError, match="ClickHouse's own database"):
         td.TraceStore(f"clickhouse://h/{name}")
@@ -195,9 +196,28 @@ def test_sql_is_read_only(fixed: Any) -> None:
         "INSERT INTO spans (trace_id) VALUES ('x')",
         "SELECT 1; DROP TABLE traces",
         "DELETE FROM spans WHERE 1",
+        5,  # DuckDB raised its own TypeError from extract_statements
     ):
         with pytest.raises(TraceduckError):
             fixed.sql(statement)
+    assert fixed.count_traces() == 12
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "-- how many\nSELECT count(*) AS n FROM traces",
+        "/* how many */ SELECT count(*) AS n FROM traces;",
+        "SELECT count(*) AS n FROM traces WHERE name != 'a;b' -- not ; a second statement",
+    ],
+)
+def test_sql_takes_comments_and_a_semicolon_in_text(fixed: Any, query: str) -> None:
+    # ClickHouse refused these as "not one read-only query" where DuckDB answered
+    assert fixed.sql(query).to_pylist() == [{"n": 12}]
+    with pytest.raises(TraceduckError, match="read-only"):
+        fixed.sql("-- a comment\nDROP TABLE traces")
+    with pytest.raises(TraceduckError, match="read-only"):
+        fixed.sql("SELECT 'x;y' AS a; /* ; */ DROP TABLE traces")
     assert fixed.count_traces() == 12
 
 

@@ -83,6 +83,14 @@ def test_errors_are_clear_and_change_nothing(store: td.TraceStore) -> None:
         store.set_trace_tag(tid, "traceduck.x", 1)
     with pytest.raises(td.TagError, match="not a JSON value"):
         store.set_trace_tag(tid, "k", object())
+    # bulk calls with arguments of the wrong shape: a TagError, not AttributeError/TypeError
+    where = f"trace_id = '{tid}'"
+    with pytest.raises(td.TagError, match="must be a dict"):
+        store.append_trace_tags(where, ["keep"])  # type: ignore[arg-type]
+    with pytest.raises(td.TagError, match="tag keys"):
+        store.delete_trace_tags(where, None)  # type: ignore[arg-type]
+    with pytest.raises(td.TagError, match="not a JSON value"):
+        store.delete_trace_tags(where, ["keep"], values={"keep": float("nan")})
     assert store.get_trace(tid).info.tags == {"keep": "me"}
 
 
@@ -175,6 +183,38 @@ def test_bulk_set_and_delete_count_and_history(store: td.TraceStore) -> None:
     assert ops == ["set", "set", "set", "delete"]
     with pytest.raises(td.FilterError):
         store.set_trace_tags("tags.env = ", {"x": 1})
+
+
+def test_a_bulk_append_keeps_an_exclusive_tag_on_one_trace_per_scope(
+    store: td.TraceStore,
+) -> None:
+    """append_trace_tags (``traceduck tag add --where ... --append``) follows the exclusive
+    rules as set_trace_tags does: refused when the filter matches two traces of one scope,
+    else each matching trace takes the tag over. It used to give the tag to every match
+    (DuckDB: three holders; ClickHouse: two, a different answer)."""
+    a, b, c = flushed(make_trace("job"), make_trace("job"), make_trace("job"))
+    other = flushed(make_trace("eval"))[0]
+    store.register_tag("best")
+    store.set_trace_tag(a, "best", 1)
+    with pytest.raises(td.TagError, match="narrow the filter"):
+        store.append_trace_tags("name = 'job'", {"best": 2})
+    assert [t.info.trace_id for t in store.search_traces("tags.best IS NOT NULL")] == [a]
+
+    assert store.append_trace_tags(f"trace_id IN ('{b}', '{other}')", {"best": 3}) == 2
+    found = store.search_traces("tags.best CONTAINS 3")
+    holders = {t.info.trace_id: t.info.tags["best"] for t in found}
+    assert holders == {b: [3], other: [3]}
+    assert "best" not in store.get_trace(a).info.tags
+    assert [e.operation for e in store.tag_history(a)] == ["set", "moved"]
+    assert "best" not in store.get_trace(c).info.tags
+
+
+def test_a_refused_exclusive_bulk_set_registers_nothing(store: td.TraceStore) -> None:
+    flushed(make_trace("job"), make_trace("job"))
+    with pytest.raises(td.TagError, match="narrow the filter"):
+        store.set_trace_tags("name = 'job'", [td.Tag("best", exclusive=True)])
+    assert store.exclusive_tag_keys() == {}  # ClickHouse used to keep the key registered
+    assert store.set_trace_tags("name = 'job'", {"best": True}) == 2
 
 
 def test_a_key_named_twice_in_a_bulk_delete_is_deleted_once(store: td.TraceStore) -> None:

@@ -181,7 +181,7 @@ def _metadata_entries(metadata: Mapping[str, Any] | None) -> list[tuple[str, Any
     now = time.time_ns()
     entries = []
     for key, value in metadata.items():
-        _tagrules.check_key(key)
+        _tagrules.check_key(key, "metadata")
         try:
             _json.dumps(value)
         except (TypeError, ValueError):

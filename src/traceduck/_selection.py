@@ -49,6 +49,13 @@ class Selection:
     max_timestamp_ms: int | None = None
     max_traces: int | None = None
 
+    def __post_init__(self) -> None:
+        # However it was made (delete_traces, retention's cutoff): in the engines' range.
+        for name in ("max_timestamp_ms", "max_traces"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _clamp(int(value)))
+
     @classmethod
     def of(
         cls,
@@ -72,7 +79,7 @@ class Selection:
         if older_than is not None:
             seconds = parse_duration(older_than, "older_than")
             now = int(time.time() * 1000) if now_ms is None else now_ms
-            age_cutoff = now - int(seconds * 1000)
+            age_cutoff = now - int(min(seconds * 1000, 2.0**64))  # 1e308 s: before any time
             cutoff = age_cutoff if cutoff is None else min(cutoff, age_cutoff)
         limit = None if max_traces is None else _int(max_traces, "max_traces", low=1)
         if text is None and ids is None and cutoff is None:
@@ -136,6 +143,16 @@ def _ids(trace_ids: Iterable[str] | str) -> tuple[str, ...]:
         full = _FULL_ID.match(text)
         out.append(full.group(1) if full else text)
     return tuple(dict.fromkeys(out))
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _clamp(value: int) -> int:
+    """A cap or cutoff in the engines' 64-bit range: beyond it, it selects what the range's
+    end does (a cap of 10**23 is no cap; a cutoff of 10**30 ms is after every trace). Out of
+    range, DuckDB fails the cast and ClickHouse reads the value wrapped around."""
+    return min(max(value, _INT64[0]), _INT64[1])
 
 
 def _int(value: Any, name: str, *, low: int | None) -> int:

@@ -92,6 +92,17 @@ def test_no_match_deletes_nothing_and_succeeds(db: str) -> None:
     assert _deletions(db) == []
 
 
+@pytest.mark.parametrize("age", ["9999999999999d", "99999999999999999d"])
+def test_an_age_before_year_one_deletes_nothing_and_says_so(db: str, age: str) -> None:
+    """The message named the cutoff as a date, which Python cannot make before year 1:
+    'error: [Errno 75] Value too large' or 'unexpected OverflowError' instead."""
+    for command in ("delete", "prune"):
+        result = run(command, "--older-than", age, "--yes", "--db", db)
+        assert result.code == 0, result.err
+        assert result.out.startswith("no trace started before") and "nothing deleted" in result.out
+    assert td.TraceStore(db).count_traces() == TOTAL
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

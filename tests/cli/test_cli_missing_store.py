@@ -43,6 +43,23 @@ def test_reading_command_on_a_missing_store_is_one_error(
     assert not missing.exists() and not missing.parent.joinpath("doesnotexist.duckdb.wal").exists()
 
 
+@pytest.mark.parametrize("args", READING, ids=[" ".join(a[:2]) for a in READING])
+def test_reading_command_on_a_missing_chdb_directory_is_one_error(
+    args: list[str], tmp_path: Path
+) -> None:
+    """As for a DuckDB file: a chdb directory that does not exist is a mistyped --db. It used
+    to be created (a whole empty ClickHouse store) and the command answered 'no trace matches'."""
+    missing = tmp_path / "nodir"
+    url = f"chdb://{missing}?database=traces"
+    result = run(*(a.replace("{tmp}", str(tmp_path)) for a in args), "--db", url)
+    assert result.code == 1
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith(f"error: no store at {url} (no such directory {missing})")
+    assert not missing.exists()
+
+
 def test_default_store_missing_names_the_environment_variable(tmp_path: Path) -> None:
     missing = str(tmp_path / "env.duckdb")
     result = run("search", env={"TRACEDUCK_DB": missing})

@@ -161,6 +161,27 @@ def test_show_truncates_long_values(tmp_path: Path, db: str) -> None:
     assert "x" * 5000 not in r.out and "…" in r.out
 
 
+def test_control_characters_in_stored_text_are_shown_not_sent_to_the_terminal(db: str) -> None:
+    """A tag or metadata value holding an ANSI sequence (any OpenTelemetry sender can
+    store one) is printed as visible escapes: show and compare wrote the raw ESC, so a value
+    could recolour the terminal or set its title."""
+    store = TraceStore(db)
+    tid = store.search_traces("name = 'answer'")[0].info.trace_id
+    store.set_trace_tag(tid, "ansi", "\x1b[31mRED\x1b[0m")
+    store.log_metadata(tid, {"title": "\x1b]0;pwned\x07"})
+    for args in (
+        ["show", tid],
+        ["compare", tid],
+        ["search", f"trace_id = '{tid}'"],
+        ["tag", "history", tid],
+        ["metadata", "history", tid],
+    ):
+        r = run(*args, "--db", db)
+        assert r.code == 0, r.err
+        assert "\x1b" not in r.out and "\x07" not in r.out, args
+    assert "\\x1b[31mRED" in run("show", tid, "--db", db).out
+
+
 def test_sql_prints_rows_as_table_json_and_csv(db: str) -> None:
     query = "SELECT name, count(*) AS n FROM traces GROUP BY name ORDER BY name"
     r = run("sql", query, "--json", "--db", db)

@@ -40,6 +40,19 @@ def test_add_parses_json_values_and_labels(db: str) -> None:
     assert [row["trace_id"] for row in json.loads(r.out)] == [tid]
 
 
+def test_values_that_are_not_json_numbers_stay_text(db: str) -> None:
+    """NaN, Infinity and 1e999 are no JSON values (Python's json reads them as floats that no
+    tag or metadata can hold): they stay text, as any other value that is not JSON does. They
+    used to fail the whole command ("value nan is not a JSON value")."""
+    tid = _id(db, "tags.env = 'dev'")
+    r = run("tag", "add", tid, "a=NaN", "b=-Infinity", "c=1e999", "d=1e3", "--db", db)
+    assert r.code == 0, r.err
+    tags = _tags(db, tid)
+    assert (tags["a"], tags["b"], tags["c"], tags["d"]) == ("NaN", "-Infinity", "1e999", 1000.0)
+    assert run("metadata", "log", tid, "score=NaN", "--db", db).code == 0
+    assert TraceStore(db).get_trace(tid).info.metadata["score"] == "NaN"
+
+
 def test_add_refuses_an_existing_key_with_another_value_and_changes_nothing(db: str) -> None:
     tid = _id(db, "tags.env = 'dev'")
     before = TraceStore(db).tag_history(tid)

@@ -168,6 +168,27 @@ def test_bad_arguments_are_clear_errors(
     assert store.count_traces() == 6
 
 
+def test_a_cap_or_cutoff_beyond_64_bits_means_no_cap_and_every_time(db_path: str) -> None:
+    """Python ints have no size: a cap of 10**23 is no cap, a cutoff of 10**30 ms is after every
+    trace, -10**30 before every one. DuckDB used to fail to cast them (a raw engine error) and
+    ClickHouse deleted the traces and then failed to record the deletion (OverflowError)."""
+    _dev, prod = _seed(db_path)
+    store = td.TraceStore(db_path)
+    assert store.count_deletable("tags.env = 'dev'", max_traces=10**23) == 3
+    assert store.count_deletable(max_timestamp_millis=-(10**30)) == 0
+    assert store.count_deletable(max_timestamp_millis=10**30) == 6
+
+    assert store.delete_traces("tags.env = 'dev'", max_traces=2**63) == 3
+    assert store.delete_traces(f"trace_id = '{prod[0]}'", max_timestamp_millis=10**30) == 1
+    assert store.delete_traces(max_timestamp_millis=-(10**30)) == 0
+    assert store.delete_traces(older_than=1e308) == 0  # seconds: was int(inf), OverflowError
+
+    assert store.count_traces() == 2
+    first, second = _deletions(store)  # each one recorded (deleting nothing is not)
+    assert (first["filter"], first["max_traces"]) == ("tags.env = 'dev'", 2**63 - 1)
+    assert second["max_timestamp_ms"] == 2**63 - 1
+
+
 def _holders(store: td.TraceStore, key: str, name: str) -> list[str]:
     """The traces that hold exclusive ``key`` among roots called ``name``: DuckDB's
     ``exclusive_holders`` table; on ClickHouse the latest claim (kept in its tag events)."""

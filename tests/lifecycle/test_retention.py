@@ -172,6 +172,30 @@ def test_a_backlog_expires_in_small_steps(db_path: str, monkeypatch: pytest.Monk
     assert sum(steps) == 5 and len(steps) >= 3 and max(steps) <= 2
 
 
+@pytest.mark.parametrize("retention", [f"{10**12}d", 1e308])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_retention_longer_than_64_bits_of_milliseconds_keeps_everything(
+    engine: str,
+    retention: object,
+    db_path: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A retention of 10**12 days (a cutoff before -2**63 ms) keeps every trace. ClickHouse
+    read the cutoff wrapped around and deleted every trace of the store (and recorded
+    nothing); DuckDB failed each check with a ConversionException in the log (1e308 s: an
+    OverflowError on both)."""
+    name = db_path if engine == "duckdb" else new_store_name("chdb", tmp_path)
+    td.configure(db=name, retention=retention, auto_context=False)
+    ids = [trace_at("job", hours_ago(h)) for h in (50, 5, 0)]
+    assert td.flush(10)
+    time.sleep(0.8)  # four checks
+    store = td.TraceStore(name)
+    assert {t.info.trace_id for t in store.search_traces()} == set(ids)
+    assert store.sql("SELECT count(*) AS n FROM deletions").to_pylist() == [{"n": 0}]
+    assert "retention failed" not in caplog.text
+
+
 def test_retention_creates_no_store_by_itself(tmp_path: Path) -> None:
     path = tmp_path / "never-written.duckdb"
     td.configure(db=str(path), retention="1h")

@@ -165,6 +165,15 @@ def test_bad_max_results(con: duckdb.DuckDBPyConnection, bad: object) -> None:
     assert issubclass(FilterError, ValueError)
 
 
+@pytest.mark.parametrize("huge", [2**63 - 1, 2**63, 10**23])
+def test_max_results_beyond_64_bits_returns_everything(con: Any, huge: int) -> None:
+    """No hidden cap, and none the engine adds: DuckDB used to fail on LIMIT 2**63 (a
+    FilterError quoting its ConversionException) where ClickHouse answered."""
+    every, _ = search(con, None, max_results=None)
+    ids, token = search(con, None, max_results=huge)
+    assert ids == every and token is None
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

@@ -87,6 +87,11 @@ def test_bad_ids_and_values_are_clear_errors_and_change_nothing() -> None:
         td.log_metadata({"": 2}, trace_id=trace_id)
     with pytest.raises(td.TagError):
         td.log_metadata({}, trace_id=trace_id)
+    # the error names metadata, not a tag (it said "tag key ...", "tag 'score': ...")
+    with pytest.raises(td.TagError, match=r"^metadata key 'traceduck\.x' uses the reserved"):
+        td.log_metadata({"traceduck.x": 2}, trace_id=trace_id)
+    with pytest.raises(td.TagError, match=r"^metadata 'score': value nan is not a JSON value"):
+        td.log_metadata({"score": float("nan")}, trace_id=trace_id)
     assert _own(td.get_trace(trace_id).info.metadata) == {"k": 1}
     assert [e.value for e in td.metadata_history(trace_id) if e.key == "k"] == [1]
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.text import Text
 
 from .._config import default_db_path
 from .._constants import ENV_DB
 from ..errors import FilterError, TraceduckError
 from ..store import TraceStore
+from ..store._names import parse_store_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,11 +62,18 @@ def open_store(db: str | None, *, read_only: bool = False, create: bool = False)
 
 
 def check_exists(path: str, *, given: bool = True) -> None:
-    """Exit with one clear line when the store file ``path`` does not exist."""
-    if "://" in path or os.path.exists(path):  # a server or engine URL is checked on connect
+    """Exit with one clear line when the store file (or chdb directory) ``path`` does not
+    exist; opening a chdb directory would create it."""
+    if "://" in path:  # a server is checked on connect
+        name = parse_store_name(path)
+        if name.engine != "chdb" or name.path is None or os.path.isdir(name.path):
+            return
+        why = f"no such directory {name.path}"
+    elif os.path.exists(path):
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    why = "no such file" if os.path.isdir(folder) else f"no folder {folder}"
+    else:
+        folder = os.path.dirname(os.path.abspath(path))
+        why = "no such file" if os.path.isdir(folder) else f"no folder {folder}"
     named = "--db" if given else ("$TRACEDUCK_DB" if os.environ.get(ENV_DB) else "the default")
     fail(
         f"no store at {path} ({why}); check {named}, or make one with traceduck demo, "
@@ -70,14 +81,40 @@ def check_exists(path: str, *, given: bool = True) -> None:
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``): stored text (a
+    tag value, a span name from any sender) is shown, never run by the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def escape(text: str) -> str:
+    """Rich markup escaped and control characters made visible: user text in a table."""
+    return rich_escape(printable(text))
+
+
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
 
 
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e999: JSON's grammar, but no value a tag can hold
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
 def parse_value(text: str) -> Any:
-    """A command-line value: JSON when it parses (``3.2``, ``true``, ``["a"]``), else the text."""
+    """A command-line value: JSON when it parses (``3.2``, ``true``, ``["a"]``), else the text
+    (also ``NaN``, ``Infinity`` and ``1e999``, which Python's json would read as floats)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
         return text
 

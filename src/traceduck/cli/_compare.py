@@ -10,7 +10,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .._compare import compare_infos, resolve_infos
-from ._common import CONTEXT, console, db_option, echo_json, friendly_errors, open_store
+from ._common import (
+    CONTEXT,
+    console,
+    db_option,
+    echo_json,
+    friendly_errors,
+    open_store,
+    printable,
+)
 
 __all__ = ["compare"]
 
@@ -21,6 +29,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = printable(text)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
@@ -73,6 +82,6 @@ def compare(
         table.add_column(column, overflow="fold")
     for row, values in rows:
         style = "yellow" if row in differ else ""
-        marker = Text(("≠ " if row in differ else "  ") + row, style=style)
+        marker = Text(("≠ " if row in differ else "  ") + printable(row), style=style)
         table.add_row(marker, *(Text(_cell(v), style=style) for v in values))
     console.print(table)

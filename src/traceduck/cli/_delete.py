@@ -157,8 +157,12 @@ def _described(filter_string: str | None, ids: list[str] | None, cutoff: int | N
     if ids:
         parts.append(f"with id {ids[0]}" if len(ids) == 1 else f"with one of {len(ids)} ids")
     if cutoff is not None:
-        when = datetime.fromtimestamp(cutoff / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        parts.append(f"started before {when} UTC")
+        try:
+            stamp = datetime.fromtimestamp(cutoff / 1000, timezone.utc)
+            when = stamp.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+        except (OverflowError, OSError, ValueError):  # --older-than 1e13d: no date to show
+            when = "the year 1"
+        parts.append(f"started before {when}")
     return " and ".join(parts)
 
 

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -20,6 +19,7 @@ from ._common import (
     db_option,
     echo_json,
     err_console,
+    escape,
     friendly_errors,
     open_store,
     parse_assignments,

@@ -118,8 +118,8 @@ def run(
     try:
         normalize_tags(tag_values)
         for key, value in meta_values.items():
-            _tagrules.check_key(key)
-            _tagrules.encode_value(value, key)
+            _tagrules.check_key(key, "metadata")
+            _tagrules.encode_value(value, key, "metadata")
     except TagError as exc:
         raise click.BadParameter(str(exc)) from None
     run_id = run_id or uuid.uuid4().hex[:16]

@@ -12,8 +12,9 @@ import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
 from rich.table import Table
+
+from ._common import escape
 
 if TYPE_CHECKING:
     from ..model import Trace

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from .._context import Tag
@@ -22,6 +21,7 @@ from ._common import (
     db_option,
     echo_json,
     err_console,
+    escape,
     friendly_errors,
     open_store,
     parse_assignments,

@@ -47,6 +47,8 @@ def check_max_results(max_results: object) -> int | None:
         raise FilterError(
             f"max_results must be a positive integer, or None for every match; got {max_results!r}"
         )
+    if max_results >= 2**63 - 1:  # no store holds that many; LIMIT n + 1 must fit in 64 bits
+        return None
     return max_results
 
 

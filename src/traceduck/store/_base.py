@@ -313,6 +313,8 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
     ) -> int:
         """Add each value to the list tag of every matching trace (a scalar becomes a list, a
         missing key starts one), all at once; returns how many traces matched."""
+        if not isinstance(tags, Mapping):
+            raise TagError(f"tags to append must be a dict of key -> value, not {tags!r}")
         for key, value in tags.items():
             _tagrules.check_key(key)
             _tagrules.encode_value(value, key)
@@ -337,10 +339,10 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
         ``values={"key": value}`` removes a key only where it has that value (redun's
         ``tag rm key=value``).
         """
-        from .. import _json
-
+        if not isinstance(keys, (str, Iterable)):
+            raise TagError(f"give the tag keys to delete as a list of strings, not {keys!r}")
         key_list = [keys] if isinstance(keys, str) else list(keys)
-        only = {k: _json.dumps(v) for k, v in (values or {}).items()}
+        only = {k: _tagrules.encode_value(v, k) for k, v in (values or {}).items()}
         key_list += [k for k in only if k not in key_list]
         for key in key_list:
             _tagrules.check_key(key)
@@ -374,8 +376,8 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
             raise TagError("metadata must be a non-empty dict of key -> JSON value")
         entries = []
         for key, value in metadata.items():
-            _tagrules.check_key(key)
-            entries.append((key, _tagrules.encode_value(value, key)))
+            _tagrules.check_key(key, "metadata")
+            entries.append((key, _tagrules.encode_value(value, key, "metadata")))
         self._check_writable()
         self._log_metadata(trace_id, entries, source)
 

@@ -31,7 +31,7 @@ DEFAULT_DATABASE = "traceduck"
 _SCHEMES = ("chdb", "clickhouse", "clickhouses")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_SYSTEM_DATABASES = ("system", "information_schema")
+_SYSTEM_DATABASES = ("system", "information_schema", "_temporary_and_external_tables")
 _EXAMPLES = (
     "a DuckDB path (traces.duckdb), chdb:///path/to/dir, or "
     "clickhouse://[user[:password]@]host[:port]/[database] (clickhouses:// for TLS)"
@@ -159,6 +159,9 @@ def _options(text: str, query: str, *, allowed: tuple[str, ...]) -> dict[str, st
     except ValueError:
         raise ConfigError(f"store URL {text!r} has a malformed ?query") from None
     options = dict(pairs)
+    if len(options) != len(pairs):  # which one would win is no choice to make silently
+        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise ConfigError(f"store URL {text!r} gives {twice!r} more than once")
     unknown = [k for k in options if k not in allowed]
     if unknown:
         takes = f"takes only {', '.join(allowed)}" if allowed else "takes no ?options"

@@ -87,7 +87,7 @@ class Expiry:
         pause = self.check_s
         deleted = 0
         try:
-            cutoff = int(time.time() * 1000 - self.retention_s * 1000)
+            cutoff = int(max(time.time() * 1000 - self.retention_s * 1000, -(2.0**63)))
             chunk = Selection(max_timestamp_ms=cutoff, max_traces=CHUNK_TRACES)
             while True:
                 n = self.delete(chunk)

@@ -40,33 +40,33 @@ SCOPES = ("name", "global")
 MISSING: Any = object()  # delete_trace_tag without a value: whatever the value
 
 
-def check_key(key: object) -> str:
-    """A valid tag (or metadata) key, or TagError saying what is wrong with it."""
+def check_key(key: object, what: str = "tag") -> str:
+    """A valid tag (or metadata: ``what``) key, or TagError saying what is wrong with it."""
     if not isinstance(key, str):
-        raise TagError(f"tag key must be a string, not {type(key).__name__}: {key!r}")
+        raise TagError(f"{what} key must be a string, not {type(key).__name__}: {key!r}")
     if not key:
-        raise TagError("tag key must not be empty")
+        raise TagError(f"{what} key must not be empty")
     if len(key) > MAX_TAG_KEY_LEN:
-        raise TagError(f"tag key is {len(key)} characters long; the limit is {MAX_TAG_KEY_LEN}")
+        raise TagError(f"{what} key is {len(key)} characters long; the limit is {MAX_TAG_KEY_LEN}")
     if _CONTROL.search(key):
-        raise TagError(f"tag key {key!r} contains a control character")
+        raise TagError(f"{what} key {key!r} contains a control character")
     if key.startswith(ATTR_PREFIX):
-        raise TagError(f"tag key {key!r} uses the reserved prefix {ATTR_PREFIX!r}")
+        raise TagError(f"{what} key {key!r} uses the reserved prefix {ATTR_PREFIX!r}")
     return key
 
 
-def encode_value(value: Any, key: str = "") -> str:
+def encode_value(value: Any, key: str = "", what: str = "tag") -> str:
     """The value as JSON text, or TagError if it is not a JSON value or is too large."""
     try:
         text = _json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise TagError(
-            f"tag {key!r}: value {value!r} is not a JSON value (strings, numbers, booleans, "
+            f"{what} {key!r}: value {value!r} is not a JSON value (strings, numbers, booleans, "
             f"null, lists and objects of them): {exc}"
         ) from None
     if len(text.encode()) > MAX_TAG_VALUE_BYTES:
         raise TagError(
-            f"tag {key!r}: value is {len(text.encode())} bytes of JSON; the limit is "
+            f"{what} {key!r}: value is {len(text.encode())} bytes of JSON; the limit is "
             f"{MAX_TAG_VALUE_BYTES}"
         )
     return text

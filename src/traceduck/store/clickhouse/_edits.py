@@ -116,11 +116,11 @@ class TagEdits:
         conn = self.conn
         rows = self._matching(filter_string)
         exclusive = exclusive_keys(conn)
-        for tag in items:
-            if tag.exclusive and tag.key not in exclusive:
-                register(conn, tag.key, True, tag.scope)
-                exclusive[tag.key] = tag.scope
+        new = {t.key: t.scope for t in items if t.exclusive and t.key not in exclusive}
+        exclusive.update(new)
         _tagrules.check_exclusive_bulk([n for _, n in rows], updates, exclusive)
+        for key, scope in new.items():  # only once the edit is known to be allowed
+            register(conn, key, True, scope)
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
         for tid, _ in rows:
@@ -134,10 +134,15 @@ class TagEdits:
     def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
         conn = self.conn
         rows = self._matching(filter_string)
+        exclusive = exclusive_keys(conn)
+        _tagrules.check_exclusive_bulk([n for _, n in rows], tags, exclusive)
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
         for tid, _ in rows:
             edit.changes(tid, _tagrules.append_changes(current.get(tid, {}), tags))
+        for key in tags:  # as set_trace_tag(append=True): the tag moves here
+            if key in exclusive:
+                self._claim(edit, list(rows), key, exclusive[key])
         edit.insert(conn)
         return len(rows)
 

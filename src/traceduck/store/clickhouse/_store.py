@@ -44,6 +44,20 @@ __all__ = ["ClickHouseStore"]
 TRACE_INFO = tuple(c for c in INFO_COLUMNS if c not in ("tags", "metadata"))
 LITERAL_IDS = 5_000  # more ids than this are not sent as a parameter (see _documents)
 _READ_ONLY = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|EXPLAIN|DESCRIBE|DESC|SHOW)\b", re.IGNORECASE)
+# Quoted text and comments, which may hold anything (a ';', a leading "-- how many").
+_TEXT_OR_COMMENT = re.compile(
+    r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"|`(?:[^`\\]|\\.|``)*`|--[^\n]*|/\*.*?\*/",
+    re.DOTALL,
+)
+
+
+def _one_read_only(query: object) -> bool:
+    """Whether ``query`` is one statement that starts as a read-only one does (the server's
+    ``readonly = 2`` refuses any write anyway; this gives the clear message)."""
+    if not isinstance(query, str):
+        return False
+    code = _TEXT_OR_COMMENT.sub(lambda m: " " if m.group(0)[0] in "-/" else "''", query).strip()
+    return bool(_READ_ONLY.match(code)) and ";" not in code.rstrip(";")
 
 
 class ClickHouseStore(TagEdits, TraceStore):
@@ -247,7 +261,7 @@ class ClickHouseStore(TagEdits, TraceStore):
         """One read-only ClickHouse query over the documented names (``{name:Type}`` params).
 
         Runs with ``readonly = 2``: the server refuses anything that writes."""
-        if not isinstance(query, str) or not _READ_ONLY.match(query) or ";" in query.strip()[:-1]:
+        if not _one_read_only(query):
             raise TraceduckError(READ_ONLY_SQL)
         if isinstance(params, (list, tuple)):
             raise TraceduckError(

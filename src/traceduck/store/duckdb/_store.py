@@ -105,6 +105,8 @@ class DuckDBStore(TraceStore):
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """One read-only DuckDB query over the documented tables (``?`` parameters)."""
+        if not isinstance(query, str):
+            raise TraceduckError(READ_ONLY_SQL)
         try:
             statements = duckdb.extract_statements(query)
         except duckdb.Error as exc:
@@ -226,8 +228,18 @@ class DuckDBStore(TraceStore):
     def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
         with self._write() as cur:
             rows = self._matching(cur, filter_string)
+            exclusive = _tags.exclusive_keys(cur)
+            _tagrules.check_exclusive_bulk([r[2] for r in rows], tags, exclusive)
+            now = _tags.utcnow()
             changes = partial(_tagrules.append_changes, updates=tags)
-            _, events = _rewrite_tags(cur, rows, changes, _tags.utcnow(), source)
+            _, events = _rewrite_tags(cur, rows, changes, now, source)
+            for tid, _, name, _ in rows:  # as set_trace_tag(append=True): the tag moves here
+                for key in tags:
+                    if key in exclusive:
+                        events += _tags.claim_exclusive(
+                            cur, trace_id=tid, trace_name=name, key=key,
+                            scope=exclusive[key], source=source, now=now,
+                        )  # fmt: skip
             _tags.insert_events(cur, events)
             return len(rows)
 
