@@ -20,7 +20,12 @@ With ``--diagnose``, two more variants say where the rest goes (neither is an op
   and hand-offs as usual): what the store's writes cost the loop;
 - ``cyclic GC off``: ``gc.disable()`` in that process: what Python's cyclic GC costs it.
 
-Prints each variant's seconds per round and its ratio to the raw SDK of the same round.
+With ``--against SRC`` (the ``src`` directory of another version, e.g. made by
+``git archive REV src | tar -x -C /tmp/REV``) that version's default traceduck runs too, in the
+same rounds: what a change did, told apart from the machine's state at the time.
+
+Prints each variant's seconds per round and its ratio to the raw SDK of the same round; which
+variant goes first alternates from round to round.
 """
 
 from __future__ import annotations
@@ -108,15 +113,27 @@ def run_traceduck(calls: int, variant: str) -> float:
     return seconds
 
 
-def paired(script: str, variants: tuple[str, ...], rounds: int, calls: int) -> None:
+def paired(
+    script: str,
+    variants: tuple[str, ...],
+    rounds: int,
+    calls: int,
+    against: str | None = None,
+) -> None:
     """Run ``script --variant V`` for each of ``variants`` (the first the raw SDK), alternating
-    round by round, each in a fresh process; print each one's seconds and ratio to the raw."""
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    for _ in range(rounds):
-        for variant in variants:
+    round by round, each in a fresh process; print each one's seconds and ratio to the raw.
+    ``against``: a ``src`` directory of another version of traceduck, whose default
+    ``traceduck`` variant runs beside this one's (as ``traceduck at <dir>``)."""
+    runs = [(v, v, None) for v in variants]
+    if against:
+        runs.insert(2, (f"traceduck at {against}", "traceduck", against))
+    times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    for k in range(rounds):
+        for label, variant, src in runs if k % 2 == 0 else runs[::-1]:
             cmd = [sys.executable, script, "--variant", variant, "--calls", str(calls)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            times[variant].append(float(out.split()[-1]))
+            env = {**os.environ, "PYTHONPATH": src} if src else None
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+            times[label].append(float(out.split()[-1]))
     raw = times[variants[0]]
     print(f"{calls:,} calls + flush, {rounds} rounds, load {os.getloadavg()[0]:.1f}")
     for variant, values in times.items():
@@ -133,6 +150,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--calls", type=int, default=50_000)
     parser.add_argument("--diagnose", action="store_true", help="add the diagnostic variants")
+    parser.add_argument(
+        "--against",
+        metavar="SRC",
+        help="also run another version's traceduck: its src directory (git archive REV src)",
+    )
     parser.add_argument("--variant", choices=VARIANTS + DIAGNOSTICS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
@@ -141,7 +163,7 @@ def main() -> None:
         print(seconds)
         os._exit(0)  # the store was flushed: nothing left to write
     variants = VARIANTS + DIAGNOSTICS if args.diagnose else VARIANTS
-    paired(__file__, variants, args.rounds, args.calls)
+    paired(__file__, variants, args.rounds, args.calls, args.against)
 
 
 if __name__ == "__main__":
