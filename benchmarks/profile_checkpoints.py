@@ -21,46 +21,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 THRESHOLDS = ("16MiB", "64MiB", "256MiB")
 
 
 def measure(threshold: str, writes: int, traces: int) -> None:
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    import traceduck as td
-    from traceduck import _config
+    from _bypass import bypassed
     from traceduck._export._assembler import batch_of
-    from traceduck._export._ended import ended
     from traceduck._export._redacting import redact_rows
     from traceduck.store.duckdb import _sink
     from traceduck.store.duckdb._writer import write_batch
 
     _sink.CHECKPOINT_THRESHOLD = threshold
-
-    class Keep(SpanProcessor):
-        def __init__(self) -> None:
-            self.items: list[Any] = []
-
-        def on_end(self, span: Any) -> None:
-            self.items.append(ended(span))
-
-    td.configure(db=os.path.join(tempfile.mkdtemp(), "checkpoints.duckdb"))
-
-    @td.trace
-    def f(x: int) -> int:
-        return x + 1
-
-    f(0)
-    td.flush()
-    keep = Keep()
-    assert _config._S.switch is not None and _config._S.exporter is not None
-    _config._S.switch.target = keep
-    exporter = _config._S.exporter
-    queued: list[Any] = []
-    exporter.enqueue = queued.extend  # type: ignore[method-assign]
-    db = exporter.sink.db
+    traced = bypassed(os.path.join(tempfile.mkdtemp(), "checkpoints.duckdb"))
+    db = traced.exporter.sink.db
     wal = db.path + ".wal"
 
     def wal_size() -> int:
@@ -69,12 +45,7 @@ def measure(threshold: str, writes: int, traces: int) -> None:
     times = []
     checkpointed = []
     for _ in range(writes):
-        keep.items.clear()
-        queued.clear()
-        for i in range(traces):
-            f(i)
-        exporter.export_rows(redact_rows(list(keep.items)))
-        batch = batch_of(queued)
+        batch = batch_of(traced.convert(redact_rows(traced.trace(traces))))
         before = wal_size()
         started = time.perf_counter()
         write_batch(db, batch)

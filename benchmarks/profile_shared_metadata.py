@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
-from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main() -> None:
@@ -27,49 +29,20 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=8_000)
     args = parser.parse_args()
 
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    import traceduck as td
-    from traceduck import _config
+    from _bypass import bypassed
     from traceduck._export._assembler import batch_of
-    from traceduck._export._ended import ended
     from traceduck.store.duckdb import _writer
     from traceduck.store.duckdb._databases import get_database
 
-    class Keep(SpanProcessor):
-        def __init__(self) -> None:
-            self.items: list[Any] = []
-
-        def on_end(self, span: Any) -> None:
-            self.items.append(ended(span))
-
     tmp = tempfile.mkdtemp(prefix="td-shared-")
-    td.configure(db=os.path.join(tmp, "trace.duckdb"))
-
-    @td.trace
-    def f(x: int) -> int:
-        return x + 1
-
-    f(0)
-    td.flush()
-    keep = Keep()
-    assert _config._S.switch is not None and _config._S.exporter is not None
-    _config._S.switch.target = keep
-    exporter = _config._S.exporter
-    queued: list[Any] = []
-    exporter.enqueue = queued.extend  # type: ignore[method-assign]
+    traced = bypassed(os.path.join(tmp, "trace.duckdb"))
     shared = _writer._shared_text
     variants = {"shared text once a batch": shared, "the text in every row": None}
     dbs = {name: get_database(os.path.join(tmp, f"{i}.duckdb")) for i, name in enumerate(variants)}
     spent: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, fn in variants.items():
-            keep.items.clear()
-            for i in range(args.traces):
-                f(i)
-            queued.clear()
-            exporter.export_rows(list(keep.items))
-            batch = batch_of(queued)
+            batch = batch_of(traced.convert(traced.trace(args.traces)))
             _writer._shared_text = fn or (lambda columns, column: None)  # type: ignore[assignment]
             cpu, wall = time.process_time(), time.perf_counter()
             _writer.write_batch(dbs[name], batch)

@@ -215,13 +215,7 @@ class DuckDBStore(TraceStore):
             now = _tags.utcnow()
             changes = partial(_tagrules.set_changes, updates=updates)
             _, events = _rewrite_tags(cur, rows, changes, now, source)
-            for tid, _, name, _ in rows:
-                for key in updates:
-                    if key in exclusive:
-                        events += _tags.claim_exclusive(
-                            cur, trace_id=tid, trace_name=name, key=key,
-                            scope=exclusive[key], source=source, now=now,
-                        )  # fmt: skip
+            events += _claim_all(cur, rows, updates, exclusive, now, source)
             _tags.insert_events(cur, events)
             return len(rows)
 
@@ -233,13 +227,8 @@ class DuckDBStore(TraceStore):
             now = _tags.utcnow()
             changes = partial(_tagrules.append_changes, updates=tags)
             _, events = _rewrite_tags(cur, rows, changes, now, source)
-            for tid, _, name, _ in rows:  # as set_trace_tag(append=True): the tag moves here
-                for key in tags:
-                    if key in exclusive:
-                        events += _tags.claim_exclusive(
-                            cur, trace_id=tid, trace_name=name, key=key,
-                            scope=exclusive[key], source=source, now=now,
-                        )  # fmt: skip
+            # as set_trace_tag(append=True): an exclusive tag moves here
+            events += _claim_all(cur, rows, tags, exclusive, now, source)
             _tags.insert_events(cur, events)
             return len(rows)
 
@@ -333,6 +322,27 @@ class DuckDBStore(TraceStore):
         return cur.execute(
             f"SELECT t.trace_id, t.tags, t.name, t.rowid FROM traces t WHERE {where}", params
         ).fetchall()
+
+
+def _claim_all(
+    cur: Any,
+    rows: list[tuple[Any, ...]],
+    keys: Mapping[str, Any],
+    exclusive: dict[str, str],
+    now: Any,
+    source: str,
+) -> list[Any]:
+    """The events of each matched trace (``rows``: id, tags, root name, ...) claiming each of
+    ``keys`` that is exclusive: a bulk edit's traces take the tag from its holders."""
+    events: list[Any] = []
+    for tid, _, name, _ in rows:
+        for key in keys:
+            if key in exclusive:
+                events += _tags.claim_exclusive(
+                    cur, trace_id=tid, trace_name=name, key=key,
+                    scope=exclusive[key], source=source, now=now,
+                )  # fmt: skip
+    return events
 
 
 def _rewrite_tags(
