@@ -48,13 +48,14 @@ class Bypass:
         return list(self.queued)
 
 
-def bypassed(db: str) -> Bypass:
-    """Configure traceduck into ``db`` (one warm-up call written), then bypass its exporter."""
+def bypassed(db: str, **settings: Any) -> Bypass:
+    """Configure traceduck into ``db`` (and ``settings``; one warm-up call written), then
+    bypass its exporter."""
     import traceduck as td
     from traceduck import _config
     from traceduck._export._ended import ended
 
-    td.configure(db=db)
+    td.configure(db=db, **settings)
 
     @td.trace
     def f(x: int) -> int:

@@ -1,6 +1,6 @@
 """Where a tight traced loop's time goes, stage by stage, and how long each stage waits.
 
-    PYTHONPATH=src python benchmarks/profile_busy_stages.py [--calls 20000]
+    PYTHONPATH=src python benchmarks/profile_busy_stages.py [--calls 20000] [--no-auto-context]
 
 1. Each stage alone, in one process with the cyclic GC off, as CPU µs per one-span trace (the
    best of five rounds): a raw SDK span with a span processor that keeps it; the caller of a
@@ -34,7 +34,7 @@ def _best(fn: Callable[[], Any], n: int, rounds: int = 5) -> float:
     return min(times) / n * 1e6
 
 
-def stages(n: int) -> None:
+def stages(n: int, auto_context: bool = True) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     from _bypass import Keep, bypassed
@@ -54,7 +54,7 @@ def stages(n: int) -> None:
                 i + 1
         keep_raw.items.clear()
 
-    traced = bypassed(os.path.join(tempfile.mkdtemp(), "stages.duckdb"))
+    traced = bypassed(os.path.join(tempfile.mkdtemp(), "stages.duckdb"), auto_context=auto_context)
     f, ended, exporter, queued = traced.f, traced.ended, traced.exporter, traced.queued
 
     def calls() -> None:
@@ -94,7 +94,7 @@ def stages(n: int) -> None:
     os._exit(0)  # the exporter's queue was bypassed: nothing to flush
 
 
-def waits(n: int) -> None:
+def waits(n: int, auto_context: bool = True) -> None:
     import traceduck as td
     from traceduck._export import _duckdb, _processor
 
@@ -131,7 +131,7 @@ def waits(n: int) -> None:
 
     _duckdb.DuckDBSpanExporter._write = write  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
-        td.configure(db=os.path.join(tmp, "waits.duckdb"))
+        td.configure(db=os.path.join(tmp, "waits.duckdb"), auto_context=auto_context)
 
         @td.trace
         def f(x: int) -> int:
@@ -156,18 +156,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="calls per stage round")
     parser.add_argument("--loop", type=int, default=50_000, help="calls in the end-to-end loop")
+    parser.add_argument(
+        "--no-auto-context",
+        action="store_true",
+        help="configure(auto_context=False): what the automatic context costs each stage",
+    )
     parser.add_argument("--part", choices=["stages", "waits"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    auto_context = not args.no_auto_context
     if args.part == "stages":
-        stages(args.calls)
+        stages(args.calls, auto_context)
     elif args.part == "waits":
-        waits(args.loop)
+        waits(args.loop, auto_context)
     else:  # each part in a fresh process: the stages leave the exporter bypassed
         import subprocess
 
         for part in ("stages", "waits"):
             cmd = [sys.executable, __file__, "--part", part]
             cmd += ["--calls", str(args.calls), "--loop", str(args.loop)]
+            cmd += ["--no-auto-context"] if args.no_auto_context else []
             subprocess.run(cmd, check=True)
 
 
