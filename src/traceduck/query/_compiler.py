@@ -313,8 +313,36 @@ class _Compiler:
         if isinstance(node, Not):
             return sql("(NOT COALESCE({}, FALSE))", self.node(node.child))
         if isinstance(node, Or):
-            return sql("({})", Frag.join(" OR ", [self.node(c) for c in node.children]))
+            return sql("({})", Frag.join(" OR ", self.disjuncts(node)))
         return self.conjunction(node)
+
+    def disjuncts(self, node: Or) -> list[Frag]:
+        """The OR's children; those that compare one tag or metadata field (not IS) as one
+        condition where the dialect can (``keyed_any``: a hundred ORs on one tag are one
+        subquery on ClickHouse, not a hundred)."""
+        same: dict[tuple[str, str, tuple[Any, ...]], list[Predicate]] = {}
+        for child in node.children:
+            if (
+                isinstance(child, Predicate)
+                and child.field.family in ("tag", "metadata")
+                and child.op != "IS"
+            ):
+                field = child.field
+                same.setdefault((field.family, field.key, field.candidates), []).append(child)
+        # id of a merged group's first predicate -> the group's condition; of the others: None
+        merged: dict[int, Frag | None] = {}
+        for preds in same.values():
+            cond = self.dialect.keyed_any(preds) if len(preds) > 1 else None
+            if cond is not None:
+                merged[id(preds[0])] = cond
+                merged.update((id(p), None) for p in preds[1:])
+        parts = []
+        for child in node.children:
+            if id(child) not in merged:
+                parts.append(self.node(child))
+            elif merged[id(child)] is not None:
+                parts.append(merged[id(child)])  # type: ignore[arg-type]
+        return parts
 
     def conjunction(self, node: And) -> Frag:
         """AND: the span predicates directly in it (parentheses flattened) share one span."""

@@ -106,6 +106,12 @@ class Dialect:
         (one JSON extraction per predicate, see ``_values.json_predicate``)."""
         return None
 
+    def keyed_any(self, preds: list[Predicate]) -> Frag | None:
+        """One condition for an OR of predicates on the same tag or metadata field (none of
+        them IS), where the engine reads a field through a subquery of its own, or None: each
+        predicate then compiles on its own (``keyed_condition``)."""
+        return None
+
     def order_value(self, field: FieldRef, index: int) -> tuple[Frag, Frag | None]:
         """(JSON value of a tag or metadata field to sort by, a join it needs or None)."""
         from ._values import field_value

@@ -54,22 +54,27 @@ class Prober:
         self.dialect = dialect
         self.text = text
         self._held: dict[tuple[str, str], set[str]] = {}
+        # (field, types wanted) already found fine: a filter of a hundred ORs on one tag
+        # probes it once, not a hundred times
+        self._fine: set[tuple[tuple[str, str], frozenset[str]]] = set()
 
     def check(self, pred: Predicate) -> None:
         """Raise FilterError when the field holds values but none of the literals' types."""
         wanted = {lit.type for lit in pred.values if lit.type != "null"}
         if not wanted:
             return
+        asked = (_field_key(pred.field), frozenset(wanted))
+        if asked in self._fine:
+            return
         quick = self.dialect.holds_type(pred.field, wanted)
-        if quick is not None and self._run(quick):
-            return
-        first = self._first_type(pred.field)
-        if first is None or first in wanted:
-            return
-        held = self._types_held(pred.field) - {"null"}
-        if held and not (held & wanted):
-            lit = next(x for x in pred.values if x.type != "null")
-            raise FilterError(_mismatch(pred, held, self.text), self.text, lit.start)
+        if not (quick is not None and self._run(quick)):
+            first = self._first_type(pred.field)
+            if first is not None and first not in wanted:
+                held = self._types_held(pred.field) - {"null"}
+                if held and not (held & wanted):
+                    lit = next(x for x in pred.values if x.type != "null")
+                    raise FilterError(_mismatch(pred, held, self.text), self.text, lit.start)
+        self._fine.add(asked)
 
     def check_regex(self, lit: Literal) -> None:
         detail = self.con.regex_error(str(lit.value))
@@ -103,7 +108,7 @@ class Prober:
         return self.con.rows(text, params, self.text)
 
     def _types_held(self, field: FieldRef) -> set[str]:
-        cache_key = (field.family, repr(field.candidates) if field.candidates else field.key)
+        cache_key = _field_key(field)
         if cache_key not in self._held:
             table, value = self._source(field)
             query = sql(
@@ -116,6 +121,11 @@ class Prober:
             held = {self.dialect.json_type_from_engine(str(r[0])) for r in rows if r[0]}
             self._held[cache_key] = held
         return self._held[cache_key]
+
+
+def _field_key(field: FieldRef) -> tuple[str, str]:
+    """What names a probed field: its family and key (metadata: its candidate paths)."""
+    return (field.family, repr(field.candidates) if field.candidates else field.key)
 
 
 def _mismatch(pred: Predicate, held: set[str], text: str) -> str:

@@ -226,15 +226,29 @@ class ClickHouseDialect(Dialect):
         cond = value_condition(JsonAccess(self, value), pred, self)
         return sql("(t.trace_id IN (SELECT c.trace_id FROM {} AS c WHERE {}))", source, cond)
 
-    def _tag(self, pred: Predicate) -> Frag:
-        """The traces whose current value of the key satisfies ``pred``: the condition is
-        evaluated on every event of the key and the latest event's answer kept
-        (``argMax(cond, ord)``, a number per trace, not the row)."""
+    def keyed_any(self, preds: list[Predicate]) -> Frag | None:
+        field = preds[0].field
+        if field.family == "tag":
+            return self._tag(preds[0], preds)
+        if field.family != "metadata":
+            return None
+        source, value = self._source(field)
+        access = JsonAccess(self, value)
+        cond = Frag.join(" OR ", [value_condition(access, p, self) for p in preds])
+        return sql("(t.trace_id IN (SELECT c.trace_id FROM {} AS c WHERE ({})))", source, cond)
+
+    def _tag(self, pred: Predicate, any_of: list[Predicate] | None = None) -> Frag:
+        """The traces whose current value of the key satisfies ``pred`` (or any of ``any_of``,
+        predicates on the same key): the condition is evaluated on every event of the key and
+        the latest event's answer kept (``argMax(cond, ord)``, a number per trace, not the
+        row)."""
         key = _key(pred.field.key or "")
         if pred.op == "IS":
             cond = Frag("1")
         else:
-            cond = value_condition(TagAccess(self, Frag("ifNull(new_value, '')")), pred, self)
+            access = TagAccess(self, Frag("ifNull(new_value, '')"))
+            conds = [value_condition(access, p, self) for p in any_of or [pred]]
+            cond = sql("({})", Frag.join(" OR ", conds))
         stale = stale_claims("key = {}", "key = {}")
         held = sql(
             "(SELECT trace_id FROM td_tag_events WHERE kind = 'event' AND key = {} "
