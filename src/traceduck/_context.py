@@ -186,6 +186,8 @@ def _metadata_entries(metadata: Mapping[str, Any] | None) -> list[tuple[str, Any
             _json.dumps(value)
         except (TypeError, ValueError):
             value = snapshot(value)
+            if isinstance(value, float):  # NaN or infinity: snapshot keeps a bare float as is
+                value = repr(value)
         entries.append((key, value, now))
     return entries
 

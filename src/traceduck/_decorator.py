@@ -20,7 +20,7 @@ from opentelemetry import trace as otel_trace
 from . import _cascade, _runtime
 from ._capture import parameter_names, snapshot, snapshot_args
 from ._context import Tag, _warn, apply_tags, normalize_tags
-from ._span import end_span, fail_span
+from ._span import attribute_dict, end_span, fail_span
 from .errors import TagError
 
 __all__ = ["trace"]
@@ -127,7 +127,12 @@ class _Options:
         self.is_static = isinstance(func, staticmethod)
         self.name = name or getattr(inner, "__name__", None) or repr(inner)
         self.span_type = span_type
-        self.attributes = {k: snapshot(v) for k, v in attributes.items()} if attributes else None
+        self.attributes = None
+        if attributes:
+            try:
+                self.attributes = attribute_dict(attributes)
+            except Exception as exc:
+                _warn(f"@trace(attributes=...) must be a dict: {exc!r}; they are ignored")
         self.tags = tags
         self.cascade = _prepare_cascade([tag for tag in tags if tag.cascade])
         self.capture_inputs = capture_inputs

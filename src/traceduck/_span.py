@@ -46,12 +46,12 @@ class LiveSpan:
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         def run() -> None:
             extra = self._record[1]
-            self._record[1] = dict(extra or {}) | {k: snapshot(v) for k, v in attributes.items()}
+            self._record[1] = dict(extra or {}) | attribute_dict(attributes)
 
         self._guard("set_attributes", run)
 
     def set_span_type(self, span_type: str) -> None:
-        self._record[0] = str(span_type)
+        self._guard("set_span_type", lambda: self._record.__setitem__(0, str(span_type)))
 
     def set_status(self, status: str, description: str | None = None) -> None:
         def run() -> None:
@@ -82,6 +82,12 @@ class LiveSpan:
 
     def __repr__(self) -> str:
         return f"<LiveSpan {getattr(self.otel_span, 'name', '?')} {self.span_id}>"
+
+
+def attribute_dict(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as recorded: keys as text (a tuple key cannot be encoded at export, which
+    would cost the span), values snapshotted."""
+    return {k if type(k) is str else str(k): snapshot(v) for k, v in attributes.items()}
 
 
 def _attr_value(value: Any) -> Any:
@@ -136,7 +142,7 @@ def start_span(
     started = False
     try:
         tracer = _runtime.tracer or ensure_configured()
-        attrs = {k: snapshot(v) for k, v in (attributes or {}).items()} or None
+        attrs = attribute_dict(attributes or {}) or None
         parent = otel_context.get_current()  # once, not again in the SDK and our processor
         span = tracer.start_span(str(name), parent)
         record = new_record(span_type, attrs)

@@ -252,3 +252,99 @@ def test_trace_split_over_requests_and_parent_cycles(collector: Collector, db: s
     scope.spans.add(name="b", trace_id=other, span_id=b, parent_span_id=a)
     assert post(collector, cycle.SerializeToString()).status_code == 200
     assert TraceStore(db).get_trace(other.hex()).info.span_count == 2
+
+
+def _root_with(attributes: dict[str, object], *, start: int = 1_000, end: int = 2_000):
+    """A one-span request whose root carries ``attributes`` (str, bool, int, float or list)."""
+    request = ExportTraceServiceRequest()
+    span = (
+        request.resource_spans.add()
+        .scope_spans.add()
+        .spans.add(name="root", trace_id=os.urandom(16), span_id=os.urandom(8))
+    )
+    span.start_time_unix_nano, span.end_time_unix_nano = start, end
+    for key, value in attributes.items():
+        target = span.attributes.add(key=key).value
+        if isinstance(value, list):
+            for item in value:
+                target.array_value.values.add(string_value=str(item))
+        elif isinstance(value, bool):
+            target.bool_value = value
+        elif isinstance(value, int):
+            target.int_value = value
+        elif isinstance(value, float):
+            target.double_value = value
+        else:
+            target.string_value = str(value)
+    return request, span.trace_id.hex()
+
+
+def _answer(reply: requests.Response) -> ExportTraceServiceResponse:
+    assert reply.status_code == 200, reply.content
+    answer = ExportTraceServiceResponse()
+    answer.ParseFromString(reply.content)
+    return answer
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(collector: Collector, db: str) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # json.loads gives up with RecursionError
+    reply = post(collector, deep, {"Content-Type": "application/json"})
+    assert reply.status_code == 400 and "JSON" in reply.json()["message"]
+    assert_still_up(collector, db)
+
+
+def test_span_times_past_int64_are_rejected_not_acknowledged_and_lost(
+    collector: Collector, db: str
+) -> None:
+    # OTLP times are fixed64; the store keeps int64 nanoseconds (until the year 2262). Such a
+    # span used to be answered 200 and then refused by the writer: acknowledged, yet lost.
+    far, far_id = _root_with({}, start=2**64 - 2, end=2**64 - 1)
+    fine = otlp_request(1)
+    far.resource_spans.extend(fine.resource_spans)
+    answer = _answer(post(collector, far.SerializeToString()))
+    assert answer.partial_success.rejected_spans == 1
+    assert "time" in answer.partial_success.error_message
+    store = TraceStore(db)
+    assert [t.info.trace_id for t in store.search_traces()] == trace_ids(fine)
+    assert store.count_traces(f"trace_id = '{far_id}'") == 0
+
+
+def test_bad_tags_and_metadata_from_otlp_are_dropped_with_a_warning_not_the_trace(
+    collector: Collector, db: str
+) -> None:
+    # Any SDK can set traceduck.tag.* / traceduck.metadata.*: a NaN made the writer refuse the
+    # whole (acknowledged) trace, and keys or values the tag rules forbid were stored as is.
+    request, trace_id = _root_with(
+        {
+            "traceduck.tag.loss": float("nan"),
+            "traceduck.tag.": "empty key",
+            "traceduck.tag.traceduck.x": "reserved",
+            "traceduck.tag.big": "x" * 100_000,
+            "traceduck.tag.ok": "yes",
+            "traceduck.metadata.best": float("inf"),
+            "traceduck.metadata.user": "u1",
+        }
+    )
+    answer = _answer(post(collector, request.SerializeToString()))
+    assert answer.partial_success.rejected_spans == 0  # a warning: the span is stored
+    message = answer.partial_success.error_message
+    assert "loss" in message and "reserved" in message and "empty" in message
+    info = TraceStore(db).get_trace(trace_id).info
+    assert info.tags == {"ok": "yes"}
+    assert info.metadata == {"best": "inf", "user": "u1"}
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"traceduck.json_keys": 5},
+        {"traceduck.exclusive_keys": 5},
+        {"traceduck.exclusive_keys": "k", "traceduck.tag.k": "v"},
+    ],
+)
+def test_odd_traceduck_list_attributes_are_not_a_500(
+    collector: Collector, db: str, attributes: dict[str, object]
+) -> None:
+    request, trace_id = _root_with(attributes)
+    _answer(post(collector, request.SerializeToString()))
+    assert TraceStore(db).get_trace(trace_id).info.name == "root"

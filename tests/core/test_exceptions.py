@@ -472,3 +472,48 @@ def test_an_exception_whose_str_fails_is_still_recorded_as_an_error() -> None:
     root = trace.spans[0]
     assert root.status == "ERROR"
     assert "Opaque" in (root.status_message or "")
+
+
+@pytest.mark.parametrize("where", ["set_attributes", "start_span", "decorator"])
+def test_attributes_with_non_string_keys_keep_the_span(where: str) -> None:
+    # A dict with tuple keys (a config keyed by (layer, head), say) once made the exporter give
+    # up on the span ("keys must be str ..."), so the whole trace was dropped. Keys become text.
+    attrs: dict[Any, Any] = {("layer", 1): 0.5, 7: "seven", "plain": True}
+
+    if where == "set_attributes":
+        with td.start_span("work") as live:
+            live.set_attributes(attrs)
+    elif where == "start_span":
+        with td.start_span("work", attributes=attrs):
+            pass
+    else:
+        td.trace(name="work", attributes=attrs)(lambda: None)()
+    flush()
+    assert td.stats()["dropped_spans"] == 0
+    assert last_trace().spans[0].attributes == {
+        "('layer', 1)": 0.5,
+        "7": "seven",
+        "plain": True,
+    }
+
+
+def test_misused_span_methods_and_decorator_options_never_raise() -> None:
+    class NoText:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    with td.start_span("work") as live:
+        live.set_span_type(NoText())  # used to raise RuntimeError into the block
+        live.set_span_type("TOOL")
+    with pytest.warns(td.TraceduckWarning, match="attributes"):
+
+        @td.trace(attributes=["not", "a", "dict"])  # used to raise AttributeError at import
+        def f(x: int) -> int:
+            return x + 1
+
+    assert f(1) == 2
+    flush()
+    assert last_trace().spans[0].name == "f"
+    assert td.get_trace(td.search_traces("name = 'work'")[0].info.trace_id).spans[0].span_type == (
+        "TOOL"
+    )

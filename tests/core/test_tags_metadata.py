@@ -384,6 +384,27 @@ def test_non_json_metadata_values_fall_back_to_repr() -> None:
     assert last_trace().info.metadata["model"] == "<Model v3>"
 
 
+@pytest.mark.parametrize("how", ["update_current_trace", "log_metadata"])
+def test_non_finite_float_metadata_keeps_the_trace(how: str) -> None:
+    # A bare NaN or infinity (a loss that diverged) is not JSON; it used to pass the call's check
+    # and make the writer refuse the whole trace, which was then dropped. It is kept as its text,
+    # as a NaN nested in a dict already is.
+    @td.trace
+    def train():
+        values = {"loss": float("nan"), "best": float("inf"), "nested": {"x": float("-inf")}}
+        if how == "log_metadata":
+            td.log_metadata(values)
+        else:
+            td.update_current_trace(metadata=values)
+        return 1
+
+    assert train() == 1
+    flush()
+    metadata = last_trace().info.metadata
+    assert (metadata["loss"], metadata["best"], metadata["nested"]) == ("nan", "inf", {"x": "-inf"})
+    assert td.stats()["dropped_traces"] == 0
+
+
 def test_tags_are_recorded_on_a_failing_trace() -> None:
     @td.trace
     def root():

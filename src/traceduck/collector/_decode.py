@@ -32,6 +32,7 @@ from .. import _json
 from .._constants import (
     DEFAULT_EXPERIMENT,
     DEFAULT_SPAN_TYPE,
+    EXCLUSIVE_KEYS_ATTR,
     INPUTS_ATTR,
     JSON_KEYS_ATTR,
     OUTPUTS_ATTR,
@@ -41,6 +42,8 @@ from .._constants import (
 )
 from .._export._assembler import Bundle, QueuedTrace, RootLabels, make_bundle
 from .._export._convert import decode_json_keys, json_text, root_experiment, root_labels
+from ..errors import TagError
+from ..store import _tagrules
 
 __all__ = ["BadRequest", "Decoded", "decode_json", "decode_protobuf", "response"]
 
@@ -50,6 +53,7 @@ _STATUS_CODE_ERROR = 2
 _ID_FIELDS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
 _PARENT = 2  # row positions (SPAN_COLUMNS order)
 _START = 7
+_MAX_TIME_NS = 2**63 - 1  # OTLP times are fixed64; the store keeps int64 nanoseconds
 
 
 class BadRequest(ValueError):
@@ -85,7 +89,7 @@ def decode_json(body: bytes) -> Decoded:
     """OTLP/JSON: ids are hex strings (protobuf's JSON mapping would want base64)."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("an OTLP/JSON request is a JSON object with 'resourceSpans'")
@@ -93,15 +97,16 @@ def decode_json(body: bytes) -> Decoded:
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(data, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise BadRequest(f"not an OTLP/JSON trace request: {exc}") from None
     return decode_request(request)
 
 
 def response(decoded: Decoded) -> ExportTraceServiceResponse:
-    """The OTLP response: empty on full success, partial_success when spans were rejected."""
+    """The OTLP response: empty on full success, partial_success when spans were rejected
+    (or, with rejected_spans 0, a warning: tags or metadata the store cannot keep were left out)."""
     out = ExportTraceServiceResponse()
-    if decoded.rejected:
+    if decoded.rejected or decoded.errors:
         out.partial_success.rejected_spans = decoded.rejected
         out.partial_success.error_message = decoded.error_message()
     return out
@@ -128,12 +133,12 @@ def decode_request(request: ExportTraceServiceRequest) -> Decoded:
                 traces.setdefault(row[0], []).append((row, attrs))
                 out.spans += 1
     for entries in traces.values():
-        out.bundles.append(_bundle(entries))
+        out.bundles.append(_bundle(entries, out.errors))
     return out
 
 
 def _bundle(
-    entries: list[tuple[tuple[Any, ...], dict[str, Any] | None]],
+    entries: list[tuple[tuple[Any, ...], dict[str, Any] | None]], errors: list[str]
 ) -> Bundle | QueuedTrace:
     rows = [row for row, _ in entries]
     present = {row[1] for row in rows}
@@ -155,8 +160,49 @@ def _bundle(
             experiment = root_experiment(attrs) or experiment  # the describing root's wins
     if experiment == DEFAULT_EXPERIMENT:
         experiment = None
+    if tags or metadata:
+        tags, metadata = _storable(tags, metadata, errors)
     labels = RootLabels(tags, exclusive, metadata, experiment)
     return make_bundle(rows, root=roots[-1][0], labels=labels)
+
+
+def _storable(
+    tags: dict[str, Any], metadata: list[tuple], errors: list[str]
+) -> tuple[dict[str, Any], list[tuple]]:
+    """The tags and metadata the tag rules allow (as ``update_current_trace`` checks them in
+    process): a bad key, a value that is not JSON (NaN) or too large is left out and said in
+    ``errors``; a metadata value JSON cannot hold (NaN, infinity) is kept as its text."""
+    kept: dict[str, Any] = {}
+    for key, value in tags.items():
+        try:
+            _tagrules.check_key(key)
+            _tagrules.encode_value(value, key)
+        except TagError as exc:
+            errors.append(f"tag left out: {exc}")
+            continue
+        kept[key] = value
+    entries = []
+    for key, value, ts in metadata:
+        try:
+            _tagrules.check_key(key, "metadata")
+        except TagError as exc:
+            errors.append(f"metadata left out: {exc}")
+            continue
+        try:
+            _json.dumps(value)
+        except (TypeError, ValueError):
+            value = _json.loads(_json.dumps_lenient(value))
+        entries.append((key, value, ts))
+    return kept, entries
+
+
+def _names(value: Any) -> list[str]:
+    """A ``traceduck.*_keys`` attribute as a list of names, whatever a client sent."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [item for item in value if isinstance(item, str)]
+    return []
 
 
 def _row(span: Any, service: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -164,6 +210,9 @@ def _row(span: Any, service: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     attrs = {kv.key: _value(kv.value) for kv in span.attributes}
     span_type = inputs = outputs = None
     if attrs:
+        for listing in (JSON_KEYS_ATTR, EXCLUSIVE_KEYS_ATTR):
+            if listing in attrs:
+                attrs[listing] = _names(attrs[listing])
         if JSON_KEYS_ATTR in attrs:
             attrs = decode_json_keys(attrs)
             attrs.pop(JSON_KEYS_ATTR, None)
@@ -216,6 +265,8 @@ def _invalid(span: Any) -> str | None:
         return f"span {span.name!r}: span id must be 8 bytes, not all zero"
     if span.parent_span_id and len(span.parent_span_id) != 8:
         return f"span {span.name!r}: parent span id must be empty or 8 bytes"
+    if max(span.start_time_unix_nano, span.end_time_unix_nano) > _MAX_TIME_NS:
+        return f"span {span.name!r}: start or end time past 2262 (the store keeps int64 ns)"
     return None
 
 
