@@ -66,8 +66,9 @@ class LiveSpan:
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
         def run() -> None:
-            attrs = {k: _attr_value(v) for k, v in (attributes or {}).items()}
-            self.otel_span.add_event(name, attrs)
+            # an event's name and attribute keys as text: anything else costs the span at export
+            attrs = {str(k): _attr_value(v) for k, v in (attributes or {}).items()}
+            self.otel_span.add_event(name if type(name) is str else str(name), attrs)
 
         self._guard("add_event", run)
 

@@ -517,3 +517,20 @@ def test_misused_span_methods_and_decorator_options_never_raise() -> None:
     assert td.get_trace(td.search_traces("name = 'work'")[0].info.trace_id).spans[0].span_type == (
         "TOOL"
     )
+
+
+def test_an_event_named_by_a_number_or_with_odd_keys_keeps_the_trace() -> None:
+    class NoText:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    with td.start_span("evented") as live:
+        live.add_event(5, {("layer", 1): 0.5})  # type: ignore[arg-type, dict-item]
+        live.add_event(NoText())  # type: ignore[arg-type]: its name cannot be text: left out
+        live.add_event("done")
+    flush()
+    assert td.stats()["dropped_traces"] == 0
+    trace = td.get_trace(td.search_traces("name = 'evented'")[0].info.trace_id)
+    events = trace.spans[0].events
+    assert [e["name"] for e in events] == ["5", "done"]
+    assert events[0]["attributes"] == {"('layer', 1)": 0.5}
