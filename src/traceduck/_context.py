@@ -179,17 +179,20 @@ def _metadata_entries(metadata: Mapping[str, Any] | None) -> list[tuple[str, Any
     if not isinstance(metadata, Mapping):
         raise TagError(f"metadata must be a dict, not {type(metadata).__name__}")
     now = time.time_ns()
-    entries = []
-    for key, value in metadata.items():
-        _tagrules.check_key(key, "metadata")
-        try:
-            _json.dumps(value)
-        except (TypeError, ValueError):
-            value = snapshot(value)
-            if isinstance(value, float):  # NaN or infinity: snapshot keeps a bare float as is
-                value = repr(value)
-        entries.append((key, value, now))
-    return entries
+    return [(_tagrules.check_key(key, "metadata"), metadata_value(value), now)
+            for key, value in metadata.items()]  # fmt: skip
+
+
+def metadata_value(value: Any) -> Any:
+    """A metadata value as stored: as it is when JSON holds it, else a JSON-safe snapshot
+    (NaN and infinity as their text, a value JSON cannot hold as its repr). Live metadata from
+    this process and from any SDK through the collector go through here."""
+    try:
+        _json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        value = snapshot(value)
+        return repr(value) if isinstance(value, float) else value  # a bare NaN stays a float
 
 
 def get_current_trace_id() -> str | None:

@@ -40,6 +40,7 @@ from .._constants import (
     STATUS_ERROR,
     STATUS_OK,
 )
+from .._context import metadata_value
 from .._export._assembler import Bundle, QueuedTrace, RootLabels, make_bundle
 from .._export._convert import decode_json_keys, json_text, root_experiment, root_labels
 from ..errors import TagError
@@ -171,7 +172,8 @@ def _storable(
 ) -> tuple[dict[str, Any], list[tuple]]:
     """The tags and metadata the tag rules allow (as ``update_current_trace`` checks them in
     process): a bad key, a value that is not JSON (NaN) or too large is left out and said in
-    ``errors``; a metadata value JSON cannot hold (NaN, infinity) is kept as its text."""
+    ``errors``; a metadata value JSON cannot hold (NaN, infinity) is kept as its text
+    (``metadata_value``, as in process)."""
     kept: dict[str, Any] = {}
     for key, value in tags.items():
         try:
@@ -188,11 +190,7 @@ def _storable(
         except TagError as exc:
             errors.append(f"metadata left out: {exc}")
             continue
-        try:
-            _json.dumps(value)
-        except (TypeError, ValueError):
-            value = _json.loads(_json.dumps_lenient(value))
-        entries.append((key, value, ts))
+        entries.append((key, metadata_value(value), ts))
     return kept, entries
 
 

@@ -12,7 +12,7 @@ one base class, many backends).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -304,9 +304,11 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
         self._check_writable()
         return self._set_tags(filter_string, items, source)
 
-    @abstractmethod
     def _set_tags(self, filter_string: str, items: list[Tag], source: str) -> int:
         """``set_trace_tags`` with valid tags (``Tag``: key, value, exclusive, scope)."""
+        updates = {t.key: t.value for t in items}
+        new = {t.key: t.scope for t in items if t.exclusive}
+        return self._bulk(filter_string, updates, _tagrules.set_changes, new, source)
 
     def append_trace_tags(
         self, filter_string: str, tags: Mapping[str, Any], *, source: str = "api"
@@ -322,9 +324,23 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
         self._check_writable()
         return self._append_tags(filter_string, tags, source)
 
-    @abstractmethod
     def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
         """``append_trace_tags`` with valid keys and values."""
+        return self._bulk(filter_string, tags, _tagrules.append_changes, {}, source)
+
+    @abstractmethod
+    def _bulk(
+        self,
+        filter_string: str,
+        updates: Mapping[str, Any],
+        changes: Callable[..., list[_tagrules.TagChange]],
+        exclusive_now: dict[str, str],
+        source: str,
+    ) -> int:
+        """Set or append (``changes``: ``set_changes``/``append_changes``) ``updates`` on every
+        trace matching ``filter_string``, all at once; keys in ``exclusive_now`` (key -> scope)
+        become exclusive unless they are already. An exclusive key moves to the matches (as
+        ``set_trace_tag`` moves it), one match per scope. How many traces matched."""
 
     def delete_trace_tags(
         self,

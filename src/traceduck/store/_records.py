@@ -74,17 +74,7 @@ def rows_to_arrow(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
 
     pyarrow reads the tuples as structs, in C, a quarter faster than building a Python list
     per column first and converting those."""
-    return pa.Table.from_struct_array(pa.array(rows, type=_struct_of(schema)))
-
-
-_STRUCTS: dict[pa.Schema, pa.StructType] = {}
-
-
-def _struct_of(schema: pa.Schema) -> pa.StructType:
-    struct = _STRUCTS.get(schema)
-    if struct is None:
-        struct = _STRUCTS[schema] = pa.struct(list(schema))
-    return struct
+    return pa.Table.from_struct_array(pa.array(rows, type=pa.struct(list(schema))))
 
 
 _NUMPY_DTYPES = {

@@ -214,50 +214,45 @@ class ClickHouseDialect(Dialect):
         )  # fmt: skip
 
     def keyed_condition(self, pred: Predicate) -> Frag | None:
-        field = pred.field
-        if field.family == "span_attr":
+        if pred.field.family == "span_attr":
             return self._span_attr(pred)
-        if field.family == "tag":
-            return self._tag(pred)
-        source, value = self._source(field)
-        if pred.op == "IS":
-            word = "IN" if pred.negated else "NOT IN"
-            return sql("(t.trace_id " + word + " (SELECT c.trace_id FROM {} AS c))", source)
-        cond = value_condition(JsonAccess(self, value), pred, self)
-        return sql("(t.trace_id IN (SELECT c.trace_id FROM {} AS c WHERE {}))", source, cond)
+        return self.keyed_any([pred])
 
     def keyed_any(self, preds: list[Predicate]) -> Frag | None:
-        field = preds[0].field
-        if field.family == "tag":
-            return self._tag(preds[0], preds)
-        if field.family != "metadata":
+        """The traces whose field satisfies any of ``preds`` (one tag or metadata field; IS
+        only alone), read by one subquery."""
+        pred = preds[0]
+        family = pred.field.family
+        if family not in ("tag", "metadata"):
             return None
-        source, value = self._source(field)
+        if pred.op == "IS":  # NULL: not among the traces holding the field
+            if family == "tag":
+                held = self._tag_held(pred.field, Frag("1"))
+            else:
+                source, _ = self._source(pred.field)
+                held = sql("(SELECT c.trace_id FROM {} AS c)", source)
+            return sql("(t.trace_id " + ("IN" if pred.negated else "NOT IN") + " {})", held)
+        if family == "tag":
+            access = TagAccess(self, Frag("ifNull(new_value, '')"))
+            cond = sql("({})", Frag.join(" OR ", [value_condition(access, p, self) for p in preds]))
+            return sql("(t.trace_id IN {})", self._tag_held(pred.field, cond))
+        source, value = self._source(pred.field)
         access = JsonAccess(self, value)
         cond = Frag.join(" OR ", [value_condition(access, p, self) for p in preds])
         return sql("(t.trace_id IN (SELECT c.trace_id FROM {} AS c WHERE ({})))", source, cond)
 
-    def _tag(self, pred: Predicate, any_of: list[Predicate] | None = None) -> Frag:
-        """The traces whose current value of the key satisfies ``pred`` (or any of ``any_of``,
-        predicates on the same key): the condition is evaluated on every event of the key and
-        the latest event's answer kept (``argMax(cond, ord)``, a number per trace, not the
-        row)."""
-        key = _key(pred.field.key or "")
-        if pred.op == "IS":
-            cond = Frag("1")
-        else:
-            access = TagAccess(self, Frag("ifNull(new_value, '')"))
-            conds = [value_condition(access, p, self) for p in any_of or [pred]]
-            cond = sql("({})", Frag.join(" OR ", conds))
+    def _tag_held(self, field: FieldRef, cond: Frag) -> Frag:
+        """The traces whose current value of the tag satisfies ``cond``: it is evaluated on
+        every event of the key and the latest event's answer kept (``argMax(cond, ord)``, a
+        number per trace, not the row)."""
+        key = _key(field.key or "")
         stale = stale_claims("key = {}", "key = {}")
-        held = sql(
+        return sql(
             "(SELECT trace_id FROM td_tag_events WHERE kind = 'event' AND key = {} "
             "GROUP BY trace_id HAVING argMax(value_type != '' AND {}, ord) "
             "AND trace_id NOT IN (SELECT trace_id FROM (" + stale + ")))",
             key, cond, key, key,
         )  # fmt: skip
-        word = "NOT IN" if pred.op == "IS" and not pred.negated else "IN"
-        return sql("(t.trace_id " + word + " {})", held)
 
     def _span_attr(self, pred: Predicate) -> Frag:
         key = _key(pred.field.key or "")

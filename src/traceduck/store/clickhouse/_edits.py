@@ -7,7 +7,7 @@ or none of it, and an exclusive tag never has two holders (see ``_schema``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import _tagrules
@@ -15,7 +15,6 @@ from .._tagrules import apply, check_removal, removal, scope_value
 from ._events import EditRows, MetadataRows, exclusive_keys, holders, load_tags, register
 
 if TYPE_CHECKING:
-    from ..._context import Tag
     from ._client import Connection
     from ._query import ClickHouseRunner
 
@@ -111,12 +110,20 @@ class TagEdits:
             filter_string,
         )
 
-    def _set_tags(self, filter_string: str, items: list[Tag], source: str) -> int:
-        updates = {t.key: t.value for t in items}
+    def _bulk(
+        self,
+        filter_string: str,
+        updates: Mapping[str, Any],
+        changes: Callable[..., list[_tagrules.TagChange]],
+        exclusive_now: dict[str, str],
+        source: str,
+    ) -> int:
+        """``TraceStore._bulk``: one insert of events (claims included); a new exclusive key is
+        registered only once the edit is known to be allowed."""
         conn = self.conn
         rows = self._matching(filter_string)
         exclusive = exclusive_keys(conn)
-        new = {t.key: t.scope for t in items if t.exclusive and t.key not in exclusive}
+        new = {k: scope for k, scope in exclusive_now.items() if k not in exclusive}
         exclusive.update(new)
         _tagrules.check_exclusive_bulk([n for _, n in rows], updates, exclusive)
         for key, scope in new.items():  # only once the edit is known to be allowed
@@ -124,23 +131,8 @@ class TagEdits:
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
         for tid, _ in rows:
-            edit.changes(tid, _tagrules.set_changes(current.get(tid, {}), updates))
+            edit.changes(tid, changes(current.get(tid, {}), updates))
         for key in updates:
-            if key in exclusive:
-                self._claim(edit, list(rows), key, exclusive[key])
-        edit.insert(conn)
-        return len(rows)
-
-    def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
-        conn = self.conn
-        rows = self._matching(filter_string)
-        exclusive = exclusive_keys(conn)
-        _tagrules.check_exclusive_bulk([n for _, n in rows], tags, exclusive)
-        current = load_tags(conn, [t for t, _ in rows])
-        edit = EditRows(source)
-        for tid, _ in rows:
-            edit.changes(tid, _tagrules.append_changes(current.get(tid, {}), tags))
-        for key in tags:  # as set_trace_tag(append=True): the tag moves here
             if key in exclusive:
                 self._claim(edit, list(rows), key, exclusive[key])
         edit.insert(conn)

@@ -31,7 +31,7 @@ from ._databases import get_database
 from ._runner import DuckDBRunner
 
 if TYPE_CHECKING:
-    from ..._context import Tag
+    pass
 
 __all__ = ["DuckDBStore"]
 
@@ -202,33 +202,32 @@ class DuckDBStore(TraceStore):
             _tags.release_exclusive(cur, tid, key)
             _tags.insert_events(cur, _tags.events_of(_tags.utcnow(), tid, change, source))
 
-    def _set_tags(self, filter_string: str, items: list[Tag], source: str) -> int:
-        updates = {t.key: t.value for t in items}
+    def _bulk(
+        self,
+        filter_string: str,
+        updates: Mapping[str, Any],
+        changes: Callable[..., list[_tagrules.TagChange]],
+        exclusive_now: dict[str, str],
+        source: str,
+    ) -> int:
+        """``TraceStore._bulk``, in one transaction (a refused edit registers nothing)."""
         with self._write() as cur:
             rows = self._matching(cur, filter_string)
             exclusive = _tags.exclusive_keys(cur)
-            for tag in items:
-                if tag.exclusive and tag.key not in exclusive:
-                    _tags.register(cur, tag.key, True, tag.scope)
-                    exclusive[tag.key] = tag.scope
+            for key, scope in exclusive_now.items():
+                if key not in exclusive:  # rolled back with the edit if it is refused
+                    _tags.register(cur, key, True, scope)
+                    exclusive[key] = scope
             _tagrules.check_exclusive_bulk([r[2] for r in rows], updates, exclusive)
             now = _tags.utcnow()
-            changes = partial(_tagrules.set_changes, updates=updates)
-            _, events = _rewrite_tags(cur, rows, changes, now, source)
-            events += _claim_all(cur, rows, updates, exclusive, now, source)
-            _tags.insert_events(cur, events)
-            return len(rows)
-
-    def _append_tags(self, filter_string: str, tags: Mapping[str, Any], source: str) -> int:
-        with self._write() as cur:
-            rows = self._matching(cur, filter_string)
-            exclusive = _tags.exclusive_keys(cur)
-            _tagrules.check_exclusive_bulk([r[2] for r in rows], tags, exclusive)
-            now = _tags.utcnow()
-            changes = partial(_tagrules.append_changes, updates=tags)
-            _, events = _rewrite_tags(cur, rows, changes, now, source)
-            # as set_trace_tag(append=True): an exclusive tag moves here
-            events += _claim_all(cur, rows, tags, exclusive, now, source)
+            _, events = _rewrite_tags(cur, rows, partial(changes, updates=updates), now, source)
+            for tid, _, name, _ in rows:
+                for key in updates:
+                    if key in exclusive:
+                        events += _tags.claim_exclusive(
+                            cur, trace_id=tid, trace_name=name, key=key,
+                            scope=exclusive[key], source=source, now=now,
+                        )  # fmt: skip
             _tags.insert_events(cur, events)
             return len(rows)
 
@@ -322,27 +321,6 @@ class DuckDBStore(TraceStore):
         return cur.execute(
             f"SELECT t.trace_id, t.tags, t.name, t.rowid FROM traces t WHERE {where}", params
         ).fetchall()
-
-
-def _claim_all(
-    cur: Any,
-    rows: list[tuple[Any, ...]],
-    keys: Mapping[str, Any],
-    exclusive: dict[str, str],
-    now: Any,
-    source: str,
-) -> list[Any]:
-    """The events of each matched trace (``rows``: id, tags, root name, ...) claiming each of
-    ``keys`` that is exclusive: a bulk edit's traces take the tag from its holders."""
-    events: list[Any] = []
-    for tid, _, name, _ in rows:
-        for key in keys:
-            if key in exclusive:
-                events += _tags.claim_exclusive(
-                    cur, trace_id=tid, trace_name=name, key=key,
-                    scope=exclusive[key], source=source, now=now,
-                )  # fmt: skip
-    return events
 
 
 def _rewrite_tags(
