@@ -139,6 +139,10 @@ class _Options:
         self.capture_outputs = capture_outputs
         self.names = parameter_names(inner)
         self.bound_names = self.names[1:]
+        # A plain ``async def``: calling it only binds the arguments (see ``_async``).
+        self.checks_call = inspect.isfunction(inner) and bool(
+            inner.__code__.co_flags & inspect.CO_COROUTINE
+        )
         if inspect.isasyncgenfunction(inner):
             self.kind = "asyncgen"
         elif inspect.iscoroutinefunction(inner):
@@ -229,6 +233,14 @@ class _Options:
     def _async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
             return wrapped(*args, **kwargs)
+        if self.checks_call:
+            # As without the decorator, wrong arguments raise their TypeError here, at the
+            # call, not at the await. Making the function's coroutine binds the arguments and
+            # runs none of its body; it is closed at once (a closed coroutine is never "never
+            # awaited"), and the traced one makes its own when awaited. Keeping this one for the
+            # await instead would leave it unawaited whenever ours is not run (a task cancelled
+            # before its first step), warning about a coroutine the caller never saw.
+            wrapped(*args, **kwargs).close()
         return self._traced_async(wrapped, instance, args, kwargs)
 
     async def _traced_async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

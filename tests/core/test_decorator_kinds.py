@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -96,6 +98,65 @@ def test_async_function_stays_lazy_until_awaited() -> None:
     coro.close()
     flush()
     assert td.get_last_trace_id() == before
+    assert count("traces") == 0
+
+
+def test_async_function_with_wrong_arguments_raises_at_the_call_as_undecorated() -> None:
+    """Calling a coroutine function with wrong arguments raises its TypeError at the call,
+    not at the await: the same with @trace, same message, no coroutine left unawaited."""
+
+    async def fetch(url: str, *, retries: int = 0) -> str:
+        return url
+
+    class Client:
+        async def get(self, url: str) -> str:
+            return url
+
+    traced = td.trace(fetch)
+    traced_get = td.trace(Client.get)
+    calls = [
+        (fetch, traced, ()),
+        (fetch, traced, ("a", "b")),
+        (fetch, traced, ("a",), {"retry": 1}),
+        (Client().get, traced_get.__get__(Client()), ()),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "coroutine ... was never awaited" would fail the test
+        for plain, decorated, args, *kwargs in calls:
+            with pytest.raises(TypeError) as expected:
+                plain(*args, **(kwargs[0] if kwargs else {}))
+            with pytest.raises(TypeError) as got:
+                decorated(*args, **(kwargs[0] if kwargs else {}))
+            assert str(got.value) == str(expected.value)
+        gc.collect()
+    flush()
+    assert count("traces") == 0
+
+
+def test_a_traced_coroutine_closed_or_cancelled_before_it_runs_warns_of_nothing() -> None:
+    """Closed unawaited, or its task cancelled before its first step: no span, and no
+    "coroutine ... was never awaited" warning (there is none without the decorator either)."""
+    ran = []
+
+    @td.trace
+    async def work(x: int) -> int:
+        ran.append(x)
+        return x
+
+    async def cancel_before_start() -> None:
+        task = asyncio.ensure_future(work(2))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        work(1).close()
+        asyncio.run(cancel_before_start())
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert ran == []
+    flush()
     assert count("traces") == 0
 
 
