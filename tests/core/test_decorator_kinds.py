@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import inspect
 import json
@@ -476,6 +477,53 @@ def test_method_called_through_the_class_with_explicit_self() -> None:
     svc = Service(10)
     assert Service.method(svc, 1) == 11
     assert last_trace().spans[0].inputs == {"x": 1}
+
+
+class Account:
+    def __init__(self, balance: int) -> None:
+        self.balance = balance
+
+    @property
+    @td.trace
+    def doubled(self) -> int:
+        return 2 * self.balance
+
+    @functools.cached_property
+    @td.trace
+    def tripled(self) -> int:
+        return 3 * self.balance
+
+    def deposit(self, amount: int) -> int:
+        return self.balance + amount
+
+    @classmethod
+    def opening(cls, amount: int) -> int:
+        return amount
+
+
+def test_properties_and_methods_reached_unbound_leave_self_and_cls_out_of_inputs() -> None:
+    """``self`` is the receiver, not an input, as in MLflow's @mlflow.trace: left out of a
+    @property's, a cached_property's and a method's traced after its class was made."""
+    account = Account(5)
+    assert account.doubled == 10
+    assert last_trace().spans[0].inputs == {}
+    assert account.tripled == 15
+    assert last_trace().spans[0].inputs == {}
+    deposit = td.trace(Account.deposit)
+    assert deposit(account, 7) == 12
+    assert last_trace().spans[0].inputs == {"amount": 7}
+    opening = td.trace(Account.opening.__func__)
+    assert opening(Account, 3) == 3
+    assert last_trace().spans[0].inputs == {"amount": 3}
+
+
+def test_a_first_parameter_named_cls_that_is_not_a_class_is_an_input() -> None:
+    @td.trace
+    def classify(cls: str, text: str) -> str:
+        return f"{cls}:{text}"
+
+    assert classify("spam", "buy now") == "spam:buy now"
+    assert last_trace().spans[0].inputs == {"cls": "spam", "text": "buy now"}
 
 
 # -- options ------------------------------------------------------------------------------------
