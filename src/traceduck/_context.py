@@ -179,8 +179,13 @@ def _metadata_entries(metadata: Mapping[str, Any] | None) -> list[tuple[str, Any
     if not isinstance(metadata, Mapping):
         raise TagError(f"metadata must be a dict, not {type(metadata).__name__}")
     now = time.time_ns()
-    return [(_tagrules.check_key(key, "metadata"), metadata_value(value), now)
-            for key, value in metadata.items()]  # fmt: skip
+    entries = []
+    for key, value in metadata.items():
+        _tagrules.check_key(key, "metadata")
+        value = metadata_value(value)
+        _tagrules.encode_value(value, key, "metadata")  # the size limit, as log_metadata's
+        entries.append((key, value, now))
+    return entries
 
 
 def metadata_value(value: Any) -> Any:

@@ -139,6 +139,15 @@ class _Options:
         self.capture_outputs = capture_outputs
         self.names = parameter_names(inner)
         self.bound_names = self.names[1:]
+        # A first parameter named ``self`` (or ``cls``, when it is given a class) is the
+        # method's receiver: never recorded as an input, however the method is reached (as
+        # MLflow's @mlflow.trace leaves them out).
+        first = self.names[0] if self.names and not self.is_static else ""
+        self.receiver = first if first in ("self", "cls") else ""
+        # A plain ``async def``: calling it only binds the arguments (see ``_async``).
+        self.checks_call = inspect.isfunction(inner) and bool(
+            inner.__code__.co_flags & inspect.CO_COROUTINE
+        )
         if inspect.isasyncgenfunction(inner):
             self.kind = "asyncgen"
         elif inspect.iscoroutinefunction(inner):
@@ -186,8 +195,18 @@ class _Options:
             try:  # the span is current now: a capture failure must not leave it open
                 capture = self.capture_inputs
                 if capture or (capture is None and _runtime.capture_inputs):
-                    names = self.bound_names if instance is not None else self.names
-                    record[2] = snapshot_args(names, args, kwargs)
+                    if instance is not None:
+                        record[2] = snapshot_args(self.bound_names, args, kwargs)
+                    elif (
+                        self.receiver
+                        and args
+                        and (self.receiver == "self" or isinstance(args[0], type))
+                    ):
+                        # a method reached unbound, its receiver first in ``args``: through
+                        # @property / cached_property, or traced after the class was made
+                        record[2] = snapshot_args(self.bound_names, args[1:], kwargs)
+                    else:
+                        record[2] = snapshot_args(self.names, args, kwargs)
                 if self.tags:
                     apply_tags(ctx.trace_id, self.tags)
             except Exception as exc:
@@ -229,6 +248,14 @@ class _Options:
     def _async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
             return wrapped(*args, **kwargs)
+        if self.checks_call:
+            # As without the decorator, wrong arguments raise their TypeError here, at the
+            # call, not at the await. Making the function's coroutine binds the arguments and
+            # runs none of its body; it is closed at once (a closed coroutine is never "never
+            # awaited"), and the traced one makes its own when awaited. Keeping this one for the
+            # await instead would leave it unawaited whenever ours is not run (a task cancelled
+            # before its first step), warning about a coroutine the caller never saw.
+            wrapped(*args, **kwargs).close()
         return self._traced_async(wrapped, instance, args, kwargs)
 
     async def _traced_async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

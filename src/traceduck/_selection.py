@@ -133,6 +133,11 @@ class Selection:
 
 
 def _ids(trace_ids: Iterable[str] | str) -> tuple[str, ...]:
+    """Full ids and prefixes, lowercase; TraceNotFoundError for one that is neither (not hex,
+    over 32 characters), as when an id is looked up: 32 characters of something else used to
+    pass as a full id and match nothing, silently."""
+    from .store._rows import id_prefix  # here: the store package imports this module
+
     if isinstance(trace_ids, str):  # one id, not its characters
         trace_ids = [trace_ids]
     out = []
@@ -141,7 +146,7 @@ def _ids(trace_ids: Iterable[str] | str) -> tuple[str, ...]:
             raise FilterError(f"trace_ids must be trace ids (strings), got {raw!r}")
         text = raw.strip().lower()
         full = _FULL_ID.match(text)
-        out.append(full.group(1) if full else text)
+        out.append(full.group(1) if full else id_prefix(raw))
     return tuple(dict.fromkeys(out))
 
 

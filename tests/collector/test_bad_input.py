@@ -334,6 +334,36 @@ def test_bad_tags_and_metadata_from_otlp_are_dropped_with_a_warning_not_the_trac
     assert info.metadata == {"best": "inf", "user": "u1"}
 
 
+def test_tags_and_metadata_nested_past_pythons_stack_are_kept_as_text_not_a_500(
+    collector: Collector, db: str
+) -> None:
+    deep = "[" * 3000 + "]" * 3000  # listed in traceduck.json_keys: json.loads gives up
+    request, trace_id = _root_with(
+        {
+            "traceduck.tag.deep": deep,
+            "traceduck.metadata.deep": deep,
+            "traceduck.json_keys": ["traceduck.tag.deep", "traceduck.metadata.deep"],
+        }
+    )
+    reply = post(collector, request.SerializeToString())
+    assert reply.status_code == 200, reply.content
+    info = TraceStore(db).get_trace(trace_id).info
+    assert (info.tags["deep"], info.metadata["deep"]) == (deep, deep)
+
+
+def test_metadata_over_64_kib_from_otlp_is_left_out_with_a_warning_as_a_tag_is(
+    collector: Collector, db: str
+) -> None:
+    request, trace_id = _root_with(
+        {"traceduck.metadata.huge": "x" * 100_000, "traceduck.metadata.user": "u1"}
+    )
+    answer = _answer(post(collector, request.SerializeToString()))
+    assert answer.partial_success.rejected_spans == 0  # a warning: the span is stored
+    message = answer.partial_success.error_message
+    assert "metadata left out" in message and "'huge'" in message and "limit" in message
+    assert TraceStore(db).get_trace(trace_id).info.metadata == {"user": "u1"}
+
+
 @pytest.mark.parametrize(
     "attributes",
     [

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import inspect
 import json
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -96,6 +99,65 @@ def test_async_function_stays_lazy_until_awaited() -> None:
     coro.close()
     flush()
     assert td.get_last_trace_id() == before
+    assert count("traces") == 0
+
+
+def test_async_function_with_wrong_arguments_raises_at_the_call_as_undecorated() -> None:
+    """Calling a coroutine function with wrong arguments raises its TypeError at the call,
+    not at the await: the same with @trace, same message, no coroutine left unawaited."""
+
+    async def fetch(url: str, *, retries: int = 0) -> str:
+        return url
+
+    class Client:
+        async def get(self, url: str) -> str:
+            return url
+
+    traced = td.trace(fetch)
+    traced_get = td.trace(Client.get)
+    calls = [
+        (fetch, traced, ()),
+        (fetch, traced, ("a", "b")),
+        (fetch, traced, ("a",), {"retry": 1}),
+        (Client().get, traced_get.__get__(Client()), ()),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "coroutine ... was never awaited" would fail the test
+        for plain, decorated, args, *kwargs in calls:
+            with pytest.raises(TypeError) as expected:
+                plain(*args, **(kwargs[0] if kwargs else {}))
+            with pytest.raises(TypeError) as got:
+                decorated(*args, **(kwargs[0] if kwargs else {}))
+            assert str(got.value) == str(expected.value)
+        gc.collect()
+    flush()
+    assert count("traces") == 0
+
+
+def test_a_traced_coroutine_closed_or_cancelled_before_it_runs_warns_of_nothing() -> None:
+    """Closed unawaited, or its task cancelled before its first step: no span, and no
+    "coroutine ... was never awaited" warning (there is none without the decorator either)."""
+    ran = []
+
+    @td.trace
+    async def work(x: int) -> int:
+        ran.append(x)
+        return x
+
+    async def cancel_before_start() -> None:
+        task = asyncio.ensure_future(work(2))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        work(1).close()
+        asyncio.run(cancel_before_start())
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert ran == []
+    flush()
     assert count("traces") == 0
 
 
@@ -415,6 +477,53 @@ def test_method_called_through_the_class_with_explicit_self() -> None:
     svc = Service(10)
     assert Service.method(svc, 1) == 11
     assert last_trace().spans[0].inputs == {"x": 1}
+
+
+class Account:
+    def __init__(self, balance: int) -> None:
+        self.balance = balance
+
+    @property
+    @td.trace
+    def doubled(self) -> int:
+        return 2 * self.balance
+
+    @functools.cached_property
+    @td.trace
+    def tripled(self) -> int:
+        return 3 * self.balance
+
+    def deposit(self, amount: int) -> int:
+        return self.balance + amount
+
+    @classmethod
+    def opening(cls, amount: int) -> int:
+        return amount
+
+
+def test_properties_and_methods_reached_unbound_leave_self_and_cls_out_of_inputs() -> None:
+    """``self`` is the receiver, not an input, as in MLflow's @mlflow.trace: left out of a
+    @property's, a cached_property's and a method's traced after its class was made."""
+    account = Account(5)
+    assert account.doubled == 10
+    assert last_trace().spans[0].inputs == {}
+    assert account.tripled == 15
+    assert last_trace().spans[0].inputs == {}
+    deposit = td.trace(Account.deposit)
+    assert deposit(account, 7) == 12
+    assert last_trace().spans[0].inputs == {"amount": 7}
+    opening = td.trace(Account.opening.__func__)
+    assert opening(Account, 3) == 3
+    assert last_trace().spans[0].inputs == {"amount": 3}
+
+
+def test_a_first_parameter_named_cls_that_is_not_a_class_is_an_input() -> None:
+    @td.trace
+    def classify(cls: str, text: str) -> str:
+        return f"{cls}:{text}"
+
+    assert classify("spam", "buy now") == "spam:buy now"
+    assert last_trace().spans[0].inputs == {"cls": "spam", "text": "buy now"}
 
 
 # -- options ------------------------------------------------------------------------------------

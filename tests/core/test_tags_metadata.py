@@ -267,6 +267,34 @@ def test_bad_tag_values_warn_and_record_nothing(value: Any) -> None:
     assert last_trace().info.tags == {}
 
 
+@pytest.mark.parametrize("how", ["update_current_trace", "log_metadata"])
+def test_metadata_values_over_64_kib_of_json_warn_and_record_nothing_as_tag_values_do(
+    how: str,
+) -> None:
+    """Metadata values have the tags' size limit (64 KiB of JSON) wherever they are logged: a
+    larger one live warns and records nothing for that call; after the fact it is a TagError."""
+    limit = 64 * 1024
+    fits = "x" * (limit - 2)  # with its quotes, exactly the limit
+
+    @td.trace
+    def root():
+        log = td.log_metadata if how == "log_metadata" else None
+        with pytest.warns(TraceduckWarning, match="the limit is 65536"):
+            if log:
+                log({"big": "x" * (limit - 1), "other": 1})
+            else:
+                td.update_current_trace(metadata={"big": "x" * (limit - 1), "other": 1})
+        td.update_current_trace(metadata={"fits": fits})
+        return 1
+
+    assert root() == 1
+    trace = last_trace()
+    assert user_metadata(trace.info) == {"fits": fits}
+    with pytest.raises(td.TagError, match="limit"):
+        td.log_metadata({"big": ["x" * limit]}, trace_id=trace.info.trace_id)
+    assert user_metadata(td.get_trace(trace.info.trace_id).info) == {"fits": fits}
+
+
 def test_bad_tags_argument_types_warn() -> None:
     @td.trace
     def root():

@@ -57,6 +57,9 @@ def test_bad_requests_delete_nothing(client: httpx.Client, server: ServerThread)
         ({"filter": "name = 'search'", "max_traces": 0}, 400, "max_traces"),
         ({"filter": "name ="}, 400, "expected a value"),
         ({"trace_ids": ["fffffffffff"]}, 404, "no trace id starts with"),
+        # 32 characters, not hex: not a trace id (it used to match nothing, silently)
+        ({"trace_ids": ["z" * 32]}, 404, "is not a trace id"),
+        ({"trace_ids": ["a" * 32, "tr-" + "g" * 32]}, 404, "is not a trace id"),
     ]:
         r = client.post("/api/delete", json=body)
         assert r.status_code == status, (body, r.text)

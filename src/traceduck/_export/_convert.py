@@ -47,8 +47,8 @@ def decode_json_keys(attrs: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(key), str):
             try:
                 out[key] = _json.loads(out[key])
-            except ValueError:
-                pass
+            except (ValueError, RecursionError):  # not JSON, or nested past Python's stack:
+                pass  # kept as the text it came as
     return out
 
 

@@ -24,7 +24,7 @@ from ._assembler import Bundle, QueuedTrace, batch_of, byte_size, span_count
 from ._handoff import writing
 from ._loss import Losses
 
-__all__ = ["EARLY_WRITE_SPANS", "MAX_BATCH_SPANS", "RELEASE_AFTER_S", "WriteQueue"]
+__all__ = ["EARLY_WRITE_SPANS", "MAX_BATCH_SPANS", "RELEASE_AFTER_S", "Receipt", "WriteQueue"]
 
 MAX_BATCH_SPANS = 50_000
 # The writer lets go of the file once its queue has stayed empty this long after a write (other
@@ -35,6 +35,26 @@ RELEASE_AFTER_S = 0.05
 # may ask for more (``early_write_spans``): ClickHouse pays per insert (a part each, merged
 # later), so fewer, larger batches cost it less.
 EARLY_WRITE_SPANS = 8_192
+
+
+class Receipt:
+    """What became of the traces one caller queued (``enqueue(..., receipt)``): the spans the
+    store refused as bad data (dropped for good), and the spans dropped because the store could
+    not take them (worth sending again). The collector answers a request from it."""
+
+    def __init__(self) -> None:
+        self.refused_spans = 0
+        self.refused: list[str] = []  # the causes, one per refused trace
+        self.unwritable_spans = 0
+        self.unwritable: str | None = None  # the cause
+
+    def dropped(self, spans: int, cause: str, *, refused: bool) -> None:
+        if refused:
+            self.refused_spans += spans
+            self.refused.append(cause)
+        else:
+            self.unwritable_spans += spans
+            self.unwritable = cause
 
 
 class WriteQueue:
@@ -70,6 +90,10 @@ class WriteQueue:
         self._failed_at: float | None = None
         # The store cannot take traces (unwritable, corrupt): a full queue drops, never waits.
         self._dead = False
+        # id(bundle) -> the Receipt of whoever queued it and waits to hear what became of it
+        # (consulted only when a trace is dropped; the waiter holds the bundles, and ``unwatch``es
+        # them when it has its answer).
+        self._watched: dict[int, Receipt] = {}
         # Since when writes fail (another process's turn, or worse); None after a good write.
         self._failing_since: float | None = None
         self._wrote_at = time.monotonic()
@@ -122,12 +146,18 @@ class WriteQueue:
             self._failed_at = started
         self._cond.notify_all()
 
-    def enqueue(self, bundles: Sequence[Bundle | QueuedTrace]) -> None:
+    def enqueue(
+        self, bundles: Sequence[Bundle | QueuedTrace], receipt: Receipt | None = None
+    ) -> None:
         """Queue finished traces for writing. Past the bound, wait for room while the store
-        takes writes; drop the oldest (counted) when it cannot take them."""
+        takes writes; drop the oldest (counted) when it cannot take them. ``receipt`` hears of
+        any of these traces dropped, until ``unwatch``."""
         if not bundles:
             return
         with self._cond:
+            if receipt is not None:
+                for bundle in bundles:
+                    self._watched[id(bundle)] = receipt
             was_empty = not self._queue
             for bundle in bundles:
                 self._queue.append(bundle)
@@ -174,6 +204,19 @@ class WriteQueue:
                 self._drop_oldest_locked(cause=self._cause())
                 return
             self._cond.wait(min(self.block_timeout_s - stalled_for, 0.1))
+
+    def unwatch(self, bundles: Sequence[Bundle | QueuedTrace]) -> None:
+        """Stop telling a receipt about ``bundles`` (its holder has its answer)."""
+        with self._cond:
+            for bundle in bundles:
+                self._watched.pop(id(bundle), None)
+
+    def _tell(self, bundle: Bundle | QueuedTrace, cause: str, *, refused: bool) -> None:
+        """A dropped trace: say so to whoever watches it."""
+        if self._watched:
+            receipt = self._watched.pop(id(bundle), None)
+            if receipt is not None:
+                receipt.dropped(span_count(bundle), cause, refused=refused)
 
     def _cause(self) -> str:
         return f"the store cannot take traces: {self.last_error or 'it does not write'}"
@@ -305,6 +348,7 @@ class WriteQueue:
             self._queued_bytes -= byte_size(old)
             traces += 1
             spans += span_count(old)
+            self._tell(old, cause, refused=False)
         if traces:
             self._finished_count += traces
             self.losses.dropped(traces, spans, cause)
@@ -338,7 +382,9 @@ class WriteQueue:
                     if outcome in ("retry", "locked"):
                         return outcome, done
                 return "ok", len(batch)
-            self.losses.dropped(1, len(spans), f"DuckDB refused the trace: {exc!r}")
+            cause = f"the store refused the trace: {exc!r}"
+            self.losses.dropped(1, len(spans), cause)
+            self._tell(batch[0], cause, refused=True)
             return "drop", 1
         self.written_traces += len(batch)
         self.written_spans += len(spans)

@@ -171,9 +171,9 @@ def _storable(
     tags: dict[str, Any], metadata: list[tuple], errors: list[str]
 ) -> tuple[dict[str, Any], list[tuple]]:
     """The tags and metadata the tag rules allow (as ``update_current_trace`` checks them in
-    process): a bad key, a value that is not JSON (NaN) or too large is left out and said in
-    ``errors``; a metadata value JSON cannot hold (NaN, infinity) is kept as its text
-    (``metadata_value``, as in process)."""
+    process): a bad key, a value that is not JSON (NaN) or too large (over 64 KiB of JSON,
+    metadata as tags) is left out and said in ``errors``; a metadata value JSON cannot hold
+    (NaN, infinity) is kept as its text (``metadata_value``, as in process)."""
     kept: dict[str, Any] = {}
     for key, value in tags.items():
         try:
@@ -187,10 +187,12 @@ def _storable(
     for key, value, ts in metadata:
         try:
             _tagrules.check_key(key, "metadata")
+            value = metadata_value(value)
+            _tagrules.encode_value(value, key, "metadata")
         except TagError as exc:
             errors.append(f"metadata left out: {exc}")
             continue
-        entries.append((key, metadata_value(value), ts))
+        entries.append((key, value, ts))
     return kept, entries
 
 

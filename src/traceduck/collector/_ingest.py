@@ -2,7 +2,8 @@
 
 Every request goes through ``Ingest.accept``: decode, refuse when the write queue is too long
 (the client retries: HTTP 503, gRPC UNAVAILABLE), queue the traces on a ``DuckDBSpanExporter``
-and, with ``ack="written"``, wait until its writer has committed them before answering.
+and, with ``ack="written"``, wait until its writer has committed them before answering, and
+answer with what became of them (a trace the store refused is a rejected span).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from .._export._duckdb import DuckDBSpanExporter
+from .._export._writequeue import Receipt
 from ._decode import Decoded
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -73,18 +75,38 @@ class Ingest:
                 f"write queue full ({self.exporter.queued_traces:,} traces); retry later"
             )
         if decoded.bundles:
-            self.exporter.enqueue(decoded.bundles)
-            if self.ack == "written" and not self._wait_written():
-                # Queued, and written as soon as the store takes them; the client may resend
-                # and the store skips the duplicate spans.
-                raise Unavailable(
-                    f"spans queued but not yet written: {self.exporter.last_error or 'timeout'}"
-                )
+            if self.ack == "written":
+                self._write(decoded)
+            else:
+                self.exporter.enqueue(decoded.bundles)
         with self._lock:
             self.requests += 1
             self.accepted_spans += decoded.spans
             self.rejected_spans += decoded.rejected
         return decoded
+
+    def _write(self, decoded: Decoded) -> None:
+        """Queue the request's traces and wait until each is written or dropped: a trace the
+        store refused (bad data, dropped for good) becomes a rejected span of the answer's
+        partial success; one dropped because the store cannot take traces, or not written in
+        time, makes the answer Unavailable (the client resends; the store skips the spans it
+        already has)."""
+        receipt = Receipt()
+        self.exporter.enqueue(decoded.bundles, receipt)
+        try:
+            written = self._wait_written()
+        finally:
+            self.exporter.unwatch(decoded.bundles)
+        if receipt.unwritable is not None:
+            raise Unavailable(f"spans not written: {receipt.unwritable}")
+        if not written:  # queued, and written as soon as the store takes them
+            raise Unavailable(
+                f"spans queued but not yet written: {self.exporter.last_error or 'timeout'}"
+            )
+        if receipt.refused_spans:
+            decoded.spans -= receipt.refused_spans
+            decoded.rejected += receipt.refused_spans
+            decoded.errors.extend(receipt.refused)
 
     def _wait_written(self) -> bool:
         """Block until the writer has committed everything queued (retrying while a reader
