@@ -141,8 +141,49 @@ def test_a_second_process_on_a_chdb_directory_gets_a_storage_error(tmp_path: Pat
 
 def test_one_process_runs_one_chdb_directory(tmp_path: Path) -> None:
     td.TraceStore(new_store_name("chdb", tmp_path)).count_traces()
+    (tmp_path / "elsewhere").mkdir()
     with pytest.raises(StorageError, match="one directory per process"):
         td.TraceStore(f"chdb://{tmp_path / 'elsewhere'}").count_traces()
+
+
+READS = {
+    "search": lambda s: s.search_traces(),
+    "get": lambda s: s.get_trace("abc"),
+    "stats": lambda s: s.stats(),
+    "sql": lambda s: s.sql("SELECT count() FROM traces"),
+    "count": lambda s: s.count_traces(),
+    "tag history": lambda s: s.tag_history("abc"),
+}
+
+
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+def test_reading_a_missing_chdb_directory_creates_nothing(tmp_path: Path, read: Any) -> None:
+    """A store is created by a write only: reading a chdb directory that does not exist used
+    to create it, with an empty store in it (as the CLI's mistyped --db did)."""
+    missing = tmp_path / "new" / "dir"
+    with pytest.raises(StorageError, match=f"no store at chdb://{missing} .no such directory"):
+        read(td.TraceStore(f"chdb://{missing}"))
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_writing_a_missing_chdb_directory_creates_the_store(tmp_path: Path) -> None:
+    """The first write (the exporter's batch, an import, registering a tag) creates it; a
+    process of its own, since this one already runs a chdb directory."""
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "import traceduck as td\n"
+        "from _engines import write_trace\n"
+        f"store = td.TraceStore('chdb://{tmp_path / 'a'}')\n"
+        "write_trace(store, 'job', {'k': 1})\n"
+        f"other = td.TraceStore('chdb://{tmp_path / 'a'}')\n"
+        "print(other.count_traces(), [t.info.tags for t in other.search_traces()])\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([PYTHON, "-c", code], env=child_env(), capture_output=True, text=True,
+                          timeout=120, cwd=root)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "[{'k':", "1}]"]
 
 
 # -- the same answers on every engine --------------------------------------------------------

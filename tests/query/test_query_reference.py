@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+from typing import Any
+
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from querytest_data import TRACES
+from querytest_data import TRACES, SpanRow, TraceRow
 from querytest_reference import (
     AndN,
     Lit,
@@ -20,6 +24,7 @@ from querytest_reference import (
     sort_key,
 )
 
+from _engines import new_store_name, write_rows
 from traceduck.errors import FilterError
 from traceduck.query import search
 
@@ -288,3 +293,105 @@ def test_order_and_pages_agree_with_reference(
             break
         assert len(page) == page_size
     assert paged == expected
+
+
+# -- numbers at the edges: integers beyond 64 bits, floats with awkward texts -------------------
+# DuckDB reads an integer beyond 64 bits as a number (compared as a double) whose text is its
+# digits; ClickHouse's JSON reader took it for a string. A number's text (LIKE and the other
+# pattern operators) is Python's JSON text of it on both engines (``1e-07``, ``-0.0``).
+BIG = 2**70
+EDGE_NUMBERS = [
+    BIG, -BIG, 2**64, 2**64 - 1, 2**63, -(2**63) - 1, 10**30, 123456789012345678, 5,
+    1e-07, 1e21, 0.1, -0.0, 100.0, 1e16, 1.5e-05, 1e300,
+]  # fmt: skip
+
+
+def _edge_trace(n: int, value: Any) -> TraceRow:
+    as_int = isinstance(value, int)
+    tags = {"n": value, "l": [value, 1] if as_int else [1]}
+    metadata = {"n": value, "o": {"x": value, "l": [value] if as_int else []}}
+    if as_int and abs(value) >= 2**64:
+        metadata["big"] = value  # a key that holds nothing but integers beyond 64 bits
+    return TraceRow(n, "edge", "OK", 1000 + n, 1.0, "svc", tags, metadata,
+                    [SpanRow("s", attributes={"n": value})])  # fmt: skip
+
+
+# The digits of 2**70 as a string, beside the number on the same keys (in other documents).
+EDGE_TRACES = [_edge_trace(n + 1, v) for n, v in enumerate(EDGE_NUMBERS)] + [
+    TraceRow(50, "edge", "OK", 1050, 1.0, "svc", {"n": str(BIG), "l": [str(BIG)]},
+             {"n": str(BIG), "o": {"x": str(BIG), "l": [str(BIG)]}},
+             [SpanRow("s", attributes={"n": str(BIG)})]),
+]  # fmt: skip
+EDGE_FIELDS = [
+    ("tags.n", "tag", "n", ()),
+    ("tags.l", "tag", "l", ()),
+    ("metadata.n", "metadata", "", ("n",)),
+    ("metadata.o.x", "metadata", "", ("o", "x")),
+    ("metadata.o.l", "metadata", "", ("o", "l")),
+    ("metadata.big", "metadata", "", ("big",)),
+    ("span.attributes.n", "span_attr", "n", ()),
+]
+EDGE_LITERALS = [Lit("number", v) for v in (BIG, -BIG, 2**64, 10**30, 5, 0, 1e21, -0.0)] + [
+    Lit("string", str(BIG))
+]
+EDGE_PATTERNS = [
+    "1180%", "-1180%", "%424", "1000000000000000000000000000000", "%e-07", "1e+21", "-0.0",
+    "100.0", "1e+16", "%e-05", "%e+300", "0.1", "1234%678", "18446744073709551616",
+]  # fmt: skip
+
+
+def _edge_predicates() -> list[Pred]:
+    preds: list[Pred] = []
+    for (text, family, key, path), lit in itertools.product(EDGE_FIELDS, EDGE_LITERALS):
+        for op in ("=", "!=", "<", ">=", "CONTAINS"):
+            preds.append(Pred(text, family, key, path, op, (lit,)))
+        preds.append(Pred(text, family, key, path, "IN", (lit, Lit("number", 5))))
+    for (text, family, key, path), pattern in itertools.product(EDGE_FIELDS, EDGE_PATTERNS):
+        for op in ("LIKE", "ILIKE", "ENDSWITH"):
+            preds.append(Pred(text, family, key, path, op, (Lit("string", pattern),)))
+    return preds
+
+
+@pytest.fixture(scope="module")
+def edge_store(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from traceduck import TraceStore
+
+    store = TraceStore(new_store_name(engine, tmp_path_factory.mktemp("edge")))
+    write_rows(store, EDGE_TRACES)
+    return store
+
+
+@pytest.mark.parametrize("pred", _edge_predicates(), ids=lambda p: render(p))
+def test_edge_numbers_agree_with_reference(edge_store: Any, pred: Pred) -> None:
+    text = render(pred)
+    if expects_error(pred, EDGE_TRACES):
+        with pytest.raises(FilterError):
+            edge_store.search_traces(text, max_results=None)
+        return
+    got = {t.info.trace_id for t in edge_store.search_traces(text, max_results=None)}
+    assert got == evaluate(pred, EDGE_TRACES), text
+
+
+def test_edge_numbers_read_back_and_sort_as_numbers(edge_store: Any) -> None:
+    traces = edge_store.search_traces(None, order_by=["metadata.n"], max_results=None)
+    values = [t.info.metadata["n"] for t in traces]
+    numbers = [v for v in values if not isinstance(v, str)]
+    assert numbers == sorted(numbers, key=float)
+    assert values[len(numbers) :] == [str(BIG)]  # numbers before strings
+    assert {type(t.info.tags["n"]) for t in traces if t.info.tags["n"] == BIG} == {int}
+
+
+def test_same_digits_as_number_and_string_in_one_document(engine: str, tmp_path: Path) -> None:
+    """ClickHouse reads both as strings: it raises rather than guess (DuckDB answers)."""
+    from traceduck import TraceStore
+
+    store = TraceStore(new_store_name(engine, tmp_path))
+    row = TraceRow(1, "x", "OK", 1, 1.0, "svc", {}, {"o": {"a": BIG, "b": str(BIG)}},
+                   [SpanRow("s", attributes={"a": BIG, "b": str(BIG)})])  # fmt: skip
+    write_rows(store, [row])
+    for text in (f"metadata.o.a = {BIG}", f"span.attributes.a = {BIG}"):
+        if engine == "duckdb":
+            assert [t.info.trace_id for t in store.search_traces(text)] == [row.trace_id]
+        else:
+            with pytest.raises(FilterError, match="cannot tell an integer beyond 64 bits"):
+                store.search_traces(text)

@@ -20,7 +20,7 @@ from .._config import default_db_path
 from .._constants import ENV_DB
 from ..errors import FilterError, TraceduckError
 from ..store import TraceStore
-from ..store._names import parse_store_name
+from ..store._names import missing_store, parse_store_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,16 +64,9 @@ def open_store(db: str | None, *, read_only: bool = False, create: bool = False)
 def check_exists(path: str, *, given: bool = True) -> None:
     """Exit with one clear line when the store file (or chdb directory) ``path`` does not
     exist; opening a chdb directory would create it."""
-    if "://" in path:  # a server is checked on connect
-        name = parse_store_name(path)
-        if name.engine != "chdb" or name.path is None or os.path.isdir(name.path):
-            return
-        why = f"no such directory {name.path}"
-    elif os.path.exists(path):
+    why = missing_store(parse_store_name(path))
+    if why is None:
         return
-    else:
-        folder = os.path.dirname(os.path.abspath(path))
-        why = "no such file" if os.path.isdir(folder) else f"no folder {folder}"
     named = "--db" if given else ("$TRACEDUCK_DB" if os.environ.get(ENV_DB) else "the default")
     fail(
         f"no store at {path} ({why}); check {named}, or make one with traceduck demo, "

@@ -155,12 +155,18 @@ class Dialect:
         return sql("TRY_CAST(CAST({} AS VARCHAR) AS DOUBLE)", value)
 
     def json_text(self, value: Frag) -> Frag:
-        """A string's own text, or the JSON text of any other value (for pattern operators)."""
+        """A string's own text, or the JSON text of any other value (for pattern operators).
+
+        A number's text is Python's JSON text of it on every engine: an integer's digits, a
+        float's ``repr`` (``1e-07``, ``1e+21``, ``-0.0``). DuckDB writes JSON floats its own way
+        (``1e-7``, ``1e21``) but casts a DOUBLE to Python's form; a DOUBLE without ``.`` or an
+        exponent is an integer beyond 64 bits, kept as written."""
         return sql(
-            "(CASE WHEN json_type({}) = 'VARCHAR' THEN {} ->> '$' ELSE CAST({} AS VARCHAR) END)",
-            value,
-            value,
-            value,
+            "(CASE json_type({}) WHEN 'VARCHAR' THEN {} ->> '$' WHEN 'DOUBLE' THEN "
+            "(CASE WHEN regexp_matches(CAST({} AS VARCHAR), '[.eE]') "
+            "THEN CAST(CAST({} AS DOUBLE) AS VARCHAR) ELSE CAST({} AS VARCHAR) END) "
+            "ELSE CAST({} AS VARCHAR) END)",
+            *[value] * 6,
         )
 
     def json_array_has(self, array: Frag, json_type: JsonType, value: Any) -> Frag:

@@ -91,6 +91,11 @@ class JsonAccess:
     def text(self) -> Frag:
         return self.dialect.json_text(self.value)
 
+    def array_has(self, json_type: str, value: object) -> Frag:
+        """Whether the value is an array holding an element of ``json_type`` equal to
+        ``value`` (NULL or false otherwise)."""
+        return self.dialect.json_array_has(self.value, json_type, value)
+
 
 def json_predicate(
     dialect: Dialect, value: Frag, pred: Predicate, doc_path: tuple[Frag, str] | None = None
@@ -155,7 +160,7 @@ def _not(cond: Frag) -> Frag:
 
 
 def _number(value: object) -> Param:
-    return Param(float(value), "DOUBLE")  # type: ignore[arg-type]
+    return Param(float(value) + 0.0, "DOUBLE")  # type: ignore[arg-type]  # -0.0 is 0.0
 
 
 def _equal(acc: JsonAccess, lit: Literal) -> Frag:
@@ -191,7 +196,7 @@ def _equal_any(acc: JsonAccess, lits: tuple[Literal, ...]) -> Frag:
 
 def _contains(acc: JsonAccess, lit: Literal, dialect: Dialect) -> Frag:
     """CONTAINS: membership in a list; substring of a string (or of another value's JSON)."""
-    member = dialect.json_array_has(acc.value, lit.type, lit.value)
+    member = acc.array_has(lit.type, lit.value)
     in_list = sql("({} AND COALESCE({}, FALSE))", acc.is_type("array"), member)
     if lit.type != "string":
         return in_list

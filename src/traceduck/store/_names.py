@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_DATABASE", "StoreName", "is_clickhouse", "parse_store_name"]
+__all__ = ["DEFAULT_DATABASE", "StoreName", "is_clickhouse", "missing_store", "parse_store_name"]
 
 Engine = Literal["duckdb", "chdb", "clickhouse"]
 DEFAULT_DATABASE = "traceduck"
@@ -72,6 +72,22 @@ class StoreName:
         if self.engine == "chdb":
             return ("chdb", os.path.realpath(self.path or ""), self.database)
         return ("clickhouse", self.secure, self.host, self.port, self.user, self.database)
+
+
+def missing_store(name: StoreName) -> str | None:
+    """Why there is no store at ``name`` (``"no such file"``, ``"no folder /x"``, ``"no such
+    directory /x"``), or None when there is one or a server decides (it is asked on connect).
+
+    The one rule of where a store exists: only a write creates one (DESIGN). A DuckDB file that
+    does not exist reads as an empty store; a chdb directory cannot (chdb runs one directory per
+    process), so reading a missing one is this error instead of a new, empty store on disk; the
+    CLI refuses both for its reading commands."""
+    if name.engine == "chdb" and name.path is not None:
+        return None if os.path.isdir(name.path) else f"no such directory {name.path}"
+    if name.engine != "duckdb" or os.path.exists(name.text):
+        return None
+    folder = os.path.dirname(os.path.abspath(name.text))
+    return "no such file" if os.path.isdir(folder) else f"no folder {folder}"
 
 
 def is_clickhouse(name: str | os.PathLike[str] | StoreName) -> bool:

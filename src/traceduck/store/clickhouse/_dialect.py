@@ -21,13 +21,13 @@ from typing import Any
 from ...query._ast import FieldRef, Predicate
 from ...query._dialect import Dialect, Frag, JsonType, Param, sql
 from ...query._values import JsonAccess, value_condition
+from ._numbers import bare_bigint, float_text, is_number, is_string, number_text
 from ._sql import current_metadata, current_tags, stale_claims
 
 __all__ = ["CLICKHOUSE", "ClickHouseDialect"]
 
 _TYPES = {"VARCHAR": "String", "DOUBLE": "Float64", "BIGINT": "Int64"}
 _PLACEHOLDER = re.compile(r"CAST\(\? AS (VARCHAR|DOUBLE|BIGINT)\)")
-_NUMBER_TYPES = "('Int64', 'UInt64', 'Double')"
 
 
 def _key(key: str) -> Param:
@@ -41,22 +41,42 @@ def _path(field: FieldRef) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _json_at(doc: Frag, parts: tuple[str, ...]) -> Frag:
-    """The JSON text at ``parts`` in ``doc`` (NULL when absent), step by step as a JSON pointer
-    reads it: a part of digits is an array index (from 0) in an array, a key in an object."""
-    value = sql("toNullable({})", doc)
-    for part in parts:
-        key = Param(part, "VARCHAR")
-        by_key = sql("if(JSONHas({}, {}), JSONExtractRaw({}, {}), NULL)", value, key, value, key)
-        if part.isdigit() and part.isascii() and (part == "0" or not part.startswith("0")):
-            index = Param(int(part) + 1, "BIGINT")
-            value = sql(
-                "if(JSONType({}) = 'Array', if(JSONLength({}) >= {}, JSONExtractRaw({}, {}), "
-                "NULL), {})",
-                value, value, index, value, index, by_key,
-            )  # fmt: skip
-        else:
-            value = by_key
-    return value
+    """The JSON text at ``parts`` in ``doc`` (NULL when absent), as a JSON pointer reads it: a
+    part of digits is an array index (from 0) in an array, a key in an object. Every read goes
+    to the stored text ``doc`` with the whole path (``_at``), never to a value ClickHouse
+    extracted and wrote back, which has lost what ``_at`` needs."""
+    if not parts:
+        return sql("toNullable({})", doc)
+    return _path_at(doc, [], parts)
+
+
+def _path_at(doc: Frag, path: list[Param], rest: tuple[str, ...]) -> Frag:
+    if not rest:
+        return _at(doc, path)
+    part, rest = rest[0], rest[1:]
+    by_key = _path_at(doc, [*path, Param(part, "VARCHAR")], rest)
+    if not (part.isdigit() and part.isascii() and (part == "0" or not part.startswith("0"))):
+        return by_key
+    by_index = _path_at(doc, [*path, Param(int(part) + 1, "BIGINT")], rest)
+    return sql("if({} = 'Array', {}, {})", _call("JSONType", doc, path), by_index, by_key)
+
+
+def _call(function: str, doc: Frag, path: list[Param]) -> Frag:
+    return sql(function + "({}" + ", {}" * len(path) + ")", doc, *path)
+
+
+def _at(doc: Frag, path: list[Param]) -> Frag:
+    """The value at ``path`` in the stored JSON text ``doc``, NULL when absent. ClickHouse
+    writes an extracted float its own way, a whole one as an integer (``100``, ``-0``): such a
+    float is given its ``.0`` back, as Python wrote it; an integer beyond 64 bits is bare."""
+    # The extracted text is bound once (a lambda over a one-element array): written out at
+    # each use, ClickHouse extracts it again for each (measured 3x slower on span attributes).
+    raw = Frag("__r")
+    return sql(
+        "arrayMap(__r -> multiIf(__r = '', NULL, match(__r, '^-{0,1}[0-9]+$') AND {} = 'Double', "
+        "concat(__r, '.0'), {}), [{}])[1]",
+        _call("JSONType", doc, path), bare_bigint(raw, doc), _call("JSONExtractRaw", doc, path),
+    )  # fmt: skip
 
 
 class TagAccess(JsonAccess):
@@ -69,25 +89,73 @@ class TagAccess(JsonAccess):
         return Frag("value_str")
 
     def number(self) -> Frag:
-        return Frag("value_num")
+        return Frag("(value_num + 0.)")  # -0.0 as 0.0: ClickHouse's IN and has() tell them apart
 
     def text(self) -> Frag:
-        return Frag("if(value_type = 'string', value_str, ifNull(new_value, ''))")
+        raw = Frag("ifNull(new_value, '')")
+        number = sql("if(match({}, '[.eE]'), {}, {})", raw, float_text(Frag("value_num")), raw)
+        return sql("multiIf(value_type = 'string', value_str, value_type = 'number', {}, {})",
+                   number, raw)  # fmt: skip
+
+    def array_has(self, json_type: str, value: Any) -> Frag:
+        return array_has(self.value, self.value, json_type, value)
+
+
+@dataclass(frozen=True)
+class DocAccess(JsonAccess):
+    """A value read out of the stored JSON text ``doc`` (metadata, span attributes): list
+    elements are read against the document (``_numbers.bare_bigint``)."""
+
+    doc: Frag | None = None
+
+    def array_has(self, json_type: str, value: Any) -> Frag:
+        return array_has(self.value, self.doc or self.value, json_type, value)
+
+
+def array_has(array: Frag, doc: Frag, json_type: str, value: Any) -> Frag:
+    """Whether the JSON array (read out of ``doc``) holds an element of ``json_type`` equal to
+    ``value``."""
+    items = sql("arrayMap(x -> {}, JSONExtractArrayRaw(ifNull({}, '')))",
+                bare_bigint(Frag("x"), doc), array)  # fmt: skip
+    if json_type == "null":
+        return sql("has(arrayMap(x -> JSONType(x), {}), 'Null')", items)
+    if json_type == "number":
+        return sql(
+            "has(arrayMap(x -> JSONExtractFloat(x) + 0., arrayFilter(x -> {}, {})), {})",
+            is_number(Frag("x")), items, Param(float(value) + 0.0, "DOUBLE"),
+        )  # fmt: skip
+    if json_type == "boolean":
+        return sql(
+            "has(arrayFilter(x -> JSONType(x) = 'Bool', {}), {})",
+            items, Param("true" if value else "false", "VARCHAR"),
+        )  # fmt: skip
+    return sql(
+        "has(arrayMap(x -> JSONExtractString(x), arrayFilter(x -> {}, {})), {})",
+        is_string(Frag("x")), items, Param(value, "VARCHAR"),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ClickHouseDialect(Dialect):
     def render(self, frag: Frag) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {}
+        names: dict[tuple[str, type, Any], str] = {}
         values = iter(frag.params)
+        bound = 0
 
         def bind(match: re.Match[str]) -> str:
-            name = f"p{len(params)}"
-            params[name] = next(values)
-            return "{" + name + ":" + _TYPES[match.group(1)] + "}"
+            # One name per distinct value: the same expression (a JSON read of one key, say)
+            # is then the same text wherever it stands, and ClickHouse computes it once.
+            nonlocal bound
+            value = next(values)
+            bound += 1
+            ch_type = _TYPES[match.group(1)]
+            name = names.setdefault((ch_type, type(value), value), f"p{len(names)}")
+            params[name] = value
+            return "{" + name + ":" + ch_type + "}"
 
         text = _PLACEHOLDER.sub(bind, frag.text)
-        if len(params) != len(frag.params) or "?" in _PLACEHOLDER.sub("", frag.text):
+        if bound != len(frag.params) or "?" in _PLACEHOLDER.sub("", frag.text):
             raise AssertionError(f"unbound placeholder in {frag.text!r}")  # our bug, not user's
         return text, params
 
@@ -97,48 +165,33 @@ class ClickHouseDialect(Dialect):
 
     def json_is(self, value: Frag, json_type: JsonType) -> Frag:
         if json_type == "number":
-            return sql("(JSONType({}) IN " + _NUMBER_TYPES + ")", value)
-        name = {"string": "String", "boolean": "Bool", "null": "Null", "array": "Array",
-                "object": "Object"}[json_type]  # fmt: skip
+            return is_number(value)
+        if json_type == "string":
+            return is_string(value)
+        name = {"boolean": "Bool", "null": "Null", "array": "Array", "object": "Object"}[json_type]
         return sql("(JSONType({}) = '" + name + "')", value)
 
     def json_type_of(self, value: Frag) -> Frag:
-        return sql("JSONType({})", value)
+        return sql("if({}, 'Double', JSONType({}))", is_number(value), value)
 
     def json_string(self, value: Frag) -> Frag:
         return sql("JSONExtractString({})", value)
 
     def json_number(self, value: Frag) -> Frag:
-        return sql("JSONExtractFloat({})", value)
+        # + 0.: -0.0 as 0.0, which ClickHouse's IN and has() tell apart (= does not)
+        return sql("(JSONExtractFloat({}) + 0.)", value)
 
     def json_number_exact(self, value: Frag) -> Frag:
-        return sql(
-            "if(JSONType({}) IN " + _NUMBER_TYPES + ", JSONExtractFloat({}), NULL)", value, value
-        )
+        return sql("if({}, JSONExtractFloat({}) + 0., NULL)", is_number(value), value)
 
     def json_text(self, value: Frag) -> Frag:
-        return sql("if(JSONType({}) = 'String', JSONExtractString({}), {})", value, value, value)
+        return sql(
+            "multiIf({}, JSONExtractString({}), {}, {}, {})",
+            is_string(value), value, is_number(value), number_text(value), value,
+        )  # fmt: skip
 
     def json_array_has(self, array: Frag, json_type: JsonType, value: Any) -> Frag:
-        items = sql("JSONExtractArrayRaw(ifNull({}, ''))", array)
-        if json_type == "null":
-            return sql("has(arrayMap(x -> JSONType(x), {}), 'Null')", items)
-        if json_type == "number":
-            return sql(
-                "has(arrayMap(x -> JSONExtractFloat(x), arrayFilter(x -> JSONType(x) IN "
-                + _NUMBER_TYPES + ", {})), {})",
-                items, Param(float(value), "DOUBLE"),
-            )  # fmt: skip
-        if json_type == "boolean":
-            return sql(
-                "has(arrayFilter(x -> JSONType(x) = 'Bool', {}), {})",
-                items, Param("true" if value else "false", "VARCHAR"),
-            )  # fmt: skip
-        return sql(
-            "has(arrayMap(x -> JSONExtractString(x), arrayFilter(x -> JSONType(x) = 'String', "
-            "{})), {})",
-            items, Param(value, "VARCHAR"),
-        )  # fmt: skip
+        return array_has(array, array, json_type, value)
 
     def pattern(self, op: str, text: Frag, pattern: str) -> Frag:
         if op in ("LIKE", "ILIKE"):
@@ -159,8 +212,9 @@ class ClickHouseDialect(Dialect):
 
     # -- keyed fields ------------------------------------------------------------------------
     def _source(self, field: FieldRef) -> tuple[Frag, Frag]:
-        """(a subquery of (trace_id, v) with a row per trace holding the field, v as JSON text)
-        for tags and metadata."""
+        """(a subquery of (trace_id, value) with a row per trace holding the field, value as
+        JSON text) for tags and metadata; metadata rows also have ``doc``, the stored JSON text
+        the value was read from."""
         if field.family == "tag":
             template = f"({current_tags('key = {}')})"
             rows = sql(template, *[_key(field.key or "")] * template.count("{}"))
@@ -174,21 +228,31 @@ class ClickHouseDialect(Dialect):
         if len(candidates) == 1:
             _, parts = candidates[0]
             value = _json_at(Frag("m.value"), parts)
-            table = sql("(SELECT m.trace_id AS trace_id, {} AS value FROM {} AS m)", value, latest)
+            table = sql(
+                "(SELECT m.trace_id AS trace_id, {} AS value, m.value AS doc FROM {} AS m)",
+                value, latest,
+            )  # fmt: skip
             return sql("(SELECT * FROM {} WHERE value IS NOT NULL)", table), Frag("c.value")
         # metadata.a.b: the flat key "a.b" where a trace has it, else key "a", path "b".
         per_key = [
             sql(
-                "argMaxIf({}, length(m.key), m.key = {})",
+                "argMaxIf({}, length(m.key), m.key = {}) AS v"
+                + str(i)
+                + ", argMaxIf(m.value, length(m.key), m.key = {}) AS d"
+                + str(i),
                 _json_at(Frag("m.value"), parts),
                 _key(key),
+                _key(key),
             )
-            for key, parts in candidates
+            for i, (key, parts) in enumerate(candidates)
         ]
-        value = sql("coalesce(" + ", ".join(["{}"] * len(per_key)) + ")", *per_key)
+        n = range(len(candidates))
+        value = "coalesce(" + ", ".join(f"v{i}" for i in n) + ")"
+        doc = "multiIf(" + ", ".join(f"v{i} IS NOT NULL, d{i}" for i in n) + ", NULL)"
         table = sql(
-            "(SELECT m.trace_id AS trace_id, {} AS value FROM {} AS m GROUP BY m.trace_id)",
-            value, latest,
+            f"(SELECT trace_id, {value} AS value, {doc} AS doc FROM (SELECT m.trace_id AS "
+            "trace_id, {} FROM {} AS m GROUP BY m.trace_id))",
+            Frag.join(", ", per_key), latest,
         )  # fmt: skip
         return sql("(SELECT * FROM {} WHERE value IS NOT NULL)", table), Frag("c.value")
 
@@ -237,7 +301,7 @@ class ClickHouseDialect(Dialect):
             cond = sql("({})", Frag.join(" OR ", [value_condition(access, p, self) for p in preds]))
             return sql("(t.trace_id IN {})", self._tag_held(pred.field, cond))
         source, value = self._source(pred.field)
-        access = JsonAccess(self, value)
+        access = DocAccess(self, value, Frag("c.doc"))
         cond = Frag.join(" OR ", [value_condition(access, p, self) for p in preds])
         return sql("(t.trace_id IN (SELECT c.trace_id FROM {} AS c WHERE ({})))", source, cond)
 
@@ -259,17 +323,14 @@ class ClickHouseDialect(Dialect):
         present = sql("JSONHas(s.attributes, {})", key)
         if pred.op == "IS":
             return sql("(NOT {})" if not pred.negated else "({})", present)
-        value = sql("JSONExtractRaw(s.attributes, {})", key)
-        cond = value_condition(JsonAccess(self, value), pred, self)
-        return sql("({} AND {})", present, cond)
+        cond = value_condition(DocAccess(self, Frag("__v"), Frag("s.attributes")), pred, self)
+        value = _at(Frag("s.attributes"), [key])
+        return sql("({} AND arrayExists(__v -> ifNull({}, 0), [{}]))", present, cond, value)
 
     def probe_source(self, field: FieldRef) -> tuple[Frag, Frag]:
         if field.family == "span_attr":
             key = _key(field.key or "")
-            value = sql(
-                "if(JSONHas(s.attributes, {}), JSONExtractRaw(s.attributes, {}), NULL)", key, key
-            )
-            return Frag("spans s"), value
+            return Frag("spans s"), _at(Frag("s.attributes"), [key])
         source, value = self._source(field)
         return sql("{} AS c", source), value
 

@@ -25,13 +25,13 @@ class TagEdits:
     """The edit half of ``ClickHouseStore`` (its connection, runner and id resolution)."""
 
     if TYPE_CHECKING:
-        conn: Connection
+        write_conn: Connection
         runner: ClickHouseRunner
 
         def resolve_trace_id(self, trace_id_or_prefix: str) -> str: ...
 
     def _trace_name(self, tid: str) -> str | None:
-        rows = self.conn.query(
+        rows = self.write_conn.query(
             "SELECT name FROM td_traces FINAL WHERE trace_id = {t:String}", {"t": tid}
         )
         return rows[0][0] if rows else None
@@ -39,7 +39,7 @@ class TagEdits:
     def _set_tag(
         self, trace_id: str, key: str, value: Any, exclusive: bool, append: bool, source: str
     ) -> None:
-        conn = self.conn
+        conn = self.write_conn
         tid = self.resolve_trace_id(trace_id)
         name = self._trace_name(tid)
         tags = load_tags(conn, [tid]).get(tid, {})
@@ -61,10 +61,10 @@ class TagEdits:
     ) -> None:
         """Each trace claims ``key`` in its scope; a holder outside the edit loses the tag."""
         wanted = [(key, scope_value(scope, name)) for _, name in traces]
-        current = holders(self.conn, wanted)
+        current = holders(self.write_conn, wanted)
         claimers = {tid for tid, _ in traces}
         losers = sorted({h for h in current.values() if h not in claimers})
-        their_tags = load_tags(self.conn, losers)
+        their_tags = load_tags(self.write_conn, losers)
         for tid, name in traces:
             where = scope_value(scope, name)
             old = current.get((key, where))
@@ -75,7 +75,7 @@ class TagEdits:
             edit.claim(tid, key, where)
 
     def _delete_tag(self, trace_id: str, key: str, value: Any, source: str) -> None:
-        conn = self.conn
+        conn = self.write_conn
         tid = self.resolve_trace_id(trace_id)
         tags = load_tags(conn, [tid]).get(tid, {})
         check_removal(tid, tags, key, value)
@@ -86,15 +86,15 @@ class TagEdits:
 
     def _release(self, edit: EditRows, trace_ids: list[str], key: str) -> None:
         """Traces that held an exclusive ``key`` and lose it leave no holder behind."""
-        scope = exclusive_keys(self.conn).get(key)
+        scope = exclusive_keys(self.write_conn).get(key)
         if not scope:
             return
-        rows = self.conn.query(
+        rows = self.write_conn.query(
             "SELECT trace_id, name FROM td_traces FINAL WHERE trace_id IN {ids:Array(String)}",
             {"ids": trace_ids},
         )
         pairs = {tid: (key, scope_value(scope, name)) for tid, name in rows}
-        current = holders(self.conn, list(pairs.values()))
+        current = holders(self.write_conn, list(pairs.values()))
         for tid, pair in pairs.items():
             if current.get(pair) == tid:
                 edit.release(tid, key, pair[1])
@@ -120,7 +120,7 @@ class TagEdits:
     ) -> int:
         """``TraceStore._bulk``: one insert of events (claims included); a new exclusive key is
         registered only once the edit is known to be allowed."""
-        conn = self.conn
+        conn = self.write_conn
         rows = self._matching(filter_string)
         exclusive = exclusive_keys(conn)
         new = {k: scope for k, scope in exclusive_now.items() if k not in exclusive}
@@ -141,7 +141,7 @@ class TagEdits:
     def _delete_tags(
         self, filter_string: str, keys: list[str], only: dict[str, str], source: str
     ) -> int:
-        conn = self.conn
+        conn = self.write_conn
         rows = self._matching(filter_string)
         current = load_tags(conn, [t for t, _ in rows])
         edit = EditRows(source)
@@ -159,10 +159,10 @@ class TagEdits:
         return len(changed)
 
     def _register_tag(self, key: str, exclusive: bool, scope: str) -> None:
-        register(self.conn, key, exclusive, scope)
+        register(self.write_conn, key, exclusive, scope)
 
     def _log_metadata(self, trace_id: str, entries: list[tuple[str, str]], source: str) -> None:
-        conn = self.conn
+        conn = self.write_conn
         tid = self.resolve_trace_id(trace_id)
         rows = MetadataRows(source)
         for key, text in entries:

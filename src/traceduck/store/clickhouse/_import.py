@@ -69,7 +69,7 @@ def import_traces(
     imported trace holding an exclusive tag whose scope already has a holder gives it up (a
     ``moved`` event in its history), so each scope keeps one holder, as on DuckDB.
     """
-    conn = store.conn
+    conn = store.write_conn
 
     def read() -> tuple[dict[str, Any], int, Iterator[pa.Table]]:
         if fmt == "parquet":

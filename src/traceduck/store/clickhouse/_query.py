@@ -15,8 +15,9 @@ __all__ = ["QUERY_SETTINGS", "ClickHouseRunner", "user_error"]
 
 # Outer joins give NULL (not 0 or '') for a trace without the key; a CAST keeps NULL.
 QUERY_SETTINGS = {"join_use_nulls": 1, "cast_keep_nullable": 1}
-# Errors a user's value can cause: a bad regex (427), a bad number or text (6, 27, 38, 69, 72).
-_USER_CODES = {"427", "6", "27", "38", "69", "72"}
+# Errors a user's value can cause: a bad regex (427), a bad number or text (6, 27, 38, 69, 72),
+# a value ClickHouse cannot read as DuckDB does (395, ``_numbers.BIGINT_AMBIGUOUS``).
+_USER_CODES = {"427", "6", "27", "38", "69", "72", "395"}
 _CODE = re.compile(r"Code: (\d+)")
 
 

@@ -21,7 +21,7 @@ from ..._selection import Selection
 from ...errors import FilterError, StorageError, TraceduckError
 from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
-from .._names import StoreName, parse_store_name
+from .._names import StoreName, missing_store, parse_store_name
 from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, spans_by_trace
 from .._stats import GROUP_FIELDS, bad_group, stat_groups
 from . import _experiments
@@ -71,6 +71,19 @@ class ClickHouseStore(TagEdits, TraceStore):
 
     @property
     def conn(self) -> Connection:
+        """The connection; reading a chdb directory that does not exist is a StorageError (a
+        store is created by its first write: ``write_conn``), not a new store on disk."""
+        if self._conn is None:
+            why = missing_store(self.name)
+            if why is not None:
+                raise StorageError(
+                    f"no store at {self.path} ({why}); a store is created by its first write"
+                )
+        return self.write_conn
+
+    @property
+    def write_conn(self) -> Connection:
+        """The connection, creating the store (directory and schema) if it is new."""
         if self._conn is None:
             conn = connect(self.name)
             migrate(conn)
@@ -334,13 +347,13 @@ class ClickHouseStore(TagEdits, TraceStore):
     # -- experiments --------------------------------------------------------------------------
 
     def _create_experiment(self, name: str) -> str:
-        conn = self.conn
+        conn = self.write_conn
         if _experiments.by_name(conn, name) is not None:
             raise experiment_exists(name)
         return _experiments.ensure(conn, [name])[name]
 
     def _ensure_experiment(self, name: str) -> None:
-        _experiments.ensure(self.conn, [name])
+        _experiments.ensure(self.write_conn, [name])
 
     def _experiment_by_id(self, experiment_id: str) -> Experiment | None:
         return _experiments.by_id(self.conn, experiment_id)
@@ -406,7 +419,7 @@ class ClickHouseStore(TagEdits, TraceStore):
     def _write_batch(self, batch: Any) -> None:
         from ._writer import write_batch
 
-        write_batch(self.conn, batch)
+        write_batch(self.write_conn, batch)
 
 
 def _group_field(field: str, by: str) -> Any:
