@@ -4,8 +4,9 @@
 
 The exporter measurement of the ingest suite ends with a flush that writes what queued after
 the last write began: on chdb ~17,000 spans (the sink starts a write from 32,768 queued spans),
-on DuckDB at most ~8,000 (it starts from 8,192). This replays the ingest suite's batches
-(captured from a real export, as ``profile_chdb_writer.py`` does) and prints medians of:
+on DuckDB at most ~8,000 (it starts from 8,192). This replays the ingest suite's batches,
+captured from a real export at export batches of 100 (``profile_chdb_writer.capture_batches``),
+and prints medians of:
 
 1. ``write_batch`` of the first 10, 100, 1,000 and all traces of the last batch into an empty
    database: wall and this thread's CPU. What does not grow with the batch is the write's fixed
@@ -24,7 +25,6 @@ import hashlib
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,33 +34,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from suites.ingest import build_spans  # noqa: E402
-
-
-def _capture() -> tuple[Any, str]:
-    """The WriteBatches the exporter hands its chdb writer for the ingest suite's spans."""
-    from traceduck import DuckDBSpanExporter
-    from traceduck.store.clickhouse import _writer
-
-    captured: list[Any] = []
-    write = _writer.ClickHouseWriter.write_batch
-
-    def keep(self: Any, batch: Any, timeout_s: float | None = None) -> None:
-        captured.append(batch)
-        write(self, batch, timeout_s)
-
-    _writer.ClickHouseWriter.write_batch = keep  # type: ignore[method-assign]
-    spans, warm = build_spans(5_000, seed=1), build_spans(1, seed=0)
-    tmp = tempfile.mkdtemp(prefix="td-insert-")
-    exporter = DuckDBSpanExporter(f"chdb://{tmp}/chdb?database=capture")
-    exporter.export(warm)
-    exporter.force_flush()
-    for i in range(0, len(spans), 100):
-        exporter.export(spans[i : i + 100])
-    exporter.force_flush()
-    exporter.shutdown()
-    _writer.ClickHouseWriter.write_batch = write  # type: ignore[method-assign]
-    return captured[-1], tmp
+from profile_chdb_writer import capture_batches  # noqa: E402
 
 
 def _busy_python(stop: threading.Event) -> None:
@@ -102,7 +76,8 @@ def main() -> None:
     from traceduck.store.clickhouse import _client, _writer
     from traceduck.store.clickhouse._schema import migrate
 
-    last, tmp = _capture()
+    batches, tmp = capture_batches(100)
+    last = batches[-1]
     conn = _client.connect(parse_store_name(f"chdb://{tmp}/chdb?database=replay"))
     migrate(conn)
 

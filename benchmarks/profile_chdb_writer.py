@@ -27,15 +27,12 @@ sys.path.insert(0, str(HERE))
 from suites.ingest import build_spans  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-
+def capture_batches(export_batch: int) -> tuple[list[Any], str]:
+    """The WriteBatches the exporter hands its chdb writer when the ingest suite's 50,000 spans
+    are exported ``export_batch`` at a time (after a one-trace warm-up, not kept), and the
+    temporary directory of the chdb store they went to (database ``capture``)."""
     from traceduck import DuckDBSpanExporter
-    from traceduck.store._names import parse_store_name
-    from traceduck.store.clickhouse import _client, _writer
-    from traceduck.store.clickhouse._schema import migrate
+    from traceduck.store.clickhouse import _writer
 
     captured: list[Any] = []
     write = _writer.ClickHouseWriter.write_batch
@@ -45,16 +42,32 @@ def main() -> None:
         write(self, batch, timeout_s)
 
     _writer.ClickHouseWriter.write_batch = keep  # type: ignore[method-assign]
-    spans, warm = build_spans(5_000, seed=1), build_spans(1, seed=0)
-    tmp = tempfile.mkdtemp(prefix="td-writer-")
-    exporter = DuckDBSpanExporter(f"chdb://{tmp}/chdb?database=capture")
-    exporter.export(warm)
-    exporter.force_flush()
-    for i in range(0, len(spans), 10_000):
-        exporter.export(spans[i : i + 10_000])
-    exporter.force_flush()
-    exporter.shutdown()
-    batches = captured[1:]
+    try:
+        spans, warm = build_spans(5_000, seed=1), build_spans(1, seed=0)
+        tmp = tempfile.mkdtemp(prefix="td-writer-")
+        exporter = DuckDBSpanExporter(f"chdb://{tmp}/chdb?database=capture")
+        exporter.export(warm)
+        exporter.force_flush()
+        del captured[:]
+        for i in range(0, len(spans), export_batch):
+            exporter.export(spans[i : i + export_batch])
+        exporter.force_flush()
+        exporter.shutdown()
+    finally:
+        _writer.ClickHouseWriter.write_batch = write  # type: ignore[method-assign]
+    return captured, tmp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from traceduck.store._names import parse_store_name
+    from traceduck.store.clickhouse import _client, _writer
+    from traceduck.store.clickhouse._schema import migrate
+
+    batches, tmp = capture_batches(10_000)
     total = sum(len(b.spans) for b in batches)
     print(f"{len(batches)} batches of {[len(b.spans) for b in batches]} spans")
 
