@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, TraceIdRatioBased
 
 from . import _autocontext, _experiment, _redact, _runtime
 from ._autocontext import AutoLabels
@@ -38,6 +38,7 @@ from ._export._duckdb import DuckDBSpanExporter
 from ._export._otlp import OtlpFanOut, make_exporter, resolve
 from ._export._processor import DEFAULT_BLOCK_TIMEOUT_S, BlockingSpanProcessor
 from ._export._redacting import RedactingExporter
+from ._sampling import ParentBasedSampler
 from .errors import ConfigError
 from .store._sink import close_all
 
@@ -292,7 +293,7 @@ def _provider(options: dict[str, Any]) -> TracerProvider:
 
 def _sampler(ratio: float) -> Any:
     """Head sampling by trace id; the always-on sampler when nothing is dropped (cheaper)."""
-    return ParentBased(ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio))
+    return ParentBasedSampler(ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio))
 
 
 def flush(timeout_s: float | None = None) -> bool:
