@@ -126,6 +126,9 @@ class _Options:
         inner = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
         self.is_static = isinstance(func, staticmethod)
         self.name = name or getattr(inner, "__name__", None) or repr(inner)
+        # The traced coroutine takes the function's names: a warning that it was never awaited,
+        # asyncio's task reprs and debuggers name the user's function, as without the decorator.
+        self.coro_names = (getattr(inner, "__name__", None), getattr(inner, "__qualname__", None))
         self.span_type = span_type
         self.attributes = None
         if attributes:
@@ -256,7 +259,11 @@ class _Options:
             # await instead would leave it unawaited whenever ours is not run (a task cancelled
             # before its first step), warning about a coroutine the caller never saw.
             wrapped(*args, **kwargs).close()
-        return self._traced_async(wrapped, instance, args, kwargs)
+        coro = self._traced_async(wrapped, instance, args, kwargs)
+        name, qualname = self.coro_names
+        if type(name) is str and type(qualname) is str:
+            coro.__name__, coro.__qualname__ = name, qualname
+        return coro
 
     async def _traced_async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         started = self._try_start(instance, args, kwargs)

@@ -161,6 +161,34 @@ def test_a_traced_coroutine_closed_or_cancelled_before_it_runs_warns_of_nothing(
     assert count("traces") == 0
 
 
+def test_a_traced_coroutine_bears_its_function_s_names_as_without_the_decorator() -> None:
+    """A traced coroutine never awaited warns naming the user's function (not traceduck's
+    wrapper), and asyncio and debuggers see the same names as without the decorator."""
+
+    class Jobs:
+        @td.trace
+        async def fetch(self, x: int) -> int:
+            return x
+
+    async def plain(x: int) -> int:
+        return x
+
+    coro = Jobs().fetch(1)
+    assert (coro.__name__, coro.__qualname__) == ("fetch", Jobs.fetch.__qualname__)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del coro
+        undecorated = plain(1)
+        del undecorated
+        gc.collect()
+    never = [str(w.message) for w in caught if "never awaited" in str(w.message)]
+    assert never == [
+        f"coroutine '{Jobs.fetch.__qualname__}' was never awaited",
+        f"coroutine '{plain.__qualname__}' was never awaited",
+    ]
+    assert asyncio.run(Jobs().fetch(3)) == 3
+
+
 # -- generators ---------------------------------------------------------------------------------
 
 
