@@ -126,9 +126,8 @@ class _Options:
         inner = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
         self.is_static = isinstance(func, staticmethod)
         self.name = name or getattr(inner, "__name__", None) or repr(inner)
-        # The traced coroutine takes the function's names: a warning that it was never awaited,
-        # asyncio's task reprs and debuggers name the user's function, as without the decorator.
-        self.coro_names = (getattr(inner, "__name__", None), getattr(inner, "__qualname__", None))
+        # The traced coroutine or generator takes the function's names (``_named``).
+        self.names_of = (getattr(inner, "__name__", None), getattr(inner, "__qualname__", None))
         self.span_type = span_type
         self.attributes = None
         if attributes:
@@ -259,11 +258,16 @@ class _Options:
             # await instead would leave it unawaited whenever ours is not run (a task cancelled
             # before its first step), warning about a coroutine the caller never saw.
             wrapped(*args, **kwargs).close()
-        coro = self._traced_async(wrapped, instance, args, kwargs)
-        name, qualname = self.coro_names
+        return self._named(self._traced_async(wrapped, instance, args, kwargs))
+
+    def _named(self, made: Any) -> Any:
+        """Our coroutine or generator, bearing the function's ``__name__`` and ``__qualname__``:
+        a warning that it was never awaited, asyncio's task reprs and debuggers name the user's
+        function, as without the decorator."""
+        name, qualname = self.names_of
         if type(name) is str and type(qualname) is str:
-            coro.__name__, coro.__qualname__ = name, qualname
-        return coro
+            made.__name__, made.__qualname__ = name, qualname
+        return made
 
     async def _traced_async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         started = self._try_start(instance, args, kwargs)
@@ -285,7 +289,7 @@ class _Options:
     def _gen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
             return wrapped(*args, **kwargs)
-        return self._traced_gen(wrapped(*args, **kwargs), instance, args, kwargs)
+        return self._named(self._traced_gen(wrapped(*args, **kwargs), instance, args, kwargs))
 
     def _traced_gen(self, gen: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         started = self._try_start(instance, args, kwargs)
@@ -337,7 +341,7 @@ class _Options:
     def _asyncgen(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         if not _runtime.enabled:
             return wrapped(*args, **kwargs)
-        return self._traced_asyncgen(wrapped(*args, **kwargs), instance, args, kwargs)
+        return self._named(self._traced_asyncgen(wrapped(*args, **kwargs), instance, args, kwargs))
 
     async def _traced_asyncgen(self, agen: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         started = self._try_start(instance, args, kwargs)

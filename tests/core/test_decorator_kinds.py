@@ -9,6 +9,7 @@ import inspect
 import json
 import time
 import warnings
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -187,6 +188,28 @@ def test_a_traced_coroutine_bears_its_function_s_names_as_without_the_decorator(
         f"coroutine '{plain.__qualname__}' was never awaited",
     ]
     assert asyncio.run(Jobs().fetch(3)) == 3
+
+
+def test_a_traced_generator_bears_its_function_s_names() -> None:
+    @td.trace
+    def numbers(n: int) -> Iterator[int]:
+        yield from range(n)
+
+    @td.trace
+    async def anumbers(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    async def collect() -> list[int]:
+        return [i async for i in anumbers(2)]
+
+    made = numbers(2)
+    assert (made.__name__, made.__qualname__) == ("numbers", numbers.__qualname__)
+    assert list(made) == [0, 1]
+    amade = anumbers(2)
+    assert (amade.__name__, amade.__qualname__) == ("anumbers", anumbers.__qualname__)
+    asyncio.run(amade.aclose())
+    assert asyncio.run(collect()) == [0, 1]
 
 
 # -- generators ---------------------------------------------------------------------------------
