@@ -179,25 +179,26 @@ def _metadata_entries(metadata: Mapping[str, Any] | None) -> list[tuple[str, Any
     if not isinstance(metadata, Mapping):
         raise TagError(f"metadata must be a dict, not {type(metadata).__name__}")
     now = time.time_ns()
-    entries = []
-    for key, value in metadata.items():
-        _tagrules.check_key(key, "metadata")
-        value = metadata_value(value)
-        _tagrules.encode_value(value, key, "metadata")  # the size limit, as log_metadata's
-        entries.append((key, value, now))
-    return entries
+    return [(key, storable_metadata(key, value), now) for key, value in metadata.items()]
 
 
-def metadata_value(value: Any) -> Any:
-    """A metadata value as stored: as it is when JSON holds it, else a JSON-safe snapshot
-    (NaN and infinity as their text, a value JSON cannot hold as its repr). Live metadata from
-    this process and from any SDK through the collector go through here."""
+def storable_metadata(key: object, value: Any) -> Any:
+    """A live metadata entry's value as stored, its key checked: the value as it is when JSON
+    holds it, else a JSON-safe snapshot (NaN and infinity as their text, a value JSON cannot
+    hold as its repr); TagError for a bad key or a value over the size limit (as a tag's, and
+    as the store's ``log_metadata``). Metadata from this process and from any SDK through the
+    collector go through here."""
+    _tagrules.check_key(key, "metadata")
     try:
-        _json.dumps(value)
-        return value
+        text = _json.dumps(value)
     except (TypeError, ValueError):
         value = snapshot(value)
-        return repr(value) if isinstance(value, float) else value  # a bare NaN stays a float
+        if isinstance(value, float):  # a bare NaN or infinity stays a float: its text
+            value = repr(value)
+        _tagrules.encode_value(value, str(key), "metadata")
+        return value
+    _tagrules.check_size(text, str(key), "metadata")
+    return value
 
 
 def get_current_trace_id() -> str | None:

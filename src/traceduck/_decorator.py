@@ -127,7 +127,8 @@ class _Options:
         self.is_static = isinstance(func, staticmethod)
         self.name = name or getattr(inner, "__name__", None) or repr(inner)
         # The traced coroutine or generator takes the function's names (``_named``).
-        self.names_of = (getattr(inner, "__name__", None), getattr(inner, "__qualname__", None))
+        names = (getattr(inner, "__name__", None), getattr(inner, "__qualname__", None))
+        self.names_of = names if all(type(n) is str for n in names) else None
         self.span_type = span_type
         self.attributes = None
         if attributes:
@@ -264,9 +265,8 @@ class _Options:
         """Our coroutine or generator, bearing the function's ``__name__`` and ``__qualname__``:
         a warning that it was never awaited, asyncio's task reprs and debuggers name the user's
         function, as without the decorator."""
-        name, qualname = self.names_of
-        if type(name) is str and type(qualname) is str:
-            made.__name__, made.__qualname__ = name, qualname
+        if self.names_of is not None:
+            made.__name__, made.__qualname__ = self.names_of
         return made
 
     async def _traced_async(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

@@ -40,7 +40,7 @@ from .._constants import (
     STATUS_ERROR,
     STATUS_OK,
 )
-from .._context import metadata_value
+from .._context import storable_metadata
 from .._export._assembler import Bundle, QueuedTrace, RootLabels, make_bundle
 from .._export._convert import decode_json_keys, json_text, root_experiment, root_labels
 from ..errors import TagError
@@ -173,7 +173,7 @@ def _storable(
     """The tags and metadata the tag rules allow (as ``update_current_trace`` checks them in
     process): a bad key, a value that is not JSON (NaN) or too large (over 64 KiB of JSON,
     metadata as tags) is left out and said in ``errors``; a metadata value JSON cannot hold
-    (NaN, infinity) is kept as its text (``metadata_value``, as in process)."""
+    (NaN, infinity) is kept as its text (``storable_metadata``, as in process)."""
     kept: dict[str, Any] = {}
     for key, value in tags.items():
         try:
@@ -186,9 +186,7 @@ def _storable(
     entries = []
     for key, value, ts in metadata:
         try:
-            _tagrules.check_key(key, "metadata")
-            value = metadata_value(value)
-            _tagrules.encode_value(value, key, "metadata")
+            value = storable_metadata(key, value)
         except TagError as exc:
             errors.append(f"metadata left out: {exc}")
             continue

@@ -64,6 +64,11 @@ def encode_value(value: Any, key: str = "", what: str = "tag") -> str:
             f"{what} {key!r}: value {value!r} is not a JSON value (strings, numbers, booleans, "
             f"null, lists and objects of them): {exc}"
         ) from None
+    return check_size(text, key, what)
+
+
+def check_size(text: str, key: str = "", what: str = "tag") -> str:
+    """A value's JSON ``text``, or TagError if it is over the size limit."""
     if len(text.encode()) > MAX_TAG_VALUE_BYTES:
         raise TagError(
             f"{what} {key!r}: value is {len(text.encode())} bytes of JSON; the limit is "
