@@ -610,6 +610,49 @@ def test_the_assembler_remembers_the_last_written_traces_for_their_late_spans() 
     assert len(assembler._written) + len(assembler._written_before) <= 200
 
 
+def test_a_plain_root_is_assembled_as_the_general_path_assembles_it() -> None:
+    """The exporter's shortcut for a true root carrying only the automatic metadata
+    (``add_plain_root``) hands on what ``add`` with those labels does: alone, after children
+    that were pending, with no metadata, and with metadata JSON cannot hold (then a Bundle)."""
+    from traceduck._export._assembler import Assembler, Bundle, RootLabels
+    from traceduck.store._records import SPAN_COLUMNS
+
+    def span(trace: int, span_id: int, parent: int | None, **cols: Any) -> tuple[Any, ...]:
+        row = dict(zip(SPAN_COLUMNS, (
+            f"{trace:032x}", f"{span_id:016x}", None if parent is None else f"{parent:016x}",
+            "f", "UNKNOWN", "OK", None, 10**18 + span_id, 10**18 + 5_000 + span_id, 5e-3,
+            "INTERNAL", "svc", "{}", '{"x":1}', "2", "[]",
+        )))  # fmt: skip
+        row.update(cols)
+        return tuple(row.values())
+
+    context = {"host": "h", "pid": 1}
+    cases = [
+        ([], span(1, 1, None), [("context", context, 10**18)]),
+        ([span(2, 2, 1), span(2, 3, 1)], span(2, 1, None), [("context", context, 10**18)]),
+        ([], span(3, 1, None, status="ERROR", status_message="boom"), []),
+        ([], span(4, 1, None, inputs=None, outputs=None), [("a", 1, 0), ("b", [1, 2], 5)]),
+        ([], span(5, 1, None), [("bad", float("nan"), 0)]),
+    ]
+    for children, root, metadata in cases:
+        general, shortcut = Assembler(), Assembler()
+        for child in children:
+            assert general.add(child, False) is None and shortcut.add(child, False) is None
+        expected = general.add(root, True, RootLabels({}, {}, list(metadata)))
+        got = shortcut.add_plain_root(root, list(metadata))
+        if isinstance(expected, Bundle):
+            assert isinstance(got, Bundle)
+            assert (got.row, got.spans.rows, got.nbytes) == (
+                expected.row,
+                expected.spans.rows,
+                expected.nbytes,
+            )
+        else:
+            assert got == expected
+        assert shortcut.pending == general.pending == {}
+        assert shortcut._written == general._written
+
+
 def test_a_process_that_traces_leaves_duckdb_one_core_fewer_than_it_has() -> None:
     """DuckDB's writes run beside the app's Python: in a tracing process DuckDB's threads leave
     a core to the app (on 2 cores, 1 thread)."""

@@ -108,6 +108,26 @@ class Assembler:
         self.pending_spans += 1
         return None
 
+    def add_plain_root(
+        self, row: tuple[Any, ...], metadata: Sequence[tuple[str, Any, int]]
+    ) -> Bundle | QueuedTrace:
+        """``add(row, True, labels)`` for a true root whose labels are ``metadata`` entries
+        alone (no tags, no experiment): what most roots of a traced program are. The same
+        result without the labels' tuple and ``make_bundle``'s checks, a microsecond a trace
+        of the thread that converts spans."""
+        trace_id = row[0]
+        rows = self.pending.pop(trace_id, None) if self.pending else None
+        if rows is None:
+            rows = [row]
+        else:
+            self.pending_spans -= len(rows)
+            rows.append(row)
+        self._remember_written(trace_id)
+        try:
+            return _plain(rows, row, metadata)
+        except (TypeError, ValueError):  # metadata JSON cannot hold: the general path reports it
+            return make_bundle(rows, root=row, labels=RootLabels({}, {}, list(metadata)))
+
     def overflow(self) -> list[Bundle]:
         """Release the oldest pending traces, as parts, while over the memory budget."""
         out = []

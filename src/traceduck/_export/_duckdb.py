@@ -24,9 +24,10 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import _context, _runtime
+from .. import _context, _experiment, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
+from ..store._records import SPAN_COLUMNS
 from ..store._sink import close_all, load_engines, open_sink
 from . import _convert
 from ._assembler import (
@@ -51,6 +52,7 @@ load_engines()  # before any provider registers its exit hook: see load_engines
 WARM_UP_WAIT_S = 5.0
 _LIVE: weakref.WeakSet[DuckDBSpanExporter] = weakref.WeakSet()
 _NO_AUTO: Any = ([], {})
+_PARENT_ID = SPAN_COLUMNS.index("parent_id")  # in a span row
 
 
 @atexit.register
@@ -174,26 +176,38 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
         pop_state = _context.REGISTRY.pop
         try:
             with self._assemble_lock:
-                add = self._assembler.add
+                add, add_plain_root = self._assembler.add, self._assembler.add_plain_root
                 row_of = _convert.row_of  # looked up per export: tests replace it
+                at_export = _experiment.STATE.at_export
                 for span in spans:
                     if HANDOFF.writes:
                         HANDOFF.tick()
                     try:
                         row, is_root, attrs = row_of(span)
-                        labels = None
+                        labels = plain = None
                         if is_root:
                             state = pop_state(span[TRACE_ID])
-                            labels = labels_for(
-                                attrs,
-                                state,
-                                auto.for_root(row[7], resource(span)) if auto else _NO_AUTO,
+                            entries, run_tags = (
+                                auto.for_root(row[7], resource(span)) if auto else _NO_AUTO
                             )
+                            if (
+                                not attrs
+                                and state is None
+                                and not run_tags
+                                and not at_export
+                                and row[_PARENT_ID] is None
+                            ):  # a true root with the automatic labels alone: most roots
+                                plain = entries
+                            else:
+                                labels = labels_for(attrs, state, (entries, run_tags))
                     except Exception as exc:  # one span we cannot read costs only that span
                         failed += 1
                         self._unreadable(exc)
                         continue
-                    bundle = add(row, is_root, labels)
+                    if plain is None:
+                        bundle = add(row, is_root, labels)
+                    else:
+                        bundle = add_plain_root(row, plain)
                     if bundle is not None:
                         ready.append(bundle)
                         ready_spans += span_count(bundle)
