@@ -186,6 +186,23 @@ def test_writing_a_missing_chdb_directory_creates_the_store(tmp_path: Path) -> N
     assert done.stdout.split() == ["1", "[{'k':", "1}]"]
 
 
+def test_set_experiment_on_a_missing_chdb_directory_creates_the_store(tmp_path: Path) -> None:
+    """set_experiment creates its experiment in the store, so it is a first write too: on a
+    chdb directory not made yet it raised 'no store at ...' (DuckDB makes the file)."""
+    code = (
+        "import traceduck as td\n"
+        f"td.configure(db='chdb://{tmp_path / 'a'}', auto_context=False)\n"
+        "exp = td.set_experiment('prompt-v2')\n"
+        "td.trace(lambda: 1, name='job')()\n"
+        "assert td.flush(30)\n"
+        "print(exp.experiment_id, len(td.search_traces(experiment_ids=[exp.experiment_id])))\n"
+    )
+    done = subprocess.run([PYTHON, "-c", code], env=child_env(), capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
+
+
 # -- the same answers on every engine --------------------------------------------------------
 def test_get_trace_by_unique_ambiguous_and_unknown_prefix(fixed: Any) -> None:
     trace = fixed.get_trace("0101")

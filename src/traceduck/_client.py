@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import ConfigError, TraceduckError
+from .errors import ConfigError, FilterError, TraceduckError
 from .model import Experiment, PagedList, Trace
 from .store import TraceStore
 
@@ -86,7 +86,13 @@ class MlflowClient:
         trace_ids: list[str] | None = None,
     ) -> int:
         """Delete traces of one experiment (older than ``max_timestamp_millis``, at most
-        ``max_traces``, or those ``trace_ids``); returns how many."""
+        ``max_traces``, or those ``trace_ids``); returns how many. Without a cutoff or ids it
+        is a ``FilterError``, as MLflow refuses it, never the whole experiment."""
+        if max_timestamp_millis is None and not trace_ids:
+            raise FilterError(
+                "delete_traces needs max_timestamp_millis or trace_ids (as in MLflow); to delete "
+                "the whole experiment, give max_timestamp_millis=time.time_ns() // 1_000_000"
+            )
         store = self._store()
         delete = getattr(store, "delete_traces", None)
         if delete is None:

@@ -1,5 +1,5 @@
-"""`traceduck search`, `show`, `sql` and `stats` on a store filled by real tracing, on both
-engines."""
+"""`traceduck search`, `show`, `sql`, `stats` (and compare's JSON) on a store filled by real
+tracing, on both engines."""
 
 from __future__ import annotations
 
@@ -190,6 +190,18 @@ def test_sql_prints_rows_as_table_json_and_csv(db: str) -> None:
     assert r.out.splitlines() == ["name,n", f"answer,{len(REQUESTS)}", "ingest,2"]
     r = run("sql", query, "--db", db)
     assert "answer" in r.out and "ingest" in r.out
+
+
+@pytest.mark.parametrize(
+    ("args", "empty"),
+    [(["search"], []), (["stats"], []), (["compare", "--where"], {})],
+    ids=["search", "stats", "compare"],
+)
+def test_json_output_is_json_when_nothing_matches(db: str, args: list[str], empty: object) -> None:
+    """A script reads JSON whatever matched: compare --json printed 'no traces match'."""
+    r = run(*args, "tags.env = 'nowhere'", "--json", "--db", db)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == empty
 
 
 def test_stats_by_tag_counts_errors_and_percentiles(db: str) -> None:

@@ -209,6 +209,33 @@ def test_a_bad_record_imports_nothing(db: str, tmp_path: Path) -> None:
     assert TraceStore(copy).sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
 
 
+@pytest.mark.parametrize(("column", "value"), [("tags", ["a", "b"]), ("metadata", "text")])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_record_whose_tags_or_metadata_are_no_object_imports_nothing(
+    db: str, tmp_path: Path, column: str, value: Any, suffix: str
+) -> None:
+    """A hand-edited file: DuckDB stored such tags as they were (a trace whose tags are a
+    list), chdb failed with an AttributeError or TypeError; both now refuse it in one line."""
+    file = tmp_path / f"all{suffix}"
+    run("export", "--to", str(file), "--db", db)
+    if suffix == ".jsonl":
+        header, first, *rest = file.read_text().splitlines()
+        record = json.loads(first)
+        record[column] = value
+        file.write_text("\n".join([header, json.dumps(record), *rest]) + "\n")
+    else:  # JSON columns hold JSON text
+        table = pq.read_table(file)
+        texts = table.column(column).to_pylist()
+        texts[0] = json.dumps(value)
+        index = table.schema.get_field_index(column)
+        pq.write_table(table.set_column(index, table.field(index), pa.array(texts)), file)
+    copy = new_store(db, tmp_path, "copy")
+    r = run("import", str(file), "--db", copy)
+    assert r.code == 1, r.out
+    assert f"{column} is not a JSON object" in r.err and len(r.err.splitlines()) == 1
+    assert TraceStore(copy).sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
+
+
 def test_export_errors_are_one_line_and_leave_no_file(db: str, tmp_path: Path) -> None:
     r = run("export", "--to", str(tmp_path / "no" / "dir.parquet"), "--db", db)
     assert r.code == 1 and "Traceback" not in r.err and len(r.err.splitlines()) == 1

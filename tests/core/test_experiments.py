@@ -224,3 +224,15 @@ def test_mlflow_client_deletes_one_experiments_traces(db_path: str) -> None:
     store = TraceStore(db_path)
     assert [t.info.trace_id for t in store.search_traces()] == [kept]
     assert store.search_traces(experiment_ids=["1"]) == [] and gone
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"max_traces": 1}, {"trace_ids": []}])
+def test_mlflow_client_delete_traces_needs_a_cutoff_or_ids(db_path: str, kwargs: dict) -> None:
+    """MLflow refuses delete_traces(experiment_id) without max_timestamp_millis or trace_ids;
+    the client deleted the whole experiment (TraceStore.delete_traces's rule too: never
+    'delete everything' by leaving the selectors out)."""
+    kept = _traced(0)
+    assert td.flush(10)
+    with pytest.raises(FilterError, match="max_timestamp_millis or trace_ids"):
+        td.MlflowClient().delete_traces("0", **kwargs)
+    assert [t.info.trace_id for t in TraceStore(db_path).search_traces()] == [kept]

@@ -63,7 +63,10 @@ def compare(
     store = open_store(db)
     infos = resolve_infos(store, list(trace_ids) if trace_ids else str(where), limit)
     if not infos:
-        console.print("no traces match", style="yellow")
+        if as_json:
+            echo_json({})  # a script reads JSON whatever matched
+        else:
+            console.print("no traces match", style="yellow")
         return
     table_data = compare_infos(infos, list(keys) or None)
     differ = set(table_data.differing())

@@ -352,6 +352,11 @@ class ClickHouseStore(TagEdits, TraceStore):
             raise experiment_exists(name)
         return _experiments.ensure(conn, [name])[name]
 
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        if not self.read_only:
+            _ = self.write_conn  # a write: it creates a store not made yet, as on DuckDB
+        return super().get_or_create_experiment(name)
+
     def _ensure_experiment(self, name: str) -> None:
         _experiments.ensure(self.write_conn, [name])
 
