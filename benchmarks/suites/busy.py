@@ -2,9 +2,9 @@
 
 Each program runs in a fresh (spawned) process with ``traceduck.configure(db=<tmp>)`` defaults:
 a tight loop, the same loop doing ~10 µs of work per call, 4 threads, asyncio tasks, traces of
-4 spans with tags and metadata, and 4 processes tracing into one file. Each reports traces
-stored / traces made (read back from the store after ``flush()``), what ``flush()`` said and
-what ``stats()`` counts as dropped.
+4 spans with tags and metadata, every trace taking an exclusive tag, and 4 processes tracing
+into one file. Each reports traces stored / traces made (read back from the store after
+``flush()``), what ``flush()`` said and what ``stats()`` counts as dropped.
 
 All-in: a tight loop of 50,000 traced calls, calls + ``flush()`` (everything stored), against
 the same loop on a raw SDK span with a BatchSpanProcessor and a no-op exporter (calls +
@@ -70,6 +70,11 @@ def _program(kind: str, n: int, db: str, worker: int = 0) -> dict[str, Any]:
         td.update_current_trace(tags={"i": x, "even": x % 2 == 0}, metadata={"n": x})
         return leaf(x) + leaf(x) + leaf(x)
 
+    @td.trace
+    def latest(x: int) -> int:  # the README's exclusive tag, moved along by every trace
+        td.update_current_trace(tags=[td.Tag("latest", exclusive=True)])
+        return x
+
     started = time.perf_counter()
     cpu_started = time.process_time()
     if kind in ("loop", "processes"):
@@ -93,6 +98,9 @@ def _program(kind: str, n: int, db: str, worker: int = 0) -> dict[str, Any]:
     elif kind == "tagged":
         for i in range(n):
             tagged(i)
+    elif kind == "exclusive":
+        for i in range(n):
+            latest(i)
     calls = time.perf_counter() - started
     flushed = td.flush()
     total = time.perf_counter() - started
@@ -164,6 +172,7 @@ def run(cfg: Config) -> SuiteResult:
         ("threads", "4 threads", 8_000 if quick else 80_000),
         ("asyncio", "asyncio tasks", 5_000 if quick else 20_000),
         ("tagged", "traces of 4 spans with tags and metadata", 5_000 if quick else 20_000),
+        ("exclusive", "every trace tagged `latest` (exclusive)", 5_000 if quick else 20_000),
     ]
     rows: list[list[str]] = []
     targets: list[Target] = []

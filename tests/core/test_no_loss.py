@@ -109,6 +109,29 @@ print(json.dumps({"flush": td.flush(timeout_s=120), "stats": td.stats()}), flush
 """
 
 
+def test_a_loop_tagging_every_trace_exclusively_stores_every_trace(db_path: str) -> None:
+    """The README's ``latest`` tag on every trace: each write moves the tag along thousands of
+    traces of its batch, and a healthy store keeps them all. A claim cost the DuckDB writer
+    four statements (~3 ms) apiece, so one batch outlasted ``block_timeout_s`` and the queue
+    dropped traces as if the store were stuck."""
+    td.configure(db=db_path, max_queue_traces=1_000, block_timeout_s=1)
+
+    @td.trace
+    def tagged(x: int) -> int:
+        td.update_current_trace(tags=[td.Tag("latest", exclusive=True)])
+        return x
+
+    assert [tagged(i) for i in range(3_000)] == list(range(3_000))
+    last = td.get_last_trace_id()
+    _stored_everything(3_000)
+    holders = td.search_traces("tags.latest IS NOT NULL", max_results=10)
+    assert [t.info.trace_id for t in holders] == [last]
+    moves = td.sql(
+        "SELECT count(*) AS n FROM tag_events WHERE key = 'latest' AND operation = 'moved'"
+    ).to_pylist()[0]["n"]
+    assert moves == 2_999
+
+
 def test_four_processes_taking_turns_at_one_file_store_every_trace(tmp_path: Path) -> None:
     """A worker pool tracing flat out into one DuckDB file: each process waits for its turn
     at the file (and, with a full queue, its tracing thread waits too), nothing is dropped."""

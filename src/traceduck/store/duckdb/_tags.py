@@ -117,6 +117,70 @@ def claim_exclusive(
     return events
 
 
+def claim_all(
+    cur: duckdb.DuckDBPyConnection,
+    claims: list[tuple[str, str, str]],
+    *,
+    source: str,
+    now: datetime,
+) -> list[Event]:
+    """``claim_exclusive`` for each (trace id, key, scope value) of ``claims``, in order: each
+    takes the key from the holder before it, stored or an earlier claim of the list, and that
+    holder loses the tag (``moved``). A write batch's live claims, in a few statements for the
+    whole batch: one claim apiece took four (~3 ms), and a batch of thousands outlasted the
+    queue's patience."""
+    pairs = sorted({(key, where) for _, key, where in claims})
+    pair_table = {"key": np.array([k for k, _ in pairs], dtype=object),
+                  "scope": np.array([w for _, w in pairs], dtype=object)}  # fmt: skip
+    with registered(cur, "_td_pairs", pair_table):
+        stored = cur.execute(
+            "SELECT h.key, h.scope, h.trace_id FROM exclusive_holders h "
+            "JOIN _td_pairs p ON h.key = p.key AND h.scope = p.scope"
+        ).fetchall()
+    holder = {(key, where): tid for key, where, tid in stored}
+    losers: list[tuple[str, str]] = []
+    for trace_id, key, where in claims:
+        old = holder.get((key, where))
+        if old is not None and old != trace_id:
+            losers.append((old, key))
+        holder[(key, where)] = trace_id
+    events: list[Event] = []
+    if losers:
+        ids = {"trace_id": np.array(sorted({t for t, _ in losers}), dtype=object)}
+        with registered(cur, "_td_ids", ids):
+            found = cur.execute(
+                "SELECT trace_id, tags FROM traces WHERE trace_id IN (SELECT trace_id FROM _td_ids)"
+            ).fetchall()
+        tags = {tid: (_json.loads(text) or {}) for tid, text in found}
+        changed: set[str] = set()
+        for old, key in losers:
+            held = tags.get(old)
+            if held and key in held:
+                moved = [removal(held, key, "moved")]
+                apply(held, moved)
+                events += events_of(now, old, moved, source)
+                changed.add(old)
+        if changed:
+            updates = {
+                "trace_id": np.array(sorted(changed), dtype=object),
+                "tags": np.array([_json.dumps(tags[t]) for t in sorted(changed)], dtype=object),
+            }
+            with registered(cur, "_td_tags", updates):
+                cur.execute(
+                    "UPDATE traces SET tags = u.tags FROM _td_tags u "
+                    "WHERE traces.trace_id = u.trace_id"
+                )
+    final = sorted((key, where, tid) for (key, where), tid in holder.items())
+    holders = {name: np.array(column, dtype=object)
+               for name, column in zip(("key", "scope", "trace_id"), zip(*final))}  # fmt: skip
+    with registered(cur, "_td_holders", holders):
+        cur.execute(
+            "INSERT INTO exclusive_holders SELECT key, scope, trace_id FROM _td_holders "
+            "ON CONFLICT (key, scope) DO UPDATE SET trace_id = excluded.trace_id"
+        )
+    return events
+
+
 def release_exclusive(cur: duckdb.DuckDBPyConnection, trace_id: str, key: str) -> None:
     cur.execute("DELETE FROM exclusive_holders WHERE key = ? AND trace_id = ?", [key, trace_id])
 

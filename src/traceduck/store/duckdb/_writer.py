@@ -26,7 +26,7 @@ from .._records import (
     merge_trace,
     rows_to_numpy,
 )
-from .._tagrules import apply, set_changes
+from .._tagrules import apply, scope_value, set_changes
 from . import _experiments, _tags
 from ._connection import Database
 
@@ -283,21 +283,13 @@ class _Transaction:
             self.run(inserts, _td_spans=spans, _td_traces=traces)
             inserts = []
             cur = self.begin()
+            ordered = []
             for _, trace_id, key, name, scope in sorted(claims):
                 if key not in exclusive:  # set exclusive once: it stays exclusive (in tag_keys)
                     _tags.register(cur, key, True, scope)
                     exclusive[key] = scope
-                events.extend(
-                    _tags.claim_exclusive(
-                        cur,
-                        trace_id=trace_id,
-                        trace_name=name,
-                        key=key,
-                        scope=exclusive[key],
-                        source=batch.source,
-                        now=now,
-                    )
-                )
+                ordered.append((trace_id, key, scope_value(exclusive[key], name)))
+            events.extend(_tags.claim_all(cur, ordered, source=batch.source, now=now))
         history = None
         if events:
             history = _tags.events_table(events)
