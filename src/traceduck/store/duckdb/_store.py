@@ -221,13 +221,14 @@ class DuckDBStore(TraceStore):
             _tagrules.check_exclusive_bulk([r[2] for r in rows], updates, exclusive)
             now = _tags.utcnow()
             _, events = _rewrite_tags(cur, rows, partial(changes, updates=updates), now, source)
-            for tid, _, name, _ in rows:
-                for key in updates:
-                    if key in exclusive:
-                        events += _tags.claim_exclusive(
-                            cur, trace_id=tid, trace_name=name, key=key,
-                            scope=exclusive[key], source=source, now=now,
-                        )  # fmt: skip
+            claims = [
+                (tid, key, _tagrules.scope_value(exclusive[key], name))
+                for tid, _, name, _ in rows
+                for key in updates
+                if key in exclusive
+            ]
+            if claims:
+                events += _tags.claim_all(cur, claims, source=source, now=now)
             _tags.insert_events(cur, events)
             return len(rows)
 
