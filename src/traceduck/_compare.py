@@ -90,8 +90,10 @@ def resolve_infos(
             ids = [ids_or_filter.strip()]
         else:
             return [t.info for t in store.search_traces(ids_or_filter, max_results=limit)]
-    else:
+    elif isinstance(ids_or_filter, Iterable):
         ids = [str(i) for i in ids_or_filter]
+    else:
+        raise TraceduckError(f"compare takes trace ids or a filter string, not {ids_or_filter!r}")
     if not ids:
         raise TraceduckError("give at least one trace id (or a filter) to compare")
     full = list(dict.fromkeys(store.resolve_trace_id(i) for i in ids))

@@ -431,7 +431,7 @@ def redactor_for(option: Any) -> Redactor | None:
         )
     extra: list[str | re.Pattern[str]] = []
     for item in option:
-        if isinstance(item, re.Pattern):
+        if isinstance(item, re.Pattern) and item.pattern:  # an empty one would match all
             extra.append(item)
         elif isinstance(item, str) and item:
             try:

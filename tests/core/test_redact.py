@@ -284,7 +284,9 @@ def test_a_redactor_that_raises_drops_the_value_and_is_reported_once(
 
 
 @pytest.mark.parametrize(
-    "option", ["password", 3, [3], ["("], [""], re.compile("x"), {"a": 1}], ids=repr
+    "option",
+    ["password", 3, [3], ["("], [""], [re.compile("")], re.compile("x"), {"a": 1}],
+    ids=repr,
 )
 def test_bad_options_are_config_errors(db_path: str, option: Any) -> None:
     with pytest.raises(ConfigError, match="redact"):

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -163,6 +164,14 @@ def test_compare_traces_by_filter_and_selected_keys(three_traces: list[str]) -> 
     ]
     assert sorted(frame.attrs["trace_ids"]) == sorted(three_traces)
     assert td.compare_traces("tags.env = 'prod'").empty
+
+
+@pytest.mark.parametrize("bad", [None, 3, 2.5], ids=repr)
+def test_compare_traces_of_neither_ids_nor_a_filter_says_what_it_takes(
+    three_traces: list[str], bad: Any
+) -> None:
+    with pytest.raises(td.TraceduckError, match="ids or a filter"):
+        td.compare_traces(bad)
 
 
 def test_compare_cli_highlights_the_differing_rows(three_traces: list[str], db_path: str) -> None:
