@@ -323,6 +323,28 @@ def test_a_record_without_tags_or_metadata_has_none_on_both_engines(
     assert [{k: json.loads(v) for k, v in r.items()} for r in row] == [{"tags": {}, "metadata": {}}]
 
 
+@pytest.mark.parametrize("via", ["cli", "api"])
+def test_imports_own_events_have_the_callers_source(db: str, tmp_path: Path, via: str) -> None:
+    """The ``moved`` event of an imported exclusive tag that gives way is the command line's
+    from ``traceduck import`` and the API's from ``TraceStore.import_traces``, as every other
+    edit: it was ``cli`` from Python too."""
+    _edit_history(db)
+    file = tmp_path / "latest.jsonl"
+    run("export", "tags.latest = true", "--to", str(file), "--db", db)
+    tid = json.loads(file.read_text().splitlines()[1])["trace_id"]
+    target = new_store(db, tmp_path, "target")
+    run("export", "tags.env = 'prod'", "--to", str(tmp_path / "prod.jsonl"), "--db", db)
+    run("import", str(tmp_path / "prod.jsonl"), "--db", target)
+    own = TraceStore(target).search_traces(max_results=1)[0].info.trace_id
+    TraceStore(target).set_trace_tag(own, "latest", True, exclusive=True)
+    if via == "cli":
+        assert run("import", str(file), "--db", target).code == 0
+    else:
+        assert TraceStore(target).import_traces(file).imported == 1
+    moved = TraceStore(target).tag_history(tid)[-1]
+    assert (moved.operation, moved.source) == ("moved", via)
+
+
 def test_export_errors_are_one_line_and_leave_no_file(db: str, tmp_path: Path) -> None:
     r = run("export", "--to", str(tmp_path / "no" / "dir.parquet"), "--db", db)
     assert r.code == 1 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
