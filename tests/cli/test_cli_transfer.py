@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,114 @@ def test_a_record_whose_tags_or_metadata_are_no_object_imports_nothing(
     assert r.code == 1, r.out
     assert f"{column} is not a JSON object" in r.err and len(r.err.splitlines()) == 1
     assert TraceStore(copy).sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
+
+
+def _edit_first(file: Path, change: Callable[[dict[str, Any]], object]) -> str:
+    """Hand-edit the first record of an export file: ``change`` gets it as JSON Lines hold it
+    (tags and metadata as JSON values, a field left out where it is null) in either format.
+    Returns the record's trace id after the change."""
+    if file.suffix == ".jsonl":
+        header, first, *rest = file.read_text().splitlines()
+        record = json.loads(first)
+        change(record)
+        file.write_text("\n".join([header, json.dumps(record), *rest]) + "\n")
+        return str(record["trace_id"])
+    table = pq.read_table(file)  # its JSON columns hold JSON text
+    rows = table.to_pylist()
+    record = {k: json.loads(v) if k in ("tags", "metadata") else v for k, v in rows[0].items()}
+    record = {k: v for k, v in record.items() if v is not None}
+    change(record)
+    rows[0] = {
+        k: json.dumps(record[k]) if k in ("tags", "metadata") and k in record else record.get(k)
+        for k in table.column_names
+    }
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), file)
+    return str(record["trace_id"])
+
+
+def _drop(*fields: str) -> Callable[[dict[str, Any]], None]:
+    return lambda record: [record.pop(f) for f in fields]  # type: ignore[func-returns-value]
+
+
+BIG = "x" * (64 * 1024)  # one value over the 64 KiB limit once JSON-quoted
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_drop("status", "timestamp_ms", "span_count"), "lacks status, timestamp_ms, span_count"),
+        (lambda r: r.update(trace_id=r["trace_id"][:8]), "trace_id is not 32 lower-case hex"),
+        (lambda r: r.update(trace_id="z" * 32), "trace_id is not 32 lower-case hex"),
+        (lambda r: r.update(status="FINE"), "its status is not OK or ERROR"),
+        (lambda r: r["tags"].update({"": 1}), "tag key must not be empty"),
+        (lambda r: r["tags"].update({"traceduck.x": 1}), "reserved prefix 'traceduck.'"),
+        (lambda r: r["metadata"].update({"a\tb": 1}), "metadata key 'a\\tb' contains a control"),
+        (lambda r: r["tags"].update(big=BIG), "tag 'big': value is 65538 bytes of JSON"),
+        (lambda r: r["metadata"].update(big=BIG), "metadata 'big': value is 65538 bytes"),
+        (lambda r: r["tag_events"][0].update(key=""), "in its tag_events, tag key must not be"),
+        (lambda r: r["spans"][0].pop("start_time_ns"), "a span lacks start_time_ns"),
+    ],
+    ids=[
+        "missing-fields", "short-id", "non-hex-id", "status", "empty-key", "reserved-key",
+        "control-key", "big-tag", "big-metadata", "history-key", "span-start",
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_record_the_live_api_would_refuse_imports_nothing(
+    db: str, tmp_path: Path, change: Callable[[dict[str, Any]], object], message: str, suffix: str
+) -> None:
+    """A hand-made or hand-edited record that lacks a field every trace has, or holds a value
+    the live API refuses: DuckDB stored it with NULLs (get_trace then failed) and chdb with
+    'OK' or 0 in their place; both stored bad ids, keys and values as they were. Now both
+    refuse the file in one line naming the trace and the field."""
+    file = tmp_path / f"all{suffix}"
+    run("export", "--to", str(file), "--db", db)
+    tid = _edit_first(file, change)
+    copy = new_store(db, tmp_path, "copy")
+    r = run("import", str(file), "--db", copy)
+    assert r.code == 1, r.out
+    assert f"the record of trace {tid}: " in r.err and message in r.err, r.err
+    assert len(r.err.splitlines()) == 1
+    assert TraceStore(copy).sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 0}]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_record_without_tags_or_metadata_has_none_on_both_engines(
+    db: str, tmp_path: Path, suffix: str
+) -> None:
+    """No tags: ``{}`` in the SQL surface on both engines (DuckDB stored NULL there, chdb {})."""
+    file = tmp_path / f"all{suffix}"
+    run("export", "--to", str(file), "--db", db)
+    tid = _edit_first(file, _drop("tags", "metadata", "tag_events", "metadata_entries"))
+    copy = new_store(db, tmp_path, "copy")
+    assert run("import", str(file), "--db", copy).code == 0
+    store = TraceStore(copy)
+    info = store.get_trace(tid).info
+    assert (info.tags, info.metadata) == ({}, {})
+    row = store.sql(f"SELECT tags, metadata FROM traces WHERE trace_id = '{tid}'").to_pylist()
+    assert [{k: json.loads(v) for k, v in r.items()} for r in row] == [{"tags": {}, "metadata": {}}]
+
+
+@pytest.mark.parametrize("via", ["cli", "api"])
+def test_imports_own_events_have_the_callers_source(db: str, tmp_path: Path, via: str) -> None:
+    """The ``moved`` event of an imported exclusive tag that gives way is the command line's
+    from ``traceduck import`` and the API's from ``TraceStore.import_traces``, as every other
+    edit: it was ``cli`` from Python too."""
+    _edit_history(db)
+    file = tmp_path / "latest.jsonl"
+    run("export", "tags.latest = true", "--to", str(file), "--db", db)
+    tid = json.loads(file.read_text().splitlines()[1])["trace_id"]
+    target = new_store(db, tmp_path, "target")
+    run("export", "tags.env = 'prod'", "--to", str(tmp_path / "prod.jsonl"), "--db", db)
+    run("import", str(tmp_path / "prod.jsonl"), "--db", target)
+    own = TraceStore(target).search_traces(max_results=1)[0].info.trace_id
+    TraceStore(target).set_trace_tag(own, "latest", True, exclusive=True)
+    if via == "cli":
+        assert run("import", str(file), "--db", target).code == 0
+    else:
+        assert TraceStore(target).import_traces(file).imported == 1
+    moved = TraceStore(target).tag_history(tid)[-1]
+    assert (moved.operation, moved.source) == ("moved", via)
 
 
 def test_export_errors_are_one_line_and_leave_no_file(db: str, tmp_path: Path) -> None:

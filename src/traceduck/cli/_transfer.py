@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ._common import CONTEXT, console, db_option, err_console, friendly_errors, open_store
+from ._common import CONTEXT, SOURCE, console, db_option, err_console, friendly_errors, open_store
 
 # Progress bars appear when stderr is a terminal and the work is big enough to wait for.
 PROGRESS_MIN_TRACES = 2000
@@ -80,7 +80,7 @@ def import_(path: str, db: str | None) -> None:
     """
     store = open_store(db, create=True)
     with _progress("importing") as progress:
-        result = store.import_traces(path, progress=progress)
+        result = store.import_traces(path, progress=progress, source=SOURCE)
     skipped = f", skipped {result.skipped} already in the store" if result.skipped else ""
     console.print(
         f"imported {result.imported} trace{'s' if result.imported != 1 else ''} "

@@ -15,6 +15,7 @@ __all__ = [
     "HEX",
     "INFO_COLUMNS",
     "SPAN_COLUMNS",
+    "TRACE_ID",
     "id_prefix",
     "one_trace",
     "span_from_row",
@@ -32,6 +33,7 @@ SPAN_COLUMNS = (
     "end_time_ns", "attributes", "inputs", "outputs", "events", "trace_id", "service_name",
 )  # fmt: skip
 HEX = re.compile(r"^[0-9a-f]{1,32}$")
+TRACE_ID = r"^[0-9a-f]{32}$"  # a stored trace id: 32 lower-case hex characters
 
 
 def id_prefix(id_or_prefix: Any) -> str:

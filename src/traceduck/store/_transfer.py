@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import _json
 from ..errors import TraceduckError
+from ._transfer_check import checked
 
 __all__ = [
     "CHUNK",
@@ -175,8 +175,7 @@ def read_parquet(path: str) -> tuple[dict[str, Any], int, Iterator[pa.Table]]:
     raw = (file.schema_arrow.metadata or {}).get(HEADER_KEY)
     header = check_header(path, json.loads(raw) if raw else None)
     batches = (
-        _objects_checked(pa.Table.from_batches([b]), path)
-        for b in file.iter_batches(batch_size=CHUNK)
+        checked(pa.Table.from_batches([b]), path) for b in file.iter_batches(batch_size=CHUNK)
     )
     return header, file.metadata.num_rows, batches
 
@@ -221,27 +220,7 @@ def _table(records: list[dict[str, Any]], schema: pa.Schema, path: str) -> pa.Ta
         table = pa.Table.from_pylist(records, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
         raise TraceduckError(f"{path}: a record does not fit the trace layout ({exc})") from None
-    return _objects_checked(table, path)
-
-
-def _objects_checked(table: pa.Table, path: str) -> pa.Table:
-    """``table`` when each record's tags and metadata (JSON text) are JSON objects or null: a
-    hand-edited file's list or text there is refused, as every engine's import expects objects
-    (DuckDB stored a trace whose tags were a list, chdb failed on it)."""
-    for name in ("tags", "metadata"):
-        if name not in table.column_names:
-            continue
-        kind = table.schema.field(name).type
-        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-            continue
-        text = pc.utf8_trim_whitespace(table.column(name))
-        ok = pc.or_(pc.starts_with(text, "{"), pc.equal(text, "null"))
-        bad = pc.filter(table.column("trace_id"), pc.invert(ok))
-        if len(bad):
-            raise TraceduckError(
-                f"{path}: the record of trace {bad[0].as_py()}: its {name} is not a JSON object"
-            )
-    return table
+    return checked(table, path)
 
 
 def _encoded_record(record: dict[str, Any], layout: Layout) -> dict[str, Any]:

@@ -44,13 +44,20 @@ class TransferCalls(ABC):
     def _export_traces(self, path: str, filter_string: str | None, progress: Any) -> int:
         """``export_traces`` to a path with a known suffix (written beside it, then renamed)."""
 
-    def import_traces(self, path: str | os.PathLike[str], *, progress: Any = None) -> Any:
+    def import_traces(
+        self, path: str | os.PathLike[str], *, progress: Any = None, source: str = "api"
+    ) -> Any:
         """Add the traces of an ``export_traces`` file written by either engine.
 
         >>> TraceStore("copy.duckdb").import_traces("errors.parquet")
         ImportResult(imported=12, skipped=0)
 
         Traces already in the store are skipped (counted in ``skipped``), never overwritten.
+        A record that lacks a field every trace has, or holds a value the live API refuses (a
+        trace id, status, tag or metadata key or value), is a ``TraceduckError`` naming its
+        trace and field, and nothing of the file is imported. The tag and metadata events the
+        import itself adds (an exclusive tag that gives way, tags a hand-made file gives without
+        their history) have ``source`` in the history, as every edit call's.
         """
         from ._transfer import file_format
 
@@ -59,8 +66,8 @@ class TransferCalls(ABC):
         if not os.path.isfile(name):
             raise TraceduckError(f"{name}: no such file")
         self._check_writable()
-        return self._import_traces(name, fmt, progress)
+        return self._import_traces(name, fmt, progress, source)
 
     @abstractmethod
-    def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
+    def _import_traces(self, path: str, fmt: str, progress: Any, source: str) -> Any:
         """``import_traces`` of an existing file of format ``fmt`` ("parquet" or "jsonl")."""

@@ -60,14 +60,20 @@ IMPORT_EDIT_ID = 0  # the edit id of imported history rows (edits get random 63-
 
 
 def import_traces(
-    store: ClickHouseStore, path: str, fmt: str, *, progress: Progress | None = None
+    store: ClickHouseStore,
+    path: str,
+    fmt: str,
+    *,
+    progress: Progress | None = None,
+    source: str = "api",
 ) -> ImportResult:
     """Add the traces of an export file (either engine's) to the store.
 
     Traces already in the store are skipped (counted in ``skipped``), never overwritten.
     Exclusive tag keys of the file are registered unless the store already defines them; an
     imported trace holding an exclusive tag whose scope already has a holder gives it up (a
-    ``moved`` event in its history), so each scope keeps one holder, as on DuckDB.
+    ``moved`` event in its history), so each scope keeps one holder, as on DuckDB. The events
+    the import adds itself have ``source``.
     """
     conn = store.write_conn
 
@@ -89,7 +95,7 @@ def import_traces(
     imported = skipped = done = 0
     claimed: dict[tuple[str, str], str] = {}
     for table in chunks:
-        added = _insert_chunk(conn, _conformed(table), exclusive, claimed)
+        added = _insert_chunk(conn, _conformed(table), exclusive, claimed, source)
         imported += added
         skipped += table.num_rows - added
         done += table.num_rows
@@ -144,6 +150,7 @@ def _insert_chunk(
     table: pa.Table,
     exclusive: dict[str, str],
     claimed: dict[tuple[str, str], str],
+    source: str,
 ) -> int:
     """Insert the chunk's new traces; returns how many."""
     ids = table.column("trace_id").to_pylist()
@@ -173,10 +180,10 @@ def _insert_chunk(
     spans = _span_rows(table, found["spans"])
     if spans.num_rows:
         conn.insert_arrow("spans", spans)
-    events = _event_rows(records, found["events"], exclusive, claimed, conn, now.version)
+    events = _event_rows(records, found["events"], exclusive, claimed, conn, now.version, source)
     if events.num_rows:
         conn.insert_arrow("td_tag_events", events)
-    entries = _metadata_rows(records, found["metadata"], now.version)
+    entries = _metadata_rows(records, found["metadata"], now.version, source)
     if entries.num_rows:
         conn.insert_arrow("td_metadata", entries)
     # Experiment ids are this store's own: the name says which experiment, the id follows.
@@ -220,6 +227,7 @@ def _event_rows(
     claimed: dict[tuple[str, str], str],
     conn: Connection,
     now: int,
+    source: str,
 ) -> pa.Table:
     """Each new trace's tag history, then what makes its current tags the file's: a claim (or a
     ``moved`` event) for an exclusive tag, and an event where the history does not end in the
@@ -282,20 +290,22 @@ def _event_rows(
             want = _json.dumps(tags[key]) if key in tags else None
             if folded.get(key) != want:
                 op = "delete" if want is None else ("update" if key in folded else "set")
-                add(tid, key, version, seq, "event", now_ts, op, "cli", folded.get(key), want)
+                add(tid, key, version, seq, "event", now_ts, op, source, folded.get(key), want)
                 seq += 1
         for key in sorted(k for k in tags if (tid, k) in outcome):
             where = scope_value(exclusive[key], r["name"])
             if outcome[(tid, key)] == "claim":
-                add(tid, key, version, seq, "claim", now_ts, "", "cli", None, None, where)
+                add(tid, key, version, seq, "claim", now_ts, "", source, None, None, where)
             else:
-                add(tid, key, version, seq, "event", now_ts, "moved", "cli",
+                add(tid, key, version, seq, "event", now_ts, "moved", source,
                     _json.dumps(tags[key]), None)  # fmt: skip
             seq += 1
     return pa.table(cols, schema=TAG_EVENT_SCHEMA)
 
 
-def _metadata_rows(records: list[dict[str, Any]], skip: set[str], now: int) -> pa.Table:
+def _metadata_rows(
+    records: list[dict[str, Any]], skip: set[str], now: int, source: str
+) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in METADATA_SCHEMA.names}
     now_ts = datetime.fromtimestamp(now / 1e9, timezone.utc)
     for r in records:
@@ -311,7 +321,7 @@ def _metadata_rows(records: list[dict[str, Any]], skip: set[str], now: int) -> p
             latest[key] = _json.dumps(json.loads(value)) if value is not None else "null"
         shown = json.loads(r["metadata"]) if r["metadata"] else {}
         entries += [
-            (now_ts, k, _json.dumps(v), "cli")
+            (now_ts, k, _json.dumps(v), source)
             for k, v in shown.items()
             if latest.get(k) != _json.dumps(v)
         ]  # a hand-made file whose entries do not end in its metadata

@@ -397,11 +397,11 @@ class ClickHouseStore(TagEdits, TraceStore):
 
         return export_traces(self, path, filter_string, progress=progress)
 
-    def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
+    def _import_traces(self, path: str, fmt: str, progress: Any, source: str) -> Any:
         """See ``_import``."""
         from ._import import import_traces
 
-        return import_traces(self, path, fmt, progress=progress)
+        return import_traces(self, path, fmt, progress=progress, source=source)
 
     def _delete(self, selection: Selection, source: str) -> int:
         """As on DuckDB; without a transaction: see ``_delete`` for the order of the steps."""

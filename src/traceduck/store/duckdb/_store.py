@@ -151,11 +151,11 @@ class DuckDBStore(TraceStore):
 
         return export_traces(self._db, path, filter_string, progress=progress)
 
-    def _import_traces(self, path: str, fmt: str, progress: Any) -> Any:
+    def _import_traces(self, path: str, fmt: str, progress: Any, source: str) -> Any:
         """In one transaction."""
         from ._transfer import import_traces
 
-        return import_traces(self._db, path, fmt, progress=progress)
+        return import_traces(self._db, path, fmt, progress=progress, source=source)
 
     def tag_history(self, trace_id: str) -> list[TagEvent]:
         with self._db.lease() as cur:

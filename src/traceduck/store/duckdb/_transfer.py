@@ -134,14 +134,19 @@ class _Layout(Layout):
 
 
 def import_traces(
-    db: Database, path: str, fmt: str, *, progress: Progress | None = None
+    db: Database,
+    path: str,
+    fmt: str,
+    *,
+    progress: Progress | None = None,
+    source: str = "api",
 ) -> ImportResult:
     """Add the traces of an export file to the store, in one transaction.
 
     Traces already in the store (same id) are skipped and counted, never overwritten. Exclusive
     tag keys of the file are registered unless the store already defines them; an imported
     trace holding an exclusive tag whose scope already has a holder in the store gives it up
-    (a ``moved`` event in its history), so each scope keeps one holder.
+    (a ``moved`` event in its history, from ``source``), so each scope keeps one holder.
     """
     imported = skipped = done = 0
     with db.transaction() as cur:
@@ -151,7 +156,7 @@ def import_traces(
         header, total, chunks = reader
         _register_tag_keys(cur, header)
         for table in chunks:
-            added, seen = _insert_chunk(cur, table, layout)
+            added, seen = _insert_chunk(cur, table, layout, source)
             imported += added
             skipped += seen - added
             done += seen
@@ -170,7 +175,7 @@ def _register_tag_keys(cur: duckdb.DuckDBPyConnection, header: dict[str, Any]) -
 
 
 def _insert_chunk(
-    cur: duckdb.DuckDBPyConnection, table: pa.Table, layout: _Layout
+    cur: duckdb.DuckDBPyConnection, table: pa.Table, layout: _Layout, source: str
 ) -> tuple[int, int]:
     """Insert the chunk's new traces; returns (inserted, traces in the chunk)."""
     if "trace_id" not in table.column_names:
@@ -204,7 +209,7 @@ def _insert_chunk(
         cur.execute(f"INSERT INTO traces ({names}) SELECT {names} FROM _td_import")
         if "experiment" in columns:
             _link_experiments(cur)
-        for name, (source, _, _) in NESTED.items():
+        for name, (target, _, _) in NESTED.items():
             if name not in table.column_names:
                 continue
             item_type = table.schema.field(name).type
@@ -219,13 +224,13 @@ def _insert_chunk(
             targets = ", ".join(f'"{c}"' for c in ["trace_id", *fields])
             values = ", ".join(f'x."{c}"' for c in fields)
             cur.execute(
-                f"INSERT INTO {source} ({targets}) "
+                f"INSERT INTO {target} ({targets}) "
                 f"SELECT trace_id, {values} FROM ("
                 f'  SELECT trace_id, _ord, unnest("{name}") AS x, '
                 f'         generate_subscripts("{name}", 1) AS i FROM _td_import'
                 ") ORDER BY _ord, i"
             )
-        _claim_exclusive(cur)
+        _claim_exclusive(cur, source)
     finally:
         cur.unregister("_td_import")
     return table.num_rows, len(ids)
@@ -248,7 +253,7 @@ def _link_experiments(cur: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _claim_exclusive(cur: duckdb.DuckDBPyConnection) -> None:
+def _claim_exclusive(cur: duckdb.DuckDBPyConnection, source: str) -> None:
     """Each imported trace holding an exclusive tag becomes its holder, if the scope is free."""
     exclusive = _tags.exclusive_keys(cur)
     if not exclusive:
@@ -273,5 +278,5 @@ def _claim_exclusive(cur: duckdb.DuckDBPyConnection) -> None:
             if key in tags:
                 old = tags.pop(key)
                 _tags.store_tags(cur, tid, tags)
-                events.append((now, tid, key, _json.dumps(old), None, "moved", "cli"))
+                events.append((now, tid, key, _json.dumps(old), None, "moved", source))
     _tags.insert_events(cur, events)
