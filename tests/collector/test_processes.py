@@ -202,3 +202,11 @@ def test_a_grpc_port_in_use_is_one_line_not_a_traceback(tmp_path) -> None:
     assert done.returncode == 2
     assert "cannot bind OTLP/gRPC to 127.0.0.1:" + port in done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_port_past_65535_is_a_usage_error_not_a_traceback(tmp_path) -> None:
+    for option in ("--http-port", "--grpc-port"):
+        done = _collector_cli(str(tmp_path / "t.duckdb"), option, "70000")
+        assert done.returncode == 2, done.stderr
+        assert f"Invalid value for '{option}'" in done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
