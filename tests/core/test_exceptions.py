@@ -404,6 +404,40 @@ def test_input_capture_failure_never_reaches_user_code_nor_leaks_the_span() -> N
     assert trace.spans[0].parent_id is None
 
 
+class _InterruptedMapping(Mapping):
+    """Ctrl-C arriving while traceduck reads the argument (a big one takes a while)."""
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise KeyboardInterrupt
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_ctrl_c_during_input_capture_leaves_no_span_open() -> None:
+    @td.trace
+    def handle(request):
+        return "handled"
+
+    @td.trace
+    def next_request():
+        return td.get_current_trace_id()
+
+    with pytest.raises(KeyboardInterrupt):
+        handle(_InterruptedMapping())
+    # The interrupted call's span must end and leave the context, or every later trace of
+    # this thread (a notebook's kernel goes on after Ctrl-C) is a child of it, never stored.
+    assert td.get_current_trace_id() is None
+    trace_id = next_request()
+    flush()
+    assert td.get_trace(trace_id).spans[0].parent_id is None
+    interrupted = td.search_traces("name = 'handle'")
+    assert [t.info.status for t in interrupted] == ["ERROR"]
+
+
 def test_output_capture_failure_never_reaches_user_code() -> None:
     value = _UnreadableMapping()
 
