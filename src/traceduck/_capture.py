@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import enum
 import inspect
+import itertools
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -164,7 +165,7 @@ def _jsonable(value: Any, depth: int) -> Any:
             out[k if isinstance(k, str) else str(k)] = _jsonable(v, depth + 1)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)[:_MAX_ITEMS]
+        items = list(itertools.islice(value, _MAX_ITEMS))  # not a copy of the whole container
         result = [_jsonable(v, depth + 1) for v in items]
         if len(value) > _MAX_ITEMS:
             result.append(f"... {len(value) - _MAX_ITEMS} more items")

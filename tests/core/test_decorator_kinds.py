@@ -785,6 +785,27 @@ def test_huge_containers_are_capped() -> None:
     assert row["n"] < 70_000
 
 
+class _Endless(list):
+    """A list whose iteration goes on (a lazily extended sequence); this one gives up, with an
+    error, after a million items instead of hanging the test."""
+
+    def __iter__(self) -> Iterator[int]:
+        yield from range(1_000_000)
+        raise RuntimeError("iterated to the end of an endless list")
+
+
+def test_capture_reads_only_the_items_it_keeps() -> None:
+    @td.trace
+    def first(values):
+        return values[0]
+
+    # Capture keeps 1,000 items of a container; it copied the whole container first, so an
+    # endless one hung the call and a list of 10 million cost ~100 ms a call.
+    assert first(_Endless(["a"])) == "a"
+    root = last_trace().spans[0]
+    assert root.inputs["values"] == list(range(1000))
+
+
 def test_mutable_arguments_are_recorded_as_they_were_at_call_time() -> None:
     @td.trace
     def append_one(items, opts):
