@@ -568,3 +568,27 @@ def test_an_event_named_by_a_number_or_with_odd_keys_keeps_the_trace() -> None:
     events = trace.spans[0].events
     assert [e["name"] for e in events] == ["5", "done"]
     assert events[0]["attributes"] == {"('layer', 1)": 0.5}
+
+
+def test_text_with_a_lone_surrogate_keeps_the_trace() -> None:
+    # Text from bytes read with surrogateescape (a file name, argv) cannot be stored as UTF-8
+    # as it is: the store refused the whole trace for the span's name, type or error message.
+    name = "load-\udcff"
+    raised = ValueError(f"cannot read {name}")
+
+    @td.trace(name=name, span_type=name)
+    def load():
+        with td.start_span(name):
+            raise raised
+
+    with pytest.raises(ValueError) as info:
+        load()
+    assert info.value is raised
+    trace = last_trace()
+    assert td.stats()["dropped_traces"] == 0
+    # as in captured values, U+FFFD for what UTF-8 cannot hold
+    kept = name.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    assert [s.name for s in trace.spans] == [kept, kept]
+    root = trace.spans[0]
+    assert root.span_type == kept
+    assert root.status_message == f"ValueError: cannot read {kept}"
