@@ -104,6 +104,19 @@ def test_a_string_value_with_a_lone_surrogate_is_kept_with_u_fffd(store: td.Trac
     assert [t.info.trace_id for t in store.search_traces(f"tags.file = '{kept}'")] == [tid]
 
 
+def test_a_value_nested_past_pythons_stack_is_a_tag_error(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace(keep="me"))
+    deep: object = 1
+    for _ in range(5000):
+        deep = [deep]
+    # It was the encoder's RecursionError, outside traceduck's error tree.
+    with pytest.raises(td.TagError, match="nests too deeply"):
+        store.set_trace_tag(tid, "k", deep)
+    with pytest.raises(td.TagError, match="nests too deeply"):
+        store.log_metadata(tid, {"m": deep})
+    assert store.get_trace(tid).info.tags == {"keep": "me"}
+
+
 def test_exclusive_tag_moves_within_the_same_name_only(store: td.TraceStore) -> None:
     a, b, other = flushed(make_trace("train"), make_trace("train"), make_trace("eval"))
     store.set_trace_tag(a, "latest", True, exclusive=True)

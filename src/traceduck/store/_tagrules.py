@@ -62,6 +62,8 @@ def encode_value(value: Any, key: str = "", what: str = "tag") -> str:
     """The value as JSON text, or TagError if it is not a JSON value or is too large."""
     try:
         text = _json.dumps(value)
+    except RecursionError:  # no repr of the value in the message: it would recurse as deep
+        raise TagError(f"{what} {key!r}: the value nests too deeply to store as JSON") from None
     except (TypeError, ValueError) as exc:
         raise TagError(
             f"{what} {key!r}: value {value!r} is not a JSON value (strings, numbers, booleans, "
