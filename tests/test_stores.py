@@ -234,6 +234,14 @@ def test_stats_per_group(fixed: Any) -> None:
     }  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "by", ["tags.`", "tag.``", "metadata.`", "metadata.eval..accuracy", "metadata.eval."]
+)
+def test_stats_by_an_empty_key_or_path_step_is_a_filter_error(fixed: Any, by: str) -> None:
+    with pytest.raises(td.FilterError, match="cannot group by"):
+        fixed.stats(by=by)
+
+
 def test_compare_side_by_side(fixed: Any) -> None:
     frame = fixed.compare_traces([tid(1), tid(2)], keys=["tags.cost", "status"])
     assert frame.loc["tags.cost"].tolist() == [3.2, 10]

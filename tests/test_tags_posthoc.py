@@ -94,6 +94,29 @@ def test_errors_are_clear_and_change_nothing(store: td.TraceStore) -> None:
     assert store.get_trace(tid).info.tags == {"keep": "me"}
 
 
+def test_a_string_value_with_a_lone_surrogate_is_kept_with_u_fffd(store: td.TraceStore) -> None:
+    # A file name read with surrogateescape: DuckDB kept it (U+FFFD, as JSON text); ClickHouse's
+    # string column raised UnicodeEncodeError, and refused the whole trace when set live.
+    (tid,) = flushed(make_trace())
+    store.set_trace_tag(tid, "file", "data-\udcff.csv")
+    kept = "data-\udcff.csv".encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    assert store.get_trace(tid).info.tags == {"file": kept}
+    assert [t.info.trace_id for t in store.search_traces(f"tags.file = '{kept}'")] == [tid]
+
+
+def test_a_value_nested_past_pythons_stack_is_a_tag_error(store: td.TraceStore) -> None:
+    (tid,) = flushed(make_trace(keep="me"))
+    deep: object = 1
+    for _ in range(5000):
+        deep = [deep]
+    # It was the encoder's RecursionError, outside traceduck's error tree.
+    with pytest.raises(td.TagError, match="nests too deeply"):
+        store.set_trace_tag(tid, "k", deep)
+    with pytest.raises(td.TagError, match="nests too deeply"):
+        store.log_metadata(tid, {"m": deep})
+    assert store.get_trace(tid).info.tags == {"keep": "me"}
+
+
 def test_exclusive_tag_moves_within_the_same_name_only(store: td.TraceStore) -> None:
     a, b, other = flushed(make_trace("train"), make_trace("train"), make_trace("eval"))
     store.set_trace_tag(a, "latest", True, exclusive=True)

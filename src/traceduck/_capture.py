@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import enum
 import inspect
+import itertools
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -23,13 +24,17 @@ from ._constants import MAX_CAPTURE_CHARS
 _SCALARS = frozenset({int, float, str, bool, type(None)})
 _MAX_ITEMS = 1000  # per container, when snapshotting
 _MAX_DEPTH = 20
+# Items per snapshot, all containers together: each item is at least two characters of JSON,
+# so a value with more is over the size limit anyway; and a container that holds itself or
+# shares parts (a list of the same list, twice at each level) is walked in bounded time.
+_MAX_TOTAL_ITEMS = MAX_CAPTURE_CHARS // 2
 
 
 def snapshot(value: Any) -> Any:
     """A JSON-safe copy of ``value`` taken now (scalars as they are)."""
     if type(value) in _SCALARS:
         return value
-    return _jsonable(value, 0)
+    return _jsonable(value, 0, [_MAX_TOTAL_ITEMS])
 
 
 def snapshot_args(names: tuple[str, ...], args: tuple, kwargs: dict) -> Any:
@@ -49,7 +54,8 @@ def snapshot_args(names: tuple[str, ...], args: tuple, kwargs: dict) -> Any:
 
 
 def _bind_snapshot(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
-    return {k: _jsonable(v, 0) for k, v in _bind(names, args, kwargs).items()}
+    budget = [_MAX_TOTAL_ITEMS]
+    return {k: _jsonable(v, 0, budget) for k, v in _bind(names, args, kwargs).items()}
 
 
 def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -147,7 +153,8 @@ def parameter_names(func: Callable[..., Any]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _jsonable(value: Any, depth: int) -> Any:
+def _jsonable(value: Any, depth: int, budget: list[int]) -> Any:
+    """``value`` made JSON-safe; ``budget[0]``: how many more container items it may take."""
     t = type(value)
     if t in _SCALARS:
         if t is float and (value != value or value in (float("inf"), float("-inf"))):
@@ -156,23 +163,32 @@ def _jsonable(value: Any, depth: int) -> Any:
     if depth >= _MAX_DEPTH:
         return _repr(value)
     if isinstance(value, Mapping):
+        room = budget[0]
+        if room > _MAX_ITEMS:
+            room = _MAX_ITEMS
         out: dict[str, Any] = {}
         for i, (k, v) in enumerate(value.items()):
-            if i >= _MAX_ITEMS:
-                out["..."] = f"{len(value) - _MAX_ITEMS} more items"
+            if i >= room:
+                out["..."] = f"{len(value) - i} more items"
                 break
-            out[k if isinstance(k, str) else str(k)] = _jsonable(v, depth + 1)
+            budget[0] -= 1  # before the item's own items are taken
+            out[k if isinstance(k, str) else str(k)] = _jsonable(v, depth + 1, budget)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)[:_MAX_ITEMS]
-        result = [_jsonable(v, depth + 1) for v in items]
-        if len(value) > _MAX_ITEMS:
-            result.append(f"... {len(value) - _MAX_ITEMS} more items")
+        room = budget[0]
+        if room > _MAX_ITEMS:
+            room = _MAX_ITEMS
+        # never a copy of the whole container, nor more of it than is kept
+        items = value[:room] if t is list or t is tuple else list(itertools.islice(value, room))
+        budget[0] -= len(items)
+        result = [_jsonable(v, depth + 1, budget) for v in items]
+        if len(value) > len(items):
+            result.append(f"... {len(value) - len(items)} more items")
         return result
     if isinstance(value, (bool, int, float, str)):  # subclasses, e.g. IntEnum
         return value.value if isinstance(value, enum.Enum) else t.__mro__[-2](value)
     if isinstance(value, enum.Enum):
-        return _jsonable(value.value, depth + 1)
+        return _jsonable(value.value, depth + 1, budget)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, (uuid.UUID, Decimal, PurePath)):
@@ -180,14 +196,15 @@ def _jsonable(value: Any, depth: int) -> Any:
     if isinstance(value, bytes):
         return value[:256].decode("utf-8", "backslashreplace")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _jsonable(getattr(value, f.name, None), depth + 1)
-            for f in dataclasses.fields(value)
-        }
+        fields = dataclasses.fields(value)
+        if len(fields) > budget[0]:
+            return _repr(value)
+        budget[0] -= len(fields)
+        return {f.name: _jsonable(getattr(value, f.name, None), depth + 1, budget) for f in fields}
     dump = getattr(value, "model_dump", None)  # pydantic v2 models
     if callable(dump) and not isinstance(value, type):
         try:
-            return _jsonable(dump(), depth + 1)
+            return _jsonable(dump(), depth + 1, budget)
         except Exception:
             pass
     return _repr(value)

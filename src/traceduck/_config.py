@@ -307,6 +307,10 @@ def flush(timeout_s: float | None = None) -> bool:
         switch = _S.switch
         if switch is None or switch.target is None:
             return True
+        if getattr(_runtime.EXPORTING, "on", False) or (
+            threading.current_thread().name.startswith("traceduck-")
+        ):
+            return False  # user code that an export or one of traceduck's threads runs
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
         def remaining() -> float | None:

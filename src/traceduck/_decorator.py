@@ -214,6 +214,10 @@ class _Options:
                     apply_tags(ctx.trace_id, self.tags)
             except Exception as exc:
                 _runtime.report_internal_error("input capture", exc)
+            except BaseException as exc:  # Ctrl-C while capturing: the span must not stay open
+                fail_span(span, exc, "@trace error")
+                end_span(span, token, "@trace end")
+                raise
         return span, token, record
 
     def _try_start(self, instance: Any, args: tuple, kwargs: dict) -> Any:

@@ -57,10 +57,10 @@ _lenient = _encoder(repr)
 
 def dumps(value: Any) -> str:
     """Strict compact JSON (raises TypeError/ValueError for values JSON cannot hold)."""
-    return _utf8(_strict(value))
+    return utf8(_strict(value))
 
 
-def _utf8(text: str) -> str:
+def utf8(text: str) -> str:
     """``text`` made valid UTF-8: lone surrogates (from undecodable file names) become U+FFFD."""
     if text.isascii():
         return text
@@ -74,9 +74,9 @@ def _utf8(text: str) -> str:
 def dumps_lenient(value: Any) -> str:
     """Compact JSON; values JSON cannot hold become their repr, NaN/inf become strings."""
     try:
-        return _utf8(_lenient(value))
+        return utf8(_lenient(value))
     except ValueError:  # NaN or infinity somewhere
-        return _utf8(_lenient(_finite(value)))
+        return utf8(_lenient(_finite(value)))
 
 
 def json_type(value: Any) -> str:

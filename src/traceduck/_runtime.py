@@ -28,6 +28,10 @@ STASH: dict[int, list[Any]] = {}
 MAX_STASH = 200_000
 stash_dropped = 0
 
+# Set while traceduck exports in a caller's thread (a flush): user code that the export runs (a
+# redact callable, a __del__ the GC runs) must not wait in flush() for what it is part of.
+EXPORTING = threading.local()
+
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
 

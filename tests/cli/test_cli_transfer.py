@@ -348,6 +348,7 @@ def test_imports_own_events_have_the_callers_source(db: str, tmp_path: Path, via
 def test_export_errors_are_one_line_and_leave_no_file(db: str, tmp_path: Path) -> None:
     r = run("export", "--to", str(tmp_path / "no" / "dir.parquet"), "--db", db)
     assert r.code == 1 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
+    assert "No such file" in r.err and "dir.parquet'" in r.err  # not "dir.parquet.part"
     r = run("export", "--to", str(tmp_path / "x.txt"), "--db", db)
     assert r.code == 1 and "unknown file type" in r.err
     r = run("export", "--db", db)

@@ -182,3 +182,31 @@ def test_live_queries_while_the_collector_receives(tmp_path) -> None:
     assert not failures
     stored = {r.as_py() for r in TraceStore(db).sql("SELECT trace_id FROM traces").column(0)}
     assert stored == set(sent)
+
+
+def _collector_cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "traceduck", "collector", "--db", db, *args],
+        env=child_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_grpc_port_in_use_is_one_line_not_a_traceback(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as taken:  # as a second collector on the default ports meets it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        done = _collector_cli(str(tmp_path / "t.duckdb"), "--http-port", "0", "--grpc-port", port)
+    assert done.returncode == 2
+    assert "cannot bind OTLP/gRPC to 127.0.0.1:" + port in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_port_past_65535_is_a_usage_error_not_a_traceback(tmp_path) -> None:
+    for option in ("--http-port", "--grpc-port"):
+        done = _collector_cli(str(tmp_path / "t.duckdb"), option, "70000")
+        assert done.returncode == 2, done.stderr
+        assert f"Invalid value for '{option}'" in done.stderr
+        assert "Traceback" not in done.stderr, done.stderr

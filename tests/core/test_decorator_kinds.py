@@ -785,6 +785,47 @@ def test_huge_containers_are_capped() -> None:
     assert row["n"] < 70_000
 
 
+class _Endless(list):
+    """A list whose iteration goes on (a lazily extended sequence); this one gives up, with an
+    error, after a million items instead of hanging the test."""
+
+    def __iter__(self) -> Iterator[int]:
+        yield from range(1_000_000)
+        raise RuntimeError("iterated to the end of an endless list")
+
+
+def test_capture_reads_only_the_items_it_keeps() -> None:
+    @td.trace
+    def first(values):
+        return values[0]
+
+    # Capture keeps 1,000 items of a container; it copied the whole container first, so an
+    # endless one hung the call and a list of 10 million cost ~100 ms a call.
+    assert first(_Endless(["a"])) == "a"
+    root = last_trace().spans[0]
+    assert root.inputs["values"] == list(range(1000))
+
+
+def test_containers_holding_themselves_or_shared_parts_are_captured_in_bounded_time() -> None:
+    @td.trace
+    def size(values):
+        return len(values)
+
+    # Each level holds the level below twice: 2**20 items to the depth limit, which capture
+    # walked (~2 s a call; three times, 3**20: it hung); a list holding itself is the same.
+    shared: list[Any] = [0]
+    for _ in range(25):
+        shared = [shared, shared]
+    looped: list[Any] = []
+    looped.extend([looped, looped])
+    for value in (shared, looped):
+        started = time.perf_counter()
+        assert size(value) == 2
+        assert time.perf_counter() - started < 0.5
+    flush()
+    assert count("traces") == 2
+
+
 def test_mutable_arguments_are_recorded_as_they_were_at_call_time() -> None:
     @td.trace
     def append_one(items, opts):

@@ -404,6 +404,40 @@ def test_input_capture_failure_never_reaches_user_code_nor_leaks_the_span() -> N
     assert trace.spans[0].parent_id is None
 
 
+class _InterruptedMapping(Mapping):
+    """Ctrl-C arriving while traceduck reads the argument (a big one takes a while)."""
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise KeyboardInterrupt
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_ctrl_c_during_input_capture_leaves_no_span_open() -> None:
+    @td.trace
+    def handle(request):
+        return "handled"
+
+    @td.trace
+    def next_request():
+        return td.get_current_trace_id()
+
+    with pytest.raises(KeyboardInterrupt):
+        handle(_InterruptedMapping())
+    # The interrupted call's span must end and leave the context, or every later trace of
+    # this thread (a notebook's kernel goes on after Ctrl-C) is a child of it, never stored.
+    assert td.get_current_trace_id() is None
+    trace_id = next_request()
+    flush()
+    assert td.get_trace(trace_id).spans[0].parent_id is None
+    interrupted = td.search_traces("name = 'handle'")
+    assert [t.info.status for t in interrupted] == ["ERROR"]
+
+
 def test_output_capture_failure_never_reaches_user_code() -> None:
     value = _UnreadableMapping()
 
@@ -534,3 +568,27 @@ def test_an_event_named_by_a_number_or_with_odd_keys_keeps_the_trace() -> None:
     events = trace.spans[0].events
     assert [e["name"] for e in events] == ["5", "done"]
     assert events[0]["attributes"] == {"('layer', 1)": 0.5}
+
+
+def test_text_with_a_lone_surrogate_keeps_the_trace() -> None:
+    # Text from bytes read with surrogateescape (a file name, argv) cannot be stored as UTF-8
+    # as it is: the store refused the whole trace for the span's name, type or error message.
+    name = "load-\udcff"
+    raised = ValueError(f"cannot read {name}")
+
+    @td.trace(name=name, span_type=name)
+    def load():
+        with td.start_span(name):
+            raise raised
+
+    with pytest.raises(ValueError) as info:
+        load()
+    assert info.value is raised
+    trace = last_trace()
+    assert td.stats()["dropped_traces"] == 0
+    # as in captured values, U+FFFD for what UTF-8 cannot hold
+    kept = name.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    assert [s.name for s in trace.spans] == [kept, kept]
+    root = trace.spans[0]
+    assert root.span_type == kept
+    assert root.status_message == f"ValueError: cannot read {kept}"

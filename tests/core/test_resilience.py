@@ -3,6 +3,7 @@ bounded queue while the store is unusable."""
 
 from __future__ import annotations
 
+import ast
 import os
 import selectors
 import subprocess
@@ -569,3 +570,41 @@ def test_a_refused_trace_in_a_batch_cut_short_is_dropped_and_counted_once(tmp_pa
     finally:
         exporter.shutdown()
     assert td.TraceStore(str(tmp_path / "bad.duckdb")).count_traces() == 2
+
+
+_FLUSH_IN_OUR_THREAD = """
+import sys, threading, time
+import traceduck as td
+seen = []
+def redact(path, value):
+    if value == "flush here" and not seen:
+        started = time.monotonic()
+        flushed = td.flush()
+        seen.append((threading.current_thread().name, flushed, time.monotonic() - started))
+    return value
+td.configure(db=sys.argv[1], redact=redact, auto_context=False)
+@td.trace
+def f(x):
+    return x
+f("flush here")
+for i in range(20):
+    f(i)
+print(td.flush(timeout_s=30), seen)
+"""
+
+
+def test_flush_called_by_user_code_that_an_export_runs_returns_at_once(tmp_path: Path) -> None:
+    # traceduck runs user code while it exports: a redact callable, or a __del__ the GC runs in
+    # its threads (cyclic garbage is collected by whichever thread allocates next). A flush()
+    # there waited for the export it was part of: forever (a child process bounds the test).
+    db = str(tmp_path / "t.duckdb")
+    done = subprocess.run(
+        [PYTHON, "-c", _FLUSH_IN_OUR_THREAD, db],
+        capture_output=True, text=True, timeout=30, env=subprocess_env(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ok, seen = done.stdout.strip().split(" ", 1)
+    assert ok == "True", done.stderr
+    ((_thread, flushed, took),) = ast.literal_eval(seen)
+    assert flushed is False and took < 1.0  # it cannot say its own queue is written
+    assert td.TraceStore(db).sql("SELECT count(*) AS n FROM traces").to_pylist() == [{"n": 21}]

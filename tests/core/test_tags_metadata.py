@@ -463,3 +463,28 @@ def test_exclusive_live_tag_is_held_by_the_trace_that_ended_last() -> None:
         ("set", None, True),
         ("moved", True, None),
     ]
+
+
+def test_keys_with_a_lone_surrogate_warn_live_and_are_a_tag_error_after_the_fact() -> None:
+    # A key made from a file name read with surrogateescape cannot be stored as UTF-8: it cost
+    # the whole trace live (the store refused it) and was DuckDB's error after the fact.
+    bad = "file-\udcff"
+
+    @td.trace
+    def root():
+        with pytest.warns(TraceduckWarning, match="surrogate"):
+            td.update_current_trace(tags={bad: 1})
+        with pytest.warns(TraceduckWarning, match="surrogate"):
+            td.update_current_trace(metadata={bad: 1})
+        td.update_current_trace(tags={"good": 2}, metadata={"m": 2})
+        return 1
+
+    assert root() == 1
+    trace = last_trace()
+    assert trace.info.tags == {"good": 2}
+    assert user_metadata(trace.info) == {"m": 2}
+    with pytest.raises(td.TagError, match="surrogate"):
+        td.set_trace_tag(trace.info.trace_id, bad, 1)
+    with pytest.raises(td.TagError, match="surrogate"):
+        td.log_metadata({bad: 1}, trace_id=trace.info.trace_id)
+    assert td.stats()["dropped_traces"] == 0

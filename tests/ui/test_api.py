@@ -314,7 +314,7 @@ def test_stats_grouped_by_tag(client: httpx.Client) -> None:
     }
 
 
-@pytest.mark.parametrize("params", [{"by": "nonsense"}, {"filter": "status ="}])
+@pytest.mark.parametrize("params", [{"by": "nonsense"}, {"by": "tags.`"}, {"filter": "status ="}])
 def test_stats_bad_input(client: httpx.Client, params: dict) -> None:
     r = client.get("/api/stats", params=params)
     assert r.status_code == 400 and r.json()["error"]["message"]

@@ -126,10 +126,11 @@ def row_of(span: EndedSpan) -> tuple[tuple[Any, ...], bool, dict[str, Any] | Non
         # "%" formats an int in half the time format() or an f-string takes
         "%016x" % span_id,  # noqa: UP031
         "%016x" % parent_id if parent_id is not None else None,  # noqa: UP031
-        name,
-        str(span_type) if span_type else DEFAULT_SPAN_TYPE,
+        # text UTF-8 cannot hold (a lone surrogate, as in file names) would cost the trace
+        name if type(name) is str and name.isascii() else _json.utf8(str(name)),
+        _json.utf8(str(span_type)) if span_type else DEFAULT_SPAN_TYPE,
         STATUS_ERROR if failed else STATUS_OK,
-        description if failed else None,
+        _json.utf8(str(description)) if failed and description is not None else None,
         start,
         end,
         (end - start) / 1e6,

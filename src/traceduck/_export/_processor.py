@@ -202,6 +202,7 @@ class BlockingSpanProcessor(SpanProcessor):
 
     def _export(self, batch: Sequence[Any]) -> None:
         token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        was, _runtime.EXPORTING.on = getattr(_runtime.EXPORTING, "on", False), True
         try:
             if self.rows:
                 self.exporter.export_rows(batch)  # type: ignore[attr-defined]
@@ -214,4 +215,5 @@ class BlockingSpanProcessor(SpanProcessor):
         except Exception as exc:  # the exporter's own failure: never the app's
             _runtime.report_internal_error("span export", exc)
         finally:
+            _runtime.EXPORTING.on = was
             detach(token)

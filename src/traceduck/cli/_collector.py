@@ -18,14 +18,14 @@ from ._common import CONTEXT, db_option
     "--http-port",
     default=4318,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 65535),
     help="OTLP/HTTP port (0: any free port).",
 )
 @click.option(
     "--grpc-port",
     default=4317,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 65535),
     help="OTLP/gRPC port (0: any free port).",
 )
 @click.option("--no-http", is_flag=True, help="Do not serve OTLP/HTTP.")

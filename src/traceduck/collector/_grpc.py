@@ -53,9 +53,12 @@ def create_server(ingest: Ingest, host: str, port: int, max_body_bytes: int) -> 
             ("grpc.so_reuseport", 0),
         ],
     )
-    bound = server.add_insecure_port(f"{url_host(host)}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{url_host(host)}:{port}")
+    except RuntimeError:  # grpcio >= 1.5x raises where older ones returned 0
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")
+        raise OSError(f"cannot bind OTLP/gRPC to {host}:{port} (in use, or not an address here)")
     return server, bound
 
 

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # not text UTF-8 can hold (surrogateescape'd bytes)
 SCOPES = ("name", "global")
 MISSING: Any = object()  # delete_trace_tag without a value: whatever the value
 
@@ -50,6 +51,8 @@ def check_key(key: object, what: str = "tag") -> str:
         raise TagError(f"{what} key is {len(key)} characters long; the limit is {MAX_TAG_KEY_LEN}")
     if _CONTROL.search(key):
         raise TagError(f"{what} key {key!r} contains a control character")
+    if not key.isascii() and _SURROGATE.search(key):
+        raise TagError(f"{what} key {key!r} contains a lone surrogate: it is not valid text")
     if key.startswith(ATTR_PREFIX):
         raise TagError(f"{what} key {key!r} uses the reserved prefix {ATTR_PREFIX!r}")
     return key
@@ -59,6 +62,8 @@ def encode_value(value: Any, key: str = "", what: str = "tag") -> str:
     """The value as JSON text, or TagError if it is not a JSON value or is too large."""
     try:
         text = _json.dumps(value)
+    except RecursionError:  # no repr of the value in the message: it would recurse as deep
+        raise TagError(f"{what} {key!r}: the value nests too deeply to store as JSON") from None
     except (TypeError, ValueError) as exc:
         raise TagError(
             f"{what} {key!r}: value {value!r} is not a JSON value (strings, numbers, booleans, "

@@ -136,7 +136,11 @@ def write_export(
     fmt = file_format(path)
     part = f"{path}.part"
     try:
-        with open(part, "wb") as out:
+        out = open(part, "wb")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # name the user's file, not the temporary one beside it
+        raise OSError(exc.errno, exc.strerror, path) from None
+    try:
+        with out:
             writer = ParquetOut(out, header) if fmt == "parquet" else JsonlOut(out, header)
             done = 0
             for start in range(0, max(len(ids), 1), CHUNK):

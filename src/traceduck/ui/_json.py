@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from .._json import _finite, _utf8
+from .._json import _finite, utf8
 
 
 def _default(value: Any) -> Any:
@@ -29,7 +29,7 @@ def dumps(payload: Any) -> bytes:
         text = _ENCODER.encode(payload)
     except ValueError:  # NaN or infinity: browsers reject the whole document; show them as text
         text = json.dumps(_finite(payload), default=_default, ensure_ascii=False)
-    return _utf8(text).encode("utf-8")
+    return utf8(text).encode("utf-8")
 
 
 class JSONResponse(Response):

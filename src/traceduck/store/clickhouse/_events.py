@@ -74,8 +74,8 @@ def typed(value: Any) -> tuple[str, str, float, bool]:
         return (kind, "", 0.0, value)
     if kind == "number":
         return (kind, "", float(value), False)
-    if kind == "string":
-        return (kind, value, 0.0, False)
+    if kind == "string":  # U+FFFD for a lone surrogate, as in the JSON text: UTF-8 cannot hold it
+        return (kind, _json.utf8(value), 0.0, False)
     return (kind, "", 0.0, False)
 
 

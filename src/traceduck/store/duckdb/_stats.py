@@ -64,8 +64,8 @@ def _group_expression(by: str | None) -> tuple[str, list[Any], bool]:
     for prefix, column in _PREFIXES.items():
         if field.startswith(prefix) and len(field) > len(prefix):
             key = field[len(prefix) :].strip("`")
-            if '"' in key:
-                break
+            if '"' in key or not key or (column == "metadata" and "" in key.split(".")):
+                break  # a JSON path with an empty step is DuckDB's BinderException
             whole = f'$."{key}"'
             if column == "tags" or "." not in key:
                 return f"json_extract(t.{column}, ?)::VARCHAR", [whole], True
