@@ -384,24 +384,29 @@ class _UnreadableMapping(Mapping):
         return 1
 
 
-def test_input_capture_failure_never_reaches_user_code_nor_leaks_the_span() -> None:
-    @td.trace
-    def handle(request):
-        return "handled"
+@td.trace
+def handle(request: Any) -> str:
+    return "handled"
+
+
+def _next_call_is_a_stored_root() -> None:
+    """No span left current: the next traced call is a trace of its own, and it is stored."""
+    assert td.get_current_trace_id() is None
 
     @td.trace
-    def next_request():
+    def next_request() -> str | None:
         return td.get_current_trace_id()
 
-    assert handle(_UnreadableMapping()) == "handled"
-    # The failed capture must not leave a dangling span as the current context ...
-    assert td.get_current_trace_id() is None
-    # ... so the next call is a trace of its own that does get stored.
     trace_id = next_request()
     flush()
     trace = td.get_trace(trace_id)
     assert trace.info.name == "next_request"
     assert trace.spans[0].parent_id is None
+
+
+def test_input_capture_failure_never_reaches_user_code_nor_leaks_the_span() -> None:
+    assert handle(_UnreadableMapping()) == "handled"
+    _next_call_is_a_stored_root()
 
 
 class _InterruptedMapping(Mapping):
@@ -418,22 +423,11 @@ class _InterruptedMapping(Mapping):
 
 
 def test_ctrl_c_during_input_capture_leaves_no_span_open() -> None:
-    @td.trace
-    def handle(request):
-        return "handled"
-
-    @td.trace
-    def next_request():
-        return td.get_current_trace_id()
-
     with pytest.raises(KeyboardInterrupt):
         handle(_InterruptedMapping())
     # The interrupted call's span must end and leave the context, or every later trace of
     # this thread (a notebook's kernel goes on after Ctrl-C) is a child of it, never stored.
-    assert td.get_current_trace_id() is None
-    trace_id = next_request()
-    flush()
-    assert td.get_trace(trace_id).spans[0].parent_id is None
+    _next_call_is_a_stored_root()
     interrupted = td.search_traces("name = 'handle'")
     assert [t.info.status for t in interrupted] == ["ERROR"]
 
