@@ -162,8 +162,15 @@ def configure(
         raise ConfigError(f"max_queue_bytes must be a positive int, not {max_queue_bytes!r}")
     if not isinstance(block_timeout_s, (int, float)) or block_timeout_s < 0:
         raise ConfigError(f"block_timeout_s must be a number >= 0, not {block_timeout_s!r}")
-    if flush_interval_s <= 0:
-        raise ConfigError(f"flush_interval_s must be positive, not {flush_interval_s!r}")
+    if not isinstance(flush_interval_s, (int, float)) or flush_interval_s <= 0:
+        raise ConfigError(f"flush_interval_s must be a positive number, not {flush_interval_s!r}")
+    for name, flag in (
+        ("capture_inputs", capture_inputs),
+        ("capture_outputs", capture_outputs),
+        ("auto_context", auto_context),
+    ):
+        if not isinstance(flag, bool):  # "no" and "false" are truthy
+            raise ConfigError(f"{name} must be True or False, not {flag!r}")
     retention_s = None if retention is None else parse_duration(retention, "retention")
     redactor = _redact.redactor_for(redact)
     path = default_db_path() if db is _UNSET else db

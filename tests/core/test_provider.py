@@ -186,8 +186,17 @@ def test_reconfigured_service_name_applies_in_process(db_path: str) -> None:
 def test_configure_rejects_bad_arguments_clearly(db_path: str) -> None:
     import pytest
 
-    for kwargs in ({"sample_ratio": 2}, {"max_queue_traces": 0}, {"otlp_protocol": "smoke"}):
-        with pytest.raises(td.ConfigError):
+    for kwargs in (
+        {"sample_ratio": 2},
+        {"max_queue_traces": 0},
+        {"otlp_protocol": "smoke"},
+        # a string is truthy: "no" would have captured inputs
+        {"capture_inputs": "no"},
+        {"capture_outputs": "false"},
+        {"auto_context": 0},
+        {"flush_interval_s": "1"},
+    ):
+        with pytest.raises(td.ConfigError, match=next(iter(kwargs))):
             td.configure(db=db_path, **kwargs)
     with pytest.raises(ValueError):
         td.configure(db=db_path, sample_ratio=-0.1)
