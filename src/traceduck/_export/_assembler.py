@@ -325,12 +325,19 @@ def byte_size(bundle: Bundle | QueuedTrace) -> int:
     return bundle[0] if type(bundle) is tuple else bundle.nbytes  # type: ignore[union-attr, return-value]
 
 
+def automatic_only(attrs: dict[str, Any], state: Any, run_tags: dict[str, Any]) -> bool:
+    """Whether a root's labels are the automatic metadata alone (no tags, no experiment): its
+    attributes carry none, nothing was set live, ``traceduck run`` gives no tags and the
+    process names no experiment at export. Most roots; ``add_plain_root`` takes them."""
+    return not attrs and state is None and not run_tags and not _experiment.STATE.at_export
+
+
 def labels_for(attrs: dict[str, Any], state: Any, auto: Labels = _NO_LABELS) -> RootLabels:
     """A root's tags/metadata: from its attributes (any SDK), then the automatic ones (context,
     ``traceduck run``), then the in-process live state; run tags only fill missing keys. Its
     experiment from its attributes (or, for the zero-code exporter, the process's)."""
     entries, run_tags = auto
-    if not attrs and state is None and not run_tags and not _experiment.STATE.at_export:
+    if automatic_only(attrs, state, run_tags):
         # most roots: the automatic labels alone (``for_root`` makes a new list of entries
         # per root, but its empty one is shared)
         return _new_labels(RootLabels, ({}, {}, entries or [], None))

@@ -24,7 +24,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import _context, _experiment, _runtime
+from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from ..store._records import SPAN_COLUMNS
@@ -34,6 +34,7 @@ from ._assembler import (
     Assembler,
     Bundle,
     QueuedTrace,
+    automatic_only,
     labels_for,
     span_count,
 )
@@ -178,7 +179,6 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
             with self._assemble_lock:
                 add, add_plain_root = self._assembler.add, self._assembler.add_plain_root
                 row_of = _convert.row_of  # looked up per export: tests replace it
-                at_export = _experiment.STATE.at_export
                 for span in spans:
                     if HANDOFF.writes:
                         HANDOFF.tick()
@@ -190,14 +190,8 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
                             entries, run_tags = (
                                 auto.for_root(row[7], resource(span)) if auto else _NO_AUTO
                             )
-                            if (
-                                not attrs
-                                and state is None
-                                and not run_tags
-                                and not at_export
-                                and row[_PARENT_ID] is None
-                            ):  # a true root with the automatic labels alone: most roots
-                                plain = entries
+                            if row[_PARENT_ID] is None and automatic_only(attrs, state, run_tags):
+                                plain = entries  # a true root with the automatic labels alone
                             else:
                                 labels = labels_for(attrs, state, (entries, run_tags))
                     except Exception as exc:  # one span we cannot read costs only that span

@@ -45,7 +45,7 @@ STATUSES = (STATUS_OK, STATUS_ERROR)
 # JSON text that may hold a key ``check_key`` refuses: an empty string, an escape (a control
 # character, or any character written as \u...), a raw control character, the reserved prefix,
 # or a string of more than MAX_TAG_KEY_LEN characters before a colon. A superset of the bad rows.
-_CONTROL = r"[\x00-\x1f\x7f]"
+_CONTROL = _tagrules._CONTROL.pattern  # the live key rule's control characters
 _SUSPECT_KEYS = (
     rf'""|\\u|\\[bfnrt]|{_CONTROL}|"{re.escape(ATTR_PREFIX)}'
     rf'|(?:[^"\\]|\\.){{{MAX_TAG_KEY_LEN + 1},}}"\s*:'

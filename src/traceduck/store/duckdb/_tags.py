@@ -97,7 +97,9 @@ def claim_exclusive(
     source: str,
     now: datetime,
 ) -> list[Event]:
-    """Make ``trace_id`` the one holder of ``key`` in its scope; the old holder loses the tag."""
+    """Make ``trace_id`` the one holder of ``key`` in its scope; the old holder loses the tag.
+    One edit's claim; many at once go through ``claim_all`` (whose table registrations would
+    cost a single edit half as much again)."""
     where = scope_value(scope, trace_name)
     events: list[Event] = []
     row = cur.execute(
