@@ -13,7 +13,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import _runtime
 from ._capture import snapshot
 from ._context import _last_trace_id
-from ._exception import is_failure, record_error
+from ._exception import cut, is_failure, record_error
 
 __all__ = ["LiveSpan", "get_current_span", "start_span"]
 
@@ -59,9 +59,10 @@ class LiveSpan:
             code = {"OK": StatusCode.OK, "ERROR": StatusCode.ERROR}.get(str(status).upper())
             if code is None:
                 raise ValueError(f"status must be 'OK' or 'ERROR', not {status!r}")
-            self.otel_span.set_status(
-                Status(code, description if code is StatusCode.ERROR else None)
-            )
+            text = None
+            if code is StatusCode.ERROR and description is not None:
+                text = cut(description if type(description) is str else str(description))
+            self.otel_span.set_status(Status(code, text))
 
         self._guard("set_status", run)
 

@@ -95,3 +95,12 @@ def test_a_traceback_longer_than_the_limit_keeps_its_start_and_its_end() -> None
     assert "... [truncated " in stack
     assert "in walk" in stack  # the outermost frames, at the end of the chain
     assert stack.rstrip("\n").splitlines()[-1].startswith("LookupError: level 400 ")
+
+
+def test_a_huge_status_description_set_by_hand_is_cut_the_same_way() -> None:
+    with td.start_span("check") as span:
+        span.set_status("ERROR", "z" * 1_000_000)
+    flush()
+    status = last_trace().spans[0].status_message or ""
+    assert len(status) <= MAX_EXCEPTION_CHARS
+    assert status.endswith("[truncated 1000000 chars]")
