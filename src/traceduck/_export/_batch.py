@@ -36,7 +36,10 @@ def _reset_in_child() -> None:
     # The SDK empties its queue in a forked child (the parent exports those spans): counted
     # from here, they would read as dropped.
     for processor in list(_LIVE):
-        processor._received = processor._passed = 0
+        processor._received = processor._passed = processor._sent = processor._failed = 0
+        processor._received_roots = processor._sent_roots = 0
+        processor._count_lock = threading.Lock()  # another thread may have held it
+        processor.losses.reset()
 
 
 _runtime.after_fork_in_child(_reset_in_child)
