@@ -129,6 +129,7 @@ def report_to_run(stats: dict[str, Any]) -> None:
             "dropped_traces": stats.get("dropped_traces", 0),
             "dropped_spans": stats.get("dropped_spans", 0),
             "last_error": stats.get("last_error"),
+            "otlp_dropped_spans": stats.get("otlp_dropped_spans", 0),
         }
     )
     try:

@@ -326,13 +326,14 @@ def flush(timeout_s: float | None = None) -> bool:
         processor = switch.target
         processor.export_queued()
         otlp = _S.otlp
+        sent = True
         if otlp is not None:
             left = remaining()
-            otlp.flush_otlp(int((30.0 if left is None else left) * 1000))
+            sent = otlp.flush_otlp(int((30.0 if left is None else left) * 1000))
         exporter = _S.exporter
         written = True if exporter is None else exporter.flush(remaining())
         otlp_dropped = otlp is not None and otlp.unreported_drops()
-        return not processor.losses.unreported() and not otlp_dropped and written
+        return not processor.losses.unreported() and not otlp_dropped and written and sent
     except Exception as exc:
         _runtime.report_internal_error("flush", exc)
         return False

@@ -13,6 +13,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import _runtime
 from ._capture import snapshot
 from ._context import _last_trace_id
+from ._exception import cut, is_failure, record_error
 
 __all__ = ["LiveSpan", "get_current_span", "start_span"]
 
@@ -58,9 +59,10 @@ class LiveSpan:
             code = {"OK": StatusCode.OK, "ERROR": StatusCode.ERROR}.get(str(status).upper())
             if code is None:
                 raise ValueError(f"status must be 'OK' or 'ERROR', not {status!r}")
-            self.otel_span.set_status(
-                Status(code, description if code is StatusCode.ERROR else None)
-            )
+            text = None
+            if code is StatusCode.ERROR and description is not None:
+                text = cut(description if type(description) is str else str(description))
+            self.otel_span.set_status(Status(code, text))
 
         self._guard("set_status", run)
 
@@ -97,19 +99,6 @@ def _attr_value(value: Any) -> Any:
     from . import _json
 
     return _json.dumps_lenient(snapshot(value))
-
-
-def record_error(span: otel_trace.Span, exc: BaseException) -> None:
-    """ERROR status plus an exception event (type, message, traceback) on ``span``."""
-    try:
-        message = f"{type(exc).__name__}: {exc}"
-    except Exception:  # an exception whose __str__ fails is still an error
-        message = type(exc).__name__
-    span.set_status(Status(StatusCode.ERROR, message))
-    try:
-        span.record_exception(exc)
-    except Exception:
-        span.add_event("exception", {"exception.type": type(exc).__qualname__})
 
 
 def new_record(span_type: str | None, attributes: dict[str, Any] | None) -> list[Any]:
@@ -168,8 +157,9 @@ def start_span(
 
 
 def fail_span(span: Any, exc: BaseException, where: str) -> None:
-    """Record ``exc`` on ``span`` (not a generator's close); a failure is reported as ``where``."""
-    if isinstance(exc, GeneratorExit):
+    """Record ``exc`` on ``span`` when it is a failure (not a generator's close, nor
+    ``sys.exit()``: see ``is_failure``); a failure of our own is reported as ``where``."""
+    if not is_failure(exc):
         return
     try:
         record_error(span, exc)

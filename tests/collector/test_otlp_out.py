@@ -29,12 +29,13 @@ def ask(q):
 
 ask("why")
 print(td.get_last_trace_id())
-assert td.flush(10)
+assert td.flush(10) is {sent}
 """
 
 
-def _app(**kwargs: object) -> str:
-    return APP.format(kwargs=json.dumps(kwargs))
+def _app(sent: bool = True, **kwargs: object) -> str:
+    """The app's source; ``sent``: what its flush() answers (False: OTLP did not take it)."""
+    return APP.format(kwargs=json.dumps(kwargs), sent=sent)
 
 
 def _check(store: TraceStore, trace_id: str) -> None:
@@ -79,7 +80,8 @@ def test_configure_grpc_with_a_bare_loopback_address(collector: Collector, db: s
 def test_configure_headers_carry_the_token(db: str) -> None:
     with Collector(db, http_port=0, grpc_port=None, token="t0k", ack="written") as guarded:
         endpoint = f"http://127.0.0.1:{guarded.http_port}"
-        denied = run_python(_app(db=None, otlp_endpoint=endpoint))  # the app runs on regardless
+        # The app runs on regardless, and its flush() says the spans were not delivered.
+        denied = run_python(_app(sent=False, db=None, otlp_endpoint=endpoint))
         out = run_python(
             _app(db=None, otlp_endpoint=endpoint, otlp_headers={"Authorization": "Bearer t0k"})
         )

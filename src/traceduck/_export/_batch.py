@@ -1,14 +1,20 @@
 """What stands between traceduck's span processor and its exporter.
 
-``CountingBatchSpanProcessor``: the SDK's BatchSpanProcessor, with the spans its full queue drops
+``CountingBatchSpanProcessor``: the SDK's BatchSpanProcessor, with the spans it could not send
 counted; it is OTLP's own queue (``OtlpFanOut``), so a slow or unreachable collector never holds
-up the store's writes. The SDK drops a span when its queue is full and only logs it;
-traceduck's ``stats()["otlp_dropped_spans"]`` and ``flush()`` say so too.
+up the store's writes. The SDK drops a span when its queue is full and only logs it, and the
+stock exporter only logs a batch it gave up on (after ~7 s of retries); traceduck's
+``stats()["otlp_dropped_spans"]`` and ``flush()`` say so too, and an export that fails starts an
+episode said once on the ``traceduck`` logger (``Losses``). Its shutdown is bounded (the stock
+one waits for the exporter's retries, seconds at every exit while the endpoint is down): what is
+not sent by then is counted as dropped.
 ``WrappedExporter``: the base of the exporters placed in front of another.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +23,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from .. import _runtime
+from ._loss import Losses
+
+# How long exit (and shutdown()) waits for OTLP's queue to be sent: an endpoint nobody listens
+# on would otherwise hold every exit for the exporter's retries (1 s, 2 s, 4 s: ~7 s).
+OTLP_EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_OTLP_EXIT_TIMEOUT_S", "1.0"))
 
 _LIVE: weakref.WeakSet[CountingBatchSpanProcessor] = weakref.WeakSet()
 
@@ -25,36 +36,120 @@ def _reset_in_child() -> None:
     # The SDK empties its queue in a forked child (the parent exports those spans): counted
     # from here, they would read as dropped.
     for processor in list(_LIVE):
-        processor._received = processor._passed = 0
+        processor._received = processor._passed = processor._sent = processor._failed = 0
+        processor._received_roots = processor._sent_roots = 0
+        processor._count_lock = threading.Lock()  # another thread may have held it
+        processor.losses.reset()
 
 
 _runtime.after_fork_in_child(_reset_in_child)
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
-    """A BatchSpanProcessor whose ``dropped_spans`` counts what it never handed on.
+    """A BatchSpanProcessor whose ``dropped_spans`` counts what it did not send.
 
-    Spans given to it, less spans handed to the exporter, less spans waiting in its queue: the
-    spans its full queue (or a shutdown) turned away. Exact once the queue is idle; while a batch
-    is between the queue and the exporter it counts that batch too.
+    While it runs: spans given to it, less spans handed to the exporter, less spans waiting in
+    its queue (what its full queue turned away; while a batch is between the queue and the
+    exporter it counts that batch too), plus spans of batches the exporter failed to send.
+    After ``shutdown()``: every span given to it that the exporter did not confirm.
+    ``where`` names the destination in the warnings (``Losses``).
     """
 
-    def __init__(self, exporter: SpanExporter, **options: Any) -> None:
+    def __init__(self, exporter: SpanExporter, *, where: str = "the OTLP exporter",
+                 **options: Any) -> None:  # fmt: skip
         self._received = 0
         self._passed = 0
+        self._sent = 0
+        self._failed = 0
+        self._received_roots = 0  # local roots: one per trace, for the warnings' trace counts
+        self._sent_roots = 0
+        self._stopped = False
+        self._count_lock = threading.Lock()
+        self.losses = Losses(where)
         super().__init__(_Passing(exporter, self), **options)
         _LIVE.add(self)
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context.trace_flags.sampled:
             self._received += 1
+            if _is_root(span):
+                self._received_roots += 1
         super().on_end(span)
 
     @property
     def dropped_spans(self) -> int:
+        if self._stopped:
+            return max(self._received - self._sent, 0)
         inner = getattr(self, "_batch_processor", None)  # the SDK's queue, where it keeps one
         queue: Sequence[Any] = getattr(inner, "_queue", ())
-        return max(self._received - self._passed - len(queue), 0)
+        return max(self._received - self._passed - len(queue), 0) + self._failed
+
+    @property
+    def queued_spans(self) -> int:
+        inner = getattr(self, "_batch_processor", None)
+        return len(getattr(inner, "_queue", ()))
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last export failed (an episode of losses is open)."""
+        return self.losses.open
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Send what is queued; False when it is not all sent within ``timeout_millis`` (the
+        SDK's own flush ignores its timeout and waits for the exporter's retries)."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                super(CountingBatchSpanProcessor, self).force_flush(timeout_millis)
+            finally:
+                done.set()
+
+        before = self._failed
+        threading.Thread(target=run, name="traceduck-otlp-flush", daemon=True).start()
+        return done.wait(max(timeout_millis, 0) / 1000) and self._failed == before
+
+    def shutdown(self, timeout_s: float | None = None) -> None:
+        """Send what is queued for up to ``timeout_s`` (``OTLP_EXIT_TIMEOUT_S``), stop the
+        exporter (which ends its retries), and count and say what was not sent."""
+        if self._stopped:
+            return
+        wait_s = OTLP_EXIT_TIMEOUT_S if timeout_s is None else timeout_s
+        inner = getattr(self, "_batch_processor", None)
+        try:
+            if inner is not None and hasattr(inner, "_worker_thread"):
+                inner.shutdown(timeout_millis=int(wait_s * 1000))
+            else:  # an SDK without the bounded shutdown: its own
+                super().shutdown()
+        finally:
+            with self._count_lock:
+                self._stopped = True  # from here a late answer of the exporter is not counted
+                spans = self.dropped_spans - self.losses.spans
+                traces = max(self._received_roots - self._sent_roots - self.losses.traces, 0)
+            if spans > 0:
+                self.losses.dropped(
+                    traces, spans, f"not sent by exit (OTLP waits {wait_s:g} s at exit)"
+                )
+            self.losses.end_episode()
+
+    def _exported(self, spans: Sequence[ReadableSpan], error: str | None) -> None:
+        roots = sum(1 for s in spans if _is_root(s))
+        with self._count_lock:
+            if self._stopped:  # counted as not sent at shutdown already
+                return
+            if error is None:
+                self._sent += len(spans)
+                self._sent_roots += roots
+            else:
+                self._failed += len(spans)
+        if error is None:
+            self.losses.end_episode()
+        else:
+            self.losses.dropped(roots, len(spans), error)
+
+
+def _is_root(span: ReadableSpan) -> bool:
+    return span.parent is None or span.parent.is_remote
 
 
 class WrappedExporter(SpanExporter):
@@ -86,4 +181,15 @@ class _Passing(WrappedExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._counter._passed += len(spans)
-        return self.inner.export(spans)
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:
+            self._counter._exported(spans, f"the exporter failed: {exc!r}")
+            raise
+        self._counter._exported(
+            spans,
+            None
+            if result is SpanExportResult.SUCCESS
+            else "the endpoint did not take them (unreachable, refusing, or too slow)",
+        )
+        return result

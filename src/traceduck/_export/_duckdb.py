@@ -28,7 +28,7 @@ from .. import _context, _runtime
 from .._autocontext import AutoLabels
 from .._constants import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_TRACES
 from ..store._records import SPAN_COLUMNS
-from ..store._sink import close_all, load_engines, open_sink
+from ..store._sink import TurnError, close_all, load_engines, open_sink
 from . import _convert
 from ._assembler import (
     Assembler,
@@ -124,6 +124,17 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
         self._assembler = Assembler()
         self._assemble_lock = threading.Lock()
         self._start_writer()
+
+    def check_store(self) -> None:
+        """Raise ``StorageError`` now when the store cannot be used (a corrupt or foreign
+        file, a chdb directory held by another process, an unreachable server), for a caller
+        that would rather refuse to start (the collector) than accept traces it must drop. A
+        store that is only busy (a DuckDB file another process holds) passes: the writer waits
+        for its turn, as it does for every write."""
+        try:
+            self.sink.check()
+        except TurnError:
+            pass
 
     # -- SpanExporter -------------------------------------------------------------------------
 

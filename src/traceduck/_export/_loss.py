@@ -53,6 +53,11 @@ class Losses:
                 self._cause,
             )
 
+    @property
+    def open(self) -> bool:
+        """Whether an episode is under way (the last attempt dropped)."""
+        return self._episode is not None
+
     def end_episode(self) -> None:
         """The place works again (or stops): log what the open episode dropped, if any."""
         if self._episode is None:

@@ -122,8 +122,13 @@ class OtlpFanOut(SpanExporter):
         self._reported = 0  # OTLP queue drops as of the last flush
         # OTLP's own queue: a slow or unreachable collector never holds up the store's writes;
         # what its full queue turns away is counted (stats(), flush()).
+        endpoint = getattr(otlp, "_endpoint", None)  # the stock exporters' own attribute
         self.queue = CountingBatchSpanProcessor(
-            otlp, max_queue_size=65_536, schedule_delay_millis=200, max_export_batch_size=512
+            otlp,
+            where=f"the OTLP exporter to {endpoint}" if endpoint else "the OTLP exporter",
+            max_queue_size=65_536,
+            schedule_delay_millis=200,
+            max_export_batch_size=512,
         )
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -166,6 +171,11 @@ class OtlpFanOut(SpanExporter):
         return new
 
     def flush_otlp(self, timeout_millis: int = 30_000) -> bool:
+        """Send OTLP's queue, up to ``timeout_millis``: False when not all of it was sent; at
+        once while the endpoint is failing (its exporter retries in the background, and what
+        it gives up on is counted)."""
+        if self.queue.failing and self.queue.queued_spans:
+            return False
         return self.queue.force_flush(timeout_millis)
 
     def shutdown(self) -> None:

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ._common import CONTEXT, db_option
+from ._common import CONTEXT, _one_line, db_option
 
 
 @click.command(context_settings=CONTEXT)
@@ -85,6 +85,7 @@ def collector(
     """
     from .._config import default_db_path
     from ..collector import Collector, serve
+    from ..errors import StorageError
     from ..ui import is_loopback
 
     if not is_loopback(host) and token is None:
@@ -106,6 +107,9 @@ def collector(
             retention=retention,
         )
         code = serve(instance)
+    except StorageError as exc:  # corrupt, foreign, unreachable: every trace would be dropped
+        click.echo(f"traceduck collector: {_one_line(exc)}", err=True)
+        sys.exit(1)
     except OSError as exc:
         click.echo(f"traceduck collector: cannot listen: {exc}", err=True)
         sys.exit(2)

@@ -155,7 +155,7 @@ def _absolute(name: str) -> str:
 
 def _losses(run_id: str, report: str) -> None:
     """Say what the run's processes dropped (each appended its counters to ``report``)."""
-    traces = spans = 0
+    traces = spans = otlp = 0
     errors: list[str] = []
     try:
         with open(report, encoding="utf-8") as fh:
@@ -164,12 +164,21 @@ def _losses(run_id: str, report: str) -> None:
                     counts = json.loads(line)
                     traces += int(counts.get("dropped_traces") or 0)
                     spans += int(counts.get("dropped_spans") or 0)
+                    otlp += int(counts.get("otlp_dropped_spans") or 0)
                 except (ValueError, TypeError, AttributeError):
                     continue
                 if counts.get("last_error"):
                     errors.append(str(counts["last_error"]))
     except OSError:
         return
+    if otlp:
+        err_console.print(
+            f"traceduck run {run_id}: {otlp} {'span' if otlp == 1 else 'spans'} not sent over "
+            "OTLP (the endpoint did not take them, or not by exit)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if traces or spans:
         why = f": {errors[-1]}" if errors else ""
         err_console.print(

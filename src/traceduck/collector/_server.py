@@ -71,7 +71,10 @@ class Collector:
         return None if self.grpc_port is None else f"{url_host(self.host)}:{self.grpc_port}"
 
     def start(self) -> Collector:
+        """Check the store, then serve; ``StorageError`` (nothing served) when the store
+        cannot take traces: a collector that accepted them would have to drop them all."""
         try:
+            self.ingest.exporter.check_store()
             if self._grpc_port is not None:
                 self._grpc, self.grpc_port = create_server(
                     self.ingest, self.host, self._grpc_port, self.max_body_bytes

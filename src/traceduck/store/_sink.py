@@ -36,6 +36,12 @@ class Sink(Protocol):
     def warm_up(self) -> None:
         """Pay one-time costs at the writer's start rather than in its first write."""
 
+    def check(self) -> None:
+        """Open the store as a write would, creating nothing: ``StorageError`` when it cannot
+        be used (a corrupt or foreign file, a chdb directory held by another process, an
+        unreachable server), ``TurnError`` when it is only busy (a DuckDB file another process
+        holds: the writer gets its turn later)."""
+
     def expiry(self, retention_s: float | None) -> Expiry:
         """Retention for this store (inert when ``retention_s`` is None)."""
 

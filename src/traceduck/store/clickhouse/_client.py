@@ -300,6 +300,8 @@ def _open_chdb(name: StoreName) -> Any:
             "chdb runs one directory per process. Keep several stores in one directory with "
             "chdb:///dir?database=NAME"
         )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise StorageError(f"cannot open {name.display}: {path} is a file, not a chdb directory")
     try:
         client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
     except DatabaseError as exc:

@@ -8,6 +8,7 @@ import os
 import pyarrow as pa
 
 from ..._selection import Selection
+from ...errors import StorageError
 from .._records import WriteBatch
 from .._retention import Expiry
 from . import _delete
@@ -39,6 +40,19 @@ class ClickHouseSink:
         """pyarrow imports pandas (when installed) on its first conversion of Python values:
         that second is paid here, at start, not in the first write."""
         pa.array(["warm-up"])
+
+    def check(self) -> None:
+        """Connect and bring the tables up to date, as the first write would; a chdb
+        directory not there yet is left for the first write to create."""
+        name = self._writer.name
+        if name.engine == "chdb" and not os.path.exists(name.path or ""):
+            parent = os.path.dirname(os.path.abspath(name.path or ""))
+            if not os.path.isdir(parent):
+                raise StorageError(
+                    f"cannot create store {name.display}: directory {parent} does not exist"
+                )
+            return
+        self._writer.connection()
 
     def expiry(self, retention_s: float | None) -> Expiry:
         return Expiry(retention_s, delete=self._expire, ready=self._exists)

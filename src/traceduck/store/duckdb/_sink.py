@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ..._selection import Selection
+from ...errors import StorageError
 from .._records import WriteBatch
 from .._retention import Expiry
 from ._connection import Database
@@ -54,6 +55,20 @@ class DuckDBSink:
 
     def warm_up(self) -> None:
         """Nothing to prepare: the writer hands DuckDB NumPy arrays, not Arrow."""
+
+    def check(self) -> None:
+        """Open the file (``StorageError`` if it is not a DuckDB store, ``LockedError`` if
+        another process holds it); a file not there yet is only checked for its directory."""
+        path = self.db.path
+        if os.path.isdir(path):
+            raise StorageError(f"store {path} is a directory, not a DuckDB file")
+        if not os.path.exists(path) or os.path.getsize(path) == 0:
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise StorageError(f"cannot create store {path}: directory {parent} does not exist")
+            return  # created by the first write, as anywhere else
+        with self.db.lease(timeout_s=LOCK_TIMEOUT_S):
+            pass
 
     def expiry(self, retention_s: float | None) -> Expiry:
         return Expiry(retention_s, delete=self._expire, ready=self._exists)
