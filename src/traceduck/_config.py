@@ -29,7 +29,6 @@ from ._constants import (
     DEFAULT_QUEUE_BYTES,
     DEFAULT_QUEUE_TRACES,
     ENV_DB,
-    ENV_DISABLED,
     EXPERIMENT_ATTR,
 )
 from ._context import REGISTRY
@@ -211,7 +210,7 @@ def ensure_configured() -> Any:
 
 
 def _install(options: dict[str, Any]) -> None:
-    _runtime.enabled = os.environ.get(ENV_DISABLED, "").lower() not in ("1", "true", "yes")
+    _runtime.enabled = _runtime.enabled_by_environment()
     provider = _provider(options)
     old = _S.exporter
     exporter = None

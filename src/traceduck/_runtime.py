@@ -11,13 +11,24 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ._constants import ENV_DISABLED
+
 logger = logging.getLogger("traceduck")
 
 # Set by _config.ensure_configured(); None until the first traced call or configure().
 tracer: Any = None
 capture_inputs = True
 capture_outputs = True
-enabled = True
+
+
+def enabled_by_environment() -> bool:
+    """False when ``$TRACEDUCK_DISABLED`` is 1, true or yes: ``@trace`` is then a plain call."""
+    return os.environ.get(ENV_DISABLED, "").lower() not in ("1", "true", "yes")
+
+
+# Read at import too, not only by configure(): the process's first traced call, which is what
+# configures traceduck, must already see it.
+enabled = enabled_by_environment()
 # True while an exporter consumes STASH and live trace state (else nothing is kept per call).
 collecting = False
 
