@@ -4,14 +4,20 @@ not sent is counted, said on the traceduck logger and answered by flush()."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from traceduck import TraceStore
 
@@ -103,3 +109,60 @@ def test_traceduck_run_says_what_otlp_did_not_send(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "2 spans not sent over OTLP" in done.stderr, done.stderr
     assert len(TraceStore(str(db)).search_traces()) == 2
+
+
+class _SlowCollector(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that takes every batch, each after a pause (a distant collector)."""
+
+    pause_s = 0.35
+    spans = 0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        request = ExportTraceServiceRequest.FromString(body)
+        time.sleep(self.pause_s)
+        with self.lock:
+            type(self).spans += sum(
+                len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans
+            )
+        reply = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_slow_endpoint_that_takes_batches_gets_everything_queued_at_exit(
+    tmp_path: Path,
+) -> None:
+    # 2,000 one-span traces at exit: four batches of 512 at 0.35 s each, more than the 1 s an
+    # endpoint may stay silent; it is never silent that long, so exit waits and sends it all.
+    _SlowCollector.spans = 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowCollector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        db = tmp_path / "local.duckdb"
+        app = (
+            "import sys, traceduck as td\n"
+            "td.configure(db=sys.argv[1], otlp_endpoint=sys.argv[2])\n"
+            "@td.trace\ndef job(i):\n    return i\n"
+            "for i in range(2000):\n    job(i)\n"
+        )
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        done = subprocess.run(
+            [sys.executable, "-c", app, str(db), endpoint],
+            env=child_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert _SlowCollector.spans == 2000, done.stderr
+        assert "dropped" not in done.stderr, done.stderr
+        assert len(TraceStore(str(db)).search_traces(max_results=5000)) == 2000
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,8 +6,9 @@ up the store's writes. The SDK drops a span when its queue is full and only logs
 stock exporter only logs a batch it gave up on (after ~7 s of retries); traceduck's
 ``stats()["otlp_dropped_spans"]`` and ``flush()`` say so too, and an export that fails starts an
 episode said once on the ``traceduck`` logger (``Losses``). Its shutdown is bounded (the stock
-one waits for the exporter's retries, seconds at every exit while the endpoint is down): what is
-not sent by then is counted as dropped.
+one waits for the exporter's retries, seconds at every exit while the endpoint is down): an
+endpoint that takes batches is given what is queued, one that takes nothing for a second is
+given up on, and what is not sent by then is counted as dropped.
 ``WrappedExporter``: the base of the exporters placed in front of another.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -25,9 +27,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from .. import _runtime
 from ._loss import Losses
 
-# How long exit (and shutdown()) waits for OTLP's queue to be sent: an endpoint nobody listens
-# on would otherwise hold every exit for the exporter's retries (1 s, 2 s, 4 s: ~7 s).
+# How long exit (and shutdown()) waits for the OTLP endpoint to take a batch of what is queued:
+# an endpoint nobody listens on would otherwise hold every exit for the exporter's retries
+# (1 s, 2 s, 4 s: ~7 s). An endpoint that keeps taking batches is waited for, up to
+# OTLP_EXIT_LIMIT_S in all: a large queue to a slow but healthy collector is sent, not cut.
 OTLP_EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_OTLP_EXIT_TIMEOUT_S", "1.0"))
+OTLP_EXIT_LIMIT_S = 30.0
 
 _LIVE: weakref.WeakSet[CountingBatchSpanProcessor] = weakref.WeakSet()
 
@@ -110,7 +115,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         return done.wait(max(timeout_millis, 0) / 1000) and self._failed == before
 
     def shutdown(self, timeout_s: float | None = None) -> None:
-        """Send what is queued for up to ``timeout_s`` (``OTLP_EXIT_TIMEOUT_S``), stop the
+        """Send what is queued while the endpoint takes it (``_send_while_taken``), stop the
         exporter (which ends its retries), and count and say what was not sent."""
         if self._stopped:
             return
@@ -118,7 +123,8 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         inner = getattr(self, "_batch_processor", None)
         try:
             if inner is not None and hasattr(inner, "_worker_thread"):
-                inner.shutdown(timeout_millis=int(wait_s * 1000))
+                sent_all = self._send_while_taken(wait_s)
+                inner.shutdown(timeout_millis=int(wait_s * 1000) if sent_all else 0)
             else:  # an SDK without the bounded shutdown: its own
                 super().shutdown()
         finally:
@@ -128,9 +134,29 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
                 traces = max(self._received_roots - self._sent_roots - self.losses.traces, 0)
             if spans > 0:
                 self.losses.dropped(
-                    traces, spans, f"not sent by exit (OTLP waits {wait_s:g} s at exit)"
+                    traces,
+                    spans,
+                    "not sent by exit (at exit OTLP waits while the endpoint takes "
+                    f"a batch every {wait_s:g} s, for {OTLP_EXIT_LIMIT_S:g} s at most)",
                 )
             self.losses.end_episode()
+
+    def _send_while_taken(self, wait_s: float) -> bool:
+        """Let the queue's worker send what is queued, for as long as the endpoint takes a batch
+        every ``wait_s`` (up to ``OTLP_EXIT_LIMIT_S``): True once all is sent, False when the
+        endpoint took nothing for ``wait_s`` (down, refusing, retrying) or the limit passed."""
+        started = progress_at = time.monotonic()
+        sent = self._sent
+        # The worker sends a full batch at once and the rest on its schedule (200 ms). Waking it
+        # early would not help: woken, it sends only full batches.
+        while self.queued_spans or self._passed > self._sent + self._failed:
+            now = time.monotonic()
+            if self._sent != sent:
+                sent, progress_at = self._sent, now
+            if now - progress_at >= wait_s or now - started >= OTLP_EXIT_LIMIT_S:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _exported(self, spans: Sequence[ReadableSpan], error: str | None) -> None:
         roots = sum(1 for s in spans if _is_root(s))
