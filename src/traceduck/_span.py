@@ -125,11 +125,15 @@ def start_span(
     ...     span.set_outputs(["doc1"])
 
     An exception in the block is recorded (ERROR status, exception event) and re-raised as is.
+    With ``TRACEDUCK_DISABLED=1`` the span records nothing, as ``@trace`` does.
     """
     from ._config import ensure_configured
 
     span: otel_trace.Span | None = None
     started = False
+    if not _runtime.enabled:
+        yield LiveSpan(otel_trace.INVALID_SPAN, new_record(None, None))
+        return
     try:
         tracer = _runtime.tracer or ensure_configured()
         attrs = attribute_dict(attributes or {}) or None

@@ -1,5 +1,5 @@
-"""TRACEDUCK_DISABLED=1 turns @trace into a plain call (README, Configuration): from the
-process's first traced call on, and for every kind of callable."""
+"""TRACEDUCK_DISABLED=1 turns @trace into a plain call and start_span into a plain block
+(README, Configuration): from the process's first traced call on, for every kind of callable."""
 
 from __future__ import annotations
 
@@ -29,6 +29,14 @@ APP = textwrap.dedent(
         yield from range(n)
 
     results = [add(1, 2), add(3, 4), asyncio.run(twice(5)), list(count(3))]
+    with td.start_span("block") as span:
+        span.set_inputs({"x": 1})
+        results.append(add(5, 6))
+    try:
+        with td.start_span("failing"):
+            raise KeyError("the user's own")
+    except KeyError as exc:
+        results.append(exc.args[0])
     print(results, td.get_last_trace_id(), td.flush())
     """
 )
@@ -45,6 +53,7 @@ def test_disabled_traces_nothing_from_the_first_call_on(tmp_path: Path) -> None:
         env=child_env(TRACEDUCK_DB=str(db), TRACEDUCK_DISABLED="1"),
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "[3, 7, 10, [0, 1, 2]] None True\n"  # plain calls, no trace id
+    # plain calls and blocks, the user's exception as raised, no trace id
+    assert result.stdout == '[3, 7, 10, [0, 1, 2], 11, "the user\'s own"] None True\n'
     # The file may exist (flush() sets up the store), but no trace reached it.
     assert not db.exists() or td.TraceStore(str(db)).count_traces() == 0

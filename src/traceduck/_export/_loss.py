@@ -68,11 +68,12 @@ class Losses:
             return
         traces, spans = episode
         _runtime.logger.warning(
-            "traceduck: %d %s (%d %s) were dropped at %s over %.1f s: %s",
+            "traceduck: %d %s (%d %s) %s dropped at %s over %.1f s: %s",
             traces,
             "trace" if traces == 1 else "traces",
             spans,
             "span" if spans == 1 else "spans",
+            "was" if traces == 1 else "were",
             self.where,
             time.time() - self._since,
             self._cause,

@@ -169,8 +169,10 @@ def serve(collector: Collector, announce: bool = True) -> int:
         print("traceduck collector: stopping, writing what was accepted", file=sys.stderr)
         ok = collector.stop()
         stats = collector.ingest.stats()
+        accepted = stats["accepted_spans"]
         print(
-            f"traceduck collector: stopped; {stats['accepted_spans']:,} spans accepted, "
+            f"traceduck collector: stopped; {accepted:,} {'span' if accepted == 1 else 'spans'}"
+            " accepted, "
             f"{stats['written_spans']:,} written, {stats['rejected_spans']:,} rejected",
             file=sys.stderr,
             flush=True,
