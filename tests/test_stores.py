@@ -359,3 +359,89 @@ def test_a_real_server_over_http() -> None:
     wrong = f"clickhouse://{name.user or 'default'}:wrong-password@{name.host}:{name.port}/x"
     with pytest.raises(StorageError, match="refused the credentials"):
         td.TraceStore(wrong).count_traces()
+
+
+# -- stats: the same groups, order and figures on every engine ---------------------------------
+@pytest.fixture(params=ENGINES)
+def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A fresh store of each engine."""
+    return td.TraceStore(new_store_name(request.param, tmp_path))
+
+
+def write_timed(store: Any, specs: list[tuple[dict[str, Any], int]]) -> list[str]:
+    """One batch of one-span traces ``(tags, duration in ns)``; their ids."""
+    import secrets
+
+    from traceduck.store._records import SpanRows, TraceRow, WriteBatch
+
+    spans, rows, ids = SpanRows(), [], []
+    for i, (tags, duration) in enumerate(specs):
+        trace, span = secrets.token_hex(16), secrets.token_hex(8)
+        start = 1_700_000_000_000_000_000 + i * 1_000
+        spans.append((trace, span, None, "job", "UNKNOWN", "OK", None, start, start + duration,
+                      duration / 1e6, "INTERNAL", "svc", "{}", None, None, None))  # fmt: skip
+        rows.append(TraceRow(trace, "job", "OK", None, start, start + duration, 1, "svc", span,
+                             True, True, tags=dict(tags)))  # fmt: skip
+        ids.append(trace)
+    store.write_batch(WriteBatch(spans, rows))
+    return ids
+
+
+def test_stats_by_names_its_field_as_a_filter_does(empty: Any) -> None:
+    """DuckDB read ``--by`` by stripping back-ticks (``tags.`a``b``` grouped nothing,
+    ``metadata.`m.n``` also read key m, path n, ``request_metadata.k`` was refused);
+    ClickHouse parsed it as a filter field. Both read it as a filter does now."""
+    ids = write_timed(empty, [({"a b": 1, "a`b": "x"}, 10), ({"a b": 1}, 10), ({}, 10)])
+    empty.log_metadata(ids[0], {"m.n": "flat"})
+    empty.log_metadata(ids[1], {"m": {"n": "nested"}})
+
+    def groups(by: str) -> list[tuple[Any, int]]:
+        return [(g["group"], g["count"]) for g in empty.stats(by=by)]
+
+    assert groups("tags.`a b`") == groups('tag."a b"') == [(1, 2), (None, 1)]
+    assert groups("tags.`a``b`") == [(None, 2), ("x", 1)]
+    assert groups("metadata.m.n") == [("flat", 1), ("nested", 1), (None, 1)]
+    assert groups("metadata.`m.n`") == [(None, 2), ("flat", 1)]  # the flat key only
+    assert groups("request_metadata.m") == [(None, 2), ({"n": "nested"}, 1)]
+    for by in ("tags.a b", "tags.a`b", "span.name", "tags"):
+        with pytest.raises(td.FilterError, match=r"cannot group by .* in back-ticks"):
+            empty.stats(by=by)
+
+
+def test_stats_groups_of_equal_size_come_in_one_order(empty: Any) -> None:
+    """Equal counts were ordered by each engine's JSON text of the value ("10" before "2",
+    "true" after "null"): strings, then numbers by size, booleans, lists, objects, JSON
+    null, and the traces without the tag last."""
+    values = [{"k": v} for v in (True, 10, "b", [1], None, 2, "a", {"x": 1}, False)] + [{}]
+    write_timed(empty, [(tags, 1_000) for tags in values])
+    rows = empty.stats(by="tags.k")
+    assert [g["group"] for g in rows] == ["a", "b", 2, 10, False, True, [1], {"x": 1}, None, None]
+    assert [g["count"] for g in rows] == [1] * 10
+
+
+def test_stats_percentiles_are_the_same_exact_figures_on_every_engine(empty: Any) -> None:
+    """DuckDB and ClickHouse interpolate with different float formulas (p95 971.9227648000001
+    on one, 971.9227648 on the other): both give the exact interpolation now."""
+    import random
+    from fractions import Fraction
+
+    rnd = random.Random(14)
+    sizes = {"a": 11, "b": 101, "c": 37, "d": 2, "e": 1}
+    specs = [({"g": g}, rnd.randrange(1, 10**10)) for g, n in sizes.items() for _ in range(n)]
+    write_timed(empty, specs)
+
+    def exact(ns: list[int], q: Fraction) -> float:
+        ordered = sorted(Fraction(x, 10**6) for x in ns)
+        rank = q * (len(ordered) - 1)
+        low = int(rank)
+        high = min(low + 1, len(ordered) - 1)
+        value = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+        return int(value * 10**8) / 1e8  # a multiple of 0.01 ns, as a float
+
+    for row in empty.stats(by="tags.g"):
+        ns = [d for tags, d in specs if tags["g"] == row["group"]]
+        assert row["count"] == sizes[row["group"]]
+        assert row["p50_ms"] == exact(ns, Fraction(1, 2))
+        assert row["p95_ms"] == exact(ns, Fraction(95, 100))
+        assert row["p99_ms"] == exact(ns, Fraction(99, 100))
+        assert row["max_ms"] == max(ns) / 1e6
