@@ -445,3 +445,44 @@ def test_stats_percentiles_are_the_same_exact_figures_on_every_engine(empty: Any
         assert row["p95_ms"] == exact(ns, Fraction(95, 100))
         assert row["p99_ms"] == exact(ns, Fraction(99, 100))
         assert row["max_ms"] == max(ns) / 1e6
+
+
+# -- spans without attributes, imports without tag history ------------------------------------
+def write_export(path: Path, records: list[dict[str, Any]]) -> str:
+    """A hand-made JSON Lines export of ``records`` (one-span traces unless they say)."""
+    import json
+
+    lines = [json.dumps({"traceduck_export": 1, "tag_keys": []})]
+    for i, extra in enumerate(records):
+        start = 1_700_000_000_000_000_000 + i * 1_000_000
+        span = {"span_id": f"{i + 1:016x}", "name": "job", "start_time_ns": start,
+                "end_time_ns": start + 1_000_000, **extra.pop("span", {})}  # fmt: skip
+        lines.append(json.dumps({
+            "trace_id": f"{i + 1:032x}", "name": "job", "status": "OK",
+            "timestamp_ms": start // 1_000_000, "execution_time_ms": 1.0,
+            "start_time_ns": start, "end_time_ns": start + 1_000_000, "span_count": 1,
+            "has_root": True, "spans": [span], **extra,
+        }))  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_a_span_without_attributes_reads_an_empty_object_everywhere(
+    empty: Any, tmp_path: Path
+) -> None:
+    """The exporter and the collector store ``{}`` and ``[]`` for a span without attributes
+    or events; an import that left them out stored NULL on DuckDB and ``{}`` on ClickHouse,
+    and a batch with None read ``{}`` on DuckDB and failed on ClickHouse ('' is no JSON)."""
+    from traceduck.store._records import SpanRows, TraceRow, WriteBatch
+
+    spans = [{}, {"attributes": None, "events": None}, {"attributes": {}, "events": []}]
+    empty.import_traces(write_export(tmp_path / "in.jsonl", [{"span": s} for s in spans]))
+    batch = SpanRows()
+    batch.append(("f" * 32, "f" * 16, None, "job", "UNKNOWN", "OK", None, 1, 2, 1e-6,
+                  "INTERNAL", "svc", None, None, None, None))  # fmt: skip
+    row = TraceRow("f" * 32, "job", "OK", None, 1, 2, 1, "svc", "f" * 16, True, True)
+    empty.write_batch(WriteBatch(batch, [row]))
+    table = empty.sql("SELECT attributes, events FROM spans ORDER BY trace_id")
+    assert table.to_pylist() == [{"attributes": "{}", "events": "[]"}] * 4
+    for t in empty.search_traces(include_spans=True):
+        assert (t.spans[0].attributes, t.spans[0].events) == ({}, [])

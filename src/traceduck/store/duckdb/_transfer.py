@@ -23,6 +23,7 @@ from ...errors import TraceduckError
 from .. import _tagrules
 from .. import _transfer as _format
 from .._transfer import (
+    EMPTY_JSON,
     FORMAT_VERSION,
     NESTED,
     ImportResult,
@@ -221,8 +222,15 @@ def _insert_chunk(
             fields = [c for c in layout.nested_fields(name) if c in present]
             if not fields:
                 continue
-            targets = ", ".join(f'"{c}"' for c in ["trace_id", *fields])
-            values = ", ".join(f'x."{c}"' for c in fields)
+            empty = EMPTY_JSON if target == "spans" else {}
+            values = ", ".join(
+                f"COALESCE(NULLIF(x.\"{c}\"::VARCHAR, 'null'), '{empty[c]}')" if c in empty
+                else f'x."{c}"'
+                for c in fields
+            )  # fmt: skip
+            missing = [c for c in empty if c not in fields]
+            values = ", ".join([values, *(f"'{empty[c]}'" for c in missing)])
+            targets = ", ".join(f'"{c}"' for c in ["trace_id", *fields, *missing])
             cur.execute(
                 f"INSERT INTO {target} ({targets}) "
                 f"SELECT trace_id, {values} FROM ("
