@@ -486,3 +486,52 @@ def test_a_span_without_attributes_reads_an_empty_object_everywhere(
     assert table.to_pylist() == [{"attributes": "{}", "events": "[]"}] * 4
     for t in empty.search_traces(include_spans=True):
         assert (t.spans[0].attributes, t.spans[0].events) == ({}, [])
+
+
+def test_an_import_sets_the_tags_and_metadata_its_history_does_not_explain(
+    empty: Any, tmp_path: Path
+) -> None:
+    """A hand-made file's tags without tag history had set events on ClickHouse (where the
+    history is the current state) and none on DuckDB; the same for metadata without entries.
+    On both now, the import sets them, with its own source, after the file's history."""
+    set_live = {"ts": "2024-01-01T00:00:00", "key": "env", "new_value": "dev",
+                "operation": "set", "source": "live"}  # fmt: skip
+    gone = {**set_live, "key": "gone", "new_value": 1}
+    path = write_export(tmp_path / "in.jsonl", [
+        {"tags": {"env": "prod", "n": 1}},
+        {"tags": {"env": "prod"}, "tag_events": [set_live, gone]},
+        {"tags": {"env": "dev"}, "tag_events": [set_live], "metadata": {"m": {"a": 1}}},
+    ])  # fmt: skip
+    empty.import_traces(path)
+
+    def history(i: int) -> list[tuple[Any, ...]]:
+        return [(e.key, e.old_value, e.new_value, e.operation, e.source)
+                for e in empty.tag_history(f"{i:032x}")]  # fmt: skip
+
+    assert history(1) == [("env", None, "prod", "set", "api"), ("n", None, 1, "set", "api")]
+    assert history(2) == [
+        ("env", None, "dev", "set", "live"), ("gone", None, 1, "set", "live"),
+        ("env", "dev", "prod", "update", "api"), ("gone", 1, None, "delete", "api"),
+    ]  # fmt: skip
+    assert history(3) == [("env", None, "dev", "set", "live")]  # the history explains it
+    entries = [(m.key, m.value, m.source) for m in empty.metadata_history(f"{3:032x}")]
+    assert entries == [("m", {"a": 1}, "api")]
+    assert empty.get_trace(f"{2:032x}").info.tags == {"env": "prod"}
+    # the command line's import sets them as the command line
+    from click.testing import CliRunner
+
+    from traceduck.cli import main
+
+    engine = "chdb" if type(empty).__name__ == "ClickHouseStore" else "duckdb"
+    by_cli = new_store_name(engine, tmp_path)
+    done = CliRunner().invoke(main, ["import", path, "--db", by_cli])
+    assert done.exit_code == 0, done.output
+    assert [e.source for e in td.TraceStore(by_cli).tag_history(f"{1:032x}")] == ["cli", "cli"]
+    # an export of what was imported carries the history, and importing it adds nothing
+    again = td.TraceStore(new_store_name(engine, tmp_path))
+    empty.export_traces(str(tmp_path / "out.jsonl"))
+    again.import_traces(str(tmp_path / "out.jsonl"))
+    for i in (1, 2, 3):
+        assert [e.source for e in again.tag_history(f"{i:032x}")] == [
+            e.source for e in empty.tag_history(f"{i:032x}")
+        ]
