@@ -535,3 +535,41 @@ def test_an_import_sets_the_tags_and_metadata_its_history_does_not_explain(
         assert [e.source for e in again.tag_history(f"{i:032x}")] == [
             e.source for e in empty.tag_history(f"{i:032x}")
         ]
+
+
+# -- the read API: tags in the order they were set, one table schema ---------------------------
+def test_tags_read_in_the_order_they_were_set_on_every_engine(empty: Any) -> None:
+    """DuckDB keeps a trace's tags as a dict does (an update keeps a key's place, a key
+    deleted and set again comes last); ClickHouse sorted them by key, so get_trace, search
+    and ``--json`` printed another order."""
+    (tid,) = write_timed(empty, [({"z": 1, "a": 2, "m": 3}, 1_000)])
+    empty.set_trace_tag(tid, "b", 1)
+    empty.delete_trace_tag(tid, "z")
+    empty.set_trace_tag(tid, "z", 5)
+    empty.set_trace_tag(tid, "a", 9)
+    empty.set_trace_tag(tid, "a", 10, append=True)
+    empty.set_trace_tags(f"trace_id = '{tid}'", {"c": 1, "0": 2})
+    empty.log_metadata(tid, {"y": 1, "b": 2})
+    empty.log_metadata(tid, {"a": 1, "y": 3})
+    keys = ["a", "m", "b", "z", "c", "0"]
+    assert list(empty.get_trace(tid[:10]).info.tags) == keys
+    assert list(empty.search_traces()[0].info.tags) == keys
+    for size in (10, None):  # a page, and every match (another query on ClickHouse)
+        table = empty.search_traces(return_type="arrow", max_results=size)
+        assert table["tags"].to_pylist() == ['{"a":[9,10],"m":3,"b":1,"z":5,"c":1,"0":2}']
+        assert table["metadata"].to_pylist() == ['{"y":3,"b":2,"a":1}']
+
+
+def test_search_tables_have_one_schema_on_every_engine(empty: Any) -> None:
+    """span_count was int32 on DuckDB and int64 on ClickHouse in Arrow and pandas."""
+    write_timed(empty, [({"k": 1}, 1_000)])
+    for size in (10, None):
+        table = empty.search_traces(return_type="arrow", max_results=size)
+        assert table.schema.field("span_count").type == "int64"
+        assert table.schema.field("timestamp_ms").type == "int64"
+        assert table.schema.field("execution_time_ms").type == "double"
+        assert {table.schema.field(c).type for c in ("trace_id", "tags", "experiment")} == {
+            "string"
+        }
+    frame = empty.search_traces(return_type="pandas")
+    assert str(frame["span_count"].dtype) == "int64"
