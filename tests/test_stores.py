@@ -573,3 +573,13 @@ def test_search_tables_have_one_schema_on_every_engine(empty: Any) -> None:
         }
     frame = empty.search_traces(return_type="pandas")
     assert str(frame["span_count"].dtype) == "int64"
+
+
+def test_a_bad_regular_expression_is_the_same_error_on_every_engine(empty: Any) -> None:
+    """ClickHouse's message repeated the pattern (``(, error: missing ): (``)."""
+    write_timed(empty, [({"k": "x"}, 1_000)])
+    with pytest.raises(td.FilterError) as info:
+        empty.count_traces("tags.k RLIKE '('")
+    assert str(info.value).splitlines()[0] == (
+        "invalid regular expression: missing ): ( (at position 13)"
+    )
