@@ -28,15 +28,20 @@ GROUP_FIELDS = ("name", "status", "service_name")
 def bad_group(by: str) -> FilterError:
     """The error for a ``by`` that names no column, tag or metadata key."""
     return FilterError(
-        f"cannot group by {by!r}: use name, status, service_name, tags.KEY or metadata.KEY "
-        "(a key with spaces or symbols in back-ticks: tags.`my key`)"
+        f"cannot group by {by!r}: use name, status, service_name, tags.KEY or metadata.KEY"
     )
 
 
 def group_field(by: str | None) -> Any:
     """What ``by`` groups on: None (one group), a column of ``traces`` (a str), or the tag
-    or metadata ``FieldRef`` that a filter spelling ``by`` would read."""
-    from ..query._ast import Predicate
+    or metadata ``FieldRef`` it names.
+
+    ``by`` is read as a filter spells a field (``tags.`a b```, ``tag.k``,
+    ``request_metadata.k``, ``metadata.eval.accuracy``); where that does not parse, the whole
+    rest after ``tags.`` or ``metadata.`` is the key, as the UI and ``--by`` users write a
+    key with spaces or symbols (``tags.<b>note</b>``)."""
+    from ..query._ast import FieldRef, Predicate
+    from ..query._fields import KEYED_PREFIXES
     from ..query._parser import parse
 
     if by is None or not by.strip():
@@ -48,9 +53,21 @@ def group_field(by: str | None) -> Any:
         node = parse(f"{field} IS NULL")
     except FilterError:
         node = None
-    if not isinstance(node, Predicate) or node.field.family not in ("tag", "metadata"):
-        raise bad_group(by)
-    return node.field
+    if isinstance(node, Predicate) and node.field.family in ("tag", "metadata"):
+        return node.field
+    head, dot, rest = field.partition(".")
+    family = KEYED_PREFIXES.get(head.lower()) if node is None and dot else None
+    key = rest.strip("`")
+    if family == "tag" and key:
+        return FieldRef("tag", "tag", field, 0, len(field), key=key)
+    parts = key.split(".")
+    if family == "metadata" and all(parts):
+        candidates = tuple(
+            (".".join(parts[:i]), tuple(parts[i:])) for i in range(len(parts), 0, -1)
+        )
+        return FieldRef("metadata", "metadata", field, 0, len(field), key=key,
+                        candidates=candidates)  # fmt: skip
+    raise bad_group(by)
 
 
 def _exact_ms(value: float | None) -> float | None:
