@@ -505,6 +505,7 @@ def test_an_import_sets_the_tags_and_metadata_its_history_does_not_explain(
         {"tags": {"env": "prod", "n": 1}},
         {"tags": {"env": "prod"}, "tag_events": [set_live, gone]},
         {"tags": {"env": "dev"}, "tag_events": [set_live], "metadata": {"m": {"a": 1}}},
+        {"tags": {'x"y': 1, "p\\q": 2**70}, "metadata": {'m"': 1e300}},
     ])  # fmt: skip
     empty.import_traces(path)
 
@@ -521,6 +522,8 @@ def test_an_import_sets_the_tags_and_metadata_its_history_does_not_explain(
     entries = [(m.key, m.value, m.source) for m in empty.metadata_history(f"{3:032x}")]
     assert entries == [("m", {"a": 1}, "api")]
     assert empty.get_trace(f"{2:032x}").info.tags == {"env": "prod"}
+    assert history(4) == [("p\\q", None, 2**70, "set", "api"), ('x"y', None, 1, "set", "api")]
+    assert [(m.key, m.value) for m in empty.metadata_history(f"{4:032x}")] == [('m"', 1e300)]
     # the command line's import sets them as the command line
     from click.testing import CliRunner
 
@@ -535,7 +538,7 @@ def test_an_import_sets_the_tags_and_metadata_its_history_does_not_explain(
     again = td.TraceStore(new_store_name(engine, tmp_path))
     empty.export_traces(str(tmp_path / "out.jsonl"))
     again.import_traces(str(tmp_path / "out.jsonl"))
-    for i in (1, 2, 3):
+    for i in (1, 2, 3, 4):
         assert [e.source for e in again.tag_history(f"{i:032x}")] == [
             e.source for e in empty.tag_history(f"{i:032x}")
         ]

@@ -268,15 +268,19 @@ def _link_experiments(cur: duckdb.DuckDBPyConnection) -> None:
 
 # Traces whose tags or metadata the file's history might not end in, by the engine's text of
 # each value: the rest (every trace of an export) need no Python. A number DuckDB may read
-# as a double (16 digits or more, an exponent) is looked at in Python all the same.
+# as a double (16 digits or more, an exponent) is looked at in Python all the same. (json_keys
+# and one extraction per key by JSON pointer, which names any key: a quarter of json_each's
+# time.)
 _UNEXPLAINED = """
 WITH imported AS (SELECT trace_id, $TAGS::JSON AS tags, $METADATA::JSON AS metadata
                   FROM _td_import),
-tag_now AS (SELECT i.trace_id, j.key, j.value::VARCHAR AS v FROM imported i, json_each(i.tags) j),
+tag_now AS (SELECT trace_id, key, json_extract(tags, $POINTER)::VARCHAR AS v
+            FROM (SELECT trace_id, unnest(json_keys(tags)) AS key, tags FROM imported)),
 tag_was AS (SELECT trace_id, key, arg_max([new_value::VARCHAR], event_id)[1] AS v
             FROM tag_events WHERE event_id > $events GROUP BY trace_id, key),
-meta_now AS (SELECT i.trace_id, j.key, j.value::VARCHAR AS v
-             FROM imported i, json_each(i.metadata) j),
+meta_now AS (SELECT trace_id, key, json_extract(metadata, $POINTER)::VARCHAR AS v
+             FROM (SELECT trace_id, unnest(json_keys(metadata)) AS key, metadata
+                   FROM imported)),
 meta_was AS (SELECT trace_id, key, arg_max(value::VARCHAR, entry_id) AS v
              FROM trace_metadata WHERE entry_id > $entries GROUP BY trace_id, key)
 SELECT coalesce(n.trace_id, w.trace_id) FROM tag_now n
@@ -285,7 +289,7 @@ WHERE json(w.v)::VARCHAR IS DISTINCT FROM n.v OR regexp_matches(n.v, '[0-9]{16}|
 UNION
 SELECT n.trace_id FROM meta_now n LEFT JOIN meta_was w ON w.trace_id = n.trace_id AND w.key = n.key
 WHERE json(w.v)::VARCHAR IS DISTINCT FROM n.v OR regexp_matches(n.v, '[0-9]{16}|[eE][-+]?[0-9]')
-"""
+""".replace("$POINTER", "'/' || replace(replace(key, '~', '~0'), '/', '~1')")  # RFC 6901
 
 
 def _explain_labels(
