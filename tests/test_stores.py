@@ -359,3 +359,234 @@ def test_a_real_server_over_http() -> None:
     wrong = f"clickhouse://{name.user or 'default'}:wrong-password@{name.host}:{name.port}/x"
     with pytest.raises(StorageError, match="refused the credentials"):
         td.TraceStore(wrong).count_traces()
+
+
+# -- stats: the same groups, order and figures on every engine ---------------------------------
+@pytest.fixture(params=ENGINES)
+def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A fresh store of each engine."""
+    return td.TraceStore(new_store_name(request.param, tmp_path))
+
+
+def write_timed(store: Any, specs: list[tuple[dict[str, Any], int]]) -> list[str]:
+    """One batch of one-span traces ``(tags, duration in ns)``; their ids."""
+    import secrets
+
+    from traceduck.store._records import SpanRows, TraceRow, WriteBatch
+
+    spans, rows, ids = SpanRows(), [], []
+    for i, (tags, duration) in enumerate(specs):
+        trace, span = secrets.token_hex(16), secrets.token_hex(8)
+        start = 1_700_000_000_000_000_000 + i * 1_000
+        spans.append((trace, span, None, "job", "UNKNOWN", "OK", None, start, start + duration,
+                      duration / 1e6, "INTERNAL", "svc", "{}", None, None, None))  # fmt: skip
+        rows.append(TraceRow(trace, "job", "OK", None, start, start + duration, 1, "svc", span,
+                             True, True, tags=dict(tags)))  # fmt: skip
+        ids.append(trace)
+    store.write_batch(WriteBatch(spans, rows))
+    return ids
+
+
+def test_stats_by_names_its_field_as_a_filter_does(empty: Any) -> None:
+    """DuckDB read ``--by`` by stripping back-ticks (``tags.`a``b``` grouped nothing,
+    ``metadata.`m.n``` also read key m, path n, ``request_metadata.k`` was refused);
+    ClickHouse parsed it as a filter field and refused a key a filter must quote
+    (``tags.a b``, which the UI sends). Both read it as a filter does now, and what does not
+    parse as the key it spells."""
+    ids = write_timed(empty, [({"a b": 1, "a`b": "x", "<b>": 2}, 10), ({"a b": 1}, 10), ({}, 10)])
+    empty.log_metadata(ids[0], {"m.n": "flat", "x y": 1})
+    empty.log_metadata(ids[1], {"m": {"n": "nested"}})
+
+    def groups(by: str) -> list[tuple[Any, int]]:
+        return [(g["group"], g["count"]) for g in empty.stats(by=by)]
+
+    assert groups("tags.`a b`") == groups('tag."a b"') == groups("tags.a b") == [(1, 2), (None, 1)]
+    assert groups("tags.`a``b`") == groups("tags.a`b") == [(None, 2), ("x", 1)]
+    assert groups("TAGS.<b>") == [(None, 2), (2, 1)]
+    assert groups("metadata.m.n") == [("flat", 1), ("nested", 1), (None, 1)]
+    assert groups("metadata.`m.n`") == [(None, 2), ("flat", 1)]  # the flat key only
+    assert groups("request_metadata.m") == [(None, 2), ({"n": "nested"}, 1)]
+    assert groups("metadata.x y") == [(None, 2), (1, 1)]
+    for by in ("span.name", "tags", "trace.name", "tags.`", "metadata.m..n", "attributes.x y"):
+        with pytest.raises(td.FilterError, match="cannot group by"):
+            empty.stats(by=by)
+
+
+def test_stats_groups_of_equal_size_come_in_one_order(empty: Any) -> None:
+    """Equal counts were ordered by each engine's JSON text of the value ("10" before "2",
+    "true" after "null"): strings, then numbers by size, booleans, lists, objects, JSON
+    null, and the traces without the tag last."""
+    values = [{"k": v} for v in (True, 10, "b", [1], None, 2, "a", {"x": 1}, False)] + [{}]
+    write_timed(empty, [(tags, 1_000) for tags in values])
+    rows = empty.stats(by="tags.k")
+    assert [g["group"] for g in rows] == ["a", "b", 2, 10, False, True, [1], {"x": 1}, None, None]
+    assert [g["count"] for g in rows] == [1] * 10
+
+
+def test_stats_percentiles_are_the_same_exact_figures_on_every_engine(empty: Any) -> None:
+    """DuckDB and ClickHouse interpolate with different float formulas (p95 971.9227648000001
+    on one, 971.9227648 on the other): both give the exact interpolation now."""
+    import random
+    from fractions import Fraction
+
+    rnd = random.Random(14)
+    sizes = {"a": 11, "b": 101, "c": 37, "d": 2, "e": 1}
+    specs = [({"g": g}, rnd.randrange(1, 10**10)) for g, n in sizes.items() for _ in range(n)]
+    write_timed(empty, specs)
+
+    def exact(ns: list[int], q: Fraction) -> float:
+        ordered = sorted(Fraction(x, 10**6) for x in ns)
+        rank = q * (len(ordered) - 1)
+        low = int(rank)
+        high = min(low + 1, len(ordered) - 1)
+        value = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+        return int(value * 10**8) / 1e8  # a multiple of 0.01 ns, as a float
+
+    for row in empty.stats(by="tags.g"):
+        ns = [d for tags, d in specs if tags["g"] == row["group"]]
+        assert row["count"] == sizes[row["group"]]
+        assert row["p50_ms"] == exact(ns, Fraction(1, 2))
+        assert row["p95_ms"] == exact(ns, Fraction(95, 100))
+        assert row["p99_ms"] == exact(ns, Fraction(99, 100))
+        assert row["max_ms"] == max(ns) / 1e6
+
+
+# -- spans without attributes, imports without tag history ------------------------------------
+def write_export(path: Path, records: list[dict[str, Any]]) -> str:
+    """A hand-made JSON Lines export of ``records`` (one-span traces unless they say)."""
+    import json
+
+    lines = [json.dumps({"traceduck_export": 1, "tag_keys": []})]
+    for i, extra in enumerate(records):
+        start = 1_700_000_000_000_000_000 + i * 1_000_000
+        span = {"span_id": f"{i + 1:016x}", "name": "job", "start_time_ns": start,
+                "end_time_ns": start + 1_000_000, **extra.pop("span", {})}  # fmt: skip
+        lines.append(json.dumps({
+            "trace_id": f"{i + 1:032x}", "name": "job", "status": "OK",
+            "timestamp_ms": start // 1_000_000, "execution_time_ms": 1.0,
+            "start_time_ns": start, "end_time_ns": start + 1_000_000, "span_count": 1,
+            "has_root": True, "spans": [span], **extra,
+        }))  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_a_span_without_attributes_reads_an_empty_object_everywhere(
+    empty: Any, tmp_path: Path
+) -> None:
+    """The exporter and the collector store ``{}`` and ``[]`` for a span without attributes
+    or events; an import that left them out stored NULL on DuckDB and ``{}`` on ClickHouse,
+    and a batch with None read ``{}`` on DuckDB and failed on ClickHouse ('' is no JSON)."""
+    from traceduck.store._records import SpanRows, TraceRow, WriteBatch
+
+    spans = [{}, {"attributes": None, "events": None}, {"attributes": {}, "events": []}]
+    empty.import_traces(write_export(tmp_path / "in.jsonl", [{"span": s} for s in spans]))
+    batch = SpanRows()
+    batch.append(("f" * 32, "f" * 16, None, "job", "UNKNOWN", "OK", None, 1, 2, 1e-6,
+                  "INTERNAL", "svc", None, None, None, None))  # fmt: skip
+    row = TraceRow("f" * 32, "job", "OK", None, 1, 2, 1, "svc", "f" * 16, True, True)
+    empty.write_batch(WriteBatch(batch, [row]))
+    table = empty.sql("SELECT attributes, events FROM spans ORDER BY trace_id")
+    assert table.to_pylist() == [{"attributes": "{}", "events": "[]"}] * 4
+    for t in empty.search_traces(include_spans=True):
+        assert (t.spans[0].attributes, t.spans[0].events) == ({}, [])
+
+
+def test_an_import_sets_the_tags_and_metadata_its_history_does_not_explain(
+    empty: Any, tmp_path: Path
+) -> None:
+    """A hand-made file's tags without tag history had set events on ClickHouse (where the
+    history is the current state) and none on DuckDB; the same for metadata without entries.
+    On both now, the import sets them, with its own source, after the file's history."""
+    set_live = {"ts": "2024-01-01T00:00:00", "key": "env", "new_value": "dev",
+                "operation": "set", "source": "live"}  # fmt: skip
+    gone = {**set_live, "key": "gone", "new_value": 1}
+    path = write_export(tmp_path / "in.jsonl", [
+        {"tags": {"env": "prod", "n": 1}},
+        {"tags": {"env": "prod"}, "tag_events": [set_live, gone]},
+        {"tags": {"env": "dev"}, "tag_events": [set_live], "metadata": {"m": {"a": 1}}},
+        {"tags": {'x"y': 1, "p\\q": 2**70}, "metadata": {'m"': 1e300}},
+    ])  # fmt: skip
+    empty.import_traces(path)
+
+    def history(i: int) -> list[tuple[Any, ...]]:
+        return [(e.key, e.old_value, e.new_value, e.operation, e.source)
+                for e in empty.tag_history(f"{i:032x}")]  # fmt: skip
+
+    assert history(1) == [("env", None, "prod", "set", "api"), ("n", None, 1, "set", "api")]
+    assert history(2) == [
+        ("env", None, "dev", "set", "live"), ("gone", None, 1, "set", "live"),
+        ("env", "dev", "prod", "update", "api"), ("gone", 1, None, "delete", "api"),
+    ]  # fmt: skip
+    assert history(3) == [("env", None, "dev", "set", "live")]  # the history explains it
+    entries = [(m.key, m.value, m.source) for m in empty.metadata_history(f"{3:032x}")]
+    assert entries == [("m", {"a": 1}, "api")]
+    assert empty.get_trace(f"{2:032x}").info.tags == {"env": "prod"}
+    assert history(4) == [("p\\q", None, 2**70, "set", "api"), ('x"y', None, 1, "set", "api")]
+    assert [(m.key, m.value) for m in empty.metadata_history(f"{4:032x}")] == [('m"', 1e300)]
+    # the command line's import sets them as the command line
+    from click.testing import CliRunner
+
+    from traceduck.cli import main
+
+    engine = "chdb" if type(empty).__name__ == "ClickHouseStore" else "duckdb"
+    by_cli = new_store_name(engine, tmp_path)
+    done = CliRunner().invoke(main, ["import", path, "--db", by_cli])
+    assert done.exit_code == 0, done.output
+    assert [e.source for e in td.TraceStore(by_cli).tag_history(f"{1:032x}")] == ["cli", "cli"]
+    # an export of what was imported carries the history, and importing it adds nothing
+    again = td.TraceStore(new_store_name(engine, tmp_path))
+    empty.export_traces(str(tmp_path / "out.jsonl"))
+    again.import_traces(str(tmp_path / "out.jsonl"))
+    for i in (1, 2, 3, 4):
+        assert [e.source for e in again.tag_history(f"{i:032x}")] == [
+            e.source for e in empty.tag_history(f"{i:032x}")
+        ]
+
+
+# -- the read API: tags in the order they were set, one table schema ---------------------------
+def test_tags_read_in_the_order_they_were_set_on_every_engine(empty: Any) -> None:
+    """DuckDB keeps a trace's tags as a dict does (an update keeps a key's place, a key
+    deleted and set again comes last); ClickHouse sorted them by key, so get_trace, search
+    and ``--json`` printed another order."""
+    (tid,) = write_timed(empty, [({"z": 1, "a": 2, "m": 3}, 1_000)])
+    empty.set_trace_tag(tid, "b", 1)
+    empty.delete_trace_tag(tid, "z")
+    empty.set_trace_tag(tid, "z", 5)
+    empty.set_trace_tag(tid, "a", 9)
+    empty.set_trace_tag(tid, "a", 10, append=True)
+    empty.set_trace_tags(f"trace_id = '{tid}'", {"c": 1, "0": 2})
+    empty.log_metadata(tid, {"y": 1, "b": 2})
+    empty.log_metadata(tid, {"a": 1, "y": 3})
+    keys = ["a", "m", "b", "z", "c", "0"]
+    assert list(empty.get_trace(tid[:10]).info.tags) == keys
+    assert list(empty.search_traces()[0].info.tags) == keys
+    for size in (10, None):  # a page, and every match (another query on ClickHouse)
+        table = empty.search_traces(return_type="arrow", max_results=size)
+        assert table["tags"].to_pylist() == ['{"a":[9,10],"m":3,"b":1,"z":5,"c":1,"0":2}']
+        assert table["metadata"].to_pylist() == ['{"y":3,"b":2,"a":1}']
+
+
+def test_search_tables_have_one_schema_on_every_engine(empty: Any) -> None:
+    """span_count was int32 on DuckDB and int64 on ClickHouse in Arrow and pandas."""
+    write_timed(empty, [({"k": 1}, 1_000)])
+    for size in (10, None):
+        table = empty.search_traces(return_type="arrow", max_results=size)
+        assert table.schema.field("span_count").type == "int64"
+        assert table.schema.field("timestamp_ms").type == "int64"
+        assert table.schema.field("execution_time_ms").type == "double"
+        assert {table.schema.field(c).type for c in ("trace_id", "tags", "experiment")} == {
+            "string"
+        }
+    frame = empty.search_traces(return_type="pandas")
+    assert str(frame["span_count"].dtype) == "int64"
+
+
+def test_a_bad_regular_expression_is_the_same_error_on_every_engine(empty: Any) -> None:
+    """ClickHouse's message repeated the pattern (``(, error: missing ): (``)."""
+    write_timed(empty, [({"k": "x"}, 1_000)])
+    with pytest.raises(td.FilterError) as info:
+        empty.count_traces("tags.k RLIKE '('")
+    assert str(info.value).splitlines()[0] == (
+        "invalid regular expression: missing ): ( (at position 13)"
+    )

@@ -24,6 +24,7 @@ from ..errors import StorageError, TagError
 from ..model import MetadataEvent, PagedList, TagEvent, Trace, TraceInfo
 from . import _tagrules
 from ._experiments import ExperimentCalls, experiment_exists, experiment_scope
+from ._rows import INFO_COLUMNS
 from ._tagrules import MISSING
 from ._transfer_calls import TransferCalls
 
@@ -41,6 +42,10 @@ __all__ = [
 ]
 
 ReturnType = Literal["list", "pandas", "arrow"]
+
+# The search table's columns and types, the same on every engine (pandas dtypes included).
+_NUMBERS = {"timestamp_ms": pa.int64(), "execution_time_ms": pa.float64(), "span_count": pa.int64()}
+INFO_SCHEMA = pa.schema([(c, _NUMBERS.get(c, pa.string())) for c in INFO_COLUMNS])
 READ_ONLY_SQL = (  # what sql() says to anything but one read-only query, on every engine
     "td.sql runs one read-only query (SELECT, WITH ... SELECT, EXPLAIN); "
     "change tags with set_trace_tag/set_trace_tags"
@@ -139,6 +144,8 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
             )
         # Tables are for analysis (often every match): one query returns the columns.
         table = self._search_table(filter_string, orders, max_results, page_token, scope)
+        if table.schema != INFO_SCHEMA:  # DuckDB's span_count is INTEGER, ClickHouse's Int64
+            table = table.cast(INFO_SCHEMA)
         return table if return_type == "arrow" else table.to_pandas()
 
     @abstractmethod

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SPAN_SCHEMA = pa.schema(
     [
@@ -36,6 +37,28 @@ SPAN_SCHEMA = pa.schema(
     ]
 )
 SPAN_COLUMNS = tuple(SPAN_SCHEMA.names)
+
+# What a span without attributes or events holds, as the exporter and the collector write it:
+# an import or a hand-made batch that leaves them out (or JSON null) gets the same, so that
+# ``spans.attributes`` reads ``{}`` and never NULL on every engine.
+EMPTY_JSON = {"attributes": "{}", "events": "[]"}
+
+
+def fill_empty_json(spans: pa.Table, json_null: bool = False) -> pa.Table:
+    """``spans`` with missing attributes and events as ``{}`` and ``[]`` (``EMPTY_JSON``);
+    ``json_null``: JSON null text too (an import's ``"attributes": null``)."""
+    for name, empty in EMPTY_JSON.items():
+        if name not in spans.column_names:
+            continue
+        column = spans.column(name)
+        if json_null and len(column):
+            column = pc.if_else(pc.equal(column, "null"), pa.scalar(None, column.type), column)
+        if column.null_count:
+            index = spans.schema.get_field_index(name)
+            spans = spans.set_column(index, name, pc.fill_null(column, empty))
+    return spans
+
+
 TRACE_SCHEMA = pa.schema(
     [
         ("trace_id", pa.string()),

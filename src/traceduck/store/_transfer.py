@@ -21,10 +21,12 @@ import pyarrow.parquet as pq
 
 from .. import _json
 from ..errors import TraceduckError
+from ._records import EMPTY_JSON, fill_empty_json
 from ._transfer_check import checked
 
 __all__ = [
     "CHUNK",
+    "EMPTY_JSON",
     "FORMAT_VERSION",
     "ImportResult",
     "JsonlOut",
@@ -32,6 +34,7 @@ __all__ = [
     "ParquetOut",
     "check_header",
     "file_format",
+    "fill_empty_json",
     "read_jsonl",
     "read_parquet",
 ]

@@ -233,17 +233,12 @@ def documents(conn: Connection, trace_filter: str, params: dict[str, Any]) -> pa
     current tags and latest metadata as JSON text, computed in the engine: what a table of many
     traces needs, without a round trip of their ids (a parameter of 300,000 ids takes ClickHouse
     longer to parse than the query takes to run)."""
-    tags = current_tags(trace_filter, by_key=False)
-    first = f"min({LATEST})"
+    tags, metadata = document_tables(trace_filter)
     return conn.query_arrow(
         "SELECT trace_id, if(max(tg) = '', '{}', max(tg)) AS tags, "
         "if(max(md) = '', '{}', max(md)) AS metadata FROM ("
-        f"SELECT trace_id, {_DOCUMENT.format(sort='key')} AS tg, '' AS md FROM ({tags}) "
-        "GROUP BY trace_id UNION ALL "
-        f"SELECT trace_id, '', {_DOCUMENT.format(sort='first')} FROM ("
-        f"SELECT trace_id, key, argMax(value, {LATEST}) AS value, {first} AS first "
-        f"FROM td_metadata WHERE {trace_filter} GROUP BY trace_id, key) GROUP BY trace_id) "
-        "GROUP BY trace_id",
+        f"SELECT trace_id, tags AS tg, '' AS md FROM ({tags}) UNION ALL "
+        f"SELECT trace_id, '', metadata FROM ({metadata})) GROUP BY trace_id",
         params,
         **DOCUMENT_SETTINGS,
     )
@@ -262,9 +257,13 @@ def document_tables(trace_filter: str = "", *, narrow_claims: bool = True) -> tu
     tag_where = f" AND {trace_filter}" if trace_filter else ""
     where = f" WHERE {trace_filter}" if trace_filter else ""
     stale = stale_claims(trace_filter if narrow_claims else "")
+    # Keys in the order they were set, as DuckDB keeps them (a Python dict's order): an update
+    # keeps a key's place, a key deleted (or moved away) and set again comes last. ``since``:
+    # the latest event that found the key absent (old value NULL), the start of its current run.
     tags = (
-        f"SELECT trace_id, {_DOCUMENT.format(sort='key')} AS tags FROM (SELECT trace_id, key, "
-        f"argMax(new_value, {LATEST}) AS value, argMax(value_type, {LATEST}) AS value_type "
+        f"SELECT trace_id, {_DOCUMENT.format(sort='since')} AS tags FROM (SELECT trace_id, key, "
+        f"argMax(new_value, {LATEST}) AS value, argMax(value_type, {LATEST}) AS value_type, "
+        f"maxIf({LATEST}, isNull(old_value)) AS since "
         f"FROM td_tag_events WHERE kind = 'event'{tag_where} GROUP BY trace_id, key) "
         f"WHERE value_type != '' AND (key, trace_id) NOT IN ({stale}) GROUP BY trace_id"
     )

@@ -25,6 +25,7 @@ from .._tagrules import scope_value
 from .._transfer import (
     ImportResult,
     check_header,
+    fill_empty_json,
     read_jsonl,
     read_parquet,
 )
@@ -202,11 +203,7 @@ def _span_rows(table: pa.Table, skip: set[str]) -> pa.Table:
     for f in SPAN_FIELDS:
         columns[f.name] = items.field(f.name)
     spans = pa.table(columns)
-    spans = spans.set_column(
-        spans.schema.get_field_index("attributes"),
-        "attributes",
-        pc.fill_null(spans.column("attributes"), "{}"),
-    )
+    spans = fill_empty_json(spans, json_null=True)
     if skip:
         spans = spans.filter(pc.invert(pc.is_in(spans.column("trace_id"), pa.array(list(skip)))))
     return spans

@@ -47,7 +47,12 @@ class ClickHouseRunner:
         except StorageError as exc:
             message = str(exc.__cause__ or exc)
             found = re.search(r"cannot compile re2: (.*?)(?:\. Look at|$)", message)
-            return found.group(1) if found else message.splitlines()[0]
+            if found is None:
+                return message.splitlines()[0]
+            # "<pattern>, error: <RE2's message>": RE2's message alone, as DuckDB gives it
+            detail = found.group(1)
+            lead = f"{pattern}, error: "
+            return detail[len(lead) :] if detail.startswith(lead) else detail
         return None
 
 

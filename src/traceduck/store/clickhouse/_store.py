@@ -18,12 +18,12 @@ import pyarrow.compute as pc
 
 from ... import _json
 from ..._selection import Selection
-from ...errors import FilterError, StorageError, TraceduckError
+from ...errors import StorageError, TraceduckError
 from ...model import Experiment, MetadataEvent, PagedList, Span, TagEvent, Trace, TraceInfo
 from .._base import READ_ONLY_SQL, TraceStore, experiment_exists
 from .._names import StoreName, missing_store, parse_store_name
 from .._rows import INFO_COLUMNS, SPAN_COLUMNS, id_prefix, one_trace, spans_by_trace
-from .._stats import GROUP_FIELDS, bad_group, stat_groups
+from .._stats import group_field, stat_groups
 from . import _experiments
 from ._client import Connection, connect
 from ._edits import TagEdits
@@ -300,14 +300,13 @@ class ClickHouseStore(TagEdits, TraceStore):
         runner = self.runner
         where = compile_filter_frag(filter_string, runner)
         join, group, is_json = Frag(""), Frag("CAST(NULL AS Nullable(String))"), False
-        if by is not None and by.strip():
-            field = by.strip()
-            if field in GROUP_FIELDS:
-                group = Frag(f"t.{field}")
-            else:
-                group, joined = runner.dialect.order_value(_group_field(field, by), 0)
-                assert joined is not None
-                join, is_json = joined, True
+        field = group_field(by)
+        if isinstance(field, str):
+            group = Frag(f"t.{field}")
+        elif field is not None:
+            group, joined = runner.dialect.order_value(field, 0)
+            assert joined is not None
+            join, is_json = joined, True
         # One rendering of the whole query: the group's join and the filter share the
         # parameter numbering (p0, p1, ...).
         query, params = runner.dialect.render(
@@ -317,7 +316,7 @@ class ClickHouseStore(TagEdits, TraceStore):
                 "quantileExactInclusive(0.95)(t.execution_time_ms), "
                 "quantileExactInclusive(0.99)(t.execution_time_ms), max(t.execution_time_ms) "
                 f"FROM {runner.dialect.traces_from}{{}} WHERE {{}} "
-                "GROUP BY grp ORDER BY n DESC, grp ASC NULLS LAST",
+                "GROUP BY grp",
                 group,
                 join,
                 where,
@@ -425,19 +424,6 @@ class ClickHouseStore(TagEdits, TraceStore):
         from ._writer import write_batch
 
         write_batch(self.write_conn, batch)
-
-
-def _group_field(field: str, by: str) -> Any:
-    from ...query._ast import Predicate
-    from ...query._parser import parse
-
-    try:
-        node = parse(f"{field} IS NULL")
-    except FilterError:
-        node = None
-    if not isinstance(node, Predicate) or node.field.family not in ("tag", "metadata"):
-        raise bad_group(by)
-    return node.field
 
 
 def _naive(value: datetime) -> datetime:

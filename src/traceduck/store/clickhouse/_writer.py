@@ -32,6 +32,7 @@ from .._records import (
     TraceRow,
     WriteBatch,
     combine_parts,
+    fill_empty_json,
     merge_trace,
     plain_trace_row,
     rows_to_arrow,
@@ -111,7 +112,9 @@ def write_batch(conn: Connection, batch: WriteBatch) -> None:
         batch, plain = batch.expanded(), []  # parts of one trace: combined below
     rows = combine_parts(batch.traces)
     lookup = _Lookup(conn, [*rows, *(trace[0] for _, trace, _, _ in plain)])
-    spans = batch.spans.to_arrow()  # while the engine looks up, in another thread
+    # while the engine looks up, in another thread; a hand-made batch's None attributes would
+    # be '' in the String column: {} as the exporter writes them (and DuckDB stores them)
+    spans = fill_empty_json(batch.spans.to_arrow())
     stored = lookup.result()
     if stored and plain:  # whole traces of which something is stored: merged as TraceRows
         for _, trace, logged, _ in plain:

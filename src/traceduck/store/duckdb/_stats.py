@@ -13,12 +13,11 @@ from typing import Any
 
 import duckdb
 
-from .._stats import GROUP_FIELDS, bad_group, stat_groups
+from ...query._dialect import Frag, sql
+from .._stats import group_field, stat_groups
 from ._runner import DuckDBRunner
 
 __all__ = ["trace_stats"]
-
-_PREFIXES = {"tags.": "tags", "tag.": "tags", "metadata.": "metadata"}
 
 
 def trace_stats(
@@ -27,53 +26,31 @@ def trace_stats(
     """One dict per group, largest group first: group, count, errors, error_rate, p50/p95/p99/max.
 
     ``by`` is None (one group, ``group`` = None), ``name``, ``status``, ``service_name``,
-    ``tags.KEY`` or ``metadata.KEY`` (a dotted path into a metadata object works too). Traces
-    without the tag or metadata key form the group None. Latencies are trace execution times in
-    milliseconds (``quantile_cont``, interpolated).
+    ``tags.KEY`` or ``metadata.KEY`` (a dotted path into a metadata object works too), spelled
+    as in a filter. Traces without the tag or metadata key form the group None. Latencies are
+    trace execution times in milliseconds (``quantile_cont``, interpolated).
     """
-    from ...query import compile_filter
+    from ...query._compiler import compile_filter_frag
 
-    group_sql, group_params, is_json = _group_expression(by)
-    where, params = compile_filter(filter_string, DuckDBRunner(cur))
-    rows = cur.execute(
-        f"""
-        SELECT {group_sql} AS grp,
-               count(*) AS n,
-               count(*) FILTER (WHERE t.status = 'ERROR') AS errors,
-               quantile_cont(t.execution_time_ms, 0.5) AS p50,
-               quantile_cont(t.execution_time_ms, 0.95) AS p95,
-               quantile_cont(t.execution_time_ms, 0.99) AS p99,
-               max(t.execution_time_ms) AS mx
-        FROM traces t
-        WHERE {where}
-        GROUP BY grp
-        ORDER BY n DESC, grp NULLS LAST
-        """,
-        [*group_params, *params],
-    ).fetchall()
-    return stat_groups(rows, is_json)
-
-
-def _group_expression(by: str | None) -> tuple[str, list[Any], bool]:
-    """(SQL over alias t, its params, whether the group value is JSON text)."""
-    if by is None or not by.strip():
-        return "NULL::VARCHAR", [], False
-    field = by.strip()
-    if field in GROUP_FIELDS:
-        return f"t.{field}", [], False
-    for prefix, column in _PREFIXES.items():
-        if field.startswith(prefix) and len(field) > len(prefix):
-            key = field[len(prefix) :].strip("`")
-            if '"' in key or not key or (column == "metadata" and "" in key.split(".")):
-                break  # a JSON path with an empty step is DuckDB's BinderException
-            whole = f'$."{key}"'
-            if column == "tags" or "." not in key:
-                return f"json_extract(t.{column}, ?)::VARCHAR", [whole], True
-            # metadata.a.b: the flat key "a.b" if a trace has it, else key a, path b.
-            nested = "$." + ".".join(f'"{part}"' for part in key.split("."))
-            return (
-                f"coalesce(json_extract(t.{column}, ?), json_extract(t.{column}, ?))::VARCHAR",
-                [whole, nested],
-                True,
-            )
-    raise bad_group(by)
+    runner = DuckDBRunner(cur)
+    field = group_field(by)
+    is_json = not isinstance(field, str) and field is not None
+    if field is None:
+        group = Frag("NULL::VARCHAR")
+    elif isinstance(field, str):
+        group = Frag(f"t.{field}")
+    else:
+        value, _ = runner.dialect.order_value(field, 0)
+        group = sql("CAST({} AS VARCHAR)", value)
+    where = compile_filter_frag(filter_string, runner)
+    query, params = runner.dialect.render(
+        sql(
+            "SELECT {} AS grp, count(*) AS n, count(*) FILTER (WHERE t.status = 'ERROR'), "
+            "quantile_cont(t.execution_time_ms, 0.5), quantile_cont(t.execution_time_ms, 0.95), "
+            "quantile_cont(t.execution_time_ms, 0.99), max(t.execution_time_ms) "
+            "FROM traces t WHERE {} GROUP BY grp",
+            group,
+            where,
+        )
+    )
+    return stat_groups(cur.execute(query, params).fetchall(), is_json)

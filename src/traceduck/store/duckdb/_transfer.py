@@ -23,6 +23,7 @@ from ...errors import TraceduckError
 from .. import _tagrules
 from .. import _transfer as _format
 from .._transfer import (
+    EMPTY_JSON,
     FORMAT_VERSION,
     NESTED,
     ImportResult,
@@ -199,6 +200,10 @@ def _insert_chunk(
     if table.num_rows == 0:
         return 0, len(ids)
     table = table.append_column("_ord", pa.array(range(table.num_rows), pa.int64()))
+    before = cur.execute(  # the chunk's history comes after these
+        "SELECT (SELECT coalesce(max(event_id), -1) FROM tag_events), "
+        "(SELECT coalesce(max(entry_id), -1) FROM trace_metadata)"
+    ).fetchall()[0]
     cur.register("_td_import", table)
     try:
         # Experiment ids are this store's own: the name says which experiment, the id follows.
@@ -221,8 +226,15 @@ def _insert_chunk(
             fields = [c for c in layout.nested_fields(name) if c in present]
             if not fields:
                 continue
-            targets = ", ".join(f'"{c}"' for c in ["trace_id", *fields])
-            values = ", ".join(f'x."{c}"' for c in fields)
+            empty = EMPTY_JSON if target == "spans" else {}
+            values = ", ".join(
+                f"COALESCE(NULLIF(x.\"{c}\"::VARCHAR, 'null'), '{empty[c]}')" if c in empty
+                else f'x."{c}"'
+                for c in fields
+            )  # fmt: skip
+            missing = [c for c in empty if c not in fields]
+            values = ", ".join([values, *(f"'{empty[c]}'" for c in missing)])
+            targets = ", ".join(f'"{c}"' for c in ["trace_id", *fields, *missing])
             cur.execute(
                 f"INSERT INTO {target} ({targets}) "
                 f"SELECT trace_id, {values} FROM ("
@@ -230,6 +242,7 @@ def _insert_chunk(
                 f'         generate_subscripts("{name}", 1) AS i FROM _td_import'
                 ") ORDER BY _ord, i"
             )
+        _explain_labels(cur, source, table.column_names, before)
         _claim_exclusive(cur, source)
     finally:
         cur.unregister("_td_import")
@@ -251,6 +264,96 @@ def _link_experiments(cur: duckdb.DuckDBPyConnection) -> None:
         "UPDATE traces SET experiment_id = e.experiment_id FROM experiments e "
         "WHERE e.name = traces.experiment AND traces.trace_id IN (SELECT trace_id FROM _td_import)"
     )
+
+
+# Traces whose tags or metadata the file's history might not end in, by the engine's text of
+# each value: the rest (every trace of an export) need no Python. A number DuckDB may read
+# as a double (16 digits or more, an exponent) is looked at in Python all the same. (json_keys
+# and one extraction per key by JSON pointer, which names any key: a quarter of json_each's
+# time.)
+_UNEXPLAINED = """
+WITH imported AS (SELECT trace_id, $TAGS::JSON AS tags, $METADATA::JSON AS metadata
+                  FROM _td_import),
+tag_now AS (SELECT trace_id, key, json_extract(tags, $POINTER)::VARCHAR AS v
+            FROM (SELECT trace_id, unnest(json_keys(tags)) AS key, tags FROM imported)),
+tag_was AS (SELECT trace_id, key, arg_max([new_value::VARCHAR], event_id)[1] AS v
+            FROM tag_events WHERE event_id > $events GROUP BY trace_id, key),
+meta_now AS (SELECT trace_id, key, json_extract(metadata, $POINTER)::VARCHAR AS v
+             FROM (SELECT trace_id, unnest(json_keys(metadata)) AS key, metadata
+                   FROM imported)),
+meta_was AS (SELECT trace_id, key, arg_max(value::VARCHAR, entry_id) AS v
+             FROM trace_metadata WHERE entry_id > $entries GROUP BY trace_id, key)
+SELECT coalesce(n.trace_id, w.trace_id) FROM tag_now n
+FULL JOIN tag_was w ON w.trace_id = n.trace_id AND w.key = n.key
+WHERE json(w.v)::VARCHAR IS DISTINCT FROM n.v OR regexp_matches(n.v, '[0-9]{16}|[eE][-+]?[0-9]')
+UNION
+SELECT n.trace_id FROM meta_now n LEFT JOIN meta_was w ON w.trace_id = n.trace_id AND w.key = n.key
+WHERE json(w.v)::VARCHAR IS DISTINCT FROM n.v OR regexp_matches(n.v, '[0-9]{16}|[eE][-+]?[0-9]')
+""".replace("$POINTER", "'/' || replace(replace(key, '~', '~0'), '/', '~1')")  # RFC 6901
+
+
+def _explain_labels(
+    cur: duckdb.DuckDBPyConnection, source: str, columns: list[str], before: tuple[int, int]
+) -> None:
+    """Tags and metadata of a hand-made file that its history does not end in: the import sets
+    them now, with an event or entry of its own (``source``), as on ClickHouse, where the
+    current tags and metadata are the history's; a file exported by traceduck gets none.
+
+    The history is the record of every change: a tag with no event (or a metadata value with
+    no entry) would be a change nobody can see. The chunk's traces are new, so the history
+    read here is the file's.
+    """
+    present = set(columns)
+    query = _UNEXPLAINED
+    for column in ("tags", "metadata"):
+        query = query.replace(f"${column.upper()}", column if column in present else "NULL")
+    ids = [r[0] for r in cur.execute(query, {"events": before[0], "entries": before[1]}).fetchall()]
+    if not ids:
+        return
+    where = "trace_id IN (SELECT unnest(?::VARCHAR[]))"
+    rows = cur.execute(
+        f"SELECT trace_id, tags::VARCHAR, metadata::VARCHAR FROM traces WHERE {where}", [ids]
+    ).fetchall()
+    folded: dict[str, dict[str, str]] = {}
+    for tid, key, new in cur.execute(
+        f"SELECT trace_id, key, new_value::VARCHAR FROM tag_events WHERE {where} ORDER BY event_id",
+        [ids],
+    ).fetchall():
+        keys = folded.setdefault(tid, {})
+        if new is None:
+            keys.pop(key, None)
+        else:
+            keys[key] = _json.dumps(_json.loads(new))
+    latest: dict[tuple[str, str], str] = {
+        (tid, key): _json.dumps(_json.loads(value))
+        for tid, key, value in cur.execute(
+            f"SELECT trace_id, key, value::VARCHAR FROM trace_metadata WHERE {where} "
+            "ORDER BY entry_id",
+            [ids],
+        ).fetchall()
+    }
+    now = _tags.utcnow()
+    events: list[_tags.Event] = []
+    entries: list[Any] = []
+    for tid, tags_text, metadata_text in sorted(rows):
+        tags = _json.loads(tags_text) or {}
+        history = folded.get(tid, {})
+        for key in sorted(set(tags) | set(history)):
+            want = _json.dumps(tags[key]) if key in tags else None
+            if history.get(key) != want:
+                op = "delete" if want is None else ("update" if key in history else "set")
+                events.append((now, tid, key, history.get(key), want, op, source))
+        for key, value in (_json.loads(metadata_text) or {}).items():
+            text = _json.dumps(value)
+            if latest.get((tid, key)) != text:
+                entries += [now, tid, key, text, source]
+    _tags.insert_events(cur, events)
+    if entries:
+        cur.execute(
+            "INSERT INTO trace_metadata (ts, trace_id, key, value, source) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?)"] * (len(entries) // 5)),
+            entries,
+        )
 
 
 def _claim_exclusive(cur: duckdb.DuckDBPyConnection, source: str) -> None:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from ... import _json
 from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from .._records import (
+    EMPTY_JSON,
     SPAN_COLUMNS,
     TRACE_SCHEMA,
     TraceRow,
@@ -42,6 +43,8 @@ _DEFAULT_EXPERIMENT = (DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT)
 _SPAN_SELECT = ", ".join(
     f"CASE WHEN b.{c} IS NULL THEN NULL ELSE COALESCE(TRY_CAST(b.{c} AS JSON), to_json(b.{c})) END"
     if c in ("inputs", "outputs")
+    else f"COALESCE(b.{c}, '{EMPTY_JSON[c]}')"  # a hand-made batch's None, as ClickHouse stores it
+    if c in EMPTY_JSON
     else f"b.{c}"
     for c in SPAN_COLUMNS
 )
