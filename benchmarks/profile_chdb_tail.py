@@ -13,6 +13,11 @@ config is ``INSERT:EARLY``:
   writer does not use because it reports success for inserts the engine refused
   (``probe_chdb_send_insert.py``): here only to measure what a cheaper statement would gain.
   ``send`` inserts the spans as they are, without the writer's JSON check of inputs/outputs.
+  ``spans``: NOT A STORE, an upper bound: each write is the spans' conversion and their INSERT
+  alone (no lookup of what is stored, no trace rows, no tags or metadata), what a write would
+  cost if the engine derived the trace rows from the spans it is given.
+  ``duckdb``: the same exporter into a new DuckDB file (``EARLY`` 8,192 is its shipped value),
+  the suite's other side, in the same rounds.
 - ``EARLY``: the queued spans from which the writer starts before its interval is out
   (``ClickHouseSink.early_write_spans``; 32,768 is the shipped value).
 
@@ -91,12 +96,23 @@ def _instrument(marks: list[Mark], method: dict[str, str]) -> None:
                           time.thread_time() - cpu))  # fmt: skip
 
     _client.Connection.insert_arrow_tables = insert_arrow_tables
+    shipped = _writer.write_batch
+
+    def write_batch(conn: Any, batch: Any) -> None:
+        if method["insert"] != "spans":
+            return shipped(conn, batch)
+        inserts = [("spans", batch.spans.to_arrow())]  # every span of the batch
+        insert_arrow_tables(conn, inserts, {"spans": _writer._AS_JSON})
+
+    _writer.write_batch = write_batch
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--configs", default="python:32768,send:32768,python:8192,send:8192")
+    parser.add_argument(
+        "--configs", default="python:32768,send:32768,python:8192,send:8192,spans:32768,duckdb:8192"
+    )
     args = parser.parse_args()
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
 
@@ -114,7 +130,12 @@ def main() -> None:
     for rnd in range(args.rounds):
         for i, (insert, early) in enumerate(configs[:: 1 if rnd % 2 == 0 else -1]):
             method["insert"] = insert
-            exporter = DuckDBSpanExporter(f"chdb://{tmp}/chdb?database=r{rnd}_{i}")
+            store = (
+                f"{tmp}/r{rnd}_{i}.duckdb"
+                if insert == "duckdb"
+                else f"chdb://{tmp}/chdb?database=r{rnd}_{i}"
+            )
+            exporter = DuckDBSpanExporter(store)
             exporter.early_write_spans = early
             exporter.export(warm)
             exporter.force_flush()
@@ -128,6 +149,8 @@ def main() -> None:
             flushed = time.perf_counter()
             written = exporter.written_spans - before
             exporter.shutdown()
+            if exporter.sink.db is not None:  # a DuckDB file
+                exporter.sink.db.shutdown()
             if written != len(spans):
                 raise SystemExit(f"{insert}:{early} wrote {written:,} of {len(spans):,} spans")
             phases[(insert, early)].append((exported - started, flushed - exported))
@@ -143,7 +166,7 @@ def main() -> None:
         export_s = statistics.median(r[0] for r in rows)
         flush_s = statistics.median(r[1] for r in rows)
         print(
-            f"  inserts {insert:<6} early write {early:>6,}: export() {export_s * 1e3:4.0f} ms,"
+            f"  {insert:<6} early write {early:>6,}: export() {export_s * 1e3:4.0f} ms,"
             f" then flush {flush_s * 1e3:3.0f} ms = {len(spans) / (export_s + flush_s):,.0f}"
             " spans/s"
         )
