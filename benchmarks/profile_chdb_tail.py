@@ -16,6 +16,8 @@ config is ``INSERT:EARLY``:
   ``spans``: NOT A STORE, an upper bound: each write is the spans' conversion and their INSERT
   alone (no lookup of what is stored, no trace rows, no tags or metadata), what a write would
   cost if the engine derived the trace rows from the spans it is given.
+  ``nolookup``: NOT A STORE either: the shipped write with its lookup answering "nothing
+  stored" without asking the engine (late parts would not be merged), to split the bound.
   ``duckdb``: the same exporter into a new DuckDB file (``EARLY`` 8,192 is its shipped value),
   the suite's other side, in the same rounds.
 - ``EARLY``: the queued spans from which the writer starts before its interval is out
@@ -68,7 +70,10 @@ def _instrument(marks: list[Mark], method: dict[str, str]) -> None:
 
     _records.SpanRows.to_arrow = _timed(marks, "spans to Arrow", _records.SpanRows.to_arrow)
     _writer.rows_to_arrow = _timed(marks, "trace rows to Arrow", _writer.rows_to_arrow)
-    _writer._stored_traces = _timed(marks, "lookup (own thread)", _writer._stored_traces)
+    stored_traces = _timed(marks, "lookup (own thread)", _writer._stored_traces)
+    _writer._stored_traces = lambda conn, ids: (
+        set() if method["insert"] == "nolookup" else stored_traces(conn, ids)
+    )
     original = _client.Connection.insert_arrow_tables
 
     def insert_arrow_tables(self: Any, inserts: list[tuple[str, Any]], exprs: Any = None) -> None:
