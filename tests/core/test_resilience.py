@@ -458,6 +458,51 @@ def test_the_otlp_queue_counts_what_its_full_queue_turns_away() -> None:
     assert len(exported) + processor.dropped_spans == 200
 
 
+def test_the_otlp_queue_counts_no_drop_while_spans_flow_to_a_working_exporter() -> None:
+    """stats()' otlp_dropped_spans and flush() read the OTLP queue's drop count while other
+    threads end spans: it read a span on its way into the queue (or a batch on its way to the
+    exporter) as dropped, so flush() said False, twice, with nothing lost."""
+    import threading
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from traceduck._export._batch import CountingBatchSpanProcessor
+
+    class Working(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            return SpanExportResult.SUCCESS
+
+    processor = CountingBatchSpanProcessor(
+        Working(), max_queue_size=65_536, max_export_batch_size=64, schedule_delay_millis=1
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("flow")
+    stop = threading.Event()
+
+    def trace_until_stopped() -> None:
+        while not stop.is_set():
+            with tracer.start_as_current_span("s"):
+                pass
+
+    worker = threading.Thread(target=trace_until_stopped)
+    worker.start()
+    phantom: list[int] = []
+    try:
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and len(phantom) < 10:
+            if processor.dropped_spans:
+                phantom.append(processor.dropped_spans)
+    finally:
+        stop.set()
+        worker.join(10)
+    provider.shutdown()
+    assert processor._received > 0
+    assert phantom == []
+    assert processor.dropped_spans == 0
+
+
 def _whole_trace(i: int) -> tuple:
     """A one-span trace as the exporter queues it for the writer."""
     from traceduck._export._assembler import make_bundle
