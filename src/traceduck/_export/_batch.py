@@ -177,15 +177,15 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         with self._count_lock:
             if self._stopped:  # counted as not sent at shutdown already
                 return
-            if error is None:
-                self._sent += len(spans)
-                self._sent_roots += roots
-            else:
+            if error is not None:
+                # Counted as lost under the lock too: shutdown counts what is not sent as
+                # dropped less what is counted lost, and between the two it counted it twice.
                 self._failed += len(spans)
-        if error is None:
-            self.losses.end_episode()
-        else:
-            self.losses.dropped(roots, len(spans), error)
+                self.losses.dropped(roots, len(spans), error)
+                return
+            self._sent += len(spans)
+            self._sent_roots += roots
+        self.losses.end_episode()
 
 
 def _is_root(span: ReadableSpan) -> bool:
