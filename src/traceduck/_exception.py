@@ -34,11 +34,14 @@ def is_failure(exc: BaseException) -> bool:
     Not a failure: ``GeneratorExit`` (the consumer closed a generator early: it stopped
     asking, nothing went wrong) and ``SystemExit`` with code 0 or None (``sys.exit()``, a
     successful exit). Everything else is: an exception, ``SystemExit`` with another code (the
-    process reports failure), ``KeyboardInterrupt`` (the work did not finish)."""
+    process reports failure: any code but None or an int exits 1, ``sys.exit(0.0)`` too),
+    ``KeyboardInterrupt`` (the work did not finish). The code is read as the interpreter reads
+    it, calling none of its methods (a comparison that raises would replace the exit)."""
     if isinstance(exc, GeneratorExit):
         return False
     if isinstance(exc, SystemExit):
-        return exc.code is not None and exc.code != 0
+        code = exc.code
+        return not (code is None or (isinstance(code, int) and int.__eq__(code, 0) is True))
     return True
 
 

@@ -76,3 +76,40 @@ def test_a_traced_main_that_calls_sys_exit_0_exits_0_with_an_ok_trace(tmp_path: 
     assert (done.returncode, done.stdout) == (0, "done\n"), done.stderr
     [trace] = td.TraceStore(str(db)).search_traces()
     assert (trace.info.name, trace.info.status) == ("main", "OK")
+
+
+class _Uncomparable:
+    """An exit code whose comparisons raise (as a numpy array's truth value does)."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("cannot compare")
+
+    __ne__ = __eq__  # type: ignore[assignment]
+    __hash__ = object.__hash__
+
+    def __str__(self) -> str:
+        return "odd code"
+
+
+def test_an_exit_code_equal_to_0_but_not_an_int_is_a_failure() -> None:
+    # The interpreter exits 1 for any code that is neither None nor an int (it prints it):
+    # sys.exit(0.0) is a failed exit, so its span is ERROR (it was OK, as 0.0 == 0).
+    trace = _raise_through_trace(SystemExit(0.0))
+    assert trace.info.status == "ERROR"
+    assert {s.status_message for s in trace.spans} == {"SystemExit: 0.0"}
+
+
+def test_an_exit_code_whose_comparison_raises_passes_through_unchanged() -> None:
+    # Deciding the span's status must not call the user's code: the SystemExit reaches the
+    # caller as it was (it was replaced by the code's RuntimeError), and the span is ERROR.
+    trace = _raise_through_trace(SystemExit(_Uncomparable()))
+    assert trace.info.status == "ERROR"
+    assert {s.status_message for s in trace.spans} == {"SystemExit: odd code"}
+
+
+def test_sys_exit_with_a_float_zero_exits_1() -> None:
+    # What the two tests above rely on: CPython's exit status for such codes.
+    done = subprocess.run(
+        [PYTHON, "-c", "import sys; sys.exit(0.0)"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1

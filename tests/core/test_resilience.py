@@ -458,6 +458,99 @@ def test_the_otlp_queue_counts_what_its_full_queue_turns_away() -> None:
     assert len(exported) + processor.dropped_spans == 200
 
 
+def test_the_otlp_queue_counts_no_drop_while_spans_flow_to_a_working_exporter() -> None:
+    """stats()' otlp_dropped_spans and flush() read the OTLP queue's drop count while other
+    threads end spans: it read a span on its way into the queue (or a batch on its way to the
+    exporter) as dropped, so flush() said False, twice, with nothing lost."""
+    import threading
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from traceduck._export._batch import CountingBatchSpanProcessor
+
+    class Working(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            return SpanExportResult.SUCCESS
+
+    processor = CountingBatchSpanProcessor(
+        Working(), max_queue_size=65_536, max_export_batch_size=64, schedule_delay_millis=1
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("flow")
+    stop = threading.Event()
+
+    def trace_until_stopped() -> None:
+        while not stop.is_set():
+            with tracer.start_as_current_span("s"):
+                pass
+
+    worker = threading.Thread(target=trace_until_stopped)
+    worker.start()
+    phantom: list[int] = []
+    try:
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and len(phantom) < 10:
+            if processor.dropped_spans:
+                phantom.append(processor.dropped_spans)
+    finally:
+        stop.set()
+        worker.join(10)
+    provider.shutdown()
+    assert processor._received > 0
+    assert phantom == []
+    assert processor.dropped_spans == 0
+
+
+def test_a_batch_whose_retries_exit_ends_is_counted_once() -> None:
+    """At exit the exporter's shutdown ends a batch's retries: the worker counts that batch as
+    failed while shutdown counts what was not sent. Where the worker had its batch counted as
+    failed but not yet as lost when shutdown counted, both counted it: the exit warning said
+    twice the spans that were lost."""
+    import threading
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from traceduck._export._batch import CountingBatchSpanProcessor
+
+    release = threading.Event()
+
+    class Unreachable(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            release.wait(10)  # retrying, until shutdown ends it
+            return SpanExportResult.FAILURE
+
+        def shutdown(self) -> None:
+            release.set()
+            time.sleep(0.1)  # the worker answers before shutdown goes on
+
+    processor = CountingBatchSpanProcessor(
+        Unreachable(), max_queue_size=100, max_export_batch_size=10, schedule_delay_millis=1
+    )
+    counted = processor.losses.dropped
+
+    def slow_to_count(traces: int, spans: int, cause: str) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)  # the worker is slow to count its batch: shutdown runs meanwhile
+        counted(traces, spans, cause)
+
+    processor.losses.dropped = slow_to_count  # type: ignore[method-assign]
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for i in range(5):
+        with provider.get_tracer("exit").start_as_current_span(f"s{i}"):
+            pass
+    deadline = time.monotonic() + 10
+    while processor._passed < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    processor.shutdown(timeout_s=0.2)
+    time.sleep(0.5)  # the worker has counted by now, whichever way
+    assert processor.dropped_spans == 5
+    assert (processor.losses.traces, processor.losses.spans) == (5, 5)
+
+
 def _whole_trace(i: int) -> tuple:
     """A one-span trace as the exporter queues it for the writer."""
     from traceduck._export._assembler import make_bundle

@@ -42,6 +42,7 @@ def _reset_in_child() -> None:
     # from here, they would read as dropped.
     for processor in list(_LIVE):
         processor._received = processor._passed = processor._sent = processor._failed = 0
+        processor._overflowed = 0
         processor._received_roots = processor._sent_roots = 0
         processor._count_lock = threading.Lock()  # another thread may have held it
         processor.losses.reset()
@@ -53,9 +54,9 @@ _runtime.after_fork_in_child(_reset_in_child)
 class CountingBatchSpanProcessor(BatchSpanProcessor):
     """A BatchSpanProcessor whose ``dropped_spans`` counts what it did not send.
 
-    While it runs: spans given to it, less spans handed to the exporter, less spans waiting in
-    its queue (what its full queue turned away; while a batch is between the queue and the
-    exporter it counts that batch too), plus spans of batches the exporter failed to send.
+    While it runs: spans its full queue turned away, plus spans of batches the exporter failed
+    to send (both only grow: a span on its way into the queue or a batch on its way to the
+    exporter is not a drop).
     After ``shutdown()``: every span given to it that the exporter did not confirm.
     ``where`` names the destination in the warnings (``Losses``).
     """
@@ -66,6 +67,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._passed = 0
         self._sent = 0
         self._failed = 0
+        self._overflowed = 0  # spans the full queue turned away (the SDK only logs them)
         self._received_roots = 0  # local roots: one per trace, for the warnings' trace counts
         self._sent_roots = 0
         self._stopped = False
@@ -75,19 +77,31 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         _LIVE.add(self)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context.trace_flags.sampled:
-            self._received += 1
-            if _is_root(span):
-                self._received_roots += 1
+        if not span.context.trace_flags.sampled:
+            super().on_end(span)
+            return
+        # The SDK's own test for a full queue (it then drops the oldest span). Inferring drops
+        # from received - handed over - queued read a span between the two counters, or a batch
+        # between the queue and the exporter, as dropped: a phantom drop made flush() False.
+        inner = getattr(self, "_batch_processor", None)
+        queue: Sequence[Any] = getattr(inner, "_queue", ())
+        full = (
+            inner is not None
+            and not getattr(inner, "_shutdown", False)
+            and len(queue) >= getattr(inner, "_max_queue_size", len(queue) + 1)
+        )
+        self._received += 1
+        if _is_root(span):
+            self._received_roots += 1
         super().on_end(span)
+        if full:
+            self._overflowed += 1
 
     @property
     def dropped_spans(self) -> int:
         if self._stopped:
             return max(self._received - self._sent, 0)
-        inner = getattr(self, "_batch_processor", None)  # the SDK's queue, where it keeps one
-        queue: Sequence[Any] = getattr(inner, "_queue", ())
-        return max(self._received - self._passed - len(queue), 0) + self._failed
+        return self._overflowed + self._failed
 
     @property
     def queued_spans(self) -> int:
@@ -163,15 +177,15 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         with self._count_lock:
             if self._stopped:  # counted as not sent at shutdown already
                 return
-            if error is None:
-                self._sent += len(spans)
-                self._sent_roots += roots
-            else:
+            if error is not None:
+                # Counted as lost under the lock too: shutdown counts what is not sent as
+                # dropped less what is counted lost, and between the two it counted it twice.
                 self._failed += len(spans)
-        if error is None:
-            self.losses.end_episode()
-        else:
-            self.losses.dropped(roots, len(spans), error)
+                self.losses.dropped(roots, len(spans), error)
+                return
+            self._sent += len(spans)
+            self._sent_roots += roots
+        self.losses.end_episode()
 
 
 def _is_root(span: ReadableSpan) -> bool:
