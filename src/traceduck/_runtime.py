@@ -6,6 +6,7 @@ Kept in one tiny module so the hot path does a couple of attribute lookups and n
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -24,6 +25,23 @@ capture_outputs = True
 def enabled_by_environment() -> bool:
     """False when ``$TRACEDUCK_DISABLED`` is 1, true or yes: ``@trace`` is then a plain call."""
     return os.environ.get(ENV_DISABLED, "").lower() not in ("1", "true", "yes")
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A duration in seconds from the environment variable ``name``: ``default`` when it is
+    unset, and (with a warning) when it is not a finite number of seconds, 0 or more: a typo
+    in the environment never keeps ``import traceduck`` or the program from running."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        logger.warning("traceduck: %s=%r is not a number of seconds; using %g", name, text, default)
+        return default
+    return value
 
 
 # Read at import too, not only by configure(): the process's first traced call, which is what

@@ -14,7 +14,6 @@ given up on, and what is not sent by then is counted as dropped.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -31,7 +30,7 @@ from ._loss import Losses
 # an endpoint nobody listens on would otherwise hold every exit for the exporter's retries
 # (1 s, 2 s, 4 s: ~7 s). An endpoint that keeps taking batches is waited for, up to
 # OTLP_EXIT_LIMIT_S in all: a large queue to a slow but healthy collector is sent, not cut.
-OTLP_EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_OTLP_EXIT_TIMEOUT_S", "1.0"))
+OTLP_EXIT_TIMEOUT_S = _runtime.env_seconds("TRACEDUCK_OTLP_EXIT_TIMEOUT_S", 1.0)
 OTLP_EXIT_LIMIT_S = 30.0
 
 _LIVE: weakref.WeakSet[CountingBatchSpanProcessor] = weakref.WeakSet()

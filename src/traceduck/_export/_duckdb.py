@@ -46,7 +46,7 @@ from ._writequeue import WriteQueue
 
 # How long exit (and shutdown()) waits for a store that another process holds: siblings that
 # trace into the same file let go within a fraction of a second, a stuck holder costs this much.
-EXIT_TIMEOUT_S = float(os.environ.get("TRACEDUCK_EXIT_TIMEOUT_S", "10"))
+EXIT_TIMEOUT_S = _runtime.env_seconds("TRACEDUCK_EXIT_TIMEOUT_S", 10.0)
 load_engines()  # before any provider registers its exit hook: see load_engines
 
 # How long a fork waits for a writer still warming up (importing) before it goes on.

@@ -38,11 +38,11 @@ from ._errors import LockedError, is_lock_error, lock_message, storage_error
 from ._schema import SCHEMA_VERSION, migrate, schema_version
 from ._turns import TurnLock
 
-DEFAULT_IDLE_S = float(os.environ.get("TRACEDUCK_IDLE_RELEASE_S", "0.25"))
-DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACEDUCK_LOCK_TIMEOUT_S", "10"))
+DEFAULT_IDLE_S = _runtime.env_seconds("TRACEDUCK_IDLE_RELEASE_S", 0.25)
+DEFAULT_LOCK_TIMEOUT_S = _runtime.env_seconds("TRACEDUCK_LOCK_TIMEOUT_S", 10.0)
 # A process that uses the file without pause (a UI polling, a busy writer) still lets go once it
 # has held it this long and no thread is using it, so other processes get their turn.
-DEFAULT_MAX_HOLD_S = float(os.environ.get("TRACEDUCK_MAX_HOLD_S", "1.0"))
+DEFAULT_MAX_HOLD_S = _runtime.env_seconds("TRACEDUCK_MAX_HOLD_S", 1.0)
 
 # How long a fork waits for a lease under way (a write, a query) so it can close the file first.
 FORK_WAIT_S = 5.0
