@@ -73,6 +73,11 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._count_lock = threading.Lock()
         self.losses = Losses(where)
         super().__init__(_Passing(exporter, self), **options)
+        # The SDK's queue and its worker (its BatchProcessor), read per span; None on an SDK
+        # that keeps them elsewhere.
+        batcher = getattr(self, "_batch_processor", None)
+        known = ("_queue", "_max_queue_size", "_shutdown")
+        self._batcher: Any = batcher if all(hasattr(batcher, a) for a in known) else None
         _LIVE.add(self)
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -82,12 +87,9 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         # The SDK's own test for a full queue (it then drops the oldest span). Inferring drops
         # from received - handed over - queued read a span between the two counters, or a batch
         # between the queue and the exporter, as dropped: a phantom drop made flush() False.
-        inner = getattr(self, "_batch_processor", None)
-        queue: Sequence[Any] = getattr(inner, "_queue", ())
+        inner = self._batcher
         full = (
-            inner is not None
-            and not getattr(inner, "_shutdown", False)
-            and len(queue) >= getattr(inner, "_max_queue_size", len(queue) + 1)
+            inner is not None and not inner._shutdown and len(inner._queue) >= inner._max_queue_size
         )
         self._received += 1
         if _is_root(span):
@@ -104,8 +106,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
 
     @property
     def queued_spans(self) -> int:
-        inner = getattr(self, "_batch_processor", None)
-        return len(getattr(inner, "_queue", ()))
+        return len(self._batcher._queue) if self._batcher is not None else 0
 
     @property
     def failing(self) -> bool:
@@ -133,7 +134,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         if self._stopped:
             return
         wait_s = OTLP_EXIT_TIMEOUT_S if timeout_s is None else timeout_s
-        inner = getattr(self, "_batch_processor", None)
+        inner = self._batcher
         try:
             if inner is not None and hasattr(inner, "_worker_thread"):
                 sent_all = self._send_while_taken(wait_s)

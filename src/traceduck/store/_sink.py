@@ -8,6 +8,7 @@ as ``TraceStore(name)`` does; each engine's sink lives in its package.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ConfigError, StorageError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ._records import WriteBatch
     from ._retention import Expiry
 
-__all__ = ["Sink", "TurnError", "close_all", "load_engines", "open_sink"]
+__all__ = ["Sink", "TurnError", "check_parent", "close_all", "load_engines", "open_sink"]
 
 
 class TurnError(StorageError):
@@ -44,6 +45,14 @@ class Sink(Protocol):
 
     def expiry(self, retention_s: float | None) -> Expiry:
         """Retention for this store (inert when ``retention_s`` is None)."""
+
+
+def check_parent(path: str, display: str) -> None:
+    """For a store not there yet, which its first write creates: ``StorageError`` when the
+    directory it would go in does not exist (``Sink.check``)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise StorageError(f"cannot create store {display}: directory {parent} does not exist")
 
 
 def open_sink(name: str) -> Sink:

@@ -21,12 +21,10 @@ import pyarrow.parquet as pq
 
 from .. import _json
 from ..errors import TraceduckError
-from ._records import EMPTY_JSON, fill_empty_json
 from ._transfer_check import checked
 
 __all__ = [
     "CHUNK",
-    "EMPTY_JSON",
     "FORMAT_VERSION",
     "ImportResult",
     "JsonlOut",
@@ -34,7 +32,6 @@ __all__ = [
     "ParquetOut",
     "check_header",
     "file_format",
-    "fill_empty_json",
     "read_jsonl",
     "read_parquet",
 ]

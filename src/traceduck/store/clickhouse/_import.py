@@ -21,14 +21,9 @@ import pyarrow.compute as pc
 from ... import _json
 from ..._constants import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID
 from ...errors import TraceduckError
+from .._records import fill_empty_json
 from .._tagrules import scope_value
-from .._transfer import (
-    ImportResult,
-    check_header,
-    fill_empty_json,
-    read_jsonl,
-    read_parquet,
-)
+from .._transfer import ImportResult, check_header, read_jsonl, read_parquet
 from ._clock import stamp
 from ._events import (
     METADATA_SCHEMA,

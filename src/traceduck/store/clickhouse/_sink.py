@@ -8,9 +8,9 @@ import os
 import pyarrow as pa
 
 from ..._selection import Selection
-from ...errors import StorageError
 from .._records import WriteBatch
 from .._retention import Expiry
+from .._sink import check_parent
 from . import _delete
 from ._writer import ClickHouseWriter
 
@@ -46,11 +46,7 @@ class ClickHouseSink:
         directory not there yet is left for the first write to create."""
         name = self._writer.name
         if name.engine == "chdb" and not os.path.exists(name.path or ""):
-            parent = os.path.dirname(os.path.abspath(name.path or ""))
-            if not os.path.isdir(parent):
-                raise StorageError(
-                    f"cannot create store {name.display}: directory {parent} does not exist"
-                )
+            check_parent(name.path or "", name.display)
             return
         self._writer.connection()
 

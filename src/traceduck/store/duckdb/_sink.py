@@ -8,6 +8,7 @@ from ..._selection import Selection
 from ...errors import StorageError
 from .._records import WriteBatch
 from .._retention import Expiry
+from .._sink import check_parent
 from ._connection import Database
 from ._databases import get_database
 from ._delete import delete_selected
@@ -63,9 +64,7 @@ class DuckDBSink:
         if os.path.isdir(path):
             raise StorageError(f"store {path} is a directory, not a DuckDB file")
         if not os.path.exists(path) or os.path.getsize(path) == 0:
-            parent = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(parent):
-                raise StorageError(f"cannot create store {path}: directory {parent} does not exist")
+            check_parent(path, path)
             return  # created by the first write, as anywhere else
         with self.db.lease(timeout_s=LOCK_TIMEOUT_S):
             pass

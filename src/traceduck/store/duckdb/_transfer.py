@@ -22,8 +22,8 @@ from ..._constants import DEFAULT_EXPERIMENT
 from ...errors import TraceduckError
 from .. import _tagrules
 from .. import _transfer as _format
+from .._records import EMPTY_JSON
 from .._transfer import (
-    EMPTY_JSON,
     FORMAT_VERSION,
     NESTED,
     ImportResult,
