@@ -211,6 +211,62 @@ def test_a_batch_that_failed_after_its_spans_is_written_whole_once(
     assert _count(store, "trace_metadata") == 501
 
 
+def _exporter_writer(engine: str, tmp_path: Path) -> Any:
+    """The exporter's writer into a new chdb store (on a server's path, or chdb's own)."""
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    writer = ClickHouseWriter(new_store_name("chdb", tmp_path))
+    writer.connection().chdb_api = engine != "server-path"
+    return writer
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_the_exporters_whole_trace_merges_with_a_part_another_writer_stored_first(
+    tmp_path: Path, engine: str
+) -> None:
+    # The exporter looks up its own new traces only among the trace rows stored without their
+    # root: the part a downstream service's writer stored first is one.
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    writer = _exporter_writer(engine, tmp_path)
+    batch = _whole_traces(300)
+    tid = batch.plain[7][1][0]
+    late = (tid, "e" * 16, f"{7:016x}", "downstream", "TOOL", "OK", None, 1_500, 1_600, 0.0001,
+            "SERVER", "other", "{}", None, None, None)  # fmt: skip
+    part = TraceRow(tid, "downstream", "OK", None, 1_500, 1_600, 1, "other", None, False)
+    ClickHouseWriter(writer.name).write_batch(WriteBatch(SpanRows([late]), [part], "otlp"))
+    writer.write_batch(batch)
+    store = td.TraceStore(writer.name.display)
+    trace = store.get_trace(tid)
+    assert (trace.info.name, trace.info.span_count) == ("whole", 2)
+    assert sorted(s.name for s in trace.spans) == ["downstream", "whole"]
+    assert store.count_traces() == 300
+    assert store.count_traces("span_count = 1") == 299
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_the_exporters_batch_that_failed_after_its_spans_is_written_whole_once(
+    tmp_path: Path, engine: str
+) -> None:
+    # Its first write stored the spans and not the trace rows: written again, the exporter's
+    # own new traces are looked up in full (their spans are stored), and repeat nothing.
+    writer = _exporter_writer(engine, tmp_path)
+    writer.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
+    conn = writer.connection()
+    conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
+    batch = _whole_traces(500)
+    with pytest.raises(StorageError, match="refuse"):
+        writer.write_batch(batch)
+    conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
+    writer.write_batch(_whole_traces(20, prefix="e" * 31))  # another batch between the two
+    writer.write_batch(batch)
+    store = td.TraceStore(writer.name.display)
+    assert store.count_traces() == 521
+    assert store.count_traces("span_count = 1") == 521
+    assert _count(store, "spans") == 521
+    assert _count(store, "trace_metadata") == 521
+
+
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_a_lookup_that_fails_beside_a_large_batch_fails_the_write_and_stores_nothing(
     tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch

@@ -118,3 +118,39 @@ def test_a_big_export_reaches_clickhouse_in_few_large_inserts(
         exporter.shutdown()
     assert writes == [20_000]
     assert td.TraceStore(name).count_traces("span_count = 10") == 2_000
+
+
+def test_a_trace_whose_downstream_part_was_stored_first_ends_complete(tmp_path: Path) -> None:
+    """A service called with the trace's context writes its spans first (its own exporter:
+    another process in production); the root's part, written later, merges with them."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from traceduck import DuckDBSpanExporter
+
+    name = new_store_name("chdb", tmp_path)
+    td.configure(db=name)
+    downstream = DuckDBSpanExporter(name)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(downstream))
+    tracer = provider.get_tracer("downstream")
+    propagator = TraceContextTextMapPropagator()
+
+    @td.trace
+    def handle(i: int) -> int:
+        headers: dict[str, str] = {}
+        propagator.inject(headers)  # the request to the downstream service
+        with tracer.start_as_current_span("serve", context=propagator.extract(headers)):
+            pass
+        assert downstream.force_flush(30_000)  # its part is stored before this trace ends
+        return i
+
+    try:
+        assert [handle(i) for i in range(3)] == [0, 1, 2]
+        assert td.flush(timeout_s=60) is True, td.stats()
+    finally:
+        provider.shutdown()
+    found = td.TraceStore(name).search_traces(max_results=None)
+    assert len(found) == 3
+    assert {(t.info.name, t.info.span_count) for t in found} == {("handle", 2)}

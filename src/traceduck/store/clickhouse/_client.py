@@ -154,9 +154,12 @@ class Connection:
         self._raw_query(";\n".join(statements))
         del _td_0, _td_1, _td_2, _td_3
 
-    def stored_trace_ids(self, tables: tuple[str, ...], ids: list[str]) -> set[str]:
-        """Those of ``ids`` (hexadecimal trace ids) with a row in any of ``tables``, through
-        chdb's own API (``chdb_api``; a server takes ``query``).
+    def stored_trace_ids(
+        self, tables: tuple[str, ...], ids: list[str], condition: str = ""
+    ) -> set[str]:
+        """Those of ``ids`` (hexadecimal trace ids) with a row in any of ``tables`` (that meets
+        the SQL ``condition``, if given), through chdb's own API (``chdb_api``; a server takes
+        ``query``).
 
         On chdb the ids go to the engine as one string parameter it splits itself: bound by
         clickhouse-connect (which escapes a parameter character by character in Python) or
@@ -164,9 +167,10 @@ class Connection:
         10,000 ids cost the writer 30-60 ms; split by the engine, under 10. The query runs on
         a handle of its own (chdb gives each handle its session; the engine is the same)."""
         chosen = "(SELECT arrayJoin(splitByChar(',', {ids:String})))"
+        where = f"{condition} AND " if condition else ""
         sql = (
             " UNION DISTINCT ".join(
-                f"SELECT trace_id FROM `{self.database}`.{table} WHERE trace_id IN {chosen}"
+                f"SELECT trace_id FROM `{self.database}`.{table} WHERE {where}trace_id IN {chosen}"
                 for table in tables
             )
             + f" SETTINGS {_CHDB_WRITE_SETTINGS}"

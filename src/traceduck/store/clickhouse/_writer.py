@@ -60,6 +60,9 @@ class BusyError(TurnError):
     """The server is busy (too many parts, a timeout, memory): retry the batch later."""
 
 
+# Trace ids kept from failed writes (a few MB); more, and every later write is looked up in full.
+_SUSPECTS_MAX = 100_000
+
 _BUSY_CODES = ("Code: 252.", "Code: 159.", "Code: 241.", "Code: 202.", "Code: 209.", "Code: 210.")
 
 
@@ -76,6 +79,10 @@ class ClickHouseWriter:
 
         self.name = parse_store_name(name)
         self._conn: Connection | None = None
+        # Trace ids of writes that failed, perhaps part way (spans stored, trace rows not):
+        # written again, they are looked up in full. Past _SUSPECTS_MAX, every write is.
+        self._suspects: set[str] = set()
+        self._always_full = False
 
     def connection(self) -> Connection:
         if self._conn is None:
@@ -85,33 +92,60 @@ class ClickHouseWriter:
         return self._conn
 
     def write_batch(self, batch: WriteBatch, timeout_s: float | None = None) -> None:
+        """Write ``batch``. The tracing path's own whole traces (``source`` ``live``) written
+        for the first time are looked up as new roots (``write_batch``'s ``own_roots``)."""
+        roots = [trace[0] for _, trace, _, _ in batch.plain]
+        own_roots = (
+            batch.source == "live"
+            and not self._always_full
+            and not (self._suspects and not self._suspects.isdisjoint(roots))
+        )
         try:
-            write_batch(self.connection(), batch)
-        except BusyError:
-            raise
-        except StorageError as exc:
-            if any(code in str(exc) for code in _BUSY_CODES):
+            write_batch(self.connection(), batch, own_roots=own_roots)
+        except BaseException as exc:
+            self._suspect([*roots, *(row.trace_id for row in batch.traces)])
+            busy = any(code in str(exc) for code in _BUSY_CODES)
+            if isinstance(exc, StorageError) and not isinstance(exc, BusyError) and busy:
                 raise BusyError(str(exc)) from exc
             raise
+        if self._suspects:
+            self._suspects.difference_update(roots)
+            self._suspects.difference_update(row.trace_id for row in batch.traces)
+
+    def _suspect(self, ids: list[str]) -> None:
+        self._suspects.update(ids)
+        if len(self._suspects) > _SUSPECTS_MAX:
+            self._suspects.clear()
+            self._always_full = True  # safe, and only slower
 
 
-def write_batch(conn: Connection, batch: WriteBatch) -> None:
+def write_batch(conn: Connection, batch: WriteBatch, *, own_roots: bool = False) -> None:
     """Write every span and trace of ``batch`` (see the module docstring for the order).
 
     One lookup first: which of the batch's traces have spans or a trace row stored already (a
     late part, a part another process or host wrote, or this batch written before in part); in a
     large batch it runs beside the spans' conversion to Arrow (``_Lookup``).
+
     Only those are merged and have their stored spans, trace rows and metadata looked up: a
     trace with nothing stored can have nothing of this batch stored either, since spans go in
     before anything else of a trace. The rest, most traces, are written as they came; a whole
-    new trace (``batch.plain``) straight from its row, without a TraceRow."""
+    new trace (``batch.plain``) straight from its row, without a TraceRow.
+
+    ``own_roots``: the whole traces of ``batch.plain`` are this process's own, written for the
+    first time (the exporter's first attempt). The root of such a trace was made here, so the
+    only parts of it stored can be parts without the root (spans of a downstream service, of a
+    forked child): only trace rows without their root are looked up for them. That lookup
+    reads no spans and passes over every whole trace stored, so its cost does not grow with the
+    store (at 1,000,000 stored traces, 4 ms for a batch's 1,730 ids against 130 ms for spans
+    and trace rows: benchmarks/README.md)."""
     if not batch.traces and not batch.plain and not len(batch.spans):
         return
     plain = batch.plain
     if plain and _plain_collide(batch):
         batch, plain = batch.expanded(), []  # parts of one trace: combined below
     rows = combine_parts(batch.traces)
-    lookup = _Lookup(conn, [*rows, *(trace[0] for _, trace, _, _ in plain)])
+    roots = [trace[0] for _, trace, _, _ in plain]
+    lookup = _Lookup(conn, list(rows), roots) if own_roots else _Lookup(conn, [*rows, *roots], [])
     # while the engine looks up, in another thread; a hand-made batch's None attributes would
     # be '' in the String column: {} as the exporter writes them (and DuckDB stores them)
     spans = fill_empty_json(batch.spans.to_arrow())
@@ -291,25 +325,40 @@ def _stored_traces(conn: Connection, ids: list[str]) -> set[str]:
     return {r[0] for r in _id_rows(conn, query, ids)}
 
 
-class _Lookup:
-    """``_stored_traces`` of a batch's ids, run in a thread of its own for a large batch: the
-    engine looks them up (without the GIL) while the writer turns the spans into Arrow."""
+def _rootless_traces(conn: Connection, ids: list[str]) -> set[str]:
+    """Those of ``ids`` with a trace row stored that lacks the root (a part stored without it):
+    the whole traces stored are passed over on their ``has_root`` column, their ids not read."""
+    if not ids:
+        return set()
+    if conn.chdb_api and all(_HEX_ID.fullmatch(t) for t in ids):
+        return conn.stored_trace_ids(("td_traces",), ids, condition="NOT has_root")
+    query = "SELECT trace_id FROM td_traces WHERE NOT has_root AND trace_id IN {ids}"
+    return {r[0] for r in _id_rows(conn, query, ids)}
 
-    def __init__(self, conn: Connection, ids: list[str]) -> None:
+
+class _Lookup:
+    """What is stored of a batch's traces: ``_stored_traces`` of ``ids`` and
+    ``_rootless_traces`` of ``roots`` (see ``write_batch``), run in a thread of its own for a
+    large batch: the engine looks them up (without the GIL) while the writer turns the spans
+    into Arrow."""
+
+    def __init__(self, conn: Connection, ids: list[str], roots: list[str]) -> None:
         self._found: set[str] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        if len(ids) < _LOOKUP_THREAD_FROM:
-            self._found = _stored_traces(conn, ids)
+        if len(ids) + len(roots) < _LOOKUP_THREAD_FROM:
+            self._run(conn, ids, roots)
+            if self._error is not None:
+                raise self._error
             return
         self._thread = threading.Thread(
-            target=self._run, args=(conn, ids), name="traceduck-lookup", daemon=True
+            target=self._run, args=(conn, ids, roots), name="traceduck-lookup", daemon=True
         )
         self._thread.start()
 
-    def _run(self, conn: Connection, ids: list[str]) -> None:
+    def _run(self, conn: Connection, ids: list[str], roots: list[str]) -> None:
         try:
-            self._found = _stored_traces(conn, ids)
+            self._found = _stored_traces(conn, ids) | _rootless_traces(conn, roots)
         except BaseException as exc:
             self._error = exc
 
