@@ -4,7 +4,8 @@
         [--rounds 3] [--configs chdb,chdb-full,duckdb,chdb-empty,duckdb-empty]
 
 The ingest suite's exporter measurement (50,000 prebuilt spans, 5,000 traces of a root + 9
-children, ``export()`` in batches of 100, then ``force_flush()``), each round into a fresh
+children, ``export()`` in batches of 100, then ``force_flush()``; with ``--tagged``, each root
+carries two live tags), each round into a fresh
 private copy of the search suites' cached store of ``--traces`` traces (built on first use by
 ``suites/_stores.py`` and ``suites/_chdb_stores.py``: the same generated traces; the chdb store
 holds their spans, the DuckDB one does not), configs alternating per round. Configs:
@@ -87,6 +88,9 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=1_000_000, help="size of the store")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--configs", default="chdb,chdb-full,duckdb,chdb-empty,duckdb-empty")
+    parser.add_argument(
+        "--tagged", action="store_true", help="each trace with two live tags (its root's)"
+    )
     args = parser.parse_args()
     configs = args.configs.split(",")
 
@@ -98,7 +102,8 @@ def main() -> None:
         _stores.ensure_store(args.traces)
     full = {"full": False}
     _full_lookups(full)
-    spans, warm = build_spans(5_000, seed=10_000_000), build_spans(1, seed=0)
+    spans = build_spans(5_000, seed=10_000_000, tagged=args.tagged)
+    warm = build_spans(1, seed=0, tagged=args.tagged)
     workdir = Path(tempfile.mkdtemp(prefix="td-bigingest-"))
     gc.collect()
     gc.freeze()
@@ -131,7 +136,8 @@ def main() -> None:
         gc.unfreeze()
     rates = {}
     print(
-        f"{len(spans):,} spans, export batches of 100, into stores of {args.traces:,} traces"
+        f"{len(spans):,} spans{' (tagged)' if args.tagged else ''}, export batches of 100,"
+        f" into stores of {args.traces:,} traces"
         f" (-empty: new stores), {args.rounds} rounds, load {os.getloadavg()[0]:.1f}; medians:"
     )
     for config, rows in phases.items():

@@ -74,6 +74,10 @@ def _instrument(marks: list[Mark], method: dict[str, str]) -> None:
     _writer._stored_traces = lambda conn, ids: (
         set() if method["insert"] == "nolookup" else stored_traces(conn, ids)
     )
+    rootless_traces = _timed(marks, "lookup of rootless rows", _writer._rootless_traces)
+    _writer._rootless_traces = lambda conn, ids: (
+        set() if method["insert"] == "nolookup" else rootless_traces(conn, ids)
+    )
     original = _client.Connection.insert_arrow_tables
 
     def insert_arrow_tables(self: Any, inserts: list[tuple[str, Any]], exprs: Any = None) -> None:
@@ -103,9 +107,9 @@ def _instrument(marks: list[Mark], method: dict[str, str]) -> None:
     _client.Connection.insert_arrow_tables = insert_arrow_tables
     shipped = _writer.write_batch
 
-    def write_batch(conn: Any, batch: Any) -> None:
+    def write_batch(conn: Any, batch: Any, *, own_roots: bool = False) -> None:
         if method["insert"] != "spans":
-            return shipped(conn, batch)
+            return shipped(conn, batch, own_roots=own_roots)
         inserts = [("spans", batch.spans.to_arrow())]  # every span of the batch
         insert_arrow_tables(conn, inserts, {"spans": _writer._AS_JSON})
 

@@ -267,6 +267,65 @@ def test_the_exporters_batch_that_failed_after_its_spans_is_written_whole_once(
     assert _count(store, "trace_metadata") == 521
 
 
+def _tagged_traces(n: int, *, first: int = 0) -> WriteBatch:
+    """``n`` whole new one-span traces with live tags, as the exporter hands them on (a
+    TraceRow each, its true root in the batch)."""
+    spans, rows = [], []
+    for i in range(first, first + n):
+        tid, sid = f"{i:032x}", f"{i:016x}"
+        spans.append((tid, sid, None, "tagged", "CHAIN", "OK", None, 1_000 + i, 2_000 + i, 0.001,
+                      "INTERNAL", "svc", "{}", None, None, None))  # fmt: skip
+        rows.append(TraceRow(tid, "tagged", "OK", None, 1_000 + i, 2_000 + i, 1, "svc", sid,
+                             True, True, tags={"env": "prod", "n": i}))  # fmt: skip
+    return WriteBatch(SpanRows(spans), rows, "live")
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_the_exporters_tagged_trace_merges_with_a_part_another_writer_stored_first(
+    tmp_path: Path, engine: str
+) -> None:
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    writer = _exporter_writer(engine, tmp_path)
+    batch = _tagged_traces(300)
+    tid = batch.traces[7].trace_id
+    late = (tid, "e" * 16, f"{7:016x}", "downstream", "TOOL", "OK", None, 1_500, 1_600, 0.0001,
+            "SERVER", "other", "{}", None, None, None)  # fmt: skip
+    part = TraceRow(tid, "downstream", "OK", None, 1_500, 1_600, 1, "other", None, False,
+                    tags={"region": "eu", "env": "dev"})  # fmt: skip
+    ClickHouseWriter(writer.name).write_batch(WriteBatch(SpanRows([late]), [part], "otlp"))
+    writer.write_batch(batch)
+    store = td.TraceStore(writer.name.display)
+    trace = store.get_trace(tid)
+    assert (trace.info.name, trace.info.span_count) == ("tagged", 2)
+    assert trace.info.tags == {"region": "eu", "env": "prod", "n": 7}
+    assert [
+        (e.key, e.old_value, e.new_value) for e in store.tag_history(tid) if e.key == "env"
+    ] == [("env", None, "dev"), ("env", "dev", "prod")]
+    assert store.count_traces("tags.env = 'prod'") == 300
+    assert store.count_traces("span_count = 1") == 299
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_the_exporters_tagged_batch_that_failed_after_its_tags_repeats_no_tag_event(
+    tmp_path: Path, engine: str
+) -> None:
+    # The first write stored the spans and the tag events, not the trace rows.
+    writer = _exporter_writer(engine, tmp_path)
+    writer.write_batch(_tagged_traces(1, first=10**6))  # the tables exist
+    conn = writer.connection()
+    conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
+    batch = _tagged_traces(400)
+    with pytest.raises(StorageError, match="refuse"):
+        writer.write_batch(batch)
+    conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
+    writer.write_batch(batch)
+    store = td.TraceStore(writer.name.display)
+    assert store.count_traces("tags.env = 'prod' AND span_count = 1") == 401
+    assert _count(store, "spans") == 401
+    assert _count(store, "tag_events") == 802  # env and n, once each
+
+
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_a_lookup_that_fails_beside_a_large_batch_fails_the_write_and_stores_nothing(
     tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch

@@ -62,8 +62,9 @@ class _Collect(SpanProcessor):
         self.spans.append(span)
 
 
-def build_spans(traces: int, seed: int) -> list[ReadableSpan]:
-    """``traces`` finished traces of a root and 9 children, with typical attributes."""
+def build_spans(traces: int, seed: int, *, tagged: bool = False) -> list[ReadableSpan]:
+    """``traces`` finished traces of a root and 9 children, with typical attributes;
+    ``tagged``: each root with two live tags, as ``update_current_trace(tags=...)`` sets them."""
     collector = _Collect()
     provider = TracerProvider()
     provider.add_span_processor(collector)
@@ -75,6 +76,9 @@ def build_spans(traces: int, seed: int) -> list[ReadableSpan]:
             "traceduck.outputs": f'"answer number {t}"',
             "user.id": f"u{t % 97}",
         }
+        if tagged:
+            root_attrs["traceduck.tag.env"] = "prod"
+            root_attrs["traceduck.tag.user"] = f"u{t % 97}"
         with tracer.start_as_current_span("handle", attributes=root_attrs):
             for c in range(SPANS_PER_TRACE - 1):
                 attrs: dict[str, Any] = {
