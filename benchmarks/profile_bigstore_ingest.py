@@ -1,7 +1,7 @@
 """Exporter spans/s into a store that already holds many traces, on both engines.
 
     PYTHONPATH=src python benchmarks/profile_bigstore_ingest.py [--traces 1000000]
-        [--rounds 3] [--configs chdb,chdb-full,duckdb,chdb-empty,duckdb-empty]
+        [--rounds 3] [--configs chdb,chdb-rows,chdb-full,duckdb,chdb-empty,duckdb-empty]
 
 The ingest suite's exporter measurement (50,000 prebuilt spans, 5,000 traces of a root + 9
 children, ``export()`` in batches of 100, then ``force_flush()``; with ``--tagged``, each root
@@ -11,8 +11,10 @@ private copy of the search suites' cached store of ``--traces`` traces (built on
 holds their spans, the DuckDB one does not), configs alternating per round. Configs:
 
 - ``chdb``, ``duckdb``: the exporter as shipped, into the large store;
-- ``chdb-full``: the same, but the ClickHouse writer looks up every trace of a batch in spans
-  and trace rows (``own_roots=False``), as it did for the exporter's own new traces before;
+- ``chdb-rows``: the same, but the ClickHouse writer looks up every trace of a batch in the
+  trace rows (``write_batch``'s ``lookup="rows"``), as it does for the collector's batches;
+- ``chdb-full``: every trace of a batch in spans and trace rows (``lookup="full"``), as the
+  writer did for every batch before session 15;
 - ``chdb-empty``, ``duckdb-empty``: the exporter into a new, empty store (the ingest suite's
   case), in the same rounds.
 
@@ -40,14 +42,14 @@ from suites import _chdb_stores, _stores  # noqa: E402
 from suites.ingest import build_spans  # noqa: E402
 
 
-def _full_lookups(enabled: dict[str, bool]) -> None:
-    """While ``enabled["full"]``, the ClickHouse writer looks up every trace in full."""
+def _force_lookup(forced: dict[str, str | None]) -> None:
+    """While ``forced["lookup"]`` is set, the ClickHouse writer looks up that way."""
     from traceduck.store.clickhouse import _writer
 
     shipped = _writer.write_batch
 
-    def write_batch(conn: Any, batch: Any, *, own_roots: bool = False) -> None:
-        shipped(conn, batch, own_roots=own_roots and not enabled["full"])
+    def write_batch(conn: Any, batch: Any, *, lookup: str = "full") -> None:
+        shipped(conn, batch, lookup=forced["lookup"] or lookup)
 
     _writer.write_batch = write_batch
 
@@ -61,7 +63,10 @@ def _store(config: str, n: int, workdir: Path, rnd: int) -> str:
         return str(round_dir / "new.duckdb")
     if config == "duckdb":
         return str(_stores.copy_store(n, round_dir))
-    url = _chdb_stores.copy_chdb_stores(workdir, n)  # once a run (chdb: one directory)
+    # Once a run (chdb runs one directory), its files hard links to the cache's: the rounds
+    # write into databases of their own, whose parts link to the cached ones (a merge writes
+    # a new part, and ClickHouse changes no part's files in place).
+    url = _chdb_stores.copy_chdb_stores(workdir, n, linked=True)
     name = url.replace(f"database=t{n}", f"database=r{rnd}_{config.replace('-', '_')}")
     if config != "chdb-empty":
         _clone(name, f"t{n}")
@@ -87,7 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=1_000_000, help="size of the store")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--configs", default="chdb,chdb-full,duckdb,chdb-empty,duckdb-empty")
+    parser.add_argument(
+        "--configs", default="chdb,chdb-rows,chdb-full,duckdb,chdb-empty,duckdb-empty"
+    )
     parser.add_argument(
         "--tagged", action="store_true", help="each trace with two live tags (its root's)"
     )
@@ -100,8 +107,8 @@ def main() -> None:
         _chdb_stores.ensure_chdb_stores([args.traces])
     if "duckdb" in configs:
         _stores.ensure_store(args.traces)
-    full = {"full": False}
-    _full_lookups(full)
+    forced: dict[str, str | None] = {"lookup": None}
+    _force_lookup(forced)
     spans = build_spans(5_000, seed=10_000_000, tagged=args.tagged)
     warm = build_spans(1, seed=0, tagged=args.tagged)
     workdir = Path(tempfile.mkdtemp(prefix="td-bigingest-"))
@@ -111,7 +118,7 @@ def main() -> None:
     try:
         for rnd in range(args.rounds):
             for config in configs[:: 1 if rnd % 2 == 0 else -1]:
-                full["full"] = config == "chdb-full"
+                forced["lookup"] = {"chdb-rows": "rows", "chdb-full": "full"}.get(config)
                 name = _store(config, args.traces, workdir, rnd)
                 exporter = DuckDBSpanExporter(name)
                 exporter.export(warm)

@@ -71,8 +71,8 @@ def _instrument(marks: list[Mark], method: dict[str, str]) -> None:
     _records.SpanRows.to_arrow = _timed(marks, "spans to Arrow", _records.SpanRows.to_arrow)
     _writer.rows_to_arrow = _timed(marks, "trace rows to Arrow", _writer.rows_to_arrow)
     stored_traces = _timed(marks, "lookup (own thread)", _writer._stored_traces)
-    _writer._stored_traces = lambda conn, ids: (
-        set() if method["insert"] == "nolookup" else stored_traces(conn, ids)
+    _writer._stored_traces = lambda conn, ids, *tables: (
+        set() if method["insert"] == "nolookup" else stored_traces(conn, ids, *tables)
     )
     rootless_traces = _timed(marks, "lookup of rootless rows", _writer._rootless_traces)
     _writer._rootless_traces = lambda conn, ids: (
@@ -107,9 +107,9 @@ def _instrument(marks: list[Mark], method: dict[str, str]) -> None:
     _client.Connection.insert_arrow_tables = insert_arrow_tables
     shipped = _writer.write_batch
 
-    def write_batch(conn: Any, batch: Any, *, own_roots: bool = False) -> None:
+    def write_batch(conn: Any, batch: Any, *, lookup: str = "full") -> None:
         if method["insert"] != "spans":
-            return shipped(conn, batch, own_roots=own_roots)
+            return shipped(conn, batch, lookup=lookup)
         inserts = [("spans", batch.spans.to_arrow())]  # every span of the batch
         insert_arrow_tables(conn, inserts, {"spans": _writer._AS_JSON})
 

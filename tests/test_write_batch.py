@@ -3,6 +3,7 @@ tags and metadata with their history, exclusive live tags within one batch."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from pathlib import Path
@@ -245,16 +246,18 @@ def test_the_exporters_whole_trace_merges_with_a_part_another_writer_stored_firs
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
+@pytest.mark.parametrize("source", ["live", "otlp"])
 def test_the_exporters_batch_that_failed_after_its_spans_is_written_whole_once(
-    tmp_path: Path, engine: str
+    tmp_path: Path, engine: str, source: str
 ) -> None:
-    # Its first write stored the spans and not the trace rows: written again, the exporter's
-    # own new traces are looked up in full (their spans are stored), and repeat nothing.
+    # Its first write stored the spans and not the trace rows: written again, its traces are
+    # looked up in full (their spans are stored, their rows not), and repeat nothing. The same
+    # for the tracing path's batches (live) and the collector's (otlp).
     writer = _exporter_writer(engine, tmp_path)
     writer.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
     conn = writer.connection()
     conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
-    batch = _whole_traces(500)
+    batch = dataclasses.replace(_whole_traces(500), source=source)
     with pytest.raises(StorageError, match="refuse"):
         writer.write_batch(batch)
     conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
@@ -307,15 +310,16 @@ def test_the_exporters_tagged_trace_merges_with_a_part_another_writer_stored_fir
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
+@pytest.mark.parametrize("source", ["live", "otlp"])
 def test_the_exporters_tagged_batch_that_failed_after_its_tags_repeats_no_tag_event(
-    tmp_path: Path, engine: str
+    tmp_path: Path, engine: str, source: str
 ) -> None:
     # The first write stored the spans and the tag events, not the trace rows.
     writer = _exporter_writer(engine, tmp_path)
     writer.write_batch(_tagged_traces(1, first=10**6))  # the tables exist
     conn = writer.connection()
     conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
-    batch = _tagged_traces(400)
+    batch = dataclasses.replace(_tagged_traces(400), source=source)
     with pytest.raises(StorageError, match="refuse"):
         writer.write_batch(batch)
     conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
@@ -324,6 +328,22 @@ def test_the_exporters_tagged_batch_that_failed_after_its_tags_repeats_no_tag_ev
     assert store.count_traces("tags.env = 'prod' AND span_count = 1") == 401
     assert _count(store, "spans") == 401
     assert _count(store, "tag_events") == 802  # env and n, once each
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_the_collectors_batch_delivered_twice_is_stored_once(tmp_path: Path, engine: str) -> None:
+    # An OTLP client that timed out while the first delivery was being written sends it again:
+    # the collector's writer finds its trace rows, and stores no span, tag or entry twice.
+    writer = _exporter_writer(engine, tmp_path)
+    for batch in (_whole_traces(300), _tagged_traces(200, first=10**6)):
+        delivery = dataclasses.replace(batch, source="otlp")
+        writer.write_batch(delivery)
+        writer.write_batch(delivery)
+    store = td.TraceStore(writer.name.display)
+    assert store.count_traces("span_count = 1") == 500
+    assert _count(store, "spans") == 500
+    assert _count(store, "trace_metadata") == 300
+    assert _count(store, "tag_events") == 400
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
@@ -338,7 +358,7 @@ def test_a_lookup_that_fails_beside_a_large_batch_fails_the_write_and_stores_not
     store = _store(engine, tmp_path)
     store.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
 
-    def refuse(conn: Any, ids: list[str]) -> set[str]:
+    def refuse(conn: Any, ids: list[str], *tables: Any) -> set[str]:
         raise StorageError(f"lookup of {len(ids)} ids refused")
 
     monkeypatch.setattr(_writer, "_stored_traces", refuse)

@@ -92,17 +92,16 @@ class ClickHouseWriter:
         return self._conn
 
     def write_batch(self, batch: WriteBatch, timeout_s: float | None = None) -> None:
-        """Write ``batch``. The tracing path's own traces (``source`` ``live``) written for the
-        first time are looked up as new roots (``write_batch``'s ``own_roots``)."""
+        """Write ``batch``, looking up what is stored of its traces as narrowly as is safe
+        (``write_batch``'s ``lookup``): this writer writes a batch whole or remembers it."""
         ids = [trace[0] for _, trace, _, _ in batch.plain]
         ids += [row.trace_id for row in batch.traces]
-        own_roots = (
-            batch.source == "live"
-            and not self._always_full
-            and not (self._suspects and not self._suspects.isdisjoint(ids))
-        )
+        if self._always_full or (self._suspects and not self._suspects.isdisjoint(ids)):
+            lookup = "full"
+        else:
+            lookup = "roots" if batch.source == "live" else "rows"
         try:
-            write_batch(self.connection(), batch, own_roots=own_roots)
+            write_batch(self.connection(), batch, lookup=lookup)
         except BaseException as exc:
             self._suspect(ids)
             busy = any(code in str(exc) for code in _BUSY_CODES)
@@ -119,42 +118,52 @@ class ClickHouseWriter:
             self._always_full = True  # safe, and only slower
 
 
-def write_batch(conn: Connection, batch: WriteBatch, *, own_roots: bool = False) -> None:
+def write_batch(conn: Connection, batch: WriteBatch, *, lookup: str = "full") -> None:
     """Write every span and trace of ``batch`` (see the module docstring for the order).
 
-    One lookup first: which of the batch's traces have spans or a trace row stored already (a
-    late part, a part another process or host wrote, or this batch written before in part); in a
-    large batch it runs beside the spans' conversion to Arrow (``_Lookup``).
-
+    One lookup first: which of the batch's traces have something stored already (a late part, a
+    part another process or host wrote, or this batch written before in part); in a large
+    batch it runs beside the spans' conversion to Arrow (``_Lookup``).
     Only those are merged and have their stored spans, trace rows and metadata looked up: a
     trace with nothing stored can have nothing of this batch stored either, since spans go in
     before anything else of a trace. The rest, most traces, are written as they came; a whole
     new trace (``batch.plain``) straight from its row, without a TraceRow.
 
-    ``own_roots``: the traces of ``batch`` whose true root is in it are this process's own,
-    written for the first time (the exporter's first attempt). The root of such a trace was made
-    here, so the only parts of it stored can be parts without the root (spans of a downstream
-    service, of a forked child, or the trace's own spans released early to bound memory): only
-    trace rows without their root are looked up for them. That lookup
-    reads no spans and passes over every whole trace stored, so its cost does not grow with the
-    store (at 1,000,000 stored traces, 4 ms for a batch's 1,730 ids against 130 ms for spans
-    and trace rows: benchmarks/README.md)."""
+    ``lookup`` says where something of a trace can be stored, and so what is read:
+
+    - ``full``: anywhere. The ids of the spans and trace rows stored are read (for a batch of a
+      few thousand traces, most of both columns: 130 ms at 1,000,000 stored traces, 1 s at
+      10,000,000; benchmarks/README.md, "Into stores that hold traces").
+    - ``rows``: in trace rows. The caller writes each batch whole or, where a write failed
+      (perhaps part way: spans stored, trace rows not), looks its traces up in ``full`` when it
+      writes them again, so the spans of a trace without a row are no other batch's of its.
+      Only trace rows are read (a third of the above at 1,000,000).
+    - ``roots``: as ``rows``, and the traces whose true root is in the batch are this
+      process's own, written for the first time (the tracing path's). The root was made here,
+      so the only parts of such a trace stored can be parts without it (spans of a downstream
+      service or a forked child, or the trace's own spans released early to bound memory): for
+      them only the trace rows without their root are read, passing over the rest on one byte
+      each (4 ms for 1,730 ids at 1,000,000 stored traces).
+
+    A concurrent writer's part of the same trace, stored between this lookup and these
+    inserts, is not merged in any of them (ClickHouse has no transactions)."""
     if not batch.traces and not batch.plain and not len(batch.spans):
         return
     plain = batch.plain
     if plain and _plain_collide(batch):
         batch, plain = batch.expanded(), []  # parts of one trace: combined below
     rows = combine_parts(batch.traces)
-    roots = [trace[0] for _, trace, _, _ in plain]
-    if own_roots:
-        roots += [tid for tid, row in rows.items() if row.has_root]
-        lookup = _Lookup(conn, [tid for tid, row in rows.items() if not row.has_root], roots)
+    plain_ids = [trace[0] for _, trace, _, _ in plain]
+    tables = _ROWS if lookup != "full" else _SPANS_AND_ROWS
+    if lookup == "roots":
+        roots = plain_ids + [tid for tid, row in rows.items() if row.has_root]
+        found = _Lookup(conn, [tid for tid, row in rows.items() if not row.has_root], roots, tables)
     else:
-        lookup = _Lookup(conn, [*rows, *roots], [])
+        found = _Lookup(conn, [*rows, *plain_ids], [], tables)
     # while the engine looks up, in another thread; a hand-made batch's None attributes would
     # be '' in the String column: {} as the exporter writes them (and DuckDB stores them)
     spans = fill_empty_json(batch.spans.to_arrow())
-    stored = lookup.result()
+    stored = found.result()
     if stored and plain:  # whole traces of which something is stored: merged as TraceRows
         for _, trace, logged, _ in plain:
             if trace[0] in stored:
@@ -318,16 +327,22 @@ def _id_rows(conn: Connection, query: str, ids: list[str]) -> list[tuple[Any, ..
     ]
 
 
-def _stored_traces(conn: Connection, ids: list[str]) -> set[str]:
-    """Those of ``ids`` with spans or a trace row stored (one query; usually none). The trace
-    rows count too: a trace part way through a delete (spans gone first) has its row still."""
+_SPANS_AND_ROWS = ("spans", "td_traces")
+_ROWS = ("td_traces",)
+
+
+def _stored_traces(
+    conn: Connection, ids: list[str], tables: tuple[str, ...] = _SPANS_AND_ROWS
+) -> set[str]:
+    """Those of ``ids`` with a row stored in any of ``tables`` (one query; usually none). The
+    trace rows count too: a trace part way through a delete (spans gone first) has its row
+    still."""
     if not ids:
         return set()
     if conn.chdb_api and all(_HEX_ID.fullmatch(t) for t in ids):
-        return conn.stored_trace_ids(("spans", "td_traces"), ids)
-    query = (
-        "SELECT trace_id FROM spans WHERE trace_id IN {ids} "
-        "UNION DISTINCT SELECT trace_id FROM td_traces WHERE trace_id IN {ids}"
+        return conn.stored_trace_ids(tables, ids)
+    query = " UNION DISTINCT ".join(
+        f"SELECT trace_id FROM {table} WHERE trace_id IN {{ids}}" for table in tables
     )
     return {r[0] for r in _id_rows(conn, query, ids)}
 
@@ -344,28 +359,33 @@ def _rootless_traces(conn: Connection, ids: list[str]) -> set[str]:
 
 
 class _Lookup:
-    """What is stored of a batch's traces: ``_stored_traces`` of ``ids`` and
+    """What is stored of a batch's traces: ``_stored_traces`` of ``ids`` in ``tables`` and
     ``_rootless_traces`` of ``roots`` (see ``write_batch``), run in a thread of its own for a
     large batch: the engine looks them up (without the GIL) while the writer turns the spans
     into Arrow."""
 
-    def __init__(self, conn: Connection, ids: list[str], roots: list[str]) -> None:
+    def __init__(
+        self, conn: Connection, ids: list[str], roots: list[str], tables: tuple[str, ...]
+    ) -> None:
         self._found: set[str] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        args = (conn, ids, roots, tables)
         if len(ids) + len(roots) < _LOOKUP_THREAD_FROM:
-            self._run(conn, ids, roots)
+            self._run(*args)
             if self._error is not None:
                 raise self._error
             return
         self._thread = threading.Thread(
-            target=self._run, args=(conn, ids, roots), name="traceduck-lookup", daemon=True
+            target=self._run, args=args, name="traceduck-lookup", daemon=True
         )
         self._thread.start()
 
-    def _run(self, conn: Connection, ids: list[str], roots: list[str]) -> None:
+    def _run(
+        self, conn: Connection, ids: list[str], roots: list[str], tables: tuple[str, ...]
+    ) -> None:
         try:
-            self._found = _stored_traces(conn, ids) | _rootless_traces(conn, roots)
+            self._found = _stored_traces(conn, ids, tables) | _rootless_traces(conn, roots)
         except BaseException as exc:
             self._error = exc
 
