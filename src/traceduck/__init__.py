@@ -108,7 +108,9 @@ def _store() -> TraceStore:
     path = current_db()
     if path is None:
         raise ConfigError("no local store is configured (configure(db=None)); use TraceStore(path)")
-    return TraceStore(path)
+    store = TraceStore(path)
+    store.traced_into = True  # read before the first trace is written: an empty store
+    return store
 
 
 def search_traces(

@@ -154,3 +154,44 @@ def test_a_trace_whose_downstream_part_was_stored_first_ends_complete(tmp_path: 
     found = td.TraceStore(name).search_traces(max_results=None)
     assert len(found) == 3
     assert {(t.info.name, t.info.span_count) for t in found} == {("handle", 2)}
+
+
+_READ_FIRST = """
+import sys
+import traceduck as td
+
+td.configure(db=sys.argv[1])
+assert td.search_traces() == []
+assert td.sql("SELECT count() AS n FROM traces").column("n").to_pylist() == [0]
+try:
+    td.get_trace("0" * 32)
+except td.TraceNotFoundError:
+    pass
+else:
+    raise AssertionError("found a trace in an empty store")
+
+@td.trace
+def plain(i):
+    return i + 1
+
+assert plain(1) == 2
+assert td.flush(timeout_s=60) is True, td.stats()
+print([t.info.name for t in td.search_traces()])
+"""
+
+
+def test_the_configured_store_reads_as_empty_before_its_first_trace(tmp_path: Path) -> None:
+    """As a DuckDB file not written yet: the calls that read the configured store answer
+    (nothing) instead of saying there is no store; the first trace then shows up. In a
+    process of its own: chdb runs one directory per process, this one is the suite's."""
+    import subprocess
+
+    from ._helpers import PYTHON, child_env
+
+    name = f"chdb://{tmp_path / 'not-yet'}"
+    done = subprocess.run(
+        [PYTHON, "-c", _READ_FIRST, name], env=child_env(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['plain']"

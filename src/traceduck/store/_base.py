@@ -66,6 +66,11 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
     path: str
     read_only: bool
 
+    # The store this process traces into (``configure``'s), which its first write creates
+    # anyway: read before that write, it answers as an empty store on every engine (a chdb
+    # directory is made then; any other store not there yet is an error to read).
+    traced_into = False
+
     def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Any:
         if cls is TraceStore:
             cls = _engine_class(path)

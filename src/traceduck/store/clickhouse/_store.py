@@ -72,8 +72,9 @@ class ClickHouseStore(TagEdits, TraceStore):
     @property
     def conn(self) -> Connection:
         """The connection; reading a chdb directory that does not exist is a StorageError (a
-        store is created by its first write: ``write_conn``), not a new store on disk."""
-        if self._conn is None:
+        store is created by its first write: ``write_conn``), not a new store on disk, unless
+        this process traces into it (``traced_into``)."""
+        if self._conn is None and not self.traced_into:
             why = missing_store(self.name)
             if why is not None:
                 raise StorageError(
