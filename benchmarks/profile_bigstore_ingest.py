@@ -31,7 +31,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from suites import _chdb_stores, _stores  # noqa: E402
-from suites.ingest import build_spans  # noqa: E402
+from suites.ingest import build_spans, export_phases  # noqa: E402
 
 
 def _force_lookup(forced: dict[str, str | None]) -> None:
@@ -101,8 +100,6 @@ def main() -> None:
     args = parser.parse_args()
     configs = args.configs.split(",")
 
-    from traceduck import DuckDBSpanExporter
-
     if any(c.startswith("chdb") for c in configs):
         _chdb_stores.ensure_chdb_stores([args.traces])
     if "duckdb" in configs:
@@ -120,23 +117,10 @@ def main() -> None:
             for config in configs[:: 1 if rnd % 2 == 0 else -1]:
                 forced["lookup"] = {"chdb-rows": "rows", "chdb-full": "full"}.get(config)
                 name = _store(config, args.traces, workdir, rnd)
-                exporter = DuckDBSpanExporter(name)
-                exporter.export(warm)
-                exporter.force_flush()
-                before = exporter.written_spans
-                started = time.perf_counter()
-                for k in range(0, len(spans), 100):
-                    exporter.export(spans[k : k + 100])
-                exported = time.perf_counter()
-                exporter.force_flush()
-                flushed = time.perf_counter()
-                written = exporter.written_spans - before
-                exporter.shutdown()
-                if exporter.sink.db is not None:  # a DuckDB file
-                    exporter.sink.db.shutdown()
+                exported, flushed, written, _ = export_phases(spans, warm, 100, name)
                 if written != len(spans):
                     raise SystemExit(f"{config} wrote {written:,} of {len(spans):,} spans")
-                phases[config].append((exported - started, flushed - exported))
+                phases[config].append((exported, flushed))
                 if config.startswith("duckdb"):  # chdb's databases stay in its directory
                     shutil.rmtree(workdir / f"r{rnd}-{config}", ignore_errors=True)
     finally:

@@ -45,7 +45,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from suites.ingest import build_spans  # noqa: E402
+from suites.ingest import build_spans, export_phases  # noqa: E402
 
 Mark = tuple[str, float, float, float]  # step, start, end (perf_counter), this thread's CPU
 
@@ -125,8 +125,6 @@ def main() -> None:
     args = parser.parse_args()
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
 
-    from traceduck import DuckDBSpanExporter
-
     marks: list[Mark] = []
     method = {"insert": "python"}
     _instrument(marks, method)
@@ -144,25 +142,12 @@ def main() -> None:
                 if insert == "duckdb"
                 else f"chdb://{tmp}/chdb?database=r{rnd}_{i}"
             )
-            exporter = DuckDBSpanExporter(store)
-            exporter.early_write_spans = early
-            exporter.export(warm)
-            exporter.force_flush()
-            before = exporter.written_spans
-            marks.clear()
-            started = time.perf_counter()
-            for k in range(0, len(spans), 100):
-                exporter.export(spans[k : k + 100])
-            exported = time.perf_counter()
-            exporter.force_flush()
-            flushed = time.perf_counter()
-            written = exporter.written_spans - before
-            exporter.shutdown()
-            if exporter.sink.db is not None:  # a DuckDB file
-                exporter.sink.db.shutdown()
+            export_s, flush_s, written, exported = export_phases(
+                spans, warm, 100, store, early_write_spans=early, on_start=marks.clear
+            )
             if written != len(spans):
                 raise SystemExit(f"{insert}:{early} wrote {written:,} of {len(spans):,} spans")
-            phases[(insert, early)].append((exported - started, flushed - exported))
+            phases[(insert, early)].append((export_s, flush_s))
             if (insert, early) == configs[0]:
                 steps.append([(n, a - exported, b - exported, c) for n, a, b, c in marks
                               if a >= exported - 0.005])  # fmt: skip

@@ -190,6 +190,17 @@ def test_a_whole_trace_of_which_a_part_is_stored_is_merged(store: Any) -> None:
     assert store.count_traces("span_count = 1") == 2
 
 
+def _refused_trace_rows(conn: Any, write: Any) -> None:
+    """``write()`` with the engine refusing trace rows (a CHECK constraint, for this call): it
+    fails after the spans, tag events and metadata went in, as a failure part way would."""
+    conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
+    try:
+        with pytest.raises(StorageError, match="refuse"):
+            write()
+    finally:
+        conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
+
+
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_a_batch_that_failed_after_its_spans_is_written_whole_once(
     tmp_path: Path, engine: str
@@ -200,11 +211,8 @@ def test_a_batch_that_failed_after_its_spans_is_written_whole_once(
     store = _store(engine, tmp_path)
     batch = _whole_traces(500)
     store.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
-    store.conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
-    with pytest.raises(StorageError, match="refuse"):
-        store.write_batch(batch)
+    _refused_trace_rows(store.conn, lambda: store.write_batch(batch))
     assert _count(store, "spans") == 501  # the spans went in, the trace rows did not
-    store.conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
     assert store.count_traces() == 1
     store.write_batch(batch)
     assert store.count_traces("span_count = 1") == 501
@@ -221,6 +229,16 @@ def _exporter_writer(engine: str, tmp_path: Path) -> Any:
     return writer
 
 
+def _downstream_part(tid: str, parent: int, tags: dict[str, Any] | None = None) -> WriteBatch:
+    """A downstream service's part of trace ``tid``: one span under span ``parent`` of the
+    caller's, without the root, as the collector receives it."""
+    span = (tid, "e" * 16, f"{parent:016x}", "downstream", "TOOL", "OK", None, 1_500, 1_600,
+            0.0001, "SERVER", "other", "{}", None, None, None)  # fmt: skip
+    row = TraceRow(tid, "downstream", "OK", None, 1_500, 1_600, 1, "other", None, False,
+                   tags=tags or {})  # fmt: skip
+    return WriteBatch(SpanRows([span]), [row], "otlp")
+
+
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_the_exporters_whole_trace_merges_with_a_part_another_writer_stored_first(
     tmp_path: Path, engine: str
@@ -232,10 +250,7 @@ def test_the_exporters_whole_trace_merges_with_a_part_another_writer_stored_firs
     writer = _exporter_writer(engine, tmp_path)
     batch = _whole_traces(300)
     tid = batch.plain[7][1][0]
-    late = (tid, "e" * 16, f"{7:016x}", "downstream", "TOOL", "OK", None, 1_500, 1_600, 0.0001,
-            "SERVER", "other", "{}", None, None, None)  # fmt: skip
-    part = TraceRow(tid, "downstream", "OK", None, 1_500, 1_600, 1, "other", None, False)
-    ClickHouseWriter(writer.name).write_batch(WriteBatch(SpanRows([late]), [part], "otlp"))
+    ClickHouseWriter(writer.name).write_batch(_downstream_part(tid, 7))
     writer.write_batch(batch)
     store = td.TraceStore(writer.name.display)
     trace = store.get_trace(tid)
@@ -243,31 +258,6 @@ def test_the_exporters_whole_trace_merges_with_a_part_another_writer_stored_firs
     assert sorted(s.name for s in trace.spans) == ["downstream", "whole"]
     assert store.count_traces() == 300
     assert store.count_traces("span_count = 1") == 299
-
-
-@pytest.mark.parametrize("engine", ["chdb", "server-path"])
-@pytest.mark.parametrize("source", ["live", "otlp"])
-def test_the_exporters_batch_that_failed_after_its_spans_is_written_whole_once(
-    tmp_path: Path, engine: str, source: str
-) -> None:
-    # Its first write stored the spans and not the trace rows: written again, its traces are
-    # looked up in full (their spans are stored, their rows not), and repeat nothing. The same
-    # for the tracing path's batches (live) and the collector's (otlp).
-    writer = _exporter_writer(engine, tmp_path)
-    writer.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
-    conn = writer.connection()
-    conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
-    batch = dataclasses.replace(_whole_traces(500), source=source)
-    with pytest.raises(StorageError, match="refuse"):
-        writer.write_batch(batch)
-    conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
-    writer.write_batch(_whole_traces(20, prefix="e" * 31))  # another batch between the two
-    writer.write_batch(batch)
-    store = td.TraceStore(writer.name.display)
-    assert store.count_traces() == 521
-    assert store.count_traces("span_count = 1") == 521
-    assert _count(store, "spans") == 521
-    assert _count(store, "trace_metadata") == 521
 
 
 def _tagged_traces(n: int, *, first: int = 0) -> WriteBatch:
@@ -292,11 +282,8 @@ def test_the_exporters_tagged_trace_merges_with_a_part_another_writer_stored_fir
     writer = _exporter_writer(engine, tmp_path)
     batch = _tagged_traces(300)
     tid = batch.traces[7].trace_id
-    late = (tid, "e" * 16, f"{7:016x}", "downstream", "TOOL", "OK", None, 1_500, 1_600, 0.0001,
-            "SERVER", "other", "{}", None, None, None)  # fmt: skip
-    part = TraceRow(tid, "downstream", "OK", None, 1_500, 1_600, 1, "other", None, False,
-                    tags={"region": "eu", "env": "dev"})  # fmt: skip
-    ClickHouseWriter(writer.name).write_batch(WriteBatch(SpanRows([late]), [part], "otlp"))
+    part = _downstream_part(tid, 7, tags={"region": "eu", "env": "dev"})
+    ClickHouseWriter(writer.name).write_batch(part)
     writer.write_batch(batch)
     store = td.TraceStore(writer.name.display)
     trace = store.get_trace(tid)
@@ -311,23 +298,35 @@ def test_the_exporters_tagged_trace_merges_with_a_part_another_writer_stored_fir
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
 @pytest.mark.parametrize("source", ["live", "otlp"])
-def test_the_exporters_tagged_batch_that_failed_after_its_tags_repeats_no_tag_event(
-    tmp_path: Path, engine: str, source: str
+@pytest.mark.parametrize("tagged", [False, True], ids=["metadata", "tags"])
+def test_a_batch_the_writer_failed_after_its_spans_is_written_whole_once(
+    tmp_path: Path, engine: str, source: str, tagged: bool
 ) -> None:
-    # The first write stored the spans and the tag events, not the trace rows.
+    # Its first write stored the spans, tag events and metadata, not the trace rows: written
+    # again (after another batch), its traces are looked up in full (their spans are stored,
+    # their rows not) and repeat nothing. The tracing path's batches (live), the collector's
+    # (otlp).
+    def traces(n: int, first: int) -> WriteBatch:
+        if tagged:
+            return _tagged_traces(n, first=first)
+        return _whole_traces(n, prefix=f"{first:x}" if first else "")
+
     writer = _exporter_writer(engine, tmp_path)
-    writer.write_batch(_tagged_traces(1, first=10**6))  # the tables exist
-    conn = writer.connection()
-    conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
-    batch = dataclasses.replace(_tagged_traces(400), source=source)
-    with pytest.raises(StorageError, match="refuse"):
-        writer.write_batch(batch)
-    conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
+    writer.write_batch(traces(1, 10**6))  # the tables exist
+    batch = dataclasses.replace(traces(500, 0), source=source)
+    _refused_trace_rows(writer.connection(), lambda: writer.write_batch(batch))
+    writer.write_batch(traces(20, 2 * 10**6))  # another batch between the two
     writer.write_batch(batch)
     store = td.TraceStore(writer.name.display)
-    assert store.count_traces("tags.env = 'prod' AND span_count = 1") == 401
-    assert _count(store, "spans") == 401
-    assert _count(store, "tag_events") == 802  # env and n, once each
+    assert store.count_traces() == 521
+    assert store.count_traces("span_count = 1") == 521
+    assert _count(store, "spans") == 521
+    if tagged:
+        assert store.count_traces("tags.env = 'prod'") == 521
+        assert _count(store, "tag_events") == 2 * 521  # env and n, once each
+    else:
+        assert store.count_traces("metadata.run = 7") == 521
+        assert _count(store, "trace_metadata") == 521
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -101,31 +101,60 @@ def _remove_store(path: Path) -> None:
             pass
 
 
-def export_once(
-    spans: Sequence[ReadableSpan], warm: Sequence[ReadableSpan], size: int, path: Path | str
-) -> tuple[float, int]:
-    """(seconds for export + force_flush of ``spans`` in batches of ``size``, spans written).
+class ExportRun(NamedTuple):
+    export_s: float  # the export() calls
+    flush_s: float  # the force_flush() after them
+    written: int  # spans written
+    exported_at: float  # time.perf_counter() as the last export() returned
 
-    ``path``: a DuckDB file (removed afterwards), or a store URL (``chdb:///dir?database=x``:
+
+def export_phases(
+    spans: Sequence[ReadableSpan],
+    warm: Sequence[ReadableSpan],
+    size: int,
+    store: Path | str,
+    *,
+    early_write_spans: int | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> ExportRun:
+    """The ``export()`` calls of ``spans`` in batches of ``size``, then ``force_flush()``, into
+    a new exporter of ``store``, after an untimed warm-up (``warm``: opening the store, creating
+    its tables); ``on_start`` runs just before the timing starts.
+
+    ``store``: a DuckDB file (removed afterwards), or a store URL (``chdb:///dir?database=x``:
     the same exporter writing into ClickHouse; left in place, the run's temp dir goes)."""
     from traceduck import DuckDBSpanExporter
 
-    exporter = DuckDBSpanExporter(str(path))
+    exporter = DuckDBSpanExporter(str(store))
+    if early_write_spans is not None:
+        exporter.early_write_spans = early_write_spans
     try:
         exporter.export(warm)
         exporter.force_flush()
         before = exporter.written_spans
+        if on_start is not None:
+            on_start()
         t0 = time.perf_counter()
         for i in range(0, len(spans), size):
             exporter.export(spans[i : i + size])
+        t1 = time.perf_counter()
         exporter.force_flush()
-        seconds = time.perf_counter() - t0
-        return seconds, exporter.written_spans - before
+        t2 = time.perf_counter()
+        return ExportRun(t1 - t0, t2 - t1, exporter.written_spans - before, t1)
     finally:
         exporter.shutdown()
         if exporter.sink.db is not None:  # a DuckDB file (a ClickHouse sink has none)
             exporter.sink.db.shutdown()
-            _remove_store(Path(path))
+            _remove_store(Path(store))
+
+
+def export_once(
+    spans: Sequence[ReadableSpan], warm: Sequence[ReadableSpan], size: int, path: Path | str
+) -> tuple[float, int]:
+    """(seconds for export + force_flush of ``spans`` in batches of ``size``, spans written):
+    ``export_phases`` in one figure."""
+    run = export_phases(spans, warm, size, path)
+    return run.export_s + run.flush_s, run.written
 
 
 def run(cfg: Config) -> SuiteResult:
