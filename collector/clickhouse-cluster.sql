@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS traceduck.td_traces_local ON CLUSTER traceduck (
     response_preview  Nullable(String) CODEC(ZSTD(3)),
     version           UInt64,
     INDEX idx_ts timestamp_ms TYPE minmax GRANULARITY 1
-) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version) ORDER BY trace_id;
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version) ORDER BY trace_id
+SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS traceduck.td_traces ON CLUSTER traceduck AS traceduck.td_traces_local ENGINE = Distributed(traceduck, traceduck, td_traces_local, cityHash64(trace_id));
 

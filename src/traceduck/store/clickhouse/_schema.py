@@ -4,7 +4,10 @@ ClickHouse has no multi-statement transactions and merges rows lazily, so the la
 from inserts that are atomic on their own (one INSERT block into one table):
 
 * ``td_traces`` - one row per trace version (ReplacingMergeTree by ``version``, read with
-  FINAL): a trace is inserted whole; a late part of it inserts a newer row.
+  FINAL): a trace is inserted whole; a late part of it inserts a newer row. Its index marks
+  every 1,024 rows, not 8,192: a write's lookup of a few thousand trace ids (``_writer``) then
+  reads at most that many small granules, not most of the table (stores made before keep the
+  coarser index: the setting cannot change on a table).
 * ``spans`` - MergeTree sorted by trace id, immutable.
 * ``td_tag_events`` - every tag change is a row, and each edit (one tag, a bulk edit of
   thousands of traces, an exclusive move with its ``moved`` event, the live tags of a write
@@ -59,7 +62,8 @@ _V1 = [
         response_preview  Nullable(String) CODEC(ZSTD(3)),
         version           UInt64,
         INDEX idx_ts timestamp_ms TYPE minmax GRANULARITY 1
-    ) ENGINE = ReplacingMergeTree(version) ORDER BY trace_id""",
+    ) ENGINE = ReplacingMergeTree(version) ORDER BY trace_id
+    SETTINGS index_granularity = 1024""",
     """
     CREATE TABLE IF NOT EXISTS spans (
         trace_id       String,
