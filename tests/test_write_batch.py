@@ -330,6 +330,36 @@ def test_a_batch_the_writer_failed_after_its_spans_is_written_whole_once(
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
+@pytest.mark.parametrize("tagged", [False, True])
+def test_a_resend_to_a_restarted_collector_after_a_write_that_failed_part_way_is_stored_once(
+    tmp_path: Path, engine: str, tagged: bool
+) -> None:
+    # The collector's write stored the spans (and tag events, metadata), not the trace rows;
+    # the client got 503 and resends, to the collector restarted meanwhile (or to another
+    # replica on the same server): a writer that never saw the failure. The store's promise
+    # ("a retried request is stored once") holds: nothing is stored twice.
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    writer = _exporter_writer(engine, tmp_path)
+    writer.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
+    conn = writer.connection()
+    conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
+    made = _tagged_traces(400) if tagged else _whole_traces(400)
+    delivery = dataclasses.replace(made, source="otlp")
+    with pytest.raises(StorageError, match="refuse"):
+        writer.write_batch(delivery)
+    conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
+    restarted = ClickHouseWriter(writer.name)
+    restarted.connection().chdb_api = engine != "server-path"
+    restarted.write_batch(delivery)
+    store = td.TraceStore(writer.name.display)
+    assert store.count_traces("span_count = 1") == 401
+    assert _count(store, "spans") == 401
+    assert _count(store, "trace_metadata") == (1 if tagged else 401)
+    assert _count(store, "tag_events") == (800 if tagged else 0)
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_the_collectors_batch_delivered_twice_is_stored_once(tmp_path: Path, engine: str) -> None:
     # An OTLP client that timed out while the first delivery was being written sends it again:
     # the collector's writer finds its trace rows, and stores no span, tag or entry twice.
