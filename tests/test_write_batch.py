@@ -360,6 +360,43 @@ def test_a_resend_to_a_restarted_collector_after_a_write_that_failed_part_way_is
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_a_root_ended_on_both_sides_of_a_fork_is_stored_once(tmp_path: Path, engine: str) -> None:
+    # A traced function forks and the child leaves by sys.exit(), which unwinds the parent's
+    # spans there too: both processes end the same true root and write the trace, each with
+    # its own writer into one ClickHouse server (here two writers in one process that forked).
+    import os
+    import time
+
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    child = _exporter_writer(engine, tmp_path)
+    parent = ClickHouseWriter(child.name)
+    parent.connection().chdb_api = engine != "server-path"
+    tid, start = "ab" * 16, time.time_ns()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+    def span(sid: str, parent_id: str | None, name: str, at: int) -> tuple[Any, ...]:
+        return (tid, sid, parent_id, name, "CHAIN", "OK", None, at, at + 10, 0.00001,
+                "INTERNAL", "svc", "{}", None, None, None)  # fmt: skip
+
+    def part(*spans: tuple[Any, ...]) -> WriteBatch:
+        row = TraceRow(tid, "main", "OK", None, start, start + 10, len(spans), "svc", "m" * 16,
+                       True, True)  # fmt: skip
+        return WriteBatch(SpanRows(list(spans)), [row], "live")
+
+    main = span("m" * 16, None, "main", start)
+    child.write_batch(part(main, span("c" * 16, "m" * 16, "in-child", start + 2)))
+    before, after = (span(c * 16, "m" * 16, c, start + 1) for c in ("b", "a"))
+    parent.write_batch(part(before, main, after))
+    trace = td.TraceStore(child.name.display).get_trace(tid)
+    assert sorted(s.name for s in trace.spans) == ["a", "b", "in-child", "main"]
+    assert (trace.info.name, trace.info.span_count) == ("main", 4)
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_the_collectors_batch_delivered_twice_is_stored_once(tmp_path: Path, engine: str) -> None:
     # An OTLP client that timed out while the first delivery was being written sends it again:
     # the collector's writer finds its trace rows, and stores no span, tag or entry twice.

@@ -16,8 +16,10 @@ stored are skipped then, and tag events repeat nothing the trace already has.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -50,6 +52,7 @@ __all__ = ["BusyError", "ClickHouseWriter", "write_batch"]
 # The trace rows as DuckDB's, but tags and metadata (events here), and a version.
 TRACE_SCHEMA = pa.schema([*list(_BASE_SCHEMA)[:-2], ("version", pa.uint64())])
 TRACE_COLUMNS = tuple(TRACE_SCHEMA.names[:-1])
+_START = TRACE_COLUMNS.index("start_time_ns")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -62,6 +65,19 @@ class BusyError(TurnError):
 
 # Trace ids kept from failed writes (a few MB); more, and every later write is looked up in full.
 _SUSPECTS_MAX = 100_000
+
+# When this process last forked (unix ns; 0: never), in the parent and the child alike. A
+# root started before it may be ended on both sides (a child that leaves by sys.exit() unwinds
+# its parent's spans): each process then writes that trace with its true root.
+_FORKED_AT_NS = [0]
+
+
+def _forking() -> None:
+    _FORKED_AT_NS[0] = time.time_ns()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_forking)
 
 _BUSY_CODES = ("Code: 252.", "Code: 159.", "Code: 241.", "Code: 202.", "Code: 209.", "Code: 210.")
 
@@ -101,6 +117,8 @@ class ClickHouseWriter:
         # delivery that another writer (the collector before a restart, another replica)
         # stored part way, its spans without their trace rows.
         suspect = self._always_full or bool(self._suspects and not self._suspects.isdisjoint(ids))
+        if not suspect and _FORKED_AT_NS[0] and batch.source == "live":
+            suspect = _started_by(batch) <= _FORKED_AT_NS[0]  # its root may be the child's too
         lookup = "roots" if batch.source == "live" and not suspect else "full"
         try:
             write_batch(self.connection(), batch, lookup=lookup)
@@ -235,6 +253,13 @@ def write_batch(conn: Connection, batch: WriteBatch, *, lookup: str = "full") ->
         inserts.append(("td_metadata", metadata.table()))
     inserts.append(("td_traces", rows_to_arrow(trace_rows, TRACE_SCHEMA)))
     conn.insert_arrow_tables(inserts, {"spans": _AS_JSON} if conn.chdb_api else None)  # in order
+
+
+def _started_by(batch: WriteBatch) -> int:
+    """When the earliest trace of ``batch`` started (unix ns)."""
+    starts = [trace[_START] for _, trace, _, _ in batch.plain]
+    starts += [row.start_time_ns for row in batch.traces]
+    return min(starts, default=0)
 
 
 def _plain_collide(batch: WriteBatch) -> bool:
