@@ -397,6 +397,31 @@ def test_a_root_ended_on_both_sides_of_a_fork_is_stored_once(tmp_path: Path, eng
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
+@pytest.mark.parametrize("ids", ["hex", "other"])
+def test_the_exporters_ten_thousand_traces_find_parts_stored_first_in_any_id_set(
+    tmp_path: Path, engine: str, ids: str
+) -> None:
+    # The lookup of trace rows without their root names 10,000 ids: on a server's path in
+    # sets of literals (hexadecimal ids) or one parameter (others); a part stored first is
+    # found in the first set and in the last.
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    writer = _exporter_writer(engine, tmp_path)
+    batch = _whole_traces(10_000, prefix="" if ids == "hex" else "trace-")
+    first = ClickHouseWriter(writer.name)
+    for i in (7, 9_007):
+        tid = batch.plain[i][1][0]
+        late = (tid, "e" * 16, f"{i:016x}", "downstream", "TOOL", "OK", None, 1_500, 1_600,
+                0.0001, "SERVER", "other", "{}", None, None, None)  # fmt: skip
+        part = TraceRow(tid, "downstream", "OK", None, 1_500, 1_600, 1, "other", None, False)
+        first.write_batch(WriteBatch(SpanRows([late]), [part], "otlp"))
+    writer.write_batch(batch)
+    store = td.TraceStore(writer.name.display)
+    assert store.count_traces("span_count = 2 AND name = 'whole'") == 2
+    assert store.count_traces("span_count = 1") == 9_998
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_the_collectors_batch_delivered_twice_is_stored_once(tmp_path: Path, engine: str) -> None:
     # An OTLP client that timed out while the first delivery was being written sends it again:
     # the collector's writer finds its trace rows, and stores no span, tag or entry twice.
