@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -62,6 +62,9 @@ _MICRO = timedelta(microseconds=1)
 class BusyError(TurnError):
     """The server is busy (too many parts, a timeout, memory): retry the batch later."""
 
+
+# Where ``write_batch`` looks for what is stored of a batch's traces (see there).
+Lookup = Literal["full", "rows", "roots"]
 
 # Trace ids kept from failed writes (a few MB); more, and every later write is looked up in full.
 _SUSPECTS_MAX = 100_000
@@ -119,7 +122,7 @@ class ClickHouseWriter:
         suspect = self._always_full or bool(self._suspects and not self._suspects.isdisjoint(ids))
         if not suspect and _FORKED_AT_NS[0] and batch.source == "live":
             suspect = _started_by(batch) <= _FORKED_AT_NS[0]  # its root may be the child's too
-        lookup = "roots" if batch.source == "live" and not suspect else "full"
+        lookup: Lookup = "roots" if batch.source == "live" and not suspect else "full"
         try:
             write_batch(self.connection(), batch, lookup=lookup)
         except BaseException as exc:
@@ -138,7 +141,7 @@ class ClickHouseWriter:
             self._always_full = True  # safe, and only slower
 
 
-def write_batch(conn: Connection, batch: WriteBatch, *, lookup: str = "full") -> None:
+def write_batch(conn: Connection, batch: WriteBatch, *, lookup: Lookup = "full") -> None:
     """Write every span and trace of ``batch`` (see the module docstring for the order).
 
     One lookup first: which of the batch's traces have something stored already (a late part, a
@@ -160,14 +163,17 @@ def write_batch(conn: Connection, batch: WriteBatch, *, lookup: str = "full") ->
       Only trace rows are read (34 ms, 530 ms). A collector cannot promise it (a client
       resends to another writer what one stored part way): its batches take ``full``.
     - ``roots``: as ``rows``, and the traces whose true root is in the batch are this
-      process's own, written for the first time (the tracing path's). The root was made here,
-      so the only parts of such a trace stored can be parts without it (spans of a downstream
-      service or a forked child, or the trace's own spans released early to bound memory): for
-      them only the trace rows without their root are read, the rest passed over on one byte
-      each (4 ms, 4 ms).
+      process's own, written for the first time (the tracing path's; not a root started
+      before a fork, which the child may end too). The root was made here, so the only parts
+      of such a trace stored can be parts without it (spans of a downstream service or a
+      forked child, or the trace's own spans released early to bound memory): for them only
+      the trace rows without their root are read, the rest passed over on one byte each (4 ms,
+      4 ms, in stores whose every trace has its root: each row stored without it is read).
 
     A concurrent writer's part of the same trace, stored between this lookup and these
     inserts, is not merged in any of them (ClickHouse has no transactions)."""
+    if lookup not in ("full", "rows", "roots"):
+        raise ValueError(f"lookup must be full, rows or roots, not {lookup!r}")
     if not batch.traces and not batch.plain and not len(batch.spans):
         return
     plain = batch.plain
