@@ -112,17 +112,14 @@ class ClickHouseWriter:
 
     def write_batch(self, batch: WriteBatch, timeout_s: float | None = None) -> None:
         """Write ``batch``, looking up what is stored of its traces as narrowly as is safe
-        (``write_batch``'s ``lookup``): this writer writes a batch whole or remembers it."""
+        (``write_batch``'s ``lookup``): ``roots`` for the tracing path's batches (source
+        ``live``); ``full`` for any other (a collector's batch may be a client's resend of what
+        another writer, the collector before a restart or another replica, stored part way),
+        and for a batch with a trace that may have been written before (``_written_before``)."""
         ids = [trace[0] for _, trace, _, _ in batch.plain]
         ids += [row.trace_id for row in batch.traces]
-        # Only the tracing path's batches (live) are surely this process's own and never
-        # written by another writer before: a collector's batch may be a client's resend of a
-        # delivery that another writer (the collector before a restart, another replica)
-        # stored part way, its spans without their trace rows.
-        suspect = self._always_full or bool(self._suspects and not self._suspects.isdisjoint(ids))
-        if not suspect and _FORKED_AT_NS[0] and batch.source == "live":
-            suspect = _started_by(batch) <= _FORKED_AT_NS[0]  # its root may be the child's too
-        lookup: Lookup = "roots" if batch.source == "live" and not suspect else "full"
+        live = batch.source == "live"
+        lookup: Lookup = "roots" if live and not self._written_before(batch, ids) else "full"
         try:
             write_batch(self.connection(), batch, lookup=lookup)
         except BaseException as exc:
@@ -133,6 +130,16 @@ class ClickHouseWriter:
             raise
         if self._suspects:
             self._suspects.difference_update(ids)
+
+    def _written_before(self, batch: WriteBatch, ids: list[str]) -> bool:
+        """Whether a trace of ``batch`` may have been written, perhaps part way, before: by
+        this writer (a write that failed: it writes the batch again, or its traces one by one)
+        or by the other side of a fork (a root started before it, which a child that leaves by
+        sys.exit() ends too: parent and child each write that trace with its root)."""
+        if self._always_full or (self._suspects and not self._suspects.isdisjoint(ids)):
+            return True
+        forked = _FORKED_AT_NS[0]
+        return bool(forked) and _started_by(batch) <= forked
 
     def _suspect(self, ids: list[str]) -> None:
         self._suspects.update(ids)
