@@ -12,9 +12,9 @@ holds their spans, the DuckDB one does not), configs alternating per round. Conf
 
 - ``chdb``, ``duckdb``: the exporter as shipped, into the large store;
 - ``chdb-rows``: the same, but the ClickHouse writer looks up every trace of a batch in the
-  trace rows (``write_batch``'s ``lookup="rows"``), as it does for the collector's batches;
+  trace rows (``write_batch``'s ``lookup="rows"``);
 - ``chdb-full``: every trace of a batch in spans and trace rows (``lookup="full"``), as the
-  writer did for every batch before session 15;
+  writer did for every batch before session 15, and does for the collector's batches;
 - ``chdb-empty``, ``duckdb-empty``: the exporter into a new, empty store (the ingest suite's
   case), in the same rounds.
 

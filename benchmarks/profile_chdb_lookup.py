@@ -10,8 +10,10 @@ through hard links, only read), for ``--ids`` random new trace ids (the flush's 
 the ingest suite has 1,730 traces), each lookup kind:
 
 - ``full``: spans and trace rows (``_stored_traces`` of both tables);
-- ``rows``: trace rows only (the collector's batches);
-- ``roots``: trace rows without their root (the tracing path's own new traces).
+- ``rows``: trace rows only (the rootless parts of the tracing path's batches);
+- ``roots``: trace rows without their root (the tracing path's own new traces). The cached
+  stores hold whole traces only (every row has its root): this is its best case; each trace
+  row stored without its root is read as in ``rows``.
 
 Prints the median wall time and this thread's CPU of each, per store size.
 """

@@ -330,6 +330,96 @@ def test_a_batch_the_writer_failed_after_its_spans_is_written_whole_once(
 
 
 @pytest.mark.parametrize("engine", ["chdb", "server-path"])
+@pytest.mark.parametrize("tagged", [False, True])
+def test_a_resend_to_a_restarted_collector_after_a_write_that_failed_part_way_is_stored_once(
+    tmp_path: Path, engine: str, tagged: bool
+) -> None:
+    # The collector's write stored the spans (and tag events, metadata), not the trace rows;
+    # the client got 503 and resends, to the collector restarted meanwhile (or to another
+    # replica on the same server): a writer that never saw the failure. The store's promise
+    # ("a retried request is stored once") holds: nothing is stored twice.
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    writer = _exporter_writer(engine, tmp_path)
+    writer.write_batch(_whole_traces(1, prefix="f" * 31))  # the tables exist
+    made = _tagged_traces(400) if tagged else _whole_traces(400)
+    delivery = dataclasses.replace(made, source="otlp")
+    _refused_trace_rows(writer.connection(), lambda: writer.write_batch(delivery))
+    restarted = ClickHouseWriter(writer.name)
+    restarted.connection().chdb_api = engine != "server-path"
+    restarted.write_batch(delivery)
+    store = td.TraceStore(writer.name.display)
+    assert store.count_traces("span_count = 1") == 401
+    assert _count(store, "spans") == 401
+    assert _count(store, "trace_metadata") == (1 if tagged else 401)
+    assert _count(store, "tag_events") == (800 if tagged else 0)
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+def test_a_root_ended_on_both_sides_of_a_fork_is_stored_once(tmp_path: Path, engine: str) -> None:
+    # A traced function forks and the child leaves by sys.exit(), which unwinds the parent's
+    # spans there too: both processes end the same true root and write the trace, each with
+    # its own writer into one ClickHouse server (here two writers in one process that forked).
+    import os
+    import time
+
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    child = _exporter_writer(engine, tmp_path)
+    parent = ClickHouseWriter(child.name)
+    parent.connection().chdb_api = engine != "server-path"
+    tid, start = "ab" * 16, time.time_ns()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    for _ in range(600):  # the child leaves at once; never wait for ever
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+    def span(sid: str, parent_id: str | None, name: str, at: int) -> tuple[Any, ...]:
+        return (tid, sid, parent_id, name, "CHAIN", "OK", None, at, at + 10, 0.00001,
+                "INTERNAL", "svc", "{}", None, None, None)  # fmt: skip
+
+    def part(*spans: tuple[Any, ...]) -> WriteBatch:
+        row = TraceRow(tid, "main", "OK", None, start, start + 10, len(spans), "svc", "m" * 16,
+                       True, True)  # fmt: skip
+        return WriteBatch(SpanRows(list(spans)), [row], "live")
+
+    main = span("m" * 16, None, "main", start)
+    child.write_batch(part(main, span("c" * 16, "m" * 16, "in-child", start + 2)))
+    before, after = (span(c * 16, "m" * 16, c, start + 1) for c in ("b", "a"))
+    parent.write_batch(part(before, main, after))
+    trace = td.TraceStore(child.name.display).get_trace(tid)
+    assert sorted(s.name for s in trace.spans) == ["a", "b", "in-child", "main"]
+    assert (trace.info.name, trace.info.span_count) == ("main", 4)
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
+@pytest.mark.parametrize("ids", ["hex", "other"])
+def test_the_exporters_ten_thousand_traces_find_parts_stored_first_in_any_id_set(
+    tmp_path: Path, engine: str, ids: str
+) -> None:
+    # The lookup of trace rows without their root names 10,000 ids: on a server's path in
+    # sets of literals (hexadecimal ids) or one parameter (others); a part stored first is
+    # found in the first set and in the last.
+    from traceduck.store.clickhouse._writer import ClickHouseWriter
+
+    writer = _exporter_writer(engine, tmp_path)
+    batch = _whole_traces(10_000, prefix="" if ids == "hex" else "trace-")
+    first = ClickHouseWriter(writer.name)
+    for i in (7, 9_007):
+        first.write_batch(_downstream_part(batch.plain[i][1][0], i))
+    writer.write_batch(batch)
+    store = td.TraceStore(writer.name.display)
+    assert store.count_traces("span_count = 2 AND name = 'whole'") == 2
+    assert store.count_traces("span_count = 1") == 9_998
+
+
+@pytest.mark.parametrize("engine", ["chdb", "server-path"])
 def test_the_collectors_batch_delivered_twice_is_stored_once(tmp_path: Path, engine: str) -> None:
     # An OTLP client that timed out while the first delivery was being written sends it again:
     # the collector's writer finds its trace rows, and stores no span, tag or entry twice.

@@ -195,3 +195,47 @@ def test_the_configured_store_reads_as_empty_before_its_first_trace(tmp_path: Pa
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['plain']"
+
+
+@pytest.mark.parametrize("moment", ["written", "same-batch", "failed-part-way"])
+def test_a_trace_released_in_parts_to_bound_memory_ends_complete(
+    tmp_path: Path, moment: str
+) -> None:
+    """The assembler lets go of a long trace's early spans (its memory budget, here 5 spans)
+    before the root ends: the root's part, written later, merges with them wherever they are
+    (stored, in the same batch, or in a write that failed after its spans and is retried)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from traceduck import DuckDBSpanExporter
+
+    name = new_store_name("chdb", tmp_path)
+    exporter = DuckDBSpanExporter(name, interval_s=0.05)
+    exporter._assembler.max_pending_spans = 5
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("long")
+    conn = exporter.sink._writer.connection()
+    conn.command("SELECT 1")
+    try:
+        with tracer.start_as_current_span("root"):
+            if moment == "failed-part-way":
+                conn.command("ALTER TABLE td_traces ADD CONSTRAINT refuse CHECK span_count < 0")
+            for i in range(8):
+                with tracer.start_as_current_span(f"step-{i}"):
+                    pass
+            assert exporter._assembler.pending_spans <= 5  # some went as a part
+            if moment == "written":
+                assert exporter.force_flush(30_000)
+            elif moment == "failed-part-way":
+                assert not exporter.force_flush(1_000)  # the part's trace row is refused
+                conn.command("ALTER TABLE td_traces DROP CONSTRAINT refuse")
+        assert exporter.force_flush(30_000)
+    finally:
+        provider.shutdown()
+    store = td.TraceStore(name)
+    (found,) = store.search_traces(max_results=None)
+    trace = store.get_trace(found.info.trace_id)
+    assert (trace.info.name, trace.info.span_count) == ("root", 9)
+    assert sorted(s.name for s in trace.spans) == ["root", *(f"step-{i}" for i in range(8))]
+    assert exporter.dropped_spans == 0

@@ -16,10 +16,12 @@ stored are skipped then, and tag events repeat nothing the trace already has.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
+import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,6 +52,7 @@ __all__ = ["BusyError", "ClickHouseWriter", "write_batch"]
 # The trace rows as DuckDB's, but tags and metadata (events here), and a version.
 TRACE_SCHEMA = pa.schema([*list(_BASE_SCHEMA)[:-2], ("version", pa.uint64())])
 TRACE_COLUMNS = tuple(TRACE_SCHEMA.names[:-1])
+_START = TRACE_COLUMNS.index("start_time_ns")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -60,8 +63,24 @@ class BusyError(TurnError):
     """The server is busy (too many parts, a timeout, memory): retry the batch later."""
 
 
+# Where ``write_batch`` looks for what is stored of a batch's traces (see there).
+Lookup = Literal["full", "rows", "roots"]
+
 # Trace ids kept from failed writes (a few MB); more, and every later write is looked up in full.
 _SUSPECTS_MAX = 100_000
+
+# When this process last forked (unix ns; 0: never), in the parent and the child alike. A
+# root started before it may be ended on both sides (a child that leaves by sys.exit() unwinds
+# its parent's spans): each process then writes that trace with its true root.
+_FORKED_AT_NS = [0]
+
+
+def _forking() -> None:
+    _FORKED_AT_NS[0] = time.time_ns()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_forking)
 
 _BUSY_CODES = ("Code: 252.", "Code: 159.", "Code: 241.", "Code: 202.", "Code: 209.", "Code: 210.")
 
@@ -93,13 +112,14 @@ class ClickHouseWriter:
 
     def write_batch(self, batch: WriteBatch, timeout_s: float | None = None) -> None:
         """Write ``batch``, looking up what is stored of its traces as narrowly as is safe
-        (``write_batch``'s ``lookup``): this writer writes a batch whole or remembers it."""
+        (``write_batch``'s ``lookup``): ``roots`` for the tracing path's batches (source
+        ``live``); ``full`` for any other (a collector's batch may be a client's resend of what
+        another writer, the collector before a restart or another replica, stored part way),
+        and for a batch with a trace that may have been written before (``_written_before``)."""
         ids = [trace[0] for _, trace, _, _ in batch.plain]
         ids += [row.trace_id for row in batch.traces]
-        if self._always_full or (self._suspects and not self._suspects.isdisjoint(ids)):
-            lookup = "full"
-        else:
-            lookup = "roots" if batch.source == "live" else "rows"
+        live = batch.source == "live"
+        lookup: Lookup = "roots" if live and not self._written_before(batch, ids) else "full"
         try:
             write_batch(self.connection(), batch, lookup=lookup)
         except BaseException as exc:
@@ -111,6 +131,16 @@ class ClickHouseWriter:
         if self._suspects:
             self._suspects.difference_update(ids)
 
+    def _written_before(self, batch: WriteBatch, ids: list[str]) -> bool:
+        """Whether a trace of ``batch`` may have been written, perhaps part way, before: by
+        this writer (a write that failed: it writes the batch again, or its traces one by one)
+        or by the other side of a fork (a root started before it, which a child that leaves by
+        sys.exit() ends too: parent and child each write that trace with its root)."""
+        if self._always_full or (self._suspects and not self._suspects.isdisjoint(ids)):
+            return True
+        forked = _FORKED_AT_NS[0]
+        return bool(forked) and _started_by(batch) <= forked
+
     def _suspect(self, ids: list[str]) -> None:
         self._suspects.update(ids)
         if len(self._suspects) > _SUSPECTS_MAX:
@@ -118,7 +148,7 @@ class ClickHouseWriter:
             self._always_full = True  # safe, and only slower
 
 
-def write_batch(conn: Connection, batch: WriteBatch, *, lookup: str = "full") -> None:
+def write_batch(conn: Connection, batch: WriteBatch, *, lookup: Lookup = "full") -> None:
     """Write every span and trace of ``batch`` (see the module docstring for the order).
 
     One lookup first: which of the batch's traces have something stored already (a late part, a
@@ -137,16 +167,20 @@ def write_batch(conn: Connection, batch: WriteBatch, *, lookup: str = "full") ->
     - ``rows``: in trace rows. The caller writes each batch whole or, where a write failed
       (perhaps part way: spans stored, trace rows not), looks its traces up in ``full`` when it
       writes them again, so the spans of a trace without a row are no other batch's of its.
-      Only trace rows are read (34 ms, 530 ms).
+      Only trace rows are read (34 ms, 530 ms). A collector cannot promise it (a client
+      resends to another writer what one stored part way): its batches take ``full``.
     - ``roots``: as ``rows``, and the traces whose true root is in the batch are this
-      process's own, written for the first time (the tracing path's). The root was made here,
-      so the only parts of such a trace stored can be parts without it (spans of a downstream
-      service or a forked child, or the trace's own spans released early to bound memory): for
-      them only the trace rows without their root are read, the rest passed over on one byte
-      each (4 ms, 4 ms).
+      process's own, written for the first time (the tracing path's; not a root started
+      before a fork, which the child may end too). The root was made here, so the only parts
+      of such a trace stored can be parts without it (spans of a downstream service or a
+      forked child, or the trace's own spans released early to bound memory): for them only
+      the trace rows without their root are read, the rest passed over on one byte each (4 ms,
+      4 ms, in stores whose every trace has its root: each row stored without it is read).
 
     A concurrent writer's part of the same trace, stored between this lookup and these
     inserts, is not merged in any of them (ClickHouse has no transactions)."""
+    if lookup not in ("full", "rows", "roots"):
+        raise ValueError(f"lookup must be full, rows or roots, not {lookup!r}")
     if not batch.traces and not batch.plain and not len(batch.spans):
         return
     plain = batch.plain
@@ -232,6 +266,13 @@ def write_batch(conn: Connection, batch: WriteBatch, *, lookup: str = "full") ->
         inserts.append(("td_metadata", metadata.table()))
     inserts.append(("td_traces", rows_to_arrow(trace_rows, TRACE_SCHEMA)))
     conn.insert_arrow_tables(inserts, {"spans": _AS_JSON} if conn.chdb_api else None)  # in order
+
+
+def _started_by(batch: WriteBatch) -> int:
+    """When the earliest trace of ``batch`` started (unix ns)."""
+    starts = [trace[_START] for _, trace, _, _ in batch.plain]
+    starts += [row.start_time_ns for row in batch.traces]
+    return min(starts, default=0)
 
 
 def _plain_collide(batch: WriteBatch) -> bool:
