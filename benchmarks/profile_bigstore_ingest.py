@@ -1,7 +1,7 @@
 """Exporter spans/s into a store that already holds many traces, on both engines.
 
     PYTHONPATH=src python benchmarks/profile_bigstore_ingest.py [--traces 1000000]
-        [--rounds 3] [--configs chdb,chdb-rows,chdb-full,duckdb,chdb-empty,duckdb-empty]
+        [--rounds 3] [--configs chdb,chdb-full,duckdb,chdb-empty,duckdb-empty]
 
 The ingest suite's exporter measurement (50,000 prebuilt spans, 5,000 traces of a root + 9
 children, ``export()`` in batches of 100, then ``force_flush()``; with ``--tagged``, each root
@@ -11,10 +11,9 @@ private copy of the search suites' cached store of ``--traces`` traces (built on
 holds their spans, the DuckDB one does not), configs alternating per round. Configs:
 
 - ``chdb``, ``duckdb``: the exporter as shipped, into the large store;
-- ``chdb-rows``: the same, but the ClickHouse writer looks up every trace of a batch in the
-  trace rows (``write_batch``'s ``lookup="rows"``);
-- ``chdb-full``: every trace of a batch in spans and trace rows (``lookup="full"``), as the
-  writer did for every batch before session 15, and does for the collector's batches;
+- ``chdb-full``: the same, but the ClickHouse writer looks up every trace of a batch in spans
+  and trace rows (``write_batch``'s ``lookup="full"``), as it did for every batch before
+  session 15, and does for the collector's batches;
 - ``chdb-empty``, ``duckdb-empty``: the exporter into a new, empty store (the ingest suite's
   case), in the same rounds.
 
@@ -91,9 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=1_000_000, help="size of the store")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--configs", default="chdb,chdb-rows,chdb-full,duckdb,chdb-empty,duckdb-empty"
-    )
+    parser.add_argument("--configs", default="chdb,chdb-full,duckdb,chdb-empty,duckdb-empty")
     parser.add_argument(
         "--tagged", action="store_true", help="each trace with two live tags (its root's)"
     )
@@ -115,7 +112,7 @@ def main() -> None:
     try:
         for rnd in range(args.rounds):
             for config in configs[:: 1 if rnd % 2 == 0 else -1]:
-                forced["lookup"] = {"chdb-rows": "rows", "chdb-full": "full"}.get(config)
+                forced["lookup"] = "full" if config == "chdb-full" else None
                 name = _store(config, args.traces, workdir, rnd)
                 exported, flushed, written, _ = export_phases(spans, warm, 100, name)
                 if written != len(spans):

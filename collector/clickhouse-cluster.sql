@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS traceduck.spans_local ON CLUSTER traceduck (
     inputs         Nullable(String) CODEC(ZSTD(3)),
     outputs        Nullable(String) CODEC(ZSTD(3)),
     events         Nullable(String) CODEC(ZSTD(3))
-) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY (trace_id, start_time_ns, span_id);
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY (trace_id, start_time_ns, span_id)
+SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS traceduck.spans ON CLUSTER traceduck AS traceduck.spans_local ENGINE = Distributed(traceduck, traceduck, spans_local, cityHash64(trace_id));
 

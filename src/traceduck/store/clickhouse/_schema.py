@@ -6,9 +6,10 @@ from inserts that are atomic on their own (one INSERT block into one table):
 * ``td_traces`` - one row per trace version (ReplacingMergeTree by ``version``, read with
   FINAL): a trace is inserted whole; a late part of it inserts a newer row. Its index marks
   every 1,024 rows, not 8,192: a write's lookup of a few thousand trace ids (``_writer``) then
-  reads at most that many small granules, not most of the table (stores made before keep the
-  coarser index: the setting cannot change on a table).
-* ``spans`` - MergeTree sorted by trace id, immutable.
+  reads at most that many small granules, not most of the table (stores made before
+  session 15 keep the coarser index: the setting cannot change on a table).
+* ``spans`` - MergeTree sorted by trace id, immutable; marks every 1,024 rows too (a trace's
+  spans, and a lookup's, read from granules that size).
 * ``td_tag_events`` - every tag change is a row, and each edit (one tag, a bulk edit of
   thousands of traces, an exclusive move with its ``moved`` event, the live tags of a write
   batch) is ONE insert whose rows share a version and an edit id. The history is these rows;
@@ -82,7 +83,8 @@ _V1 = [
         inputs         Nullable(String) CODEC(ZSTD(3)),
         outputs        Nullable(String) CODEC(ZSTD(3)),
         events         Nullable(String) CODEC(ZSTD(3))
-    ) ENGINE = MergeTree ORDER BY (trace_id, start_time_ns, span_id)""",
+    ) ENGINE = MergeTree ORDER BY (trace_id, start_time_ns, span_id)
+    SETTINGS index_granularity = 1024""",
     f"""
     CREATE TABLE IF NOT EXISTS td_tag_events (
         trace_id    String,

@@ -64,7 +64,7 @@ class BusyError(TurnError):
 
 
 # Where ``write_batch`` looks for what is stored of a batch's traces (see there).
-Lookup = Literal["full", "rows", "roots"]
+Lookup = Literal["full", "roots"]
 
 # Trace ids kept from failed writes (a few MB); more, and every later write is looked up in full.
 _SUSPECTS_MAX = 100_000
@@ -114,8 +114,9 @@ class ClickHouseWriter:
         """Write ``batch``, looking up what is stored of its traces as narrowly as is safe
         (``write_batch``'s ``lookup``): ``roots`` for the tracing path's batches (source
         ``live``); ``full`` for any other (a collector's batch may be a client's resend of what
-        another writer, the collector before a restart or another replica, stored part way),
-        and for a batch with a trace that may have been written before (``_written_before``)."""
+        another writer, the collector before a restart or another replica, stored part way:
+        only spans show it), and for a batch with a trace that may have been written before
+        (``_written_before``)."""
         ids = [trace[0] for _, trace, _, _ in batch.plain]
         ids += [row.trace_id for row in batch.traces]
         live = batch.source == "live"
@@ -162,25 +163,24 @@ def write_batch(conn: Connection, batch: WriteBatch, *, lookup: Lookup = "full")
     ``lookup`` says where something of a trace can be stored, and so what is read (times for
     1,730 new ids in stores of 1,000,000 and 10,000,000 traces: ``profile_chdb_lookup.py``):
 
-    - ``full``: anywhere. The ids of the spans and trace rows stored are read, for a batch of
-      a few thousand traces most of both columns (135 ms, 920 ms).
-    - ``rows``: in trace rows. The caller writes each batch whole or, where a write failed
-      (perhaps part way: spans stored, trace rows not), looks its traces up in ``full`` when it
-      writes them again, so the spans of a trace without a row are no other batch's of its.
-      Only trace rows are read (34 ms, 530 ms). A collector cannot promise it (a client
-      resends to another writer what one stored part way): its batches take ``full``.
-    - ``roots``: as ``rows``, and the traces whose true root is in the batch are this
-      process's own, written for the first time (the tracing path's; not a root started
-      before a fork, which the child may end too). The root was made here, so the only parts
-      of such a trace stored can be parts without it (spans of a downstream service or a
-      forked child, or the trace's own spans released early to bound memory): for them only
-      the trace rows without their root are read, the rest passed over on one byte each (4 ms,
-      4 ms, in stores whose every trace has its root: each row stored without it is read).
+    - ``full``: anywhere. The ids of the spans and trace rows stored are read (93 ms, 251 ms:
+      both tables mark every 1,024 rows, so a lookup reads at most that many small granules).
+    - ``roots``: the batch is the tracing path's, written for the first time, and the traces
+      whose true root is in it are this process's own (not a root started before a fork,
+      which the child may end too). The caller writes each batch whole or, where a write
+      failed (perhaps part way: spans stored, trace rows not), looks its traces up in ``full``
+      when it writes them again, so the spans of a trace without a row are no other batch's of
+      its: a part without the root is looked up in the trace rows only (37 ms, 138 ms). The
+      root of the others was made here, so the only parts of such a trace stored can be parts
+      without it (spans of a downstream service or a forked child, or the trace's own spans
+      released early to bound memory): for them only the trace rows without their root are
+      read, the rest passed over on one byte each (4 ms, 4 ms, in stores whose every trace
+      has its root: each row stored without it is read).
 
     A concurrent writer's part of the same trace, stored between this lookup and these
     inserts, is not merged in any of them (ClickHouse has no transactions)."""
-    if lookup not in ("full", "rows", "roots"):
-        raise ValueError(f"lookup must be full, rows or roots, not {lookup!r}")
+    if lookup not in ("full", "roots"):
+        raise ValueError(f"lookup must be full or roots, not {lookup!r}")
     if not batch.traces and not batch.plain and not len(batch.spans):
         return
     plain = batch.plain
@@ -188,12 +188,12 @@ def write_batch(conn: Connection, batch: WriteBatch, *, lookup: Lookup = "full")
         batch, plain = batch.expanded(), []  # parts of one trace: combined below
     rows = combine_parts(batch.traces)
     plain_ids = [trace[0] for _, trace, _, _ in plain]
-    tables = _ROWS if lookup != "full" else _SPANS_AND_ROWS
     if lookup == "roots":
         roots = plain_ids + [tid for tid, row in rows.items() if row.has_root]
-        found = _Lookup(conn, [tid for tid, row in rows.items() if not row.has_root], roots, tables)
+        parts = [tid for tid, row in rows.items() if not row.has_root]
+        found = _Lookup(conn, parts, roots, _ROWS)
     else:
-        found = _Lookup(conn, [*rows, *plain_ids], [], tables)
+        found = _Lookup(conn, [*rows, *plain_ids], [], _SPANS_AND_ROWS)
     # while the engine looks up, in another thread; a hand-made batch's None attributes would
     # be '' in the String column: {} as the exporter writes them (and DuckDB stores them)
     spans = fill_empty_json(batch.spans.to_arrow())
