@@ -70,6 +70,9 @@ def _instrument(marks: list[Mark], method: dict[str, str]) -> None:
 
     _records.SpanRows.to_arrow = _timed(marks, "spans to Arrow", _records.SpanRows.to_arrow)
     _writer.rows_to_arrow = _timed(marks, "trace rows to Arrow", _writer.rows_to_arrow)
+    _writer.exclusive_keys = _timed(marks, "exclusive keys", _writer.exclusive_keys)
+    _writer.EditRows.table = _timed(marks, "tag events to Arrow", _writer.EditRows.table)
+    _writer.write_batch = _timed(marks, "write_batch", _writer.write_batch)
     stored_traces = _timed(marks, "lookup (own thread)", _writer._stored_traces)
     _writer._stored_traces = lambda conn, ids, *tables: (
         set() if method["insert"] == "nolookup" else stored_traces(conn, ids, *tables)
@@ -120,6 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
+        "--tagged", action="store_true", help="each trace with two live tags (its root's)"
+    )
+    parser.add_argument(
         "--configs", default="python:32768,send:32768,python:8192,send:8192,spans:32768,duckdb:8192"
     )
     args = parser.parse_args()
@@ -128,7 +134,8 @@ def main() -> None:
     marks: list[Mark] = []
     method = {"insert": "python"}
     _instrument(marks, method)
-    spans, warm = build_spans(5_000, seed=1), build_spans(1, seed=0)
+    spans = build_spans(5_000, seed=1, tagged=args.tagged)
+    warm = build_spans(1, seed=0, tagged=args.tagged)
     tmp = tempfile.mkdtemp(prefix="td-tail-")
     gc.collect()
     gc.freeze()
