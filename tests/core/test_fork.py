@@ -140,3 +140,65 @@ def test_multiprocessing_children_write_their_traces_before_they_end(
     assert result["exits"] == [0, 0]
     who = sorted(json.loads(w)["who"] for w in result["who"])
     assert who == ["child-0", "child-1", "child-10", "child-11", "child-12", "parent"]
+
+
+_FORK_CHDB = """
+import json, os, sys, time
+import traceduck as td
+
+td.configure(db=sys.argv[1])
+
+@td.trace
+def work(who):
+    return who
+
+work("parent-before")
+assert td.flush(30)
+pid = os.fork()
+if pid == 0:
+    assert [work(f"child-{i}") for i in range(5)] == [f"child-{i}" for i in range(5)]
+    started = time.monotonic()
+    flushed = td.flush(20)
+    took = time.monotonic() - started
+    try:
+        td.search_traces()
+        read = "no error"
+    except td.StorageError as exc:
+        read = str(exc)
+    print(json.dumps({"flushed": flushed, "took": took, "read": read}), flush=True)
+    sys.exit(3)  # a normal exit: atexit, then the C library's exit handlers
+deadline = time.monotonic() + 60
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        raise SystemExit("the forked child did not exit")
+    time.sleep(0.05)
+work("parent-after")
+assert td.flush(30)
+who = sorted(t.info.request_preview for t in td.search_traces(max_results=None))
+print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "who": who}))
+"""
+
+
+def test_a_child_forked_from_a_chdb_process_is_told_and_exits(tmp_path: Path) -> None:
+    # chdb's engine belongs to the process that started it: a forked child cannot use it, and
+    # its exit handlers wait for the engine's threads, which the child does not have (a child
+    # that ended normally hung for ever). The child is told in one line, its traces are
+    # dropped and counted, it exits with its own status, and the parent goes on.
+    done = subprocess.run(
+        [PYTHON, "-c", _FORK_CHDB, f"chdb://{tmp_path / 'ch'}"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stderr
+    child, parent = (json.loads(line) for line in done.stdout.splitlines()[-2:])
+    assert child["flushed"] is False and child["took"] < 5
+    assert "forked" in child["read"] and "chdb" in child["read"]
+    assert "5 traces (5 spans) were dropped" in done.stderr
+    assert parent["exit"] == 3
+    assert [json.loads(w)["who"] for w in parent["who"]] == ["parent-after", "parent-before"]

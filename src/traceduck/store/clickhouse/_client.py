@@ -16,6 +16,7 @@ by threads mixes up parameters: see shared notes).
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import re
@@ -43,6 +44,7 @@ logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
 _CLIENTS: dict[tuple[object, ...], Connection] = {}
 _LOCK = threading.Lock()
 _CHDB_PATH: list[str] = []  # the one chdb directory this process has open, if any
+_CHDB_PID: list[int] = []  # the process that started chdb's engine (a forked child inherits it)
 
 
 # Sent with every query and insert. On one node they change nothing; on a cluster
@@ -63,7 +65,8 @@ class Connection:
 
     def __init__(self, name: StoreName, client: Any) -> None:
         self.name = name
-        self.client = client
+        self._client = client
+        self._pid = os.getpid()  # the process whose client this is
         self.chdb = name.engine == "chdb"
         # The writer's lookups and inserts through chdb's own API (``stored_trace_ids``,
         # ``insert_arrow_tables``); off, they take a server's path (clickhouse-connect).
@@ -72,6 +75,25 @@ class Connection:
         self._reader: Any = None
         self._raw_handle: tuple[Any, threading.Lock] | None = None
         self.schema_ready = False  # migrated by this process (see _schema.migrate)
+
+    @property
+    def client(self) -> Any:
+        """The clickhouse-connect client, this process's own: in a forked child a server's is
+        opened afresh (the parent's HTTP connections are the parent's: two processes on one
+        socket read each other's answers), and chdb's engine, which belongs to the process
+        that opened it, is a StorageError (``_forked``)."""
+        if self._pid != os.getpid():
+            self._forked()
+        return self._client
+
+    def _forked(self) -> None:
+        if self.chdb:
+            raise _forked_chdb(self.name)
+        with _LOCK:
+            if self._pid != os.getpid():
+                self._client = _open(self.name)
+                self._reader = None
+                self._pid = os.getpid()
 
     def query(self, sql: str, params: dict[str, Any] | None = None, **settings: Any) -> list:
         """Rows of a SELECT, as tuples."""
@@ -189,6 +211,8 @@ class Connection:
 
     def _raw(self) -> tuple[Any, threading.Lock]:
         """chdb's own connection to this process's engine (opened on first use)."""
+        if self._pid != os.getpid():
+            self._forked()
         with _LOCK:
             if self._raw_handle is None:
                 import chdb
@@ -201,7 +225,7 @@ class Connection:
             return self._raw_handle
 
     def _close_raw(self) -> None:
-        if self._raw_handle is not None:
+        if self._raw_handle is not None and self._pid == os.getpid():
             handle, lock = self._raw_handle
             with lock:
                 self._raw_handle = None
@@ -231,9 +255,11 @@ class Connection:
             raise storage_error(self.name, exc) from exc
 
     def close(self) -> None:
+        if self._pid != os.getpid():
+            return  # the parent's client: not this process's to close
         try:
             self._close_raw()
-            self.client.close()
+            self._client.close()
         except Exception:
             pass
 
@@ -296,8 +322,40 @@ def _reason(text: str) -> str:
     return found.group(1).strip() if found else text.strip().splitlines()[0]
 
 
+def _forked_chdb(name: StoreName) -> StorageError:
+    return StorageError(
+        f"cannot use {name.display} in this process: it was forked from the one that started "
+        "chdb's engine, which belongs to that process (chdb admits one process per "
+        "directory). Trace forked processes into a ClickHouse server (clickhouse://...) or a "
+        "DuckDB file"
+    )
+
+
+def _after_fork_in_child() -> None:
+    """A new lock (another thread may have held it at the fork); and, where the parent had
+    started chdb's engine, an exit without the engine's own exit handlers. Those wait for the
+    engine's threads, which a forked child does not have: a child that ends by returning or by
+    sys.exit() would hang for ever (chdb 4.4). glibc's ``on_exit`` hands ``_exit`` the status
+    after Python has finished its own exit (its atexit functions, its files flushed)."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    if not _CHDB_PID:
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.on_exit(libc._exit, None)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _open_chdb(name: StoreName) -> Any:
     path = name.path or ""
+    if _CHDB_PID and _CHDB_PID[0] != os.getpid():
+        raise _forked_chdb(name)
     if _CHDB_PATH and _CHDB_PATH[0] != path:
         raise StorageError(
             f"cannot open {name.display}: this process already runs chdb on {_CHDB_PATH[0]}, and "
@@ -322,6 +380,7 @@ def _open_chdb(name: StoreName) -> Any:
         ) from exc
     if not _CHDB_PATH:
         _CHDB_PATH.append(path)
+        _CHDB_PID.append(os.getpid())
     try:
         client.command(f"CREATE DATABASE IF NOT EXISTS `{name.database}`")
         client.database = name.database
