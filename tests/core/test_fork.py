@@ -202,3 +202,36 @@ def test_a_child_forked_from_a_chdb_process_is_told_and_exits(tmp_path: Path) ->
     assert "5 traces (5 spans) were dropped" in done.stderr
     assert parent["exit"] == 3
     assert [json.loads(w)["who"] for w in parent["who"]] == ["parent-after", "parent-before"]
+
+
+_FORK_SERVER = """
+import os, sys
+from traceduck.errors import StorageError
+from traceduck.store._names import parse_store_name
+from traceduck.store.clickhouse._client import Connection
+
+parent_client = object()  # stands for the parent's clickhouse-connect client and its sockets
+conn = Connection(parse_store_name("clickhouse://127.0.0.1:1/traceduck"), parent_client)
+pid = os.fork()
+if pid == 0:
+    try:
+        print("child uses the parent's client" if conn.client is parent_client else "?")
+    except StorageError as exc:  # it opened its own: nothing listens on port 1
+        print("child opened its own:", exc)
+    sys.stdout.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent keeps its own" if conn.client is parent_client else "parent lost its client")
+"""
+
+
+def test_a_forked_child_opens_its_own_connection_to_a_clickhouse_server(tmp_path: Path) -> None:
+    # Two processes on one HTTP connection read each other's answers: the child connects anew
+    # (here to a port nobody listens on, which says so), the parent keeps its client.
+    done = subprocess.run(
+        [PYTHON, "-c", _FORK_SERVER], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    child, parent = done.stdout.splitlines()[-2:]
+    assert child.startswith("child opened its own: cannot reach ClickHouse at"), child
+    assert parent == "parent keeps its own"
