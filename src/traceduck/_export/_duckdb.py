@@ -88,6 +88,11 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
     named by URL (``chdb:///dir``, ``clickhouse://host/db``).
 
     >>> provider.add_span_processor(BlockingSpanProcessor(DuckDBSpanExporter("traces.duckdb")))
+
+    ``source`` names this writer in the tag and metadata histories (``live``: the tracing
+    path, ``otlp``: the collector). Into ClickHouse, ``live`` also says that the roots it is
+    given were made by this process, so only parts stored without their root are looked up
+    for them; an exporter handed other processes' spans (a relay) passes another ``source``.
     """
 
     def __init__(
