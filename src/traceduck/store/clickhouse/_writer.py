@@ -16,6 +16,7 @@ stored are skipped then, and tag events repeat nothing the trace already has.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import threading
@@ -52,6 +53,8 @@ __all__ = ["BusyError", "ClickHouseWriter", "write_batch"]
 # The trace rows as DuckDB's, but tags and metadata (events here), and a version.
 TRACE_SCHEMA = pa.schema([*list(_BASE_SCHEMA)[:-2], ("version", pa.uint64())])
 TRACE_COLUMNS = tuple(TRACE_SCHEMA.names[:-1])
+# A TraceRow's own columns of those (all but its experiment's id and name).
+_ROW_INFO = operator.attrgetter(*TRACE_COLUMNS[:-2])
 _START = TRACE_COLUMNS.index("start_time_ns")
 
 
@@ -254,8 +257,10 @@ def write_batch(conn: Connection, batch: WriteBatch, *, lookup: Lookup = "full")
         name = row.experiment or DEFAULT_EXPERIMENT
         experiment = (experiment_ids.get(name, DEFAULT_EXPERIMENT_ID), name)
         old = existing.get(tid)
-        count = old["span_count"] + added.get(tid, 0) if old else row.span_count
-        merged = merge_trace(row, old, count, experiment)
+        if old is None:  # most: nothing stored to merge with (merge_trace's row, in C)
+            trace_rows.append((*_ROW_INFO(row), *experiment, version))
+            continue
+        merged = merge_trace(row, old, old["span_count"] + added.get(tid, 0), experiment)
         trace_rows.append((*(merged[c] for c in TRACE_COLUMNS), version))
     # Inputs/outputs that are not JSON become JSON strings: on chdb by the engine as it
     # inserts them (no Python per value); on a server here.
