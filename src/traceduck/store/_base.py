@@ -68,7 +68,7 @@ class TraceStore(ExperimentCalls, TransferCalls, ABC):
 
     # The store this process traces into (``configure``'s), which its first write creates
     # anyway: read before that write, it answers as an empty store on every engine (a chdb
-    # directory is made then; any other store not there yet is an error to read).
+    # directory is made then; another chdb directory not there yet is an error to read).
     traced_into = False
 
     def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Any:

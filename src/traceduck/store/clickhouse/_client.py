@@ -26,6 +26,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
+from ... import _runtime
 from ...errors import StorageError
 from .._names import StoreName
 
@@ -348,8 +349,7 @@ def _after_fork_in_child() -> None:
         pass
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_runtime.after_fork_in_child(_after_fork_in_child)
 
 
 def _open_chdb(name: StoreName) -> Any:

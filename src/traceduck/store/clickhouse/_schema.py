@@ -6,8 +6,8 @@ from inserts that are atomic on their own (one INSERT block into one table):
 * ``td_traces`` - one row per trace version (ReplacingMergeTree by ``version``, read with
   FINAL): a trace is inserted whole; a late part of it inserts a newer row. Its index marks
   every 1,024 rows, not 8,192: a write's lookup of a few thousand trace ids (``_writer``) then
-  reads at most that many small granules, not most of the table (stores made before
-  session 15 keep the coarser index: the setting cannot change on a table).
+  reads at most that many small granules, not most of the table (stores made before this
+  setting keep the coarser index: it cannot change on a table).
 * ``spans`` - MergeTree sorted by trace id, immutable; marks every 1,024 rows too (a trace's
   spans, and a lookup's, read from granules that size).
 * ``td_tag_events`` - every tag change is a row, and each edit (one tag, a bulk edit of
