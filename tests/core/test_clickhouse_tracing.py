@@ -3,6 +3,8 @@ server that cannot be reached. The same exporter, queue and no-loss rules as Duc
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,47 @@ def test_an_unreachable_server_never_reaches_the_app(caplog: pytest.LogCaptureFi
             time.sleep(0.05)
     assert "127.0.0.1" in td.stats()["last_error"]
     assert td.stats()["written_traces"] == 0
+
+
+def test_shutdown_does_not_wait_out_a_server_that_never_answers(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that takes the connection and never answers (hung, or behind a black hole):
+    shutdown (at exit too) waits the exit timeout, not the HTTP client's read timeout (30 s),
+    and counts the traces of the write under way as dropped, since nothing confirmed them."""
+    from traceduck._export import _duckdb
+
+    monkeypatch.setattr(_duckdb, "EXIT_TIMEOUT_S", 1.0)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    taken: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                taken.append(server.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        td.configure(db=f"clickhouse://127.0.0.1:{server.getsockname()[1]}/traceduck")
+        assert [plain(i) for i in range(50)] == list(range(1, 51))
+        assert td.flush(timeout_s=0.5) is False
+        exporter = td._config._S.exporter
+        assert exporter is not None
+        started = time.monotonic()
+        with caplog.at_level("WARNING", logger="traceduck"):
+            td.shutdown()
+        assert time.monotonic() - started < 1 + 2 + 2  # the exit timeout, the writer's 2 s
+        assert exporter.dropped_traces == 50
+        assert exporter.written_traces == 0
+        assert "not confirmed before shutdown" in caplog.text
+    finally:
+        server.close()
+        for conn in taken:  # the abandoned write's read ends
+            conn.close()
 
 
 def test_a_big_export_reaches_clickhouse_in_few_large_inserts(

@@ -257,8 +257,11 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(max(deadline - time.monotonic(), 2.0))
-        if self._thread.is_alive() and self._inflight:  # a write is under way: let it finish
-            self._thread.join(30.0)
+        if self._thread.is_alive() and self._inflight:  # a write is under way
+            if getattr(self.sink, "in_process", True):  # inside an engine: let it finish
+                self._thread.join(30.0)
+            else:  # a server's: not waited for past the deadline
+                self._abandon_write()
         if not self._thread.is_alive():
             self._write_here(deadline)
         with self._cond:

@@ -81,6 +81,8 @@ class WriteQueue:
         self._queued_bytes = 0  # estimated, of the traces queued or in the write under way
         self._cond = threading.Condition()
         self._inflight = 0  # traces taken from the queue by the write under way (0: idle)
+        self._writing: list[Bundle | QueuedTrace] | None = None  # and that write's batch
+        self._abandoned = False  # that write left to its thread at shutdown (_abandon_write)
         # Traces ever queued, and traces written or dropped: they leave in the order they came
         # (the queue is FIFO, a failed write goes back to its front), so a flush waits for the
         # second count to reach what the first was when it was called.
@@ -299,7 +301,7 @@ class WriteQueue:
                 if not self._queue:  # woken for retention only
                     continue
                 batch = self._take()
-                self._inflight = len(batch)
+                self._inflight, self._writing = len(batch), batch
             write_started = time.monotonic()
             outcome, settled = "retry", 0
             try:
@@ -308,9 +310,13 @@ class WriteQueue:
                     self.losses.end_episode()
             finally:
                 with self._cond:
-                    self._inflight = 0
-                    self._settle_locked(batch, outcome, settled, write_started)
+                    abandoned = self._abandoned  # then counted already, by shutdown
+                    self._inflight, self._writing = 0, None
+                    if not abandoned:
+                        self._settle_locked(batch, outcome, settled, write_started)
             del batch  # not held while the writer waits for the next one
+            if abandoned:
+                return
             if outcome == "ok":
                 backoff = 0.0
                 self._written_since_release = True
@@ -318,6 +324,29 @@ class WriteQueue:
                 backoff = random.uniform(0.02, 0.25)
             else:
                 backoff = min(max(backoff * 2, 0.05), 2.0)
+
+    def _abandon_write(self) -> None:
+        """At shutdown, a write to a server still under way (one that does not answer): its
+        thread is left to its network call, and its traces are counted dropped, since nothing
+        confirmed them (the server may yet store some)."""
+        with self._cond:
+            batch = self._writing
+            if batch is None or self._abandoned:
+                return
+            self._abandoned = True
+            cause = (
+                "the write under way was not confirmed before shutdown"
+                f" ({self.last_error or 'the store did not answer'}); the store may hold some"
+            )
+            spans = 0
+            for bundle in batch:
+                spans += span_count(bundle)
+                self._queued_bytes -= byte_size(bundle)
+                self._tell(bundle, cause, refused=False)
+            self._inflight, self._writing = 0, None
+            self._finished_count += len(batch)
+            self.losses.dropped(len(batch), spans, cause)
+            self._cond.notify_all()
 
     def _take(self) -> list[Bundle | QueuedTrace]:
         batch: list[Bundle | QueuedTrace] = []

@@ -27,6 +27,11 @@ class TurnError(StorageError):
 
 
 class Sink(Protocol):
+    # Whether a write runs an engine inside this process (DuckDB, chdb): one under way at
+    # shutdown must end before the interpreter does. A server's write is a network call that
+    # can be left to its thread.
+    in_process: bool
+
     def write(self, batch: WriteBatch, timeout_s: float) -> None:
         """Write every span and trace of ``batch``, or raise ``TurnError`` (later) or
         ``StorageError`` (the store cannot be used); anything else is the batch's data."""

@@ -29,6 +29,7 @@ class ClickHouseSink:
 
     def __init__(self, name: str) -> None:
         self._writer = ClickHouseWriter(name)
+        self.in_process = self._writer.name.engine == "chdb"  # else a server's, over HTTP
 
     def write(self, batch: WriteBatch, timeout_s: float) -> None:
         self._writer.write_batch(batch, timeout_s)  # BusyError is a TurnError: later

@@ -42,6 +42,8 @@ def background_threads() -> int:
 class DuckDBSink:
     """Writes batches into the file at ``path`` (``store._sink.Sink``)."""
 
+    in_process = True
+
     def __init__(self, path: str) -> None:
         self.db: Database = get_database(path)
         self.db.config.update(
