@@ -283,6 +283,16 @@ def traced_workload(variant: str, db: str) -> Workload:
     return Workload(raw_handle, provider.force_flush, provider.shutdown)
 
 
+def chdb_missing() -> str | None:
+    """Why the chdb rows cannot run here (the ``clickhouse`` extra not installed), or None."""
+    import importlib.util
+
+    for module in ("chdb", "clickhouse_connect"):
+        if importlib.util.find_spec(module) is None:
+            return f"`{module}` is not installed (`pip install -e '.[clickhouse]'`)"
+    return None
+
+
 def in_fresh_process(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in a new (spawned) interpreter: its own memory, threads and globals."""
     with fresh_processes(1) as pool:

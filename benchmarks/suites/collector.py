@@ -34,6 +34,7 @@ from ._common import (
     Section,
     SuiteResult,
     Target,
+    chdb_missing,
     in_fresh_process,
     median,
     num,
@@ -424,7 +425,7 @@ def run(cfg: Config) -> SuiteResult:
          "stock OTLP/HTTP exporter as client (encodes too), into chdb (`--db chdb:///dir`)"),
         ("stock", "queued", "duckdb", "stock OTLP/HTTP exporter as client (encodes too)"),
     ]  # fmt: skip
-    if _chdb_missing():
+    if chdb_missing():
         cases = [c for c in cases if c[2] != "chdb"]
     if quick:  # the gated case and gRPC; the others only in a full run
         cases = cases[:2]
@@ -543,12 +544,3 @@ def run(cfg: Config) -> SuiteResult:
     return SuiteResult(
         NAME, TITLE, time.perf_counter() - started, [throughput_section, latency_section], targets
     )
-
-
-def _chdb_missing() -> str | None:
-    import importlib.util
-
-    for module in ("chdb", "clickhouse_connect"):
-        if importlib.util.find_spec(module) is None:
-            return f"`{module}` is not installed"
-    return None

@@ -33,6 +33,7 @@ from ._common import (
     Section,
     SuiteResult,
     Target,
+    chdb_missing,
     fresh_processes,
     median,
     num,
@@ -176,7 +177,7 @@ def run(cfg: Config) -> SuiteResult:
     cases = [(size, False) for size in BATCH_SIZES]
     rates: dict[tuple[int, bool], list[float]] = {case: [] for case in cases}
     lost: dict[tuple[int, bool], int] = dict.fromkeys(cases, 0)
-    why_not_chdb = _chdb_missing()
+    why_not_chdb = chdb_missing()
     engines = ("duckdb",) if why_not_chdb else ("duckdb", "chdb")
     if not why_not_chdb:
         cases.append((100, True))
@@ -435,16 +436,6 @@ def run(cfg: Config) -> SuiteResult:
         NAME, TITLE, time.perf_counter() - started, [export_section, ch_section, e2e_section],
         targets,
     )  # fmt: skip
-
-
-def _chdb_missing() -> str | None:
-    """Why the chdb rows cannot run here, or None."""
-    import importlib.util
-
-    for module in ("chdb", "clickhouse_connect"):
-        if importlib.util.find_spec(module) is None:
-            return f"`{module}` is not installed (`pip install -e '.[clickhouse]'`)"
-    return None
 
 
 def _visibility(
