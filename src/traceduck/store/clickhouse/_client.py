@@ -121,6 +121,18 @@ class Connection:
         except ClickHouseError as exc:
             raise storage_error(self.name, exc) from exc
 
+    def run_script(self, statements: list[str]) -> None:
+        """Statements without parameters or results (DDL), in order; the first that fails
+        raises, and the ones after it do not run. On chdb one call into the engine (each call
+        costs ~5 ms however small its statement: a new store's 27 migration statements took
+        0.2 s one by one); on a server one request each."""
+        if not self.chdb_api:
+            for statement in statements:
+                self.command(statement)
+            return
+        if statements:
+            self._raw_query(";\n".join([f"USE `{self.database}`", *statements]))
+
     def insert_arrow(self, table: str, data: Any) -> None:
         """One INSERT of an Arrow table: one block, so atomic (it lands whole or not at all).
 

@@ -258,12 +258,12 @@ def migrate(conn: Connection) -> int:
     if current == SCHEMA_VERSION:
         conn.schema_ready = True
         return current
-    for version in range(current + 1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[version]:
-            conn.command(statement)
-        conn.command(
-            "INSERT INTO traceduck_meta VALUES ('schema_version', {v:String}, {n:UInt64})",
-            {"v": str(version), "n": version},
+    statements: list[str] = []
+    for version in range(current + 1, SCHEMA_VERSION + 1):  # each recorded once it is done
+        statements += MIGRATIONS[version]
+        statements.append(
+            f"INSERT INTO traceduck_meta VALUES ('schema_version', '{version}', {version})"
         )
+    conn.run_script(statements)
     conn.schema_ready = True
     return SCHEMA_VERSION
