@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,61 @@ def test_shutdown_does_not_wait_out_a_server_that_never_answers(
         server.close()
         for conn in taken:  # the abandoned write's read ends
             conn.close()
+
+
+@contextmanager
+def _server_that_never_answers() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A ClickHouse URL on 127.0.0.1 whose server takes connections and never answers, and
+    a function that closes it (the connections taken too: a request waiting there fails)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    taken: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                taken.append(server.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                return
+
+    def close() -> None:
+        try:
+            server.shutdown(socket.SHUT_RDWR)  # wakes accept(): nothing listens any more
+        except OSError:
+            pass
+        server.close()
+        for conn in taken:
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"clickhouse://127.0.0.1:{server.getsockname()[1]}/traceduck", close
+    finally:
+        close()
+
+
+def test_a_write_left_to_a_silent_server_holds_up_no_other_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write that shutdown left to its thread (a server that never answers) keeps nothing
+    another store needs: tracing into chdb right after is written at once, not once the
+    server's read timeout (30 s) has let the old write go."""
+    from traceduck._export import _duckdb
+
+    monkeypatch.setattr(_duckdb, "EXIT_TIMEOUT_S", 1.0)
+    with _server_that_never_answers() as (url, _):
+        td.configure(db=url)
+        plain(1)
+        assert td.flush(timeout_s=0.5) is False
+        td.shutdown()
+        name = new_store_name("chdb", tmp_path)
+        td.configure(db=name)
+        plain(2)
+        started = time.monotonic()
+        assert td.flush(timeout_s=10) is True, td.stats()
+        assert time.monotonic() - started < 10
+        assert td.TraceStore(name).count_traces() == 1
 
 
 def test_a_big_export_reaches_clickhouse_in_few_large_inserts(

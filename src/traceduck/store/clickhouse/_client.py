@@ -295,12 +295,21 @@ def storage_error(name: StoreName, exc: BaseException) -> StorageError:
 
 
 def connect(name: StoreName) -> Connection:
-    """The process-wide connection of a ClickHouse store (created on first use)."""
+    """The process-wide connection of a ClickHouse store (created on first use). A server's
+    is opened outside the lock: one that never answers holds up only its own caller (up to
+    the read timeout), not every other store of the process."""
     with _LOCK:
         conn = _CLIENTS.get(name.key)
-        if conn is None:
+        if conn is None and name.engine == "chdb":
             conn = _CLIENTS[name.key] = Connection(name, _open(name))
-        return conn
+        if conn is not None:
+            return conn
+    opened = Connection(name, _open(name))
+    with _LOCK:
+        conn = _CLIENTS.setdefault(name.key, opened)
+    if conn is not opened:  # another thread's came first
+        opened.close()
+    return conn
 
 
 def _open(name: StoreName) -> Any:
