@@ -174,6 +174,31 @@ def test_a_write_left_to_a_silent_server_holds_up_no_other_store(
         assert td.TraceStore(name).count_traces() == 1
 
 
+def test_a_write_left_to_its_thread_says_nothing_more_when_it_fails(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown has counted the write it left to its thread as dropped, and said so: when that
+    write fails later (the server goes away), no warning about a store no longer traced into
+    follows, and the counts stay what shutdown said."""
+    from traceduck._export import _duckdb
+
+    monkeypatch.setattr(_duckdb, "EXIT_TIMEOUT_S", 1.0)
+    with _server_that_never_answers() as (url, close):
+        td.configure(db=url)
+        plain(1)
+        assert td.flush(timeout_s=0.5) is False
+        exporter = td._config._S.exporter
+        assert exporter is not None
+        td.shutdown()
+        assert exporter._thread.is_alive()  # left to its network call
+        with caplog.at_level("WARNING", logger="traceduck"):
+            close()
+            exporter._thread.join(30)
+        assert not exporter._thread.is_alive()
+        assert "cannot write traces" not in caplog.text
+        assert (exporter.written_traces, exporter.dropped_traces) == (0, 1)
+
+
 def test_a_big_export_reaches_clickhouse_in_few_large_inserts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -348,6 +348,11 @@ class WriteQueue:
             self.losses.dropped(len(batch), spans, cause)
             self._cond.notify_all()
 
+    def _left_behind(self) -> bool:
+        """Whether this is the writer thread's write that shutdown left to it
+        (``_abandon_write``): whatever becomes of it is counted and said already."""
+        return self._abandoned and threading.current_thread() is self._thread
+
     def _take(self) -> list[Bundle | QueuedTrace]:
         batch: list[Bundle | QueuedTrace] = []
         spans = 0
@@ -395,6 +400,8 @@ class WriteQueue:
             self.last_error = str(exc)
             return "locked", 0
         except StorageError as exc:
+            if self._left_behind():  # shutdown counted this write dropped and said so
+                return "retry", 0
             if self.last_error != str(exc):
                 _runtime.logger.warning("traceduck: cannot write traces: %s", exc)
             self.last_error = str(exc)
@@ -415,6 +422,8 @@ class WriteQueue:
             self.losses.dropped(1, len(spans), cause)
             self._tell(batch[0], cause, refused=True)
             return "drop", 1
+        if self._left_behind():  # a late answer: shutdown counted these traces dropped
+            return "ok", len(batch)
         self.written_traces += len(batch)
         self.written_spans += len(spans)
         self.last_error = None
