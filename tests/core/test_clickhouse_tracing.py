@@ -87,21 +87,8 @@ def test_shutdown_does_not_wait_out_a_server_that_never_answers(
     from traceduck._export import _duckdb
 
     monkeypatch.setattr(_duckdb, "EXIT_TIMEOUT_S", 1.0)
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    taken: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                taken.append(server.accept()[0])  # read nothing, answer nothing
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        td.configure(db=f"clickhouse://127.0.0.1:{server.getsockname()[1]}/traceduck")
+    with _server_that_never_answers() as (url, _):
+        td.configure(db=url)
         assert [plain(i) for i in range(50)] == list(range(1, 51))
         assert td.flush(timeout_s=0.5) is False
         exporter = td._config._S.exporter
@@ -113,10 +100,46 @@ def test_shutdown_does_not_wait_out_a_server_that_never_answers(
         assert exporter.dropped_traces == 50
         assert exporter.written_traces == 0
         assert "not confirmed before shutdown" in caplog.text
-    finally:
-        server.close()
-        for conn in taken:  # the abandoned write's read ends
-            conn.close()
+
+
+def test_spans_handed_over_after_such_a_shutdown_are_dropped_and_counted_at_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A span processor that shuts down after the exporter (a provider made before traceduck
+    was imported, at exit) hands over its last spans: with a write still left to a server that
+    never answers, they are not written to it (that would wait out the read timeout) but
+    dropped, counted and said at once."""
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+
+    from traceduck import DuckDBSpanExporter
+    from traceduck._export import _duckdb
+
+    monkeypatch.setattr(_duckdb, "EXIT_TIMEOUT_S", 1.0)
+    ended: list[ReadableSpan] = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            ended.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(Keep())
+    for name in ("first", "late"):
+        with provider.get_tracer("t").start_as_current_span(name):
+            pass
+    with _server_that_never_answers() as (url, _):
+        exporter = DuckDBSpanExporter(url)
+        exporter.export(ended[:1])
+        assert exporter.force_flush(500) is False
+        exporter.shutdown()  # the first trace's write left to its thread, counted dropped
+        assert exporter._thread.is_alive()
+        started = time.monotonic()
+        with caplog.at_level("WARNING", logger="traceduck"):
+            exporter.export(ended[1:])
+            exporter.shutdown()
+        assert time.monotonic() - started < 2
+        assert (exporter.written_traces, exporter.dropped_traces) == (0, 2)
+        assert exporter.queued_traces == 0
+        assert "not written after shutdown" in caplog.text
 
 
 @contextmanager

@@ -163,7 +163,7 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
         result = self._convert_and_queue(spans)
         if (
             self._stopping
-            and not self._thread.is_alive()
+            and (self._abandoned or not self._thread.is_alive())
             and threading.current_thread() is threading.main_thread()
         ):
             self._finish_late()  # spans handed over after shutdown (else: at the next shutdown)
@@ -175,10 +175,16 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
         _runtime.report_internal_error("DuckDB export", exc)
 
     def _finish_late(self) -> None:
-        """Write (in this thread), else drop and count, what was queued after shutdown."""
-        self._write_here(time.monotonic() + EXIT_TIMEOUT_S)
+        """Write (in this thread), else drop and count, what was queued after shutdown. After a
+        shutdown that left a write to a store that did not answer, nothing is tried again:
+        that would wait for the same store (``_abandon_write``)."""
+        cause = "not written after shutdown"
+        if self._abandoned:
+            cause += " (the store did not answer)"
+        else:
+            self._write_here(time.monotonic() + EXIT_TIMEOUT_S)
         with self._cond:
-            self._drop_oldest_locked(keep=0, cause="not written after shutdown")
+            self._drop_oldest_locked(keep=0, cause=cause)
         self.losses.end_episode()
         close_all()  # as at exit: no file left open, no thread left behind
 
@@ -242,7 +248,7 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
 
     def shutdown(self, timeout_millis: int | None = None) -> None:
         if self._stopping:
-            if self._queue and not self._thread.is_alive():
+            if self._queue and (self._abandoned or not self._thread.is_alive()):
                 self._finish_late()  # handed over by a span processor shutting down after us
             return
         timeout_s = EXIT_TIMEOUT_S if timeout_millis is None else timeout_millis / 1000
