@@ -198,6 +198,10 @@ def _servers() -> Iterator[tuple[str, str]]:
     try:
         yield refused, f"clickhouse://127.0.0.1:{silent.getsockname()[1]}/traceduck"
     finally:
+        try:
+            silent.shutdown(socket.SHUT_RDWR)  # wakes accept(): close() alone does not
+        except OSError:
+            pass
         silent.close()
         for conn in taken:
             conn.close()

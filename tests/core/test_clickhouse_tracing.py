@@ -109,23 +109,17 @@ def test_spans_handed_over_after_such_a_shutdown_are_dropped_and_counted_at_once
     was imported, at exit) hands over its last spans: with a write still left to a server that
     never answers, they are not written to it (that would wait out the read timeout) but
     dropped, counted and said at once."""
-    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-
     from traceduck import DuckDBSpanExporter
     from traceduck._export import _duckdb
 
     monkeypatch.setattr(_duckdb, "EXIT_TIMEOUT_S", 1.0)
-    ended: list[ReadableSpan] = []
 
-    class Keep(SpanProcessor):
-        def on_end(self, span: ReadableSpan) -> None:
-            ended.append(span)
+    def two_traces(tracer: Any) -> None:
+        for name in ("first", "late"):
+            with tracer.start_as_current_span(name):
+                pass
 
-    provider = TracerProvider()
-    provider.add_span_processor(Keep())
-    for name in ("first", "late"):
-        with provider.get_tracer("t").start_as_current_span(name):
-            pass
+    ended = _sdk_spans(two_traces)
     with _server_that_never_answers() as (url, _):
         exporter = DuckDBSpanExporter(url)
         exporter.export(ended[:1])
@@ -140,6 +134,22 @@ def test_spans_handed_over_after_such_a_shutdown_are_dropped_and_counted_at_once
         assert (exporter.written_traces, exporter.dropped_traces) == (0, 2)
         assert exporter.queued_traces == 0
         assert "not written after shutdown" in caplog.text
+
+
+def _sdk_spans(make: Callable[[Any], None]) -> list[Any]:
+    """The spans ``make(tracer)`` ends with a plain SDK provider, in the order they ended."""
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+
+    ended: list[ReadableSpan] = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            ended.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(Keep())
+    make(provider.get_tracer("test"))
+    return ended
 
 
 @contextmanager
@@ -228,25 +238,17 @@ def test_a_big_export_reaches_clickhouse_in_few_large_inserts(
     """Each insert is a part ClickHouse merges later and a fixed cost for chdb: 20,000 spans
     exported in quick succession go in as one batch (DuckDB's writer starts at 8,192 spans,
     which here would be two or three)."""
-    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-
     from traceduck import DuckDBSpanExporter
     from traceduck.store.clickhouse._sink import ClickHouseSink
 
-    ended: list[ReadableSpan] = []
+    def big(tracer: Any) -> None:
+        for _ in range(2_000):
+            with tracer.start_as_current_span("root"):
+                for _ in range(9):
+                    with tracer.start_as_current_span("child"):
+                        pass
 
-    class Keep(SpanProcessor):
-        def on_end(self, span: ReadableSpan) -> None:
-            ended.append(span)
-
-    provider = TracerProvider()
-    provider.add_span_processor(Keep())
-    tracer = provider.get_tracer("big")
-    for _ in range(2_000):
-        with tracer.start_as_current_span("root"):
-            for _ in range(9):
-                with tracer.start_as_current_span("child"):
-                    pass
+    ended = _sdk_spans(big)
     writes: list[int] = []
     write = ClickHouseSink.write
 
