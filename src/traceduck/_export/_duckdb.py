@@ -264,7 +264,7 @@ class DuckDBSpanExporter(WriteQueue, SpanExporter):
             self._cond.notify_all()
         self._thread.join(max(deadline - time.monotonic(), 2.0))
         if self._thread.is_alive() and self._inflight:  # a write is under way
-            if getattr(self.sink, "in_process", True):  # inside an engine: let it finish
+            if self.sink.in_process:  # inside an engine: let it finish
                 self._thread.join(30.0)
             else:  # a server's: not waited for past the deadline
                 self._abandon_write()

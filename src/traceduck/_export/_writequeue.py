@@ -334,24 +334,13 @@ class WriteQueue:
             if batch is None or self._abandoned:
                 return
             self._abandoned = True
-            cause = (
-                "the write under way was not confirmed before shutdown"
-                f" ({self.last_error or 'the store did not answer'}); the store may hold some"
-            )
-            spans = 0
-            for bundle in batch:
-                spans += span_count(bundle)
-                self._queued_bytes -= byte_size(bundle)
-                self._tell(bundle, cause, refused=False)
             self._inflight, self._writing = 0, None
-            self._finished_count += len(batch)
-            self.losses.dropped(len(batch), spans, cause)
+            self._count_dropped_locked(
+                batch,
+                "the write under way was not confirmed before shutdown"
+                f" ({self.last_error or 'the store did not answer'}); the store may hold some",
+            )
             self._cond.notify_all()
-
-    def _left_behind(self) -> bool:
-        """Whether this is the writer thread's write that shutdown left to it
-        (``_abandon_write``): whatever becomes of it is counted and said already."""
-        return self._abandoned and threading.current_thread() is self._thread
 
     def _take(self) -> list[Bundle | QueuedTrace]:
         batch: list[Bundle | QueuedTrace] = []
@@ -375,17 +364,25 @@ class WriteQueue:
     def _drop_oldest_locked(self, *, cause: str, keep: int | None = None) -> None:
         """Drop (and count) the oldest queued traces until the queue is within its bounds
         (or holds ``keep`` traces)."""
-        traces = spans = 0
+        dropped = []
         while self._queue and (len(self._queue) > keep if keep is not None else self._over_bound()):
             old = self._queue.popleft()
             self._queued_spans -= span_count(old)
-            self._queued_bytes -= byte_size(old)
-            traces += 1
-            spans += span_count(old)
-            self._tell(old, cause, refused=False)
-        if traces:
-            self._finished_count += traces
-            self.losses.dropped(traces, spans, cause)
+            dropped.append(old)
+        self._count_dropped_locked(dropped, cause)
+
+    def _count_dropped_locked(self, bundles: list[Bundle | QueuedTrace], cause: str) -> None:
+        """``bundles``, taken from the queue or the write under way, dropped: counted, out of the
+        bytes held, and said to whoever watches them."""
+        if not bundles:
+            return
+        spans = 0
+        for bundle in bundles:
+            spans += span_count(bundle)
+            self._queued_bytes -= byte_size(bundle)
+            self._tell(bundle, cause, refused=False)
+        self._finished_count += len(bundles)
+        self.losses.dropped(len(bundles), spans, cause)
 
     def _write(self, batch: list[Bundle | QueuedTrace]) -> tuple[str, int]:
         """Write one batch: (outcome, how many of its first traces are settled, i.e. written or
@@ -393,41 +390,44 @@ class WriteQueue:
         (store unusable) or 'drop' (unexpected error)."""
         write = batch_of(batch, self.source)
         spans = write.spans
+        exc: Exception | None = None
         try:
             with writing():
                 self.sink.write(write, timeout_s=0.2)
-        except TurnError as exc:  # another process's turn at the file, a busy server
+        except Exception as caught:
+            exc = caught
+        if self._abandoned and threading.current_thread() is self._thread:
+            # the write shutdown left to this thread (_abandon_write): counted dropped and said
+            # so then, whatever became of it; nothing more is tried, counted or said
+            return "retry", 0
+        if exc is None:
+            self.written_traces += len(batch)
+            self.written_spans += len(spans)
+            self.last_error = None
+            return "ok", len(batch)
+        if isinstance(exc, TurnError):  # another process's turn at the file, a busy server
             self.last_error = str(exc)
             return "locked", 0
-        except StorageError as exc:
-            if self._left_behind():  # shutdown counted this write dropped and said so
-                return "retry", 0
+        if isinstance(exc, StorageError):
             if self.last_error != str(exc):
                 _runtime.logger.warning("traceduck: cannot write traces: %s", exc)
             self.last_error = str(exc)
             return "retry", 0
-        except Exception as exc:
-            # Not the store's state but data DuckDB rejects (or a bug): retrying the batch would
-            # block every later trace. Write its traces one by one; drop and count only the bad.
-            # At the first the store cannot take now, stop: the rest go back to the queue.
-            _runtime.report_internal_error("DuckDB write", exc)
-            self.last_error = repr(exc)
-            if len(batch) > 1:
-                for done, bundle in enumerate(batch):
-                    outcome, _ = self._write([bundle])
-                    if outcome in ("retry", "locked"):
-                        return outcome, done
-                return "ok", len(batch)
-            cause = f"the store refused the trace: {exc!r}"
-            self.losses.dropped(1, len(spans), cause)
-            self._tell(batch[0], cause, refused=True)
-            return "drop", 1
-        if self._left_behind():  # a late answer: shutdown counted these traces dropped
+        # Not the store's state but data DuckDB rejects (or a bug): retrying the batch would
+        # block every later trace. Write its traces one by one; drop and count only the bad.
+        # At the first the store cannot take now, stop: the rest go back to the queue.
+        _runtime.report_internal_error("DuckDB write", exc)
+        self.last_error = repr(exc)
+        if len(batch) > 1:
+            for done, bundle in enumerate(batch):
+                outcome, _ = self._write([bundle])
+                if outcome in ("retry", "locked"):
+                    return outcome, done
             return "ok", len(batch)
-        self.written_traces += len(batch)
-        self.written_spans += len(spans)
-        self.last_error = None
-        return "ok", len(batch)
+        cause = f"the store refused the trace: {exc!r}"
+        self.losses.dropped(1, len(spans), cause)
+        self._tell(batch[0], cause, refused=True)
+        return "drop", 1
 
     @property
     def dropped_traces(self) -> int:

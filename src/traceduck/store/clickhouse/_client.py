@@ -123,9 +123,9 @@ class Connection:
 
     def run_script(self, statements: list[str]) -> None:
         """Statements without parameters or results (DDL), in order; the first that fails
-        raises, and the ones after it do not run. On chdb one call into the engine (each call
-        costs ~5 ms however small its statement: a new store's 27 migration statements took
-        0.2 s one by one); on a server one request each."""
+        raises, and the ones after it do not run. On chdb one call into the engine, which opens
+        a new database in about half the time of a call per statement
+        (``benchmarks/profile_chdb_new_store.py``); on a server one request each."""
         if not self.chdb_api:
             for statement in statements:
                 self.command(statement)

@@ -121,8 +121,7 @@ class EditRows:
             "value_type": value_type, "value_str": value_str, "value_num": value_num,
             "value_bool": value_bool, "claim_scope": scope,
         }  # fmt: skip
-        return pa.table({name: cols[name] for name in TAG_EVENT_SCHEMA.names},
-                        schema=TAG_EVENT_SCHEMA)  # fmt: skip
+        return pa.table(cols, schema=TAG_EVENT_SCHEMA)  # the schema's order
 
     def insert(self, conn: Connection) -> None:
         if self.rows:
